@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Mistral.Merge;
+
+namespace Mistral.Merge.Cli;
+
+/// <summary>Exit codes, error printing and the action wrapper shared by every command.</summary>
+public static class Cli
+{
+    public const int Ok = 0;
+    public const int UserError = 1;
+    public const int UsageError = 2;
+    public const int Cancelled = 130;
+    public const int InternalError = 70;
+
+    public static int Run(RootCommand root, string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        var config = new InvocationConfiguration
+        {
+            Output = stdout ?? Console.Out,
+            Error = stderr ?? Console.Error,
+            EnableDefaultExceptionHandler = false,
+        };
+        try
+        {
+            var parse = root.Parse(args);
+            return parse.Invoke(config);
+        }
+        catch (Exception e)
+        {
+            return Report(e, stderr ?? Console.Error);
+        }
+    }
+
+    /// <summary>Turns any exception into one line on stderr and an exit code — never a stack trace.</summary>
+    public static int Report(Exception e, TextWriter err)
+    {
+        while (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerExceptions[0];
+        switch (e)
+        {
+            case MergeException m:
+                err.WriteLine($"error: {OneLine(m.Message)}");
+                return UserError;
+            case OperationCanceledException:
+                err.WriteLine("cancelled; nothing was written");
+                return Cancelled;
+            case AggregateException ag when ag.InnerExceptions.OfType<MergeException>().FirstOrDefault() is { } first:
+                err.WriteLine($"error: {OneLine(first.Message)}");
+                return UserError;
+            case IOException io:
+                err.WriteLine($"error: {OneLine(io.Message)}");
+                return UserError;
+            case UnauthorizedAccessException ua:
+                err.WriteLine($"error: {OneLine(ua.Message)}");
+                return UserError;
+            case OutOfMemoryException:
+                err.WriteLine("error: out of memory");
+                return UserError;
+            default:
+                err.WriteLine($"internal error ({e.GetType().Name}): {OneLine(e.Message)} — please report this");
+                return InternalError;
+        }
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
+
+    /// <summary>Sets a synchronous action that may throw; errors are reported by <see cref="Run"/>.</summary>
+    public static Command WithAction(this Command cmd, Func<ParseResult, CancellationToken, int> action)
+    {
+        cmd.SetAction((parse, token) =>
+        {
+            try { return Task.FromResult(action(parse, token)); }
+            catch (Exception e) { return Task.FromResult(Report(e, parse.InvocationConfiguration.Error)); }
+        });
+        return cmd;
+    }
+}

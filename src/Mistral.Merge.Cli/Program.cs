@@ -1,0 +1,18 @@
+using System.CommandLine;
+using Mistral.Merge.Cli.Commands;
+
+namespace Mistral.Merge.Cli;
+
+public static class Program
+{
+    /// <summary>Every subcommand lives in Commands/&lt;Name&gt;Command.cs and exposes Create(); register it here.</summary>
+    public static RootCommand BuildRoot() => new("mistral-merge: merge, convert, inspect and evaluate Mistral-family checkpoints")
+    {
+        InspectCommand.Create(),
+    };
+
+    public static int Main(string[] args) => Cli.Run(BuildRoot(), args);
+
+    /// <summary>In-process entry for tests: output captured by the given writers.</summary>
+    public static int RunInProcess(string[] args, TextWriter stdout, TextWriter stderr) => Cli.Run(BuildRoot(), args, stdout, stderr);
+}

@@ -1,0 +1,259 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
+
+namespace Mistral.Merge.IO;
+
+/// <summary>One output tensor, known before any byte is written.</summary>
+public sealed record PlannedTensor(string Name, DType DType, long[] Shape)
+{
+    public long ElementCount { get { long n = 1; foreach (var d in Shape) n = checked(n * d); return n; } }
+    public long ByteLength => checked(ElementCount * DType.SizeOf());
+}
+
+public sealed record WriterOptions
+{
+    public const long DefaultShardSize = 5_000_000_000;
+    public long ShardSize { get; init; } = DefaultShardSize;
+    public bool Force { get; init; }
+}
+
+/// <summary>
+/// Streams a checkpoint to disk from a plan: shard layout and headers are fixed up front, so
+/// tensors (or chunks of them) can be written in any order, from any thread, straight to their
+/// final offsets; memory stays bounded by what the caller holds. Everything goes to a hidden
+/// temporary folder beside the destination that is renamed into place by <see cref="Commit"/>;
+/// disposing without committing deletes it, so a failed run never leaves a folder that looks complete.
+/// The writer knows nothing about merging.
+/// </summary>
+public sealed class CheckpointWriter : IDisposable
+{
+    private sealed class Shard
+    {
+        public required string FileName;
+        public required SafeFileHandle Handle;
+        public long DataStart;
+        public long DataLength;
+    }
+
+    private sealed class Slot
+    {
+        public required PlannedTensor Tensor;
+        public required Shard Shard;
+        public long Offset; // absolute file offset of the tensor's first byte
+        public long Written;
+    }
+
+    private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
+    private readonly List<Shard> _shards = new();
+    private readonly List<PlannedTensor> _plan;
+    private bool _committed, _disposed;
+
+    public string Destination { get; }
+    public string TempDir { get; }
+    public long TotalBytes { get; }
+    public int ShardCount => _shards.Count;
+
+    public CheckpointWriter(string destination, IReadOnlyList<PlannedTensor> plan, WriterOptions? options = null)
+    {
+        options ??= new WriterOptions();
+        if (options.ShardSize < 1) throw new MergeException("--out-shard-size must be at least 1 byte");
+        Destination = Path.GetFullPath(destination);
+        CheckDestination(Destination, options.Force);
+        _plan = plan.ToList();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in _plan)
+        {
+            if (!names.Add(t.Name)) throw new MergeException($"{destination}: the plan writes tensor '{t.Name}' twice");
+            if (t.Shape.Any(d => d < 0)) throw new MergeException($"{destination}: tensor '{t.Name}' has a negative dimension");
+        }
+
+        var parent = Path.GetDirectoryName(Destination)!;
+        try { Directory.CreateDirectory(parent); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new MergeException($"{destination}: cannot create parent folder ({e.Message})"); }
+        TempDir = Path.Combine(parent, $".{Path.GetFileName(Destination)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}"[..^24]);
+        Directory.CreateDirectory(TempDir);
+        try
+        {
+            TotalBytes = Layout(options.ShardSize);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Refuses an existing non-empty destination (or a file) unless forced.</summary>
+    public static void CheckDestination(string destination, bool force)
+    {
+        var full = Path.GetFullPath(destination);
+        if (File.Exists(full)) throw new MergeException($"{destination}: exists and is a file, not a folder");
+        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !force)
+            throw new MergeException($"{destination}: folder exists and is not empty (use --force to replace it)");
+    }
+
+    /// <summary>Greedy sharding in plan order: a new shard starts when the next tensor would pass the size.</summary>
+    private long Layout(long shardSize)
+    {
+        var groups = new List<List<PlannedTensor>>();
+        long current = 0, total = 0;
+        foreach (var t in _plan)
+        {
+            long n = t.ByteLength;
+            total += n;
+            if (groups.Count == 0 || (current > 0 && current + n > shardSize)) { groups.Add(new()); current = 0; }
+            groups[^1].Add(t);
+            current += n;
+        }
+        if (groups.Count == 0) groups.Add(new());
+        for (int g = 0; g < groups.Count; g++)
+        {
+            var fileName = groups.Count == 1 ? ModelFolder.SingleFileName : $"model-{g + 1:D5}-of-{groups.Count:D5}.safetensors";
+            var header = BuildHeader(groups[g]);
+            long dataLength = groups[g].Sum(t => t.ByteLength);
+            var path = Path.Combine(TempDir, fileName);
+            var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None, header.Length + dataLength);
+            var shard = new Shard { FileName = fileName, Handle = handle, DataStart = header.Length, DataLength = dataLength };
+            _shards.Add(shard);
+            RandomAccess.Write(handle, header, 0);
+            RandomAccess.SetLength(handle, header.Length + dataLength);
+            long off = header.Length;
+            foreach (var t in groups[g])
+            {
+                _slots[t.Name] = new Slot { Tensor = t, Shard = shard, Offset = off };
+                off += t.ByteLength;
+            }
+        }
+        return total;
+    }
+
+    /// <summary>8-byte header length + JSON (<c>__metadata__</c> first), space-padded so data starts 8-byte aligned.</summary>
+    private static byte[] BuildHeader(List<PlannedTensor> tensors)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("__metadata__");
+            w.WriteString("format", "pt");
+            w.WriteEndObject();
+            long off = 0;
+            foreach (var t in tensors)
+            {
+                w.WriteStartObject(t.Name);
+                w.WriteString("dtype", t.DType.ToSafetensorsName());
+                w.WriteStartArray("shape");
+                foreach (var d in t.Shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteStartArray("data_offsets");
+                w.WriteNumberValue(off);
+                w.WriteNumberValue(off + t.ByteLength);
+                w.WriteEndArray();
+                w.WriteEndObject();
+                off += t.ByteLength;
+            }
+            w.WriteEndObject();
+        }
+        var json = ms.ToArray();
+        int padded = (json.Length + 7) / 8 * 8;
+        var header = new byte[8 + padded];
+        BitConverter.TryWriteBytes(header.AsSpan(0, 8), (ulong)padded);
+        json.CopyTo(header, 8);
+        header.AsSpan(8 + json.Length).Fill((byte)' ');
+        return header;
+    }
+
+    public IReadOnlyList<PlannedTensor> Plan => _plan;
+
+    /// <summary>Writes bytes of tensor <paramref name="name"/> at <paramref name="offsetInTensor"/>. Thread-safe.</summary>
+    public void Write(string name, ReadOnlySpan<byte> bytes, long offsetInTensor = 0)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_slots.TryGetValue(name, out var slot)) throw new InvalidOperationException($"tensor '{name}' is not in the plan");
+        if (offsetInTensor < 0 || offsetInTensor + bytes.Length > slot.Tensor.ByteLength)
+            throw new InvalidOperationException($"write of {bytes.Length} bytes at {offsetInTensor} overruns tensor '{name}' ({slot.Tensor.ByteLength} bytes)");
+        RandomAccess.Write(slot.Shard.Handle, bytes, slot.Offset + offsetInTensor);
+        Interlocked.Add(ref slot.Written, bytes.Length);
+    }
+
+    /// <summary>Adds a small file (config, model card, tokenizer) to the output folder.</summary>
+    public void AddFile(string relativeName, string text) => AddFile(relativeName, Encoding.UTF8.GetBytes(text));
+
+    public void AddFile(string relativeName, byte[] content)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        File.WriteAllBytes(SafeChild(relativeName), content);
+    }
+
+    public void CopyFile(string sourcePath, string relativeName)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        try { File.Copy(sourcePath, SafeChild(relativeName), overwrite: true); }
+        catch (IOException e) { throw new MergeException($"{sourcePath}: cannot copy ({e.Message})"); }
+    }
+
+    private string SafeChild(string relativeName)
+    {
+        if (relativeName.Contains('/') || relativeName.Contains('\\') || relativeName is "." or ".." or "")
+            throw new InvalidOperationException($"bad output file name '{relativeName}'");
+        return Path.Combine(TempDir, relativeName);
+    }
+
+    /// <summary>Checks every tensor was fully written, writes the index, and moves the folder into place.</summary>
+    public void Commit(bool force = false)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (var s in _slots.Values)
+            if (Interlocked.Read(ref s.Written) != s.Tensor.ByteLength)
+                throw new InvalidOperationException($"tensor '{s.Tensor.Name}': {s.Written} of {s.Tensor.ByteLength} bytes written");
+        foreach (var sh in _shards) sh.Handle.Dispose();
+        if (_shards.Count > 1) File.WriteAllText(Path.Combine(TempDir, ModelFolder.IndexFileName), BuildIndex());
+
+        string? old = null;
+        if (Directory.Exists(Destination))
+        {
+            if (Directory.EnumerateFileSystemEntries(Destination).Any())
+            {
+                if (!force) throw new MergeException($"{Destination}: folder appeared and is not empty (use --force to replace it)");
+                old = TempDir + ".old";
+                Directory.Move(Destination, old);
+            }
+            else Directory.Delete(Destination);
+        }
+        Directory.Move(TempDir, Destination);
+        _committed = true;
+        if (old != null) { try { Directory.Delete(old, true); } catch (IOException) { } }
+        _disposed = true;
+    }
+
+    private string BuildIndex()
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("metadata");
+            w.WriteNumber("total_size", TotalBytes);
+            w.WriteEndObject();
+            w.WriteStartObject("weight_map");
+            foreach (var name in _slots.Keys.OrderBy(k => k, StringComparer.Ordinal))
+                w.WriteString(name, _slots[name].Shard.FileName);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+
+    public void Dispose()
+    {
+        if (_disposed && _committed) return;
+        _disposed = true;
+        foreach (var sh in _shards) sh.Handle.Dispose();
+        if (!_committed && Directory.Exists(TempDir))
+        {
+            try { Directory.Delete(TempDir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}

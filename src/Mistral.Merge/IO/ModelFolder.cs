@@ -1,0 +1,169 @@
+using System.Text.Json;
+using Mistral.Merge.Models;
+
+namespace Mistral.Merge.IO;
+
+/// <summary>
+/// A checkpoint folder: one <c>model.safetensors</c>, shards listed by
+/// <c>model.safetensors.index.json</c>, or several <c>*.safetensors</c> without an index.
+/// Everything is validated on open; tensor bytes stay memory-mapped.
+/// </summary>
+public sealed class ModelFolder : IDisposable
+{
+    public const string IndexFileName = "model.safetensors.index.json";
+    public const string SingleFileName = "model.safetensors";
+
+    private readonly List<SafetensorsFile> _files;
+    private readonly Dictionary<string, (SafetensorsFile File, TensorInfo Info)> _tensors;
+
+    public string Path { get; }
+    public ModelConfig? Config { get; }
+    public IReadOnlyList<SafetensorsFile> Files => _files;
+    /// <summary>Tensor names in natural model order (embeddings, layers by number, head).</summary>
+    public IReadOnlyList<string> TensorNames { get; }
+    public string Layout { get; }
+
+    private ModelFolder(string path, ModelConfig? config, List<SafetensorsFile> files, string layout)
+    {
+        Path = path; Config = config; _files = files; Layout = layout;
+        _tensors = new(StringComparer.Ordinal);
+        foreach (var f in files)
+            foreach (var t in f.Tensors)
+                if (!_tensors.TryAdd(t.Name, (f, t)))
+                    throw new MergeException($"{path}: tensor '{t.Name}' appears in both {System.IO.Path.GetFileName(_tensors[t.Name].File.Path)} and {System.IO.Path.GetFileName(f.Path)}");
+        TensorNames = Models.TensorNames.SortNatural(_tensors.Keys);
+    }
+
+    public static ModelFolder Open(string path)
+    {
+        if (File.Exists(path) && path.EndsWith(".safetensors", StringComparison.Ordinal))
+            throw new MergeException($"{path}: expected a model folder, got a file (pass its folder: {System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))})");
+        if (!Directory.Exists(path)) throw new MergeException($"{path}: model folder not found");
+        var full = System.IO.Path.GetFullPath(path);
+        var configPath = System.IO.Path.Combine(full, "config.json");
+        var config = File.Exists(configPath) ? ModelConfig.Load(configPath) : null;
+
+        var files = new List<SafetensorsFile>();
+        try
+        {
+            var indexPath = System.IO.Path.Combine(full, IndexFileName);
+            string layout;
+            if (File.Exists(indexPath))
+            {
+                var map = ReadIndex(indexPath, full);
+                var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
+                foreach (var shard in map.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal))
+                {
+                    var shardPath = System.IO.Path.Combine(full, shard);
+                    if (!File.Exists(shardPath)) throw new MergeException($"{indexPath}: shard '{shard}' is listed but does not exist");
+                    var f = SafetensorsFile.Open(shardPath);
+                    files.Add(f);
+                    shards[shard] = f;
+                }
+                CheckIndexAgainstShards(indexPath, map, shards);
+                layout = $"sharded ({files.Count} files, index)";
+            }
+            else if (File.Exists(System.IO.Path.Combine(full, SingleFileName)))
+            {
+                files.Add(SafetensorsFile.Open(System.IO.Path.Combine(full, SingleFileName)));
+                layout = "single file";
+            }
+            else
+            {
+                var all = Directory.GetFiles(full, "*.safetensors").OrderBy(s => s, StringComparer.Ordinal).ToList();
+                if (all.Count == 0) throw new MergeException($"{path}: no model.safetensors, {IndexFileName} or *.safetensors files in this folder");
+                foreach (var f in all) files.Add(SafetensorsFile.Open(f));
+                layout = $"{files.Count} files, no index";
+            }
+            return new ModelFolder(full, config, files, layout);
+        }
+        catch
+        {
+            foreach (var f in files) f.Dispose();
+            throw;
+        }
+    }
+
+    private static Dictionary<string, string> ReadIndex(string indexPath, string folder)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = 16 }); }
+        catch (JsonException e) { throw new MergeException($"{indexPath}: invalid JSON ({e.Message.Split('\n')[0]})"); }
+        catch (IOException e) { throw new MergeException($"{indexPath}: cannot read ({e.Message})"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+                throw new MergeException($"{indexPath}: missing 'weight_map' object");
+            var map = new Dictionary<string, string>(StringComparer.Ordinal);
+            var folderFull = System.IO.Path.GetFullPath(folder).TrimEnd('/') + "/";
+            foreach (var p in wm.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String) throw new MergeException($"{indexPath}: weight_map entry '{p.Name}' is not a file name");
+                var shard = p.Value.GetString()!;
+                if (shard.Length == 0 || System.IO.Path.IsPathRooted(shard) || shard.Split('/', '\\').Contains("..") || shard.Contains('\0'))
+                    throw new MergeException($"{indexPath}: tensor '{p.Name}' names shard '{shard}', a path outside the model folder");
+                var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, shard));
+                if (!resolved.StartsWith(folderFull, StringComparison.Ordinal))
+                    throw new MergeException($"{indexPath}: tensor '{p.Name}' names shard '{shard}', a path outside the model folder");
+                if (!map.TryAdd(p.Name, shard)) throw new MergeException($"{indexPath}: tensor '{p.Name}' is listed twice");
+            }
+            if (map.Count == 0) throw new MergeException($"{indexPath}: weight_map is empty");
+            return map;
+        }
+    }
+
+    private static void CheckIndexAgainstShards(string indexPath, Dictionary<string, string> map, Dictionary<string, SafetensorsFile> shards)
+    {
+        foreach (var (rel, f) in shards)
+            foreach (var t in f.Tensors)
+            {
+                if (!map.TryGetValue(t.Name, out var listed))
+                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in the shard but not in {IndexFileName}");
+                if (listed != rel)
+                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in this shard but {IndexFileName} says it is in '{listed}'");
+            }
+        foreach (var (name, rel) in map)
+            if (!shards[rel].Contains(name))
+                throw new MergeException($"{indexPath}: tensor '{name}' is listed in '{rel}' but that shard does not contain it");
+    }
+
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    public TensorInfo Info(string name) => Lookup(name).Info;
+
+    public bool TryGet(string name, out SafetensorsFile file, out TensorInfo info)
+    {
+        if (_tensors.TryGetValue(name, out var e)) { file = e.File; info = e.Info; return true; }
+        file = null!; info = null!; return false;
+    }
+
+    public (SafetensorsFile File, TensorInfo Info) Lookup(string name)
+        => _tensors.TryGetValue(name, out var e) ? e : throw new MergeException($"{Path}: model has no tensor '{name}'");
+
+    public ReadOnlySpan<byte> GetBytes(string name) { var (f, t) = Lookup(name); return f.GetBytes(t); }
+
+    /// <summary>Reads a F32/F16/BF16 tensor widened to float32 into <paramref name="dst"/>.</summary>
+    public void ReadSingle(string name, Span<float> dst)
+    {
+        var (f, t) = Lookup(name);
+        if (!t.DType.IsFloatMath() && t.DType != DType.F64)
+            throw new MergeException($"{f.Path}: tensor '{name}' has dtype {t.DType}, which has no float math");
+        Numerics.Conversions.ToSingle(f.GetBytes(t), t.DType, dst[..(int)t.ElementCount]);
+    }
+
+    public float[] ReadSingle(string name)
+    {
+        var t = Info(name);
+        var a = new float[t.ElementCount];
+        ReadSingle(name, a);
+        return a;
+    }
+
+    public long TotalBytes => _tensors.Values.Sum(e => e.Info.ByteLength);
+    public long ParameterCount => _tensors.Values.Sum(e => e.Info.ElementCount);
+
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+    }
+}
