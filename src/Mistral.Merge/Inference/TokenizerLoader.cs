@@ -1,36 +1,29 @@
-using Microsoft.ML.Tokenizers;
+using Mistral.Merge.Inference.Tokenization;
 
 namespace Mistral.Merge.Inference;
 
 /// <summary>Loads the tokenizer of a model folder.</summary>
 public static class TokenizerLoader
 {
-    public static ITokenizer Load(string modelFolder)
+    /// <summary>
+    /// The exact sentencepiece tokenizer of <paramref name="modelFolder"/> (its <c>tokenizer.model</c> with the
+    /// special tokens of <c>tokenizer_config.json</c>/<c>special_tokens_map.json</c>); a path to a
+    /// <c>.model</c> file is accepted too. Errors are one-line <see cref="MergeException"/>s.
+    /// </summary>
+    public static SentencePieceTokenizer Load(string modelFolder)
     {
+        if (File.Exists(modelFolder))
+        {
+            var dir = Path.GetDirectoryName(Path.GetFullPath(modelFolder))!;
+            return SentencePieceTokenizer.Load(modelFolder, Path.GetFileName(modelFolder) == "tokenizer.model" ? TokenizerConfig.Load(dir) : null);
+        }
+        if (!Directory.Exists(modelFolder)) throw new MergeException($"{modelFolder}: model folder not found");
         var path = Path.Combine(modelFolder, "tokenizer.model");
-        if (!File.Exists(path)) throw new MergeException($"{modelFolder}: no tokenizer.model in this folder");
-        try
+        if (!File.Exists(path))
         {
-            using var s = File.OpenRead(path);
-            return new LlamaTokenizerAdapter(LlamaTokenizer.Create(s, addBeginOfSentence: false, addEndOfSentence: false));
+            string hint = File.Exists(Path.Combine(modelFolder, "tokenizer.json")) ? " (only tokenizer.json is present; sentencepiece tokenizer.model is required)" : "";
+            throw new MergeException($"{modelFolder}: no tokenizer.model in this folder{hint}");
         }
-        catch (Exception e) when (e is not MergeException)
-        {
-            throw new MergeException($"{path}: cannot load sentencepiece model ({e.Message.Split('\n')[0]})");
-        }
-    }
-
-    // Placeholder over Microsoft.ML.Tokenizers; the exact sentencepiece encoder replaces Encode.
-    private sealed class LlamaTokenizerAdapter(LlamaTokenizer t) : ITokenizer
-    {
-        public int BosId => t.BeginningOfSentenceId;
-        public int EosId => t.EndOfSentenceId;
-        public int VocabSize => t.Vocabulary.Count;
-        public int[] Encode(string text, bool addBos)
-        {
-            var ids = t.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false);
-            return addBos ? [BosId, .. ids] : [.. ids];
-        }
-        public string Decode(IReadOnlyList<int> ids) => t.Decode(ids) ?? "";
+        return SentencePieceTokenizer.Load(path, TokenizerConfig.Load(modelFolder));
     }
 }

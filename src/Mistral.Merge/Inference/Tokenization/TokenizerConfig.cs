@@ -1,0 +1,96 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Mistral.Merge.Inference.Tokenization;
+
+/// <summary>
+/// The special-token settings of an HF model folder: <c>tokenizer_config.json</c> (add_bos_token, add_eos_token,
+/// *_token, added_tokens_decoder), overridden by <c>special_tokens_map.json</c> as transformers does, plus
+/// <c>added_tokens.json</c>. Token values may be a string or an object with "content".
+/// </summary>
+public sealed class TokenizerConfig
+{
+    public bool? AddBosToken { get; private set; }
+    public bool? AddEosToken { get; private set; }
+    public string? BosToken { get; private set; }
+    public string? EosToken { get; private set; }
+    public string? UnkToken { get; private set; }
+    public string? PadToken { get; private set; }
+    /// <summary>Added tokens: id → (content, special).</summary>
+    public SortedDictionary<int, (string Content, bool Special)> AddedTokens { get; } = [];
+    /// <summary>The file each value came from, for error messages.</summary>
+    public string Source { get; private set; } = "tokenizer_config.json";
+
+    /// <summary>Reads whichever of the three files exist in <paramref name="folder"/> (none is fine).</summary>
+    public static TokenizerConfig Load(string folder)
+    {
+        var c = new TokenizerConfig();
+        var configPath = Path.Combine(folder, "tokenizer_config.json");
+        if (File.Exists(configPath))
+        {
+            var o = ReadObject(configPath);
+            c.Source = configPath;
+            c.AddBosToken = Bool(o, "add_bos_token", configPath);
+            c.AddEosToken = Bool(o, "add_eos_token", configPath);
+            c.BosToken = Token(o, "bos_token", configPath);
+            c.EosToken = Token(o, "eos_token", configPath);
+            c.UnkToken = Token(o, "unk_token", configPath);
+            c.PadToken = Token(o, "pad_token", configPath);
+            if (o["added_tokens_decoder"] is JsonObject added)
+                foreach (var (key, value) in added)
+                {
+                    if (!int.TryParse(key, out int id) || id < 0 || value is not JsonObject t || Token(t, "content", configPath) is not { } content)
+                        throw new MergeException($"{configPath}: added_tokens_decoder entry '{key}' is not {{\"content\": ...}} under a token id");
+                    c.AddedTokens[id] = (content, Bool(t, "special", configPath) ?? false);
+                }
+        }
+        var addedPath = Path.Combine(folder, "added_tokens.json");
+        if (File.Exists(addedPath))
+            foreach (var (content, value) in ReadObject(addedPath))
+            {
+                if (value is not JsonValue v || !v.TryGetValue(out int id) || id < 0)
+                    throw new MergeException($"{addedPath}: '{content}' must map to a non-negative token id");
+                if (!c.AddedTokens.ContainsKey(id)) c.AddedTokens[id] = (content, false);
+            }
+        var mapPath = Path.Combine(folder, "special_tokens_map.json");
+        if (File.Exists(mapPath))
+        {
+            var o = ReadObject(mapPath);
+            c.BosToken = Token(o, "bos_token", mapPath) ?? c.BosToken;
+            c.EosToken = Token(o, "eos_token", mapPath) ?? c.EosToken;
+            c.UnkToken = Token(o, "unk_token", mapPath) ?? c.UnkToken;
+            c.PadToken = Token(o, "pad_token", mapPath) ?? c.PadToken;
+        }
+        return c;
+    }
+
+    private static JsonObject ReadObject(string path)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new MergeException($"{path}: expected a JSON object");
+        }
+        catch (JsonException e) { throw new MergeException($"{path}: invalid JSON ({e.Message.Split('\n')[0]})"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read ({e.Message})"); }
+    }
+
+    private static bool? Bool(JsonObject o, string key, string path)
+    {
+        var n = o[key];
+        if (n == null) return null;
+        if (n is JsonValue v && v.TryGetValue(out bool b)) return b;
+        throw new MergeException($"{path}: '{key}' must be true or false");
+    }
+
+    private static string? Token(JsonObject o, string key, string path)
+    {
+        var n = o[key];
+        switch (n)
+        {
+            case null: return null;
+            case JsonValue v when v.TryGetValue(out string? s): return s;
+            case JsonObject t when t["content"] is JsonValue cv && cv.TryGetValue(out string? s): return s;
+            default: throw new MergeException($"{path}: '{key}' must be a string or {{\"content\": \"...\"}}");
+        }
+    }
+}
