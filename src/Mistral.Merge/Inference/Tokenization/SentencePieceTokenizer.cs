@@ -123,6 +123,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
     /// <c>&lt;/s&gt;</c>, v3's <c>[INST]</c>, the configured bos/eos/unk/pad tokens and added tokens) stand for
     /// their ids; the text between them is encoded with EncodeAsIds, each segment with its dummy prefix
     /// (as mistral-common does). Mistral v1's <c>[INST]</c> is ordinary text and is encoded normally.
+    /// With <paramref name="addBos"/>, BOS is prepended unless the text already starts with the BOS token.
     /// </summary>
     public int[] EncodeWithSpecialTokens(string text, bool addBos = false)
     {
@@ -146,6 +147,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
             i++;
         }
         EncodeInto(text.AsSpan(segment), ids);
+        if (addBos && ids.Count > 1 && ids[1] == BosId) ids.RemoveAt(0);
         return [.. ids];
     }
 

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Mistral.Merge.Inference;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>tokenize MODEL --text STRING | --file FILE [--no-bos] [--special] [--count] [--json]</c>: token ids and pieces, exactly as sentencepiece.</summary>
+public static class TokenizeCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model (special tokens from tokenizer_config.json), or a .model file" };
+        var text = new Option<string?>("--text") { Description = "Text to encode" };
+        var file = new Option<string?>("--file") { Description = "UTF-8 file to encode (whole file, as one text)" };
+        var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS (default: tokenizer_config.json add_bos_token, else BOS)" };
+        var special = new Option<bool>("--special") { Description = "Treat special-token strings in the text (<s>, </s>, control tokens) as their ids, as in a chat template" };
+        var count = new Option<bool>("--count") { Description = "Print only the token count and the encoding speed" };
+        var json = new Option<bool>("--json") { Description = "Machine-readable JSON output" };
+        var cmd = new Command("tokenize", "Encode text with the model's sentencepiece tokenizer and print ids and pieces") { model, text, file, noBos, special, count, json };
+        return cmd.WithAction((p, _) =>
+        {
+            string? t = p.GetValue(text), f = p.GetValue(file);
+            if ((t == null) == (f == null)) throw new MergeException("give exactly one of --text STRING or --file FILE");
+            var tok = TokenizerLoader.Load(p.GetValue(model)!);
+            string input = t ?? ReadUtf8(f!);
+            bool addBos = !p.GetValue(noBos) && tok.AddBosByDefault;
+
+            var sw = Stopwatch.StartNew();
+            int[] ids = p.GetValue(special) ? tok.EncodeWithSpecialTokens(input, addBos) : tok.Encode(input, addBos);
+            double seconds = sw.Elapsed.TotalSeconds;
+            double rate = ids.Length / Math.Max(seconds, 1e-9);
+
+            var o = p.InvocationConfiguration.Output;
+            bool onlyCount = p.GetValue(count);
+            if (p.GetValue(json))
+            {
+                var doc = new Dictionary<string, object>
+                {
+                    ["tokens"] = ids.Length,
+                    ["bos_added"] = addBos,
+                    ["seconds"] = Math.Round(seconds, 6),
+                    ["tokens_per_second"] = Math.Round(rate),
+                };
+                if (!onlyCount)
+                {
+                    doc["ids"] = ids;
+                    doc["pieces"] = ids.Select(tok.IdToPiece).ToArray();
+                }
+                o.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            }
+            else if (onlyCount)
+            {
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"tokens: {ids.Length}  ({seconds:F3} s, {rate:N0} tokens/s)"));
+            }
+            else
+            {
+                o.WriteLine($"tokens: {ids.Length}{(addBos ? " (BOS added)" : "")}");
+                o.WriteLine($"ids:    {string.Join(' ', ids)}");
+                o.WriteLine($"pieces: {string.Join(' ', ids.Select(i => Visible(tok.IdToPiece(i))))}");
+            }
+            return Cli.Ok;
+        });
+    }
+
+    // Keeps the BOM and never throws on bad bytes: sentencepiece sees the file's characters as they are.
+    private static string ReadUtf8(string path)
+    {
+        try { return new UTF8Encoding(false, false).GetString(File.ReadAllBytes(path)); }
+        catch (FileNotFoundException) { throw new MergeException($"{path}: file not found"); }
+        catch (DirectoryNotFoundException) { throw new MergeException($"{path}: file not found"); }
+    }
+
+    // Pieces such as "\n" or "\t" would break the one-line listing.
+    private static string Visible(string piece) => piece.Replace("\n", "\\n").Replace("\t", "\\t").Replace("\r", "\\r");
+}
