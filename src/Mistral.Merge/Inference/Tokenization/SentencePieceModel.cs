@@ -60,6 +60,8 @@ public sealed record SentencePieceModel
     /// <summary>Parses a serialized ModelProto; <paramref name="where"/> names the source in errors.</summary>
     public static SentencePieceModel Parse(ReadOnlySpan<byte> data, string where)
     {
+        if (data.StartsWith("version https://git-lfs"u8))
+            throw new MergeException($"{where}: is a Git LFS pointer, not the model file (fetch it with git lfs pull)");
         SentencePieceModel model;
         try { model = ParseProto(data); }
         catch (InvalidDataException e)

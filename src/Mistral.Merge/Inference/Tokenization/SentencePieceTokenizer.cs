@@ -30,7 +30,7 @@ public sealed class SentencePieceTokenizer : ITokenizer
     /// <summary>True when the encoder segments space-separated chunks independently (see <see cref="BpeEncoder"/>).</summary>
     public bool Chunked => _encoder.Chunked;
 
-    private SentencePieceTokenizer(SentencePieceModel model, TokenizerConfig? config, string where)
+    private SentencePieceTokenizer(SentencePieceModel model, TokenizerConfig? config)
     {
         Model = model;
         var matcher = UserDefinedMatcher.Create(model);
@@ -48,11 +48,10 @@ public sealed class SentencePieceTokenizer : ITokenizer
 
         int maxAdded = _added.Count == 0 ? -1 : _added.Keys.Max();
         VocabSize = Math.Max(model.Count, maxAdded + 1);
-        string source = config?.Source ?? where;
-        BosId = config?.BosToken is { } bos ? Resolve(bos, "bos_token", source) : ControlId(model.BosPiece);
-        EosId = config?.EosToken is { } eos ? Resolve(eos, "eos_token", source) : ControlId(model.EosPiece);
-        UnkId = config?.UnkToken is { } unk ? Resolve(unk, "unk_token", source) : Array.IndexOf(model.Types, PieceType.Unknown);
-        PadId = config?.PadToken is { } pad ? Resolve(pad, "pad_token", source) : ControlId(model.PadPiece);
+        BosId = config?.BosToken is { } bos ? Resolve(bos, "bos_token", config) : ControlId(model.BosPiece);
+        EosId = config?.EosToken is { } eos ? Resolve(eos, "eos_token", config) : ControlId(model.EosPiece);
+        UnkId = config?.UnkToken is { } unk ? Resolve(unk, "unk_token", config) : Array.IndexOf(model.Types, PieceType.Unknown);
+        PadId = config?.PadToken is { } pad ? Resolve(pad, "pad_token", config) : ControlId(model.PadPiece);
         AddBosByDefault = config?.AddBosToken ?? true;
         AddEosByDefault = config?.AddEosToken ?? false;
 
@@ -69,12 +68,11 @@ public sealed class SentencePieceTokenizer : ITokenizer
     }
 
     /// <summary>A tokenizer over a parsed model and optional HF special-token settings.</summary>
-    public static SentencePieceTokenizer Create(SentencePieceModel model, TokenizerConfig? config = null, string where = "tokenizer.model")
-        => new(model, config, where);
+    public static SentencePieceTokenizer Create(SentencePieceModel model, TokenizerConfig? config = null) => new(model, config);
 
     /// <summary>Loads a <c>tokenizer.model</c> file (no HF settings).</summary>
     public static SentencePieceTokenizer Load(string modelPath, TokenizerConfig? config = null)
-        => new(SentencePieceModel.Load(modelPath), config, modelPath);
+        => new(SentencePieceModel.Load(modelPath), config);
 
     private int ControlId(string piece)
     {
@@ -82,13 +80,13 @@ public sealed class SentencePieceTokenizer : ITokenizer
         return Model.Types[id] == PieceType.Control ? id : -1;
     }
 
-    private int Resolve(string token, string key, string source)
+    private int Resolve(string token, string key, TokenizerConfig config)
     {
         var bytes = Encoding.UTF8.GetBytes(token);
         int id = _encoder.PieceToId(bytes);
         if (id >= 0 && Model.Pieces[id] == token) return id;
         foreach (var (aid, (content, _)) in _added) if (content == token) return aid;
-        throw new MergeException($"{source}: {key} '{token}' is neither a piece of tokenizer.model nor an added token");
+        throw new MergeException($"{config.SourceOf(key)}: {key} '{token}' is neither a piece of tokenizer.model nor an added token");
     }
 
     /// <summary>sentencepiece EncodeAsIds(text), with BOS first when <paramref name="addBos"/>.</summary>

@@ -18,8 +18,10 @@ public sealed class TokenizerConfig
     public string? PadToken { get; private set; }
     /// <summary>Added tokens: id → (content, special).</summary>
     public SortedDictionary<int, (string Content, bool Special)> AddedTokens { get; } = [];
-    /// <summary>The file each value came from, for error messages.</summary>
-    public string Source { get; private set; } = "tokenizer_config.json";
+    private readonly Dictionary<string, string> _sources = [];
+
+    /// <summary>The file a setting (e.g. "bos_token") came from, for error messages.</summary>
+    public string SourceOf(string key) => _sources.GetValueOrDefault(key, "tokenizer_config.json");
 
     /// <summary>Reads whichever of the three files exist in <paramref name="folder"/> (none is fine).</summary>
     public static TokenizerConfig Load(string folder)
@@ -29,13 +31,12 @@ public sealed class TokenizerConfig
         if (File.Exists(configPath))
         {
             var o = ReadObject(configPath);
-            c.Source = configPath;
             c.AddBosToken = Bool(o, "add_bos_token", configPath);
             c.AddEosToken = Bool(o, "add_eos_token", configPath);
-            c.BosToken = Token(o, "bos_token", configPath);
-            c.EosToken = Token(o, "eos_token", configPath);
-            c.UnkToken = Token(o, "unk_token", configPath);
-            c.PadToken = Token(o, "pad_token", configPath);
+            c.BosToken = c.Token(o, "bos_token", configPath, null);
+            c.EosToken = c.Token(o, "eos_token", configPath, null);
+            c.UnkToken = c.Token(o, "unk_token", configPath, null);
+            c.PadToken = c.Token(o, "pad_token", configPath, null);
             if (o["added_tokens_decoder"] is JsonObject added)
                 foreach (var (key, value) in added)
                 {
@@ -56,10 +57,10 @@ public sealed class TokenizerConfig
         if (File.Exists(mapPath))
         {
             var o = ReadObject(mapPath);
-            c.BosToken = Token(o, "bos_token", mapPath) ?? c.BosToken;
-            c.EosToken = Token(o, "eos_token", mapPath) ?? c.EosToken;
-            c.UnkToken = Token(o, "unk_token", mapPath) ?? c.UnkToken;
-            c.PadToken = Token(o, "pad_token", mapPath) ?? c.PadToken;
+            c.BosToken = c.Token(o, "bos_token", mapPath, c.BosToken);
+            c.EosToken = c.Token(o, "eos_token", mapPath, c.EosToken);
+            c.UnkToken = c.Token(o, "unk_token", mapPath, c.UnkToken);
+            c.PadToken = c.Token(o, "pad_token", mapPath, c.PadToken);
         }
         return c;
     }
@@ -80,6 +81,14 @@ public sealed class TokenizerConfig
         if (n == null) return null;
         if (n is JsonValue v && v.TryGetValue(out bool b)) return b;
         throw new MergeException($"{path}: '{key}' must be true or false");
+    }
+
+    /// <summary>Reads a token setting; a value present in <paramref name="path"/> replaces <paramref name="previous"/>.</summary>
+    private string? Token(JsonObject o, string key, string path, string? previous)
+    {
+        if (Token(o, key, path) is not { } value) return previous;
+        _sources[key] = path;
+        return value;
     }
 
     private static string? Token(JsonObject o, string key, string path)
