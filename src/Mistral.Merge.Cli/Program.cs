@@ -10,6 +10,8 @@ public static class Program
     {
         InspectCommand.Create(),
         TokenizeCommand.Create(),
+        SynthCommand.Create(),
+        ConvertCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);
