@@ -10,6 +10,7 @@ public static class Program
     {
         InspectCommand.Create(),
         MergeCommand.Create(),
+        SynthCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);
