@@ -60,9 +60,8 @@ public sealed class MergePlanner
             _p.Add(_r.MethodMark, $"unknown merge_method '{_r.Method}'{Suggest.Hint(_r.Method, MergeMethods.Names)} (known: {string.Join(", ", MergeMethods.Names)})");
         if (method != null) { _method = method; CheckStatic(); }
         ResolveModels();
-        if (_p.Any || method == null) return null;
         var ranges = CheckRanges();
-        if (_p.Any) return null;
+        if (_p.Any || method == null) return null;
         return BuildTasks(ranges);
     }
 
@@ -176,7 +175,8 @@ public sealed class MergePlanner
             var ranges = new List<(int, int)>();
             foreach (var src in s.Sources)
             {
-                var m = _models[src.Model.Text];
+                // A model that was not found is already reported; its range is checked once it is there.
+                if (!_models.TryGetValue(src.Model.Text, out var m)) { ranges.Add(src.LayerRange ?? (0, 0)); continue; }
                 var range = src.LayerRange ?? (0, m.Layers);
                 if (range.End > m.Layers)
                     _p.Add(src.LayerRangeMark, $"layer_range [{range.Start}, {range.End}) is beyond model '{src.Model.Text}', which has {m.Layers} layers");
@@ -184,6 +184,7 @@ public sealed class MergePlanner
             }
             for (int i = 1; i < ranges.Count; i++)
             {
+                if (!_models.ContainsKey(s.Sources[i].Model.Text) || !_models.ContainsKey(s.Sources[0].Model.Text)) continue;
                 int a = ranges[0].Item2 - ranges[0].Item1, b = ranges[i].Item2 - ranges[i].Item1;
                 if (a != b)
                     _p.Add(s.Sources[i].LayerRange != null ? s.Sources[i].LayerRangeMark : s.Sources[i].Mark,
