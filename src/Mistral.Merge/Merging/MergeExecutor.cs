@@ -48,6 +48,27 @@ public static class MergeExecutor
         writer.Commit(options.Force);
     }
 
+    private static readonly System.Collections.Concurrent.ConcurrentBag<Buffers> BufferPool = new();
+
+    private sealed class Buffers
+    {
+        public float[][] Inputs = [];
+        public float[] Output = [];
+        public byte[] Bytes = [];
+
+        public void Ensure(int count, int length, int outBytes)
+        {
+            if (Inputs.Length < count) Array.Resize(ref Inputs, count);
+            for (int i = 0; i < count; i++)
+                if (Inputs[i] == null || Inputs[i].Length < length) Inputs[i] = GC.AllocateUninitializedArray<float>(length);
+            if (Output.Length < length) Output = GC.AllocateUninitializedArray<float>(length);
+            if (Bytes.Length < outBytes) Bytes = GC.AllocateUninitializedArray<byte>(outBytes);
+        }
+
+        /// <summary>Drops every buffer (after a whole-tensor task grew them past the normal chunk size).</summary>
+        public void Drop() { Inputs = []; Output = []; Bytes = []; }
+    }
+
     private sealed class Execution(MergePlan plan, CheckpointWriter writer, ExecuteOptions o, int threads)
     {
         private int _next, _done;
@@ -58,6 +79,9 @@ public static class MergeExecutor
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly object _progressLock = new();
         private readonly long _total = plan.WriteBytes;
+
+        // Largest tasks first: the big embeddings do not end up alone at the tail of the run.
+        private readonly int[] _order = Enumerable.Range(0, plan.Tasks.Count).OrderByDescending(i => plan.Tasks[i].ReadBytes).ThenBy(i => i).ToArray();
 
         public void Execute()
         {
@@ -74,7 +98,9 @@ public static class MergeExecutor
 
         private void Work()
         {
-            var buffers = new Buffers();
+            // Buffers are reused across runs: a second merge in the same process does not allocate
+            // a second set while the garbage collector has not yet reclaimed the first.
+            var buffers = BufferPool.TryTake(out var pooled) ? pooled : new Buffers();
             try
             {
                 while (!_failed)
@@ -82,7 +108,7 @@ public static class MergeExecutor
                     int i = Interlocked.Increment(ref _next) - 1;
                     if (i >= plan.Tasks.Count) break;
                     o.Cancellation.ThrowIfCancellationRequested();
-                    RunTask(plan.Tasks[i], buffers);
+                    RunTask(plan.Tasks[_order[i]], buffers);
                     int done = Interlocked.Increment(ref _done);
                     Report(done);
                 }
@@ -92,6 +118,7 @@ public static class MergeExecutor
                 lock (_progressLock) { _error ??= ExceptionDispatchInfo.Capture(e); }
                 _failed = true;
             }
+            finally { BufferPool.Add(buffers); }
         }
 
         private void Report(int done)
@@ -99,29 +126,6 @@ public static class MergeExecutor
             if (o.Progress == null) return;
             lock (_progressLock)
                 o.Progress(new MergeProgress(done, plan.Tasks.Count, Interlocked.Read(ref _read), Interlocked.Read(ref _written), _total, _clock.Elapsed));
-        }
-
-        private sealed class Buffers
-        {
-            public float[][] Inputs = [];
-            public float[] Output = [];
-            public byte[] Bytes = [];
-
-            public void Ensure(int count, int length, int outBytes)
-            {
-                if (Inputs.Length < count) Array.Resize(ref Inputs, count);
-                for (int i = 0; i < count; i++)
-                    if (Inputs[i] == null || Inputs[i].Length < length) Inputs[i] = GC.AllocateUninitializedArray<float>(length);
-                if (Output.Length < length) Output = GC.AllocateUninitializedArray<float>(length);
-                if (Bytes.Length < outBytes) Bytes = GC.AllocateUninitializedArray<byte>(outBytes);
-            }
-
-            /// <summary>Drops buffers grown past the normal chunk size (after a whole-tensor task).</summary>
-            public void Trim(long normal)
-            {
-                if (Output.Length <= normal) return;
-                Inputs = []; Output = []; Bytes = [];
-            }
         }
 
         private void RunTask(MergeTask task, Buffers b)
@@ -167,7 +171,7 @@ public static class MergeExecutor
             }
             finally
             {
-                if (gated) { b.Trim(0); _wholeGate.Release(); }
+                if (gated) { b.Drop(); _wholeGate.Release(); }
             }
         }
 
