@@ -10,6 +10,7 @@ public static class Program
     {
         InspectCommand.Create(),
         TokenizeCommand.Create(),
+        MergeCommand.Create(),
         SynthCommand.Create(),
         ConvertCommand.Create(),
     };

@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Globalization;
+using Mistral.Merge.IO;
+using Mistral.Merge.Merging;
+using Mistral.Merge.Recipes;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>merge RECIPE.yml OUT_DIR</c>: mergekit-compatible merges, planned then streamed.</summary>
+public static class MergeCommand
+{
+    public static Command Create()
+    {
+        var recipe = new Argument<string>("RECIPE") { Description = "mergekit-style YAML recipe" };
+        var outDir = new Argument<string?>("OUT_DIR") { Description = "Output model folder (not needed with --dry-run)", Arity = ArgumentArity.ZeroOrOne };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (every output tensor, inputs, resolved parameters, bytes) and stop" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the random masks (dare_*, della*)", DefaultValueFactory = _ => 0 };
+        var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" };
+        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
+        var threads = new Option<int>("--threads") { Description = "Worker threads (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough)")
+        {
+            recipe, outDir, dryRun, seed, shard, force, noTok, threads,
+        };
+        return cmd.WithAction((p, token) =>
+        {
+            var err = p.InvocationConfiguration.Error;
+            var output = p.InvocationConfiguration.Output;
+            var recipePath = p.GetValue(recipe)!;
+            var dest = p.GetValue(outDir);
+            bool dry = p.GetValue(dryRun);
+            if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("merge: OUT_DIR is required (or use --dry-run)");
+            long shardSize = ByteSize.Parse(p.GetValue(shard)!);
+            int nThreads = p.GetValue(threads);
+            if (nThreads < 1) throw new MergeException($"--threads: must be at least 1 (got {nThreads})");
+            if (!dry) CheckpointWriter.CheckDestination(dest!, p.GetValue(force));
+
+            MergePlan plan;
+            try { plan = MergePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed) }); }
+            catch (RecipeException e)
+            {
+                foreach (var line in e.Problems) err.WriteLine(line);
+                err.WriteLine($"error: {e.Problems.Count} problem{(e.Problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
+                return Cli.UserError;
+            }
+            using (plan)
+            {
+                foreach (var w in plan.Warnings) err.WriteLine($"warning: {w}");
+                if (dry) { PrintPlan(plan, output); return Cli.Ok; }
+                var progress = new ProgressPrinter(err, ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected);
+                MergeExecutor.Run(plan, dest!, new ExecuteOptions
+                {
+                    Threads = nThreads,
+                    ShardSize = shardSize,
+                    Force = p.GetValue(force),
+                    CopyTokenizer = !p.GetValue(noTok),
+                    Progress = progress.Report,
+                    Cancellation = token,
+                });
+                progress.Finish();
+                output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {dest}");
+                return Cli.Ok;
+            }
+        });
+    }
+
+    public static void PrintPlan(MergePlan plan, TextWriter o)
+    {
+        var r = plan.Recipe;
+        o.WriteLine($"recipe:   {r.Path}");
+        o.WriteLine($"method:   {plan.Method.Spec.Name}   seed {plan.Seed}");
+        o.WriteLine("models:");
+        foreach (var m in plan.Models)
+            o.WriteLine($"  {m.Text}{(m.Text == r.BaseModel?.Text ? " (base)" : "")}: {m.Folder.Path} ({m.Layers} layers)");
+        o.WriteLine($"output:   {plan.Tasks.Count} tensors, {plan.OutputLayers} layers, config from {plan.ConfigModel.Text}, tokenizer from {plan.TokenizerModel?.Text ?? "-"}");
+        o.WriteLine($"read:     {ByteSize.Format(plan.ReadBytes)} ({plan.ReadBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
+        o.WriteLine($"write:    {ByteSize.Format(plan.WriteBytes)} ({plan.WriteBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
+        o.WriteLine("tensors:");
+        foreach (var t in plan.Tasks) o.WriteLine("  " + t.Describe().Replace("\n", "\n  "));
+    }
+
+    /// <summary>A bar on a terminal (tensors, GB/s, ETA); plain lines at most every 5 s when redirected.</summary>
+    private sealed class ProgressPrinter(TextWriter err, bool terminal)
+    {
+        private TimeSpan _last = TimeSpan.FromSeconds(-10);
+        private MergeProgress? _latest;
+
+        public void Report(MergeProgress p)
+        {
+            _latest = p;
+            var every = terminal ? TimeSpan.FromMilliseconds(200) : TimeSpan.FromSeconds(5);
+            if (p.Elapsed - _last < every && p.TensorsDone < p.TensorsTotal) return;
+            _last = p.Elapsed;
+            var line = Line(p);
+            if (terminal) err.Write("\r" + line + "   ");
+            else err.WriteLine(line);
+        }
+
+        public void Finish()
+        {
+            if (terminal && _latest != null) err.WriteLine();
+        }
+
+        private static string Line(MergeProgress p)
+        {
+            double secs = Math.Max(p.Elapsed.TotalSeconds, 1e-3);
+            double gbps = (p.BytesRead + p.BytesWritten) / secs / 1e9;
+            double frac = p.BytesTotal > 0 ? (double)p.BytesWritten / p.BytesTotal : (double)p.TensorsDone / Math.Max(1, p.TensorsTotal);
+            var eta = frac > 0 ? TimeSpan.FromSeconds(secs * (1 - frac) / frac) : TimeSpan.Zero;
+            const int width = 30;
+            int filled = (int)Math.Round(frac * width);
+            var bar = new string('#', filled) + new string('.', width - filled);
+            return string.Create(CultureInfo.InvariantCulture,
+                $"[{bar}] {p.TensorsDone}/{p.TensorsTotal} tensors  {gbps:0.00} GB/s  ETA {(int)eta.TotalMinutes}:{eta.Seconds:00}");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+namespace Mistral.Merge.Merging;
+
+public enum ParamKind { Number, Bool }
+
+/// <summary>A parameter a method takes, its type and default (null default + Required: must be given).</summary>
+public sealed record ParamDef(string Name, ParamKind Kind, object? Default = null, bool Required = false);
+
+public enum BaseRole
+{
+    /// <summary>The base is an ordinary input (linear, passthrough).</summary>
+    Ordinary,
+    /// <summary>Used when given (nuslerp).</summary>
+    Optional,
+    /// <summary>The method needs a base model (slerp, task vectors, model_stock).</summary>
+    Required,
+}
+
+/// <summary>What a method takes: method parameters, per-model parameters, and how it uses the base.</summary>
+public sealed record MethodSpec(string Name, ParamDef[] MethodParams, ParamDef[] ModelParams, BaseRole Base)
+{
+    public ParamDef? Find(string name) => MethodParams.FirstOrDefault(p => p.Name == name) ?? ModelParams.FirstOrDefault(p => p.Name == name);
+    public bool IsMethodParam(string name) => MethodParams.Any(p => p.Name == name);
+    public bool IsModelParam(string name) => ModelParams.Any(p => p.Name == name);
+    /// <summary>Per-model parameters of the base are not needed unless the base is an ordinary input.</summary>
+    public bool BaseNeedsModelParams => Base == BaseRole.Ordinary;
+}
+
+/// <summary>
+/// Everything a method needs to know about one output tensor: its shape as [Rows, Cols] (Cols = last
+/// axis), which input is the base, each input's non-base ordinal, and the resolved parameters.
+/// No files, no YAML, no threads.
+/// </summary>
+public sealed class MethodTask
+{
+    public required string OutputName { get; init; }
+    public required long Rows { get; init; }
+    public required long Cols { get; init; }
+    public long Elements => Rows * Cols;
+    /// <summary>Index of the base among the inputs, or -1.</summary>
+    public required int BaseIndex { get; init; }
+    /// <summary>Per input: position among the slice's non-base sources (-1 for the base); keys the random masks.</summary>
+    public required int[] Ordinals { get; init; }
+    public required IReadOnlyDictionary<string, object?> MethodParams { get; init; }
+    public required IReadOnlyList<IReadOnlyDictionary<string, object?>> ModelParams { get; init; }
+    public ulong Seed { get; init; }
+    public int Count => Ordinals.Length;
+
+    public double Number(string name) => MethodParams[name] is double d ? d : throw new InvalidOperationException($"parameter {name} unresolved");
+    public bool Flag(string name) => MethodParams[name] is bool b ? b : throw new InvalidOperationException($"parameter {name} unresolved");
+    public double ModelNumber(int input, string name) => ModelParams[input][name] is double d ? d : throw new InvalidOperationException($"parameter {name} unresolved for input {input}");
+    public double? ModelNumberOrNull(int input, string name) => ModelParams[input].TryGetValue(name, out var v) && v is double d ? d : null;
+}
+
+/// <summary>A block of whole rows [Row0, Row0 + RowCount) of every input, widened to float32.</summary>
+public sealed class Chunk
+{
+    public required float[][] Inputs { get; init; }
+    public long Row0 { get; set; }
+    public int RowCount { get; set; }
+    public int Length { get; set; }
+    public long FlatOffset(long cols) => Row0 * cols;
+    public Span<float> Input(int i) => Inputs[i].AsSpan(0, Length);
+}
+
+/// <summary>
+/// One merge method. The executor calls, per output tensor: <see cref="Begin"/>; when
+/// <see cref="NeedsReduction"/>, <see cref="Accumulate"/> over every chunk and then
+/// <see cref="Finish"/>; then <see cref="Apply"/> over every chunk. Chunks are whole rows, and the
+/// whole tensor in one chunk when <see cref="NeedsWholeTensor"/>. <see cref="Accumulate"/> must not
+/// modify the inputs; <see cref="Apply"/> may use them as scratch.
+/// </summary>
+public interface IMergeMethod
+{
+    MethodSpec Spec { get; }
+    /// <summary>Checks one slice's sources; returns a problem or null.</summary>
+    string? CheckSources(int sourceCount, bool hasBase);
+    bool NeedsWholeTensor(MethodTask task);
+    bool NeedsReduction(MethodTask task);
+    object? Begin(MethodTask task);
+    void Accumulate(object? state, MethodTask task, Chunk chunk);
+    void Finish(object? state, MethodTask task);
+    void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output);
+}
+
+/// <summary>Defaults for methods that need neither a reduction pass nor the whole tensor.</summary>
+public abstract class MergeMethodBase : IMergeMethod
+{
+    public abstract MethodSpec Spec { get; }
+    public abstract string? CheckSources(int sourceCount, bool hasBase);
+    public virtual bool NeedsWholeTensor(MethodTask task) => false;
+    public virtual bool NeedsReduction(MethodTask task) => false;
+    public virtual object? Begin(MethodTask task) => null;
+    public virtual void Accumulate(object? state, MethodTask task, Chunk chunk) { }
+    public virtual void Finish(object? state, MethodTask task) { }
+    public abstract void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output);
+}

@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+using Mistral.Merge.IO;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.Merging;
+
+public sealed record ExecuteOptions
+{
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public long ShardSize { get; init; } = WriterOptions.DefaultShardSize;
+    public bool Force { get; init; }
+    public bool CopyTokenizer { get; init; } = true;
+    /// <summary>float32 working memory shared by all workers; chunks are sized from it.</summary>
+    public long MemoryBudget { get; init; } = 512L << 20;
+    public Action<MergeProgress>? Progress { get; init; }
+    public CancellationToken Cancellation { get; init; }
+}
+
+public sealed record MergeProgress(int TensorsDone, int TensorsTotal, long BytesRead, long BytesWritten, long BytesTotal, TimeSpan Elapsed);
+
+/// <summary>
+/// Streams a plan's tasks to a <see cref="CheckpointWriter"/> on all cores. Inputs are read from
+/// the memory maps chunk by chunk (whole rows) and widened to float32; each output chunk is
+/// rounded once to its dtype and written at its final offset. Each worker owns its buffers, sized
+/// from the memory budget, so peak memory depends on the thread count and chunk size, never on
+/// the number of layers. Methods that need the whole tensor run one at a time.
+/// </summary>
+public static class MergeExecutor
+{
+    private const int PieceElements = 1 << 24; // conversion/write granularity (keeps spans < 2 GiB)
+
+    public static void Run(MergePlan plan, string outDir, ExecuteOptions options)
+    {
+        var outFull = Path.GetFullPath(outDir).TrimEnd('/');
+        foreach (var m in plan.Models)
+        {
+            var inFull = m.Folder.Path.TrimEnd('/');
+            if (inFull == outFull || inFull.StartsWith(outFull + "/", StringComparison.Ordinal))
+                throw new MergeException($"{outDir}: the output folder {(inFull == outFull ? "is" : "contains")} the input model '{m.Text}' ({inFull}); choose another output folder");
+        }
+        int threads = Math.Clamp(options.Threads, 1, 256);
+        using var writer = new CheckpointWriter(outDir, plan.OutputTensors, new WriterOptions { ShardSize = options.ShardSize, Force = options.Force });
+        var run = new Execution(plan, writer, options, threads);
+        run.Execute();
+        OutputFiles.Write(plan, writer, options.CopyTokenizer);
+        options.Cancellation.ThrowIfCancellationRequested();
+        writer.Commit(options.Force);
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentBag<Buffers> BufferPool = new();
+
+    private sealed class Buffers
+    {
+        public float[][] Inputs = [];
+        public float[] Output = [];
+        public byte[] Bytes = [];
+
+        public void Ensure(int count, int length, int outBytes)
+        {
+            if (Inputs.Length < count) Array.Resize(ref Inputs, count);
+            for (int i = 0; i < count; i++)
+                if (Inputs[i] == null || Inputs[i].Length < length) Inputs[i] = GC.AllocateUninitializedArray<float>(length);
+            if (Output.Length < length) Output = GC.AllocateUninitializedArray<float>(length);
+            if (Bytes.Length < outBytes) Bytes = GC.AllocateUninitializedArray<byte>(outBytes);
+        }
+
+        /// <summary>Drops every buffer (after a whole-tensor task grew them past the normal chunk size).</summary>
+        public void Drop() { Inputs = []; Output = []; Bytes = []; }
+    }
+
+    private sealed class Execution(MergePlan plan, CheckpointWriter writer, ExecuteOptions o, int threads)
+    {
+        private int _next, _done;
+        private long _read, _written;
+        private volatile bool _failed;
+        private ExceptionDispatchInfo? _error;
+        private readonly SemaphoreSlim _wholeGate = new(1, 1);
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly object _progressLock = new();
+        private readonly long _total = plan.WriteBytes;
+
+        // Largest tasks first: the big embeddings do not end up alone at the tail of the run.
+        private readonly int[] _order = Enumerable.Range(0, plan.Tasks.Count).OrderByDescending(i => plan.Tasks[i].ReadBytes).ThenBy(i => i).ToArray();
+
+        public void Execute()
+        {
+            var workers = new Thread[Math.Min(threads, Math.Max(1, plan.Tasks.Count))];
+            for (int i = 0; i < workers.Length; i++)
+            {
+                workers[i] = new Thread(Work) { IsBackground = true, Name = $"merge-{i}" };
+                workers[i].Start();
+            }
+            foreach (var w in workers) w.Join();
+            _error?.Throw();
+            o.Cancellation.ThrowIfCancellationRequested();
+        }
+
+        private void Work()
+        {
+            // Buffers are reused across runs: a second merge in the same process does not allocate
+            // a second set while the garbage collector has not yet reclaimed the first.
+            var buffers = BufferPool.TryTake(out var pooled) ? pooled : new Buffers();
+            try
+            {
+                while (!_failed)
+                {
+                    int i = Interlocked.Increment(ref _next) - 1;
+                    if (i >= plan.Tasks.Count) break;
+                    o.Cancellation.ThrowIfCancellationRequested();
+                    RunTask(plan.Tasks[_order[i]], buffers);
+                    int done = Interlocked.Increment(ref _done);
+                    Report(done);
+                }
+            }
+            catch (Exception e)
+            {
+                lock (_progressLock) { _error ??= ExceptionDispatchInfo.Capture(e); }
+                _failed = true;
+            }
+            finally { BufferPool.Add(buffers); }
+        }
+
+        private void Report(int done)
+        {
+            if (o.Progress == null) return;
+            lock (_progressLock)
+                o.Progress(new MergeProgress(done, plan.Tasks.Count, Interlocked.Read(ref _read), Interlocked.Read(ref _written), _total, _clock.Elapsed));
+        }
+
+        private void RunTask(MergeTask task, Buffers b)
+        {
+            if (task.IsRawCopy) { CopyRaw(task); return; }
+            var mt = task.MethodTask;
+            var method = task.Method;
+            long rows = mt.Rows, cols = mt.Cols;
+            if (rows * cols == 0) return;
+            long chunkElems = Math.Clamp(o.MemoryBudget / ((long)threads * (task.Inputs.Count + 1) * sizeof(float)), 1 << 16, 1 << 26);
+            bool whole = method.NeedsWholeTensor(mt);
+            long chunkRows = whole ? rows : Math.Clamp(chunkElems / cols, 1, rows);
+            if (chunkRows * cols > Array.MaxLength)
+                throw new MergeException($"{task.OutputName}: {rows * cols} elements is too large for {method.Spec.Name}, which needs the whole tensor at once");
+            bool gated = whole && rows * cols > chunkElems;
+            if (gated) _wholeGate.Wait(o.Cancellation);
+            try
+            {
+                int maxLen = (int)(chunkRows * cols);
+                int outSize = task.OutDType.SizeOf();
+                b.Ensure(task.Inputs.Count, maxLen, (int)Math.Min((long)maxLen * outSize, (long)PieceElements * outSize));
+                var chunk = new Chunk { Inputs = b.Inputs };
+                var state = method.Begin(mt);
+                long nChunks = (rows + chunkRows - 1) / chunkRows;
+                bool reduce = method.NeedsReduction(mt);
+                if (reduce)
+                {
+                    for (long c = 0; c < nChunks; c++)
+                    {
+                        Read(task, chunk, c * chunkRows, (int)Math.Min(chunkRows, rows - c * chunkRows));
+                        method.Accumulate(state, mt, chunk);
+                    }
+                    method.Finish(state, mt);
+                }
+                for (long c = 0; c < nChunks; c++)
+                {
+                    if (!(reduce && nChunks == 1)) Read(task, chunk, c * chunkRows, (int)Math.Min(chunkRows, rows - c * chunkRows));
+                    var output = b.Output.AsSpan(0, chunk.Length);
+                    method.Apply(state, mt, chunk, output);
+                    Write(task, output, chunk.Row0 * cols, b.Bytes);
+                    o.Cancellation.ThrowIfCancellationRequested();
+                }
+            }
+            finally
+            {
+                if (gated) { b.Drop(); _wholeGate.Release(); }
+            }
+        }
+
+        /// <summary>Reads rows [row0, row0+count) of every input (the output-shaped top-left block) as float32.</summary>
+        private void Read(MergeTask task, Chunk chunk, long row0, int count)
+        {
+            long cols = task.MethodTask.Cols;
+            chunk.Row0 = row0;
+            chunk.RowCount = count;
+            chunk.Length = (int)(count * cols);
+            for (int i = 0; i < task.Inputs.Count; i++)
+            {
+                var input = task.Inputs[i];
+                int size = input.Info.DType.SizeOf();
+                var dst = chunk.Inputs[i].AsSpan(0, chunk.Length);
+                if (input.StoredCols == cols)
+                {
+                    for (int done = 0; done < chunk.Length; done += PieceElements)
+                    {
+                        int n = Math.Min(PieceElements, chunk.Length - done);
+                        var bytes = input.File.GetBytes(input.Info, (row0 * cols + done) * size, n * size);
+                        Conversions.ToSingle(bytes, input.Info.DType, dst.Slice(done, n));
+                    }
+                }
+                else
+                {
+                    for (int r = 0; r < count; r++)
+                    {
+                        var bytes = input.File.GetBytes(input.Info, (row0 + r) * input.StoredCols * size, (int)cols * size);
+                        Conversions.ToSingle(bytes, input.Info.DType, dst.Slice((int)(r * cols), (int)cols));
+                    }
+                }
+                Interlocked.Add(ref _read, (long)chunk.Length * size);
+            }
+        }
+
+        private void Write(MergeTask task, ReadOnlySpan<float> output, long elementOffset, byte[] scratch)
+        {
+            int size = task.OutDType.SizeOf();
+            for (int done = 0; done < output.Length; done += PieceElements)
+            {
+                int n = Math.Min(PieceElements, output.Length - done);
+                var bytes = scratch.AsSpan(0, n * size);
+                Conversions.FromSingle(output.Slice(done, n), task.OutDType, bytes);
+                writer.Write(task.OutputName, bytes, (elementOffset + done) * size);
+                Interlocked.Add(ref _written, bytes.Length);
+            }
+        }
+
+        private void CopyRaw(MergeTask task)
+        {
+            var input = task.Inputs[0];
+            long total = input.Info.ByteLength;
+            const int piece = 64 << 20;
+            for (long off = 0; off < total; off += piece)
+            {
+                int n = (int)Math.Min(piece, total - off);
+                writer.Write(task.OutputName, input.File.GetBytes(input.Info, off, n), off);
+                Interlocked.Add(ref _read, n);
+                Interlocked.Add(ref _written, n);
+                o.Cancellation.ThrowIfCancellationRequested();
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+using Mistral.Merge.Merging.Methods;
+
+namespace Mistral.Merge.Merging;
+
+/// <summary>The registry: adding a method is one file in Methods/ and one line here.</summary>
+public static class MergeMethods
+{
+    private static readonly IMergeMethod[] All =
+    [
+        new LinearMethod(),
+        new SlerpMethod(),
+        new NuSlerpMethod(),
+        new TaskArithmeticMethod(),
+        new TiesMethod(),
+        new DareLinearMethod(),
+        new DareTiesMethod(),
+        new BreadcrumbsMethod(),
+        new BreadcrumbsTiesMethod(),
+        new DellaMethod(),
+        new DellaLinearMethod(),
+        new ModelStockMethod(),
+        new PassthroughMethod(),
+    ];
+
+    public static IReadOnlyList<string> Names { get; } = All.Select(m => m.Spec.Name).ToArray();
+
+    public static IMergeMethod? Find(string name) => All.FirstOrDefault(m => m.Spec.Name == name);
+
+    public static IMergeMethod Get(string name) => Find(name) ?? throw new MergeException($"unknown merge method '{name}'");
+}

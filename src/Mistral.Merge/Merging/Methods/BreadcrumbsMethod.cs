@@ -1,0 +1,4 @@
+namespace Mistral.Merge.Merging.Methods;
+
+/// <summary>breadcrumbs: sparsification MagnitudeOutliers, sign consensus false, normalize default false, rescale default false.</summary>
+public sealed class BreadcrumbsMethod() : TaskVectorMethod("breadcrumbs", Sparsification.MagnitudeOutliers, consensus: false, defaultNormalize: false, defaultRescale: false);

@@ -1,0 +1,4 @@
+namespace Mistral.Merge.Merging.Methods;
+
+/// <summary>breadcrumbs_ties: sparsification MagnitudeOutliers, sign consensus true, normalize default false, rescale default false.</summary>
+public sealed class BreadcrumbsTiesMethod() : TaskVectorMethod("breadcrumbs_ties", Sparsification.MagnitudeOutliers, consensus: true, defaultNormalize: false, defaultRescale: false);

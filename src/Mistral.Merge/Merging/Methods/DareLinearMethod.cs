@@ -1,0 +1,4 @@
+namespace Mistral.Merge.Merging.Methods;
+
+/// <summary>dare_linear: sparsification Random, sign consensus false, normalize default false, rescale default true.</summary>
+public sealed class DareLinearMethod() : TaskVectorMethod("dare_linear", Sparsification.Random, consensus: false, defaultNormalize: false, defaultRescale: true);

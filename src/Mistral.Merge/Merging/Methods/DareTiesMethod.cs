@@ -1,0 +1,4 @@
+namespace Mistral.Merge.Merging.Methods;
+
+/// <summary>dare_ties: sparsification Random, sign consensus true, normalize default false, rescale default true.</summary>
+public sealed class DareTiesMethod() : TaskVectorMethod("dare_ties", Sparsification.Random, consensus: true, defaultNormalize: false, defaultRescale: true);

@@ -1,0 +1,4 @@
+namespace Mistral.Merge.Merging.Methods;
+
+/// <summary>task_arithmetic: sparsification None, sign consensus false, normalize default false, rescale default false.</summary>
+public sealed class TaskArithmeticMethod() : TaskVectorMethod("task_arithmetic", Sparsification.None, consensus: false, defaultNormalize: false, defaultRescale: false);

@@ -1,0 +1,96 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mistral.Merge.IO;
+
+namespace Mistral.Merge.Merging;
+
+/// <summary>The non-tensor files of a merged model: config, generation config, tokenizer, model card, recipe.</summary>
+public static class OutputFiles
+{
+    public const string RecipeFileName = "mergekit_config.yml";
+
+    public static readonly string[] TokenizerFiles =
+        ["tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt"];
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>config.json: the base's (else the first model's) with torch_dtype, and layer/vocab counts updated.</summary>
+    public static JsonObject BuildConfig(MergePlan plan)
+    {
+        var cfg = plan.ConfigModel.Folder.Config?.CloneJson() ?? new JsonObject();
+        var dtype = plan.Recipe.OutDType ?? plan.Recipe.DType ?? plan.Tasks.FirstOrDefault()?.OutDType;
+        if (dtype is { } d) cfg["torch_dtype"] = d.ToTorchName();
+        if (cfg.ContainsKey("num_hidden_layers") || !plan.Recipe.FromModels) cfg["num_hidden_layers"] = plan.OutputLayers;
+        if (plan.OutputVocab is int v) cfg["vocab_size"] = v;
+        return cfg;
+    }
+
+    public static void Write(MergePlan plan, CheckpointWriter writer, bool copyTokenizer)
+    {
+        writer.AddFile("config.json", BuildConfig(plan).ToJsonString(Indented) + "\n");
+        var gen = Path.Combine(plan.ConfigModel.Folder.Path, "generation_config.json");
+        if (File.Exists(gen)) writer.CopyFile(gen, "generation_config.json");
+        if (copyTokenizer && plan.TokenizerModel != null) CopyTokenizer(plan, writer);
+        writer.AddFile("README.md", ModelCard(plan));
+        writer.AddFile(RecipeFileName, plan.Recipe.Text);
+    }
+
+    private static void CopyTokenizer(MergePlan plan, CheckpointWriter writer)
+    {
+        var folder = plan.TokenizerModel!.Folder.Path;
+        foreach (var name in TokenizerFiles)
+        {
+            var src = Path.Combine(folder, name);
+            if (!File.Exists(src)) continue;
+            if (name == "tokenizer_config.json" && plan.Recipe.ChatTemplate is { } tpl && tpl != "auto")
+            {
+                JsonObject obj;
+                try { obj = JsonNode.Parse(File.ReadAllText(src)) as JsonObject ?? new JsonObject(); }
+                catch (JsonException e) { throw new MergeException($"{src}: invalid JSON ({e.Message.Split('\n')[0]})"); }
+                obj["chat_template"] = ChatTemplates.Resolve(tpl);
+                writer.AddFile(name, obj.ToJsonString(Indented) + "\n");
+            }
+            else writer.CopyFile(src, name);
+        }
+        if (plan.Recipe.ChatTemplate is { } t && t != "auto" && !File.Exists(Path.Combine(folder, "tokenizer_config.json")))
+            writer.AddFile("tokenizer_config.json", new JsonObject { ["chat_template"] = ChatTemplates.Resolve(t) }.ToJsonString(Indented) + "\n");
+    }
+
+    public static string ModelCard(MergePlan plan)
+    {
+        var r = plan.Recipe;
+        var sb = new StringBuilder();
+        var baseText = r.BaseModel?.Text;
+        sb.Append("---\n");
+        if (baseText != null) sb.Append("base_model: ").Append(baseText).Append('\n');
+        sb.Append("tags:\n- merge\n- mistral-merge\n---\n\n");
+        sb.Append("# ").Append(r.Name ?? Path.GetFileNameWithoutExtension(r.Path)).Append("\n\n");
+        sb.Append($"This model was merged with mistral-merge using the **{plan.Method.Spec.Name}** method");
+        sb.Append(r.DType is { } d ? $" (float32 maths, dtype {d.ToTorchName()})" : " (float32 maths)");
+        sb.Append(".\n\n## Inputs\n\n");
+        foreach (var m in plan.Models)
+        {
+            sb.Append("* `").Append(m.Text).Append('`');
+            if (m.Text == baseText) sb.Append(" (base)");
+            sb.Append($" — {m.Layers} layers\n");
+        }
+        sb.Append($"\nOutput: {plan.Tasks.Count} tensors, {plan.OutputLayers} layers, {ByteSize.Format(plan.WriteBytes)}");
+        if (plan.Method.Spec.Name is "dare_linear" or "dare_ties" or "della" or "della_linear") sb.Append($", mask seed {plan.Seed}");
+        sb.Append(".\n\n## Recipe\n\n```yaml\n").Append(r.Text.TrimEnd('\n')).Append("\n```\n");
+        return sb.ToString();
+    }
+}
+
+/// <summary>chat_template values: a Jinja template copied through, or a well-known name.</summary>
+public static class ChatTemplates
+{
+    public const string ChatMl =
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+    public static string Resolve(string value) => value switch
+    {
+        "chatml" => ChatMl,
+        _ => value,
+    };
+}

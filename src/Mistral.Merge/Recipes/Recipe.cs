@@ -1,0 +1,73 @@
+using Mistral.Merge.IO;
+
+namespace Mistral.Merge.Recipes;
+
+/// <summary>A model as written in a recipe (resolved to a folder later by <see cref="ModelResolver"/>).</summary>
+public sealed record ModelRef(string Text, Mark Mark);
+
+/// <summary>Named parameters at one level (global, slice or source), each with its key's position.</summary>
+public sealed class ParamSet
+{
+    public static readonly ParamSet Empty = new();
+    public Dictionary<string, (ParamValue Value, Mark KeyMark)> Items { get; } = new(StringComparer.Ordinal);
+    public bool TryGet(string name, out ParamValue value)
+    {
+        if (Items.TryGetValue(name, out var e)) { value = e.Value; return true; }
+        value = null!; return false;
+    }
+}
+
+public sealed class SourceSpec
+{
+    public required ModelRef Model { get; init; }
+    /// <summary>[start, end) or null for "all layers" (the <c>models:</c> form).</summary>
+    public (int Start, int End)? LayerRange { get; init; }
+    public Mark LayerRangeMark { get; init; }
+    public ParamSet Parameters { get; init; } = ParamSet.Empty;
+    public Mark Mark { get; init; }
+}
+
+public sealed class SliceSpec
+{
+    public List<SourceSpec> Sources { get; } = new();
+    public ParamSet Parameters { get; init; } = ParamSet.Empty;
+    public ModelRef? BaseModel { get; init; }
+    public Mark Mark { get; init; }
+}
+
+/// <summary>A parsed, normalised recipe (mergekit schema). <c>models:</c> becomes one slice.</summary>
+public sealed class Recipe
+{
+    public required string Path { get; init; }
+    public required string Label { get; init; }
+    public required string Text { get; init; }
+    public string Folder => System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
+    public string Method { get; set; } = "";
+    public Mark MethodMark { get; set; }
+    public ModelRef? BaseModel { get; set; }
+    public List<SliceSpec> Slices { get; } = new();
+    /// <summary>True when written with <c>models:</c> (one slice covering every layer).</summary>
+    public bool FromModels { get; set; }
+    public ParamSet Parameters { get; set; } = ParamSet.Empty;
+    public DType? DType { get; set; }
+    public DType? OutDType { get; set; }
+    /// <summary>null: the base model (or first model); otherwise a model reference.</summary>
+    public ModelRef? TokenizerSource { get; set; }
+    public string? ChatTemplate { get; set; }
+    public string? Name { get; set; }
+    public Mark RootMark { get; set; } = new(1, 1);
+
+    /// <summary>Every distinct model text, in first-mention order.</summary>
+    public IEnumerable<ModelRef> AllModelRefs()
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        if (BaseModel != null && seen.Add(BaseModel.Text)) yield return BaseModel;
+        foreach (var s in Slices)
+        {
+            if (s.BaseModel != null && seen.Add(s.BaseModel.Text)) yield return s.BaseModel;
+            foreach (var src in s.Sources)
+                if (seen.Add(src.Model.Text)) yield return src.Model;
+        }
+        if (TokenizerSource != null && seen.Add(TokenizerSource.Text)) yield return TokenizerSource;
+    }
+}

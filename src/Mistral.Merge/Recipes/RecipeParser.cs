@@ -1,0 +1,350 @@
+using System.Globalization;
+using Mistral.Merge.IO;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Mistral.Merge.Recipes;
+
+/// <summary>
+/// Parses a mergekit-style YAML recipe with YamlDotNet's representation model, so that every
+/// node keeps its line and column. Strict: unknown keys, wrong types and malformed values are
+/// collected into <see cref="RecipeProblems"/> rather than thrown one at a time.
+/// </summary>
+public static class RecipeParser
+{
+    public static readonly string[] TopKeys =
+        ["merge_method", "base_model", "models", "slices", "parameters", "dtype", "out_dtype", "tokenizer_source", "tokenizer", "chat_template", "name"];
+    public static readonly string[] ModelEntryKeys = ["model", "parameters"];
+    public static readonly string[] SliceKeys = ["sources", "parameters", "base_model"];
+    public static readonly string[] SourceKeys = ["model", "layer_range", "parameters"];
+    public static readonly string[] ConditionKeys = ["filter", "value"];
+    public static readonly string[] TokenizerKeys = ["source"];
+
+    /// <summary>Reads and parses <paramref name="path"/>; problems are added to <paramref name="problems"/>.</summary>
+    public static Recipe ParseFile(string path, RecipeProblems problems)
+    {
+        string text;
+        if (Directory.Exists(path)) throw new MergeException($"{path}: is a folder; expected a recipe .yml file");
+        try { text = File.ReadAllText(path); }
+        catch (FileNotFoundException) { throw new MergeException($"{path}: recipe file not found"); }
+        catch (DirectoryNotFoundException) { throw new MergeException($"{path}: recipe file not found"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read recipe ({e.Message})"); }
+        return Parse(text, path, problems);
+    }
+
+    public static Recipe Parse(string text, string path, RecipeProblems problems)
+    {
+        var recipe = new Recipe { Path = path, Label = problems.FileLabel, Text = text };
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(text)); }
+        catch (YamlException e)
+        {
+            var msg = (e.InnerException?.Message ?? e.Message).ReplaceLineEndings(" ");
+            problems.Add(Mark.From(e.Start), $"YAML syntax error: {msg}");
+            return recipe;
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        {
+            problems.Add(new Mark(1, 1), "the recipe is empty (expected merge_method, models or slices, ...)");
+            return recipe;
+        }
+        if (stream.Documents.Count > 1)
+            problems.Add(Mark.From(stream.Documents[1].RootNode.Start), "the recipe holds more than one YAML document");
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            problems.Add(Mark.From(stream.Documents[0].RootNode.Start), "the recipe must be a mapping of keys (merge_method, models or slices, parameters, ...)");
+            return recipe;
+        }
+        new Reader(problems).ReadTop(root, recipe);
+        return recipe;
+    }
+
+    private sealed class Reader(RecipeProblems p)
+    {
+        public void ReadTop(YamlMappingNode root, Recipe r)
+        {
+            YamlNode? models = null, slices = null;
+            Mark modelsKey = default, slicesKey = default;
+            foreach (var (k, v) in Entries(root, TopKeys, "top-level key"))
+            {
+                var key = ((YamlScalarNode)k).Value!;
+                switch (key)
+                {
+                    case "merge_method":
+                        if (String(v, "merge_method") is { } m) { r.Method = m; r.MethodMark = Mark.From(v.Start); }
+                        break;
+                    case "base_model": r.BaseModel = ModelRefOf(v, "base_model"); break;
+                    case "models": models = v; modelsKey = Mark.From(k.Start); break;
+                    case "slices": slices = v; slicesKey = Mark.From(k.Start); break;
+                    case "parameters": r.Parameters = Params(v, "parameters"); break;
+                    case "dtype": r.DType = DTypeOf(v, "dtype"); break;
+                    case "out_dtype": r.OutDType = DTypeOf(v, "out_dtype"); break;
+                    case "tokenizer_source": r.TokenizerSource = TokenizerSource(v); break;
+                    case "tokenizer":
+                        if (v is not YamlMappingNode tm) { WrongType(v, "tokenizer", "a mapping with 'source'"); break; }
+                        foreach (var (tk, tv) in Entries(tm, TokenizerKeys, "key of tokenizer", unsupported: ["tokens", "pad_to_multiple_of"]))
+                            r.TokenizerSource = TokenizerSource(tv);
+                        break;
+                    case "chat_template": r.ChatTemplate = String(v, "chat_template"); break;
+                    case "name": r.Name = String(v, "name"); break;
+                }
+            }
+            if (r.Method.Length == 0 && !root.Children.Keys.Any(k => k is YamlScalarNode { Value: "merge_method" }))
+                p.Add(Mark.From(root.Start), "missing required key 'merge_method'");
+            if (models != null && slices != null)
+                p.Add(slicesKey.Line > modelsKey.Line ? slicesKey : modelsKey, "give either 'models' or 'slices', not both");
+            else if (models == null && slices == null)
+                p.Add(Mark.From(root.Start), "missing 'models' or 'slices' (one of them is required)");
+            else if (models != null)
+            {
+                r.FromModels = true;
+                var slice = new SliceSpec { Mark = Mark.From(models.Start) };
+                ReadModels(models, slice);
+                if (r.BaseModel != null && !slice.Sources.Any(s => s.Model.Text == r.BaseModel.Text))
+                    slice.Sources.Add(new SourceSpec { Model = r.BaseModel, Mark = r.BaseModel.Mark });
+                r.Slices.Add(slice);
+            }
+            else ReadSlices(slices!, r);
+        }
+
+        private void ReadModels(YamlNode node, SliceSpec slice)
+        {
+            if (node is not YamlSequenceNode seq) { WrongType(node, "models", "a list of {model, parameters} entries"); return; }
+            if (seq.Children.Count == 0) p.Add(Mark.From(node.Start), "'models' is empty");
+            foreach (var item in seq.Children)
+            {
+                if (item is not YamlMappingNode m) { WrongType(item, "an entry of 'models'", "a mapping with 'model' (and optional 'parameters')"); continue; }
+                ModelRef? model = null;
+                var ps = ParamSet.Empty;
+                foreach (var (k, v) in Entries(m, ModelEntryKeys, "key of a models entry", unsupported: ["layer_range"]))
+                {
+                    if (((YamlScalarNode)k).Value == "model") model = ModelRefOf(v, "model");
+                    else ps = Params(v, "parameters");
+                }
+                if (model == null) { if (!HasKey(m, "model")) p.Add(Mark.From(m.Start), "missing required key 'model'"); continue; }
+                if (slice.Sources.Any(s => s.Model.Text == model.Text)) { p.Add(model.Mark, $"model '{model.Text}' is listed twice"); continue; }
+                slice.Sources.Add(new SourceSpec { Model = model, Parameters = ps, Mark = Mark.From(m.Start) });
+            }
+        }
+
+        private void ReadSlices(YamlNode node, Recipe r)
+        {
+            if (node is not YamlSequenceNode seq) { WrongType(node, "slices", "a list of {sources, parameters} entries"); return; }
+            if (seq.Children.Count == 0) p.Add(Mark.From(node.Start), "'slices' is empty");
+            foreach (var item in seq.Children)
+            {
+                if (item is not YamlMappingNode m) { WrongType(item, "an entry of 'slices'", "a mapping with 'sources'"); continue; }
+                ParamSet ps = ParamSet.Empty;
+                ModelRef? baseModel = null;
+                YamlNode? sources = null;
+                foreach (var (k, v) in Entries(m, SliceKeys, "key of a slice", unsupported: ["residual_weight"]))
+                {
+                    switch (((YamlScalarNode)k).Value)
+                    {
+                        case "sources": sources = v; break;
+                        case "parameters": ps = Params(v, "parameters"); break;
+                        case "base_model": baseModel = ModelRefOf(v, "base_model"); break;
+                    }
+                }
+                var slice = new SliceSpec { Parameters = ps, BaseModel = baseModel, Mark = Mark.From(m.Start) };
+                if (sources == null) { if (!HasKey(m, "sources")) p.Add(Mark.From(m.Start), "missing required key 'sources' in slice"); }
+                else if (sources is not YamlSequenceNode ss) WrongType(sources, "sources", "a list of {model, layer_range} entries");
+                else
+                {
+                    if (ss.Children.Count == 0) p.Add(Mark.From(ss.Start), "'sources' is empty");
+                    foreach (var s in ss.Children) if (ReadSource(s) is { } src) slice.Sources.Add(src);
+                }
+                r.Slices.Add(slice);
+            }
+        }
+
+        private SourceSpec? ReadSource(YamlNode node)
+        {
+            if (node is not YamlMappingNode m) { WrongType(node, "a source", "a mapping with 'model' and 'layer_range'"); return null; }
+            ModelRef? model = null;
+            (int, int)? range = null;
+            Mark rangeMark = default;
+            var ps = ParamSet.Empty;
+            bool badRange = false;
+            foreach (var (k, v) in Entries(m, SourceKeys, "key of a source"))
+            {
+                switch (((YamlScalarNode)k).Value)
+                {
+                    case "model": model = ModelRefOf(v, "model"); break;
+                    case "parameters": ps = Params(v, "parameters"); break;
+                    case "layer_range":
+                        rangeMark = Mark.From(v.Start);
+                        range = LayerRange(v);
+                        badRange = range == null;
+                        break;
+                }
+            }
+            if (model == null) { if (!HasKey(m, "model")) p.Add(Mark.From(m.Start), "missing required key 'model' in source"); return null; }
+            if (range == null && !badRange) { p.Add(Mark.From(m.Start), "missing required key 'layer_range' in source (e.g. layer_range: [0, 32])"); return null; }
+            if (range == null) return null;
+            return new SourceSpec { Model = model, LayerRange = range, LayerRangeMark = rangeMark, Parameters = ps, Mark = Mark.From(m.Start) };
+        }
+
+        private (int, int)? LayerRange(YamlNode v)
+        {
+            const string what = "layer_range must be a list of two integers [start, end) with 0 <= start < end";
+            if (v is not YamlSequenceNode s || s.Children.Count != 2) { p.Add(Mark.From(v.Start), what); return null; }
+            var a = Scalar(s.Children[0]);
+            var b = Scalar(s.Children[1]);
+            if (a is not double da || b is not double db || da != Math.Floor(da) || db != Math.Floor(db) || Math.Abs(da) > 1e6 || Math.Abs(db) > 1e6)
+            { p.Add(Mark.From(v.Start), what); return null; }
+            if (da < 0 || db <= da) { p.Add(Mark.From(v.Start), $"{what}; got [{da}, {db}]"); return null; }
+            return ((int)da, (int)db);
+        }
+
+        private ModelRef? TokenizerSource(YamlNode v)
+        {
+            var s = String(v, "tokenizer_source");
+            if (s == null) return null;
+            if (s == "base") return null;
+            if (s == "union") { p.Add(Mark.From(v.Start), "tokenizer_source: union (vocabulary merging) is not supported yet; use 'base' or a model"); return null; }
+            return new ModelRef(s, Mark.From(v.Start));
+        }
+
+        private DType? DTypeOf(YamlNode v, string key)
+        {
+            var s = String(v, key);
+            if (s == null) return null;
+            if (DTypes.TryParseUser(s, out var t)) return t;
+            p.Add(Mark.From(v.Start), $"{key}: unknown dtype '{s}' (expected bfloat16, float16 or float32)");
+            return null;
+        }
+
+        private ModelRef? ModelRefOf(YamlNode v, string key)
+        {
+            var s = String(v, key);
+            if (s == null) return null;
+            if (s.Trim().Length == 0) { p.Add(Mark.From(v.Start), $"'{key}' is empty"); return null; }
+            if (s.Contains('+')) { p.Add(Mark.From(v.Start), $"'{s}': LoRA references (model+lora) are not supported"); return null; }
+            return new ModelRef(s.Trim(), Mark.From(v.Start));
+        }
+
+        private ParamSet Params(YamlNode node, string key)
+        {
+            var ps = new ParamSet();
+            if (node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" }) return ps;
+            if (node is not YamlMappingNode m) { WrongType(node, key, "a mapping of parameter names to values"); return ps; }
+            foreach (var (k, v) in m.Children)
+            {
+                if (k is not YamlScalarNode { Value: { } name }) { p.Add(Mark.From(k.Start), "parameter names must be plain strings"); continue; }
+                if (ParamValueOf(v, name) is { } val) ps.Items[name] = (val, Mark.From(k.Start));
+            }
+            return ps;
+        }
+
+        /// <summary>Scalar, gradient, list of non-numeric scalars, or list of {filter, value}.</summary>
+        private ParamValue? ParamValueOf(YamlNode v, string name)
+        {
+            var mark = Mark.From(v.Start);
+            switch (v)
+            {
+                case YamlScalarNode:
+                    {
+                        var s = Scalar(v);
+                        if (s == null) { p.Add(mark, $"parameter '{name}' has no value"); return null; }
+                        return new ScalarValue(s, mark);
+                    }
+                case YamlMappingNode m:
+                    if (HasKey(m, "filter") || HasKey(m, "value"))
+                        p.Add(mark, $"parameter '{name}': a {{filter, value}} condition must be an entry of a list (write '- filter: ...')");
+                    else WrongType(v, $"parameter '{name}'", "a number, a list of numbers, or a list of {filter, value} conditions");
+                    return null;
+                case YamlSequenceNode seq:
+                    if (seq.Children.Count == 0) { p.Add(mark, $"parameter '{name}' is an empty list"); return null; }
+                    if (seq.Children.All(c => c is YamlMappingNode))
+                    {
+                        var entries = new List<(string?, ParamValue)>();
+                        foreach (YamlMappingNode c in seq.Children)
+                        {
+                            string? filter = null; ParamValue? value = null; bool hasValue = false;
+                            foreach (var (ck, cv) in Entries(c, ConditionKeys, $"key of a '{name}' condition"))
+                            {
+                                if (((YamlScalarNode)ck).Value == "filter")
+                                {
+                                    if (cv is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" }) continue;
+                                    filter = String(cv, "filter");
+                                }
+                                else { hasValue = true; value = ParamValueOf(cv, name); }
+                            }
+                            if (!hasValue && !HasKey(c, "value")) { p.Add(Mark.From(c.Start), $"parameter '{name}': condition without 'value'"); continue; }
+                            if (value != null) entries.Add((filter, value));
+                        }
+                        return entries.Count == 0 ? null : new ConditionalValue(entries, mark);
+                    }
+                    if (seq.Children.All(c => c is YamlScalarNode))
+                    {
+                        var items = seq.Children.Select(Scalar).ToArray();
+                        if (items.Any(x => x == null)) { p.Add(mark, $"parameter '{name}': list holds an empty value"); return null; }
+                        if (items.All(x => x is double)) return new GradientValue(items.Select(x => (double)x!).ToArray(), mark);
+                        return new IndexedValue(items!, mark);
+                    }
+                    p.Add(mark, $"parameter '{name}': a list must hold only numbers (a gradient) or only {{filter, value}} conditions");
+                    return null;
+                default:
+                    WrongType(v, $"parameter '{name}'", "a value");
+                    return null;
+            }
+        }
+
+        /// <summary>YAML 1.1 scalar typing as PyYAML does it: null, bool, number, else string.</summary>
+        public static object? Scalar(YamlNode n)
+        {
+            if (n is not YamlScalarNode s) return null;
+            var v = s.Value;
+            if (s.Style != ScalarStyle.Plain) return v ?? "";
+            if (v is null or "" or "~" or "null" or "Null" or "NULL") return null;
+            switch (v)
+            {
+                case "true" or "True" or "TRUE" or "yes" or "Yes" or "YES" or "on" or "On" or "ON": return true;
+                case "false" or "False" or "FALSE" or "no" or "No" or "NO" or "off" or "Off" or "OFF": return false;
+            }
+            if (v.Length > 0 && (char.IsDigit(v[0]) || v[0] is '-' or '+' or '.') &&
+                double.TryParse(v.Replace("_", ""), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d))
+                return d;
+            return v;
+        }
+
+        private string? String(YamlNode v, string key)
+        {
+            if (v is YamlScalarNode s && Scalar(v) is string str) return str;
+            if (v is YamlScalarNode sc && sc.Style == ScalarStyle.Plain && Scalar(v) is double) return sc.Value; // e.g. a model named 1.0
+            WrongType(v, key, "a string");
+            return null;
+        }
+
+        private void WrongType(YamlNode v, string what, string expected)
+        {
+            string got = v switch
+            {
+                YamlMappingNode => "a mapping",
+                YamlSequenceNode => "a list",
+                YamlScalarNode s when Scalar(s) == null => "an empty value",
+                YamlScalarNode s when Scalar(s) is bool => $"a boolean ({s.Value})",
+                YamlScalarNode s when Scalar(s) is double => $"a number ({s.Value})",
+                YamlScalarNode s => $"a string ('{s.Value}')",
+                _ => "something else",
+            };
+            p.Add(Mark.From(v.Start), $"{what} must be {expected}, got {got}");
+        }
+
+        private static bool HasKey(YamlMappingNode m, string key) => m.Children.Keys.Any(k => k is YamlScalarNode { Value: var v } && v == key);
+
+        /// <summary>The known entries of a mapping; unknown keys are reported with a suggestion.</summary>
+        private IEnumerable<(YamlNode Key, YamlNode Value)> Entries(YamlMappingNode m, string[] known, string what, string[]? unsupported = null)
+        {
+            foreach (var (k, v) in m.Children)
+            {
+                if (k is not YamlScalarNode { Value: { } key }) { p.Add(Mark.From(k.Start), $"{what} must be a plain string"); continue; }
+                if (Array.IndexOf(known, key) >= 0) { yield return (k, v); continue; }
+                if (unsupported != null && Array.IndexOf(unsupported, key) >= 0) { p.Add(Mark.From(k.Start), $"'{key}' is not supported here"); continue; }
+                if (key == "modules") { p.Add(Mark.From(k.Start), "'modules' (per-module merges) is not supported; use 'slices' or 'models'"); continue; }
+                p.Add(Mark.From(k.Start), $"unknown {what} '{key}'{Suggest.Hint(key, known)}");
+            }
+        }
+    }
+}

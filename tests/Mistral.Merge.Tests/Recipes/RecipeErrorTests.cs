@@ -1,0 +1,154 @@
+using Mistral.Merge.Merging;
+using Mistral.Merge.Recipes;
+
+namespace Mistral.Merge.Tests.Recipes;
+
+/// <summary>Every recipe error case, with the line and column it must name.</summary>
+public sealed class RecipeErrorTests : IDisposable
+{
+    private readonly TempDir _d = new();
+
+    public RecipeErrorTests()
+    {
+        TinyModels.Write(_d["a"], 1);
+        TinyModels.Write(_d["b"], 2);
+    }
+
+    public void Dispose() => _d.Dispose();
+
+    private const string TwoModels = "base_model: a\nmodels:\n  - model: a\n  - model: b\n";
+
+    /// <summary>Plans the recipe and returns its problems with the path shortened to recipe.yml.</summary>
+    private List<string> Problems(string yaml)
+    {
+        var path = TinyModels.Recipe(_d.Path, yaml);
+        var e = Assert.Throws<RecipeException>(() => MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] }).Dispose());
+        Assert.Equal(string.Join("\n", e.Problems), e.Message);
+        return e.Problems.Select(p => p.Replace(path, "recipe.yml")).ToList();
+    }
+
+    private static void Has(List<string> problems, string start, string? contains = null)
+        => Assert.True(problems.Any(p => p.StartsWith(start, StringComparison.Ordinal) && (contains == null || p.Contains(contains, StringComparison.Ordinal))),
+            $"no problem starting '{start}'{(contains != null ? $" containing '{contains}'" : "")} in:\n{string.Join("\n", problems)}");
+
+    [Fact]
+    public void UnknownKey_WithSuggestion()
+        => Has(Problems("merge_methd: slerp\n" + TwoModels + "parameters:\n  t: 0.5\n"),
+            "recipe.yml:1:1: unknown top-level key 'merge_methd' (did you mean 'merge_method'?)");
+
+    [Fact]
+    public void UnknownNestedKeys_WithSuggestion()
+    {
+        var p = Problems("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        layer_rnage: [0, 2]\n    paramters: {}\n");
+        Has(p, "recipe.yml:5:9: unknown key of a source 'layer_rnage' (did you mean 'layer_range'?)");
+        Has(p, "recipe.yml:6:5: unknown key of a slice 'paramters' (did you mean 'parameters'?)");
+    }
+
+    [Fact]
+    public void WrongType()
+    {
+        var p = Problems("merge_method: slerp\nbase_model: a\nmodels: a\nparameters:\n  t: 0.5\ndtype: [1]\n");
+        Has(p, "recipe.yml:3:9: models must be a list of {model, parameters} entries, got a string ('a')");
+        Has(p, "recipe.yml:6:8: dtype must be a string, got a list");
+    }
+
+    [Fact]
+    public void WrongParameterValueType()
+        => Has(Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t: abc\n"), "recipe.yml:7:6: parameter 't' must be a number, got 'abc'");
+
+    [Fact]
+    public void BothModelsAndSlices()
+        => Has(Problems("merge_method: passthrough\nmodels:\n  - model: a\nslices:\n  - sources:\n      - model: a\n        layer_range: [0, 2]\n"),
+            "recipe.yml:4:1: give either 'models' or 'slices', not both");
+
+    [Fact]
+    public void NeitherModelsNorSlices()
+        => Has(Problems("merge_method: linear\n"), "recipe.yml:1:1: missing 'models' or 'slices'");
+
+    [Fact]
+    public void MissingRequiredMethodParameter()
+        => Has(Problems("merge_method: slerp\n" + TwoModels), "recipe.yml:1:15: merge_method 'slerp' requires parameter 't'");
+
+    [Fact]
+    public void MissingRequiredModelParameter()
+        => Has(Problems("merge_method: linear\nmodels:\n  - model: a\n    parameters:\n      weight: 1\n  - model: b\n"),
+            "recipe.yml:6:5: model 'b' has no 'weight' parameter (required by linear)");
+
+    [Fact]
+    public void ParameterTheMethodDoesNotTake()
+    {
+        Has(Problems("merge_method: ties\nbase_model: a\nmodels:\n  - model: b\n    parameters:\n      weight: 1\n      densty: 0.5\n"),
+            "recipe.yml:7:7: merge_method 'ties' does not take parameter 'densty' (did you mean 'density'?)");
+        Has(Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t: 0.5\n  weight: 1\n"),
+            "recipe.yml:8:3: merge_method 'slerp' does not take parameter 'weight'");
+    }
+
+    [Fact]
+    public void LoneFilterMapping()
+        => Has(Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t: {filter: mlp, value: 0.5}\n"),
+            "recipe.yml:7:6: parameter 't': a {filter, value} condition must be an entry of a list");
+
+    [Fact]
+    public void FilterWithoutFallback_NamesTheUnmatchedTensor()
+        => Has(Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t:\n    - filter: self_attn\n      value: 0.5\n"),
+            "recipe.yml:7:3: parameter 't' has no value for tensor 'model.embed_tokens.weight'");
+
+    [Fact]
+    public void BadLayerRange()
+    {
+        var p = Problems("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        layer_range: [2, 1]\n  - sources:\n      - model: b\n        layer_range: [0]\n");
+        Has(p, "recipe.yml:5:22: layer_range must be a list of two integers [start, end) with 0 <= start < end; got [2, 1]");
+        Has(p, "recipe.yml:8:22: layer_range must be a list of two integers");
+        Has(Problems("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        layer_range: [0, 9]\n"),
+            "recipe.yml:5:22: layer_range [0, 9) is beyond model 'a', which has 2 layers");
+    }
+
+    [Fact]
+    public void MissingModel_SaysWhereItLooked()
+    {
+        var p = Problems("merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n  - model: org/missing@v1\nparameters:\n  t: 0.5\n");
+        Has(p, "recipe.yml:5:12: model 'org/missing@v1' not found: looked in local folder " + _d["org/missing@v1"],
+            "Hugging Face cache " + _d["hub/models--org--missing/snapshots/v1"]);
+    }
+
+    [Fact]
+    public void UnknownMethod_WithSuggestion()
+        => Has(Problems("merge_method: slerpp\n" + TwoModels), "recipe.yml:1:15: unknown merge_method 'slerpp' (did you mean 'slerp'?)");
+
+    [Fact]
+    public void SyntaxError_HasPosition()
+        => Has(Problems("merge_method: slerp\nmodels: [a\n"), "recipe.yml:", "YAML syntax error");
+
+    [Fact]
+    public void AllProblemsAtOnce()
+    {
+        var p = Problems("merge_method: ties\nbase_model: a\nmodels:\n  - model: b\n    parameters:\n      wieght: 1\n  - model: nothere\n    parameters: {weight: 1}\ndtype: bf17\n");
+        Has(p, "recipe.yml:4:5: model 'b' has no 'weight' parameter");
+        Has(p, "recipe.yml:6:7: merge_method 'ties' does not take parameter 'wieght' (did you mean 'weight'?)");
+        Has(p, "recipe.yml:7:12: model 'nothere' not found");
+        Has(p, "recipe.yml:9:8: dtype: unknown dtype 'bf17'");
+        Assert.Equal(4, p.Count);
+    }
+
+    [Fact]
+    public void TUnderAModelsParameters_IsSilentlyIgnored()
+    {
+        var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n  - model: b\n    parameters:\n      t: 0.9\nparameters:\n  t: 0.25\n");
+        using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
+        Assert.All(plan.Tasks, t => Assert.Equal(0.25, t.MethodTask.MethodParams["t"]));
+    }
+
+    [Fact]
+    public void Cli_PrintsEveryProblemOnItsOwnLine_AndWritesNothing()
+    {
+        var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\n" + TwoModels + "parameters:\n  t: abc\ndtyp: bfloat16\n");
+        var r = CliRunner.Run("merge", path, _d["out"]);
+        Assert.Equal(1, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.StartsWith(path + ":7:6: parameter 't' must be a number, got 'abc'", lines[0]);
+        Assert.StartsWith(path + ":8:1: unknown top-level key 'dtyp' (did you mean 'dtype'?)", lines[1]);
+        Assert.StartsWith("error: 2 problems in", lines[^1]);
+        Assert.False(Directory.Exists(_d["out"]));
+    }
+}
