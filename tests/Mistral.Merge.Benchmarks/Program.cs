@@ -1,0 +1,20 @@
+namespace Mistral.Merge.Benchmarks;
+
+/// <summary>Benchmark entry: <c>dotnet run -c Release --project tests/Mistral.Merge.Benchmarks -- NAME [args]</c>.</summary>
+public static class Program
+{
+    private static readonly Dictionary<string, Func<string[], int>> Benchmarks = new()
+    {
+        ["moe-assignment"] = Moe.AssignmentBenchmark.Run,
+    };
+
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var run))
+        {
+            Console.Error.WriteLine($"usage: Mistral.Merge.Benchmarks <{string.Join("|", Benchmarks.Keys)}> [args]");
+            return 2;
+        }
+        return run(args[1..]);
+    }
+}
