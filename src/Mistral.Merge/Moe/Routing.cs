@@ -12,8 +12,11 @@ public static class Routing
         int e = logits.Length;
         if (k < 1 || k > e) throw new ArgumentOutOfRangeException(nameof(k), $"top-{k} of {e} experts");
         float max = float.NegativeInfinity;
-        for (int i = 0; i < e; i++) if (logits[i] > max) max = logits[i];
-        if (!float.IsFinite(max)) throw new MergeException("router logits hold NaN or infinity");
+        for (int i = 0; i < e; i++)
+        {
+            if (!float.IsFinite(logits[i])) throw new MergeException("router logits hold NaN or infinity");
+            if (logits[i] > max) max = logits[i];
+        }
         float sum = 0;
         for (int i = 0; i < e; i++) { probs[i] = MathF.Exp(logits[i] - max); sum += probs[i]; }
         for (int i = 0; i < e; i++) probs[i] /= sum;
