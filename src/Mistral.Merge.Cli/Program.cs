@@ -9,6 +9,8 @@ public static class Program
     public static RootCommand BuildRoot() => new("mistral-merge: merge, convert, inspect and evaluate Mistral-family checkpoints")
     {
         InspectCommand.Create(),
+        MoeConvertCommand.Create(),
+        MoeStatsCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);
