@@ -13,6 +13,8 @@ public static class Program
         MergeCommand.Create(),
         SynthCommand.Create(),
         ConvertCommand.Create(),
+        MoeConvertCommand.Create(),
+        MoeStatsCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);

@@ -1,17 +1,22 @@
 namespace Mistral.Merge.Benchmarks;
 
-/// <summary>Benchmarks are run by name: <c>dotnet run -c Release --project tests/Mistral.Merge.Benchmarks -- merge [WORKDIR]</c>.</summary>
+/// <summary>Benchmark entry: <c>dotnet run -c Release --project tests/Mistral.Merge.Benchmarks -- NAME [args]</c>.
+/// Each benchmark reports its figures as ratios against a baseline measured in the same run.</summary>
 public static class Program
 {
+    private static readonly Dictionary<string, Func<string[], int>> Benchmarks = new()
+    {
+        ["merge"] = MergeBenchmark.Run,
+        ["moe-assignment"] = Moe.AssignmentBenchmark.Run,
+    };
+
     public static int Main(string[] args)
     {
-        var name = args.Length > 0 ? args[0] : "";
-        switch (name)
+        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var run))
         {
-            case "merge": return MergeBenchmark.Run(args[1..]);
-            default:
-                Console.Error.WriteLine("usage: Mistral.Merge.Benchmarks merge [WORKDIR] [--threads N]");
-                return 2;
+            Console.Error.WriteLine($"usage: Mistral.Merge.Benchmarks <{string.Join("|", Benchmarks.Keys)}> [args]");
+            return 2;
         }
+        return run(args[1..]);
     }
 }

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Globalization;
+using Mistral.Merge.Inference;
+using Mistral.Merge.IO;
+using Mistral.Merge.Moe;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary>
+/// <c>moe-convert MIXTRAL OUT</c>: Mixtral → dense Mistral (<c>--strategy</c>) or, with <c>--prune N</c>,
+/// Mixtral with N experts per layer. Routing frequencies come from <c>--frequencies FILE</c> (moe-stats --json)
+/// or are measured on <c>--calibration TEXT</c> (needs the forward pass).
+/// </summary>
+public static class MoeConvertCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder" };
+        var output = new Argument<string>("OUT") { Description = "Output folder" };
+        var strategy = new Option<string>("--strategy") { Description = "expert | mean | frequency | aligned_mean | concat", DefaultValueFactory = _ => "mean" };
+        var expert = new Option<string?>("--expert") { Description = "expert strategy: one index, or one per layer separated by commas" };
+        var frequencies = new Option<string?>("--frequencies") { Description = "JSON with selection_frequency [layer][expert] (the output of moe-stats --json)" };
+        var calibration = new Option<string?>("--calibration") { Description = "text file to measure routing frequencies on (needs the forward pass)" };
+        var calTokens = new Option<int>("--calibration-tokens") { Description = "token limit for --calibration", DefaultValueFactory = _ => 20000 };
+        var topK = new Option<int?>("--top-k") { Description = "concat: keep the K most frequent experts (default all)" };
+        var weighted = new Option<bool>("--weighted") { Description = "aligned_mean: weight by routing frequency" };
+        var reference = new Option<int?>("--reference") { Description = "aligned_mean: reference expert (default the most frequent, else 0)" };
+        var prune = new Option<int?>("--prune") { Description = "keep N experts per layer (Mixtral output) instead of converting to dense" };
+        var select = new Option<string>("--select") { Description = "--prune: choose experts by 'frequency' or 'output' (least change of the block output; needs --calibration)", DefaultValueFactory = _ => "frequency" };
+        var group = new Option<bool>("--group") { Description = "--prune: merge clusters of similar experts instead of dropping (needs --calibration)" };
+        var outDtype = new Option<string?>("--out-dtype") { Description = "float32 | bfloat16 | float16 (default: as stored)" };
+        var force = new Option<bool>("--force") { Description = "replace a non-empty output folder" };
+        var cmd = new Command("moe-convert", "Collapse a Mixtral's experts into a dense Mistral, or prune/group its experts")
+        { model, output, strategy, expert, frequencies, calibration, calTokens, topK, weighted, reference, prune, select, group, outDtype, force };
+        return cmd.WithAction((p, token) =>
+        {
+            string src = p.GetValue(model)!, dst = p.GetValue(output)!;
+            DType? dt = p.GetValue(outDtype) is { } s ? DTypes.ParseUser(s, "--out-dtype") : null;
+            var writer = new WriterOptions { Force = p.GetValue(force) };
+            int layers, experts, perTok;
+            using (var f = ModelFolder.Open(src)) { var m = new MixtralLayout(f); layers = m.Layers; experts = m.Experts; perTok = m.Config.NumExpertsPerTok; }
+            double[][]? freq = null;
+            if (p.GetValue(frequencies) is { } ff) freq = FrequencyTable.Load(ff, layers, experts);
+            else if (p.GetValue(calibration) is { } cal && p.GetValue(prune) == null) freq = MeasureFrequencies(src, cal, p.GetValue(calTokens), perTok, token);
+            var o = p.InvocationConfiguration.Output;
+            if (p.GetValue(prune) is { } n)
+            {
+                IMoeCalibrationSource? calSource = null;
+                string sel = p.GetValue(select)!;
+                if (sel is not ("frequency" or "output")) throw new MergeException($"--select: expected 'frequency' or 'output', got '{sel}'");
+                if (p.GetValue(group) || sel == "output")
+                {
+                    var cal = p.GetValue(calibration) ?? throw new MergeException("--group and --select output need --calibration TEXT");
+                    var factory = MoeForwardPass.Calibration ?? throw new MergeException($"calibration: {MoeForwardPass.Missing}");
+                    calSource = factory(src, Tokens(src, cal, p.GetValue(calTokens)));
+                }
+                else if (freq == null && p.GetValue(calibration) is { } cal2) freq = MeasureFrequencies(src, cal2, p.GetValue(calTokens), perTok, token);
+                var r = MoePrune.Run(src, dst, new MoePruneOptions
+                {
+                    NumExperts = n, Group = p.GetValue(group), Selection = sel == "output" ? PruneSelection.OutputChange : PruneSelection.Frequency,
+                    Frequencies = freq, Calibration = calSource, OutDType = dt, Writer = writer,
+                }, token);
+                o.WriteLine($"wrote {dst}: Mixtral with {n} experts per layer, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters");
+                foreach (var line in r.LayerNotes) o.WriteLine("  " + line);
+                return Cli.Ok;
+            }
+            var strat = MoeToDense.ParseStrategy(p.GetValue(strategy)!, "--strategy");
+            int[]? perLayer = null;
+            if (p.GetValue(expert) is { } es)
+            {
+                var parts = es.Split(',', StringSplitOptions.TrimEntries);
+                var vals = parts.Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new MergeException($"--expert: '{x}' is not an integer")).ToArray();
+                perLayer = vals.Length == 1 ? Enumerable.Repeat(vals[0], layers).ToArray() : vals;
+            }
+            var res = MoeToDense.Convert(src, dst, new MoeToDenseOptions
+            {
+                Strategy = strat, ExpertPerLayer = perLayer, Frequencies = freq, ConcatTopK = p.GetValue(topK),
+                AlignedFrequencyWeighted = p.GetValue(weighted), ReferenceExpert = p.GetValue(reference), OutDType = dt, Writer = writer,
+            }, token);
+            o.WriteLine($"wrote {dst}: MistralForCausalLM, intermediate {res.Intermediate}, {res.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters ({MoeToDense.StrategyName(strat)})");
+            foreach (var line in res.LayerNotes) o.WriteLine("  " + line);
+            return Cli.Ok;
+        });
+    }
+
+    internal static int[] Tokens(string model, string textFile, int maxTokens)
+    {
+        if (!File.Exists(textFile)) throw new MergeException($"{textFile}: no such file");
+        if (maxTokens < 1) throw new MergeException("token limit must be at least 1");
+        var ids = TokenizerLoader.Load(model).Encode(File.ReadAllText(textFile), addBos: true);
+        return ids.Length > maxTokens ? ids[..maxTokens] : ids;
+    }
+
+    private static double[][] MeasureFrequencies(string model, string text, int maxTokens, int perTok, CancellationToken token)
+    {
+        var factory = MoeForwardPass.RequireRouterLogits();
+        return RouterStatisticsRunner.Measure(factory(model), perTok, Tokens(model, text, maxTokens), token: token).SelectionFrequencyTable();
+    }
+}

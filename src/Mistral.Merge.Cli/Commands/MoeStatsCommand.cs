@@ -1,0 +1,68 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Mistral.Merge.IO;
+using Mistral.Merge.Moe;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>moe-stats MODEL --text FILE</c>: per-layer routing statistics (table, --json, --plot SVG heatmap).</summary>
+public static class MoeStatsCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MODEL") { Description = "Mixtral model folder" };
+        var text = new Option<string>("--text") { Description = "text file to route", Required = true };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 };
+        var json = new Option<bool>("--json") { Description = "JSON output (selection_frequency, mean_weight, co_selection, ...)" };
+        var plot = new Option<string?>("--plot") { Description = "write an SVG heatmap (layers × experts) of the selection frequency" };
+        var cmd = new Command("moe-stats", "Router statistics of a Mixtral model on a text: expert selection frequency, mean routing weight, co-selection")
+        { model, text, maxTokens, json, plot };
+        return cmd.WithAction((p, token) =>
+        {
+            string m = p.GetValue(model)!;
+            int perTok;
+            using (var f = ModelFolder.Open(m)) perTok = new MixtralLayout(f).Config.NumExpertsPerTok;
+            var source = MoeForwardPass.RequireRouterLogits();
+            var ids = MoeConvertCommand.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
+            var stats = RouterStatisticsRunner.Measure(source(m), perTok, ids, token: token);
+            Write(stats, m, p.GetValue(text)!, p.GetValue(json), p.GetValue(plot), p.InvocationConfiguration.Output);
+            return Cli.Ok;
+        });
+    }
+
+    /// <summary>Prints the statistics and writes the heatmap (separate from routing so it can be tested on its own).</summary>
+    internal static void Write(RoutingStatistics s, string model, string text, bool json, string? plot, TextWriter o)
+    {
+        if (plot != null)
+        {
+            var svg = RoutingHeatmap.Render(s.SelectionFrequencyTable(), $"{Path.GetFileName(Path.GetFullPath(model).TrimEnd('/'))} on {Path.GetFileName(text)} ({s.Tokens(0):N0} tokens, top-{s.TopK})");
+            try { File.WriteAllText(plot, svg); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or DirectoryNotFoundException) { throw new MergeException($"{plot}: cannot write ({e.Message})"); }
+        }
+        if (json)
+        {
+            var j = s.ToJson();
+            j["model"] = model; j["text"] = text;
+            o.WriteLine(j.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return;
+        }
+        var ci = CultureInfo.InvariantCulture;
+        o.WriteLine($"routing of {model} on {text}: {s.Tokens(0).ToString("N0", ci)} tokens, top-{s.TopK} of {s.Experts} experts");
+        o.WriteLine("selection frequency (share of top-k selections; uniform = " + (1.0 / s.Experts).ToString("0.###", ci) + ")");
+        o.WriteLine("layer " + string.Concat(Enumerable.Range(0, s.Experts).Select(e => $"{"e" + e,8}")));
+        for (int l = 0; l < s.Layers; l++)
+            o.WriteLine($"{l,5} " + string.Concat(Enumerable.Range(0, s.Experts).Select(e => s.SelectionFrequency(l, e).ToString("0.0000", ci).PadLeft(8))));
+        o.WriteLine("mean routing weight when selected");
+        for (int l = 0; l < s.Layers; l++)
+            o.WriteLine($"{l,5} " + string.Concat(Enumerable.Range(0, s.Experts).Select(e => s.MeanWeightWhenSelected(l, e).ToString("0.0000", ci).PadLeft(8))));
+        o.WriteLine("most frequent pair per layer (tokens routed to both)");
+        for (int l = 0; l < s.Layers; l++)
+        {
+            int ba = 0, bb = Math.Min(1, s.Experts - 1); long best = -1;
+            for (int a = 0; a < s.Experts; a++) for (int b = a + 1; b < s.Experts; b++) if (s.CoSelected(l, a, b) > best) { best = s.CoSelected(l, a, b); ba = a; bb = b; }
+            o.WriteLine($"{l,5}  e{ba}+e{bb}: {Math.Max(0, best).ToString("N0", ci)}");
+        }
+        if (plot != null) o.WriteLine($"heatmap: {plot}");
+    }
+}

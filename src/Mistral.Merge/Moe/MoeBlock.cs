@@ -1,0 +1,60 @@
+using System.Numerics.Tensors;
+
+namespace Mistral.Merge.Moe;
+
+/// <summary>The Mixtral sparse MoE block on a batch of inputs [tokens, hidden] (float32, GEMMs via <see cref="SimilarityGemm"/>).</summary>
+public static class MoeBlock
+{
+    public static float[] RouterLogits(float[] x, int tokens, float[] router, int experts, int hidden)
+    {
+        var r = new float[tokens * experts];
+        SimilarityGemm.MultiplyAddNT(x, router, r, tokens, experts, hidden);
+        return r;
+    }
+
+    /// <summary>SwiGLU expert output for every token: <c>w2 · (silu(w1 x) ⊙ w3 x)</c> → [tokens, hidden].</summary>
+    public static float[] ExpertOutput(ExpertWeights e, float[] x, int tokens)
+    {
+        int h = e.Hidden, n = e.Intermediate;
+        var g = new float[(long)tokens * n];
+        var u = new float[(long)tokens * n];
+        SimilarityGemm.MultiplyAddNT(x, e.W1, g, tokens, n, h);
+        SimilarityGemm.MultiplyAddNT(x, e.W3, u, tokens, n, h);
+        for (long i = 0; i < g.LongLength; i++) { float a = g[i]; g[i] = a / (1f + MathF.Exp(-a)) * u[i]; }
+        var y = new float[(long)tokens * h];
+        SimilarityGemm.MultiplyAddNT(g, e.W2, y, tokens, h, n);
+        return y;
+    }
+
+    /// <summary>
+    /// Output of the block restricted to a subset of experts (router rows of the others dropped, softmax
+    /// over the subset, top-min(k, |subset|), renormalized) from precomputed per-expert outputs.
+    /// </summary>
+    public static float[] Combine(float[][] expertOutputs, float[] logits, int tokens, int experts, int hidden, int topK, ReadOnlySpan<int> subset)
+    {
+        int m = subset.Length, k = Math.Min(topK, m);
+        var y = new float[(long)tokens * hidden];
+        Span<float> sub = stackalloc float[m]; Span<float> probs = stackalloc float[m];
+        Span<int> chosen = stackalloc int[k]; Span<float> w = stackalloc float[k];
+        for (int t = 0; t < tokens; t++)
+        {
+            for (int i = 0; i < m; i++) sub[i] = logits[t * experts + subset[i]];
+            Routing.Route(sub, k, probs, chosen, w);
+            var dst = y.AsSpan(t * hidden, hidden);
+            for (int s = 0; s < k; s++)
+            {
+                var src = expertOutputs[subset[chosen[s]]].AsSpan(t * hidden, hidden);
+                TensorPrimitives.MultiplyAdd(src, w[s], dst, dst);
+            }
+        }
+        return y;
+    }
+
+    /// <summary>Σ‖a − b‖² in float64.</summary>
+    public static double SquaredDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) { double d = a[i] - b[i]; s += d * d; }
+        return s;
+    }
+}
