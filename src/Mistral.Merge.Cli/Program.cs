@@ -9,6 +9,7 @@ public static class Program
     public static RootCommand BuildRoot() => new("mistral-merge: merge, convert, inspect and evaluate Mistral-family checkpoints")
     {
         InspectCommand.Create(),
+        PerplexityCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);
