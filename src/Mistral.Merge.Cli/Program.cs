@@ -10,6 +10,8 @@ public static class Program
     {
         InspectCommand.Create(),
         PerplexityCommand.Create(),
+        GenerateCommand.Create(),
+        CompareCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);
