@@ -168,4 +168,23 @@ public class ForwardTests
         m.Write(dir["m"]);
         AssertClose(ReferenceForward.Logits(m, Tokens), RunAll(dir["m"], Tokens), m.Vocab, 2e-4);
     }
+
+    [Fact]
+    public void Decode_steps_allocate_nothing()
+    {
+        using var dir = new TempDir();
+        var m = new TinyModel { Arch = "mixtral", Experts = 4, TopK = 2, Hidden = 64, Intermediate = 96, Heads = 8, KvHeads = 2, Window = 8 }.Init(2);
+        m.Write(dir["m"]);
+        using var model = TransformerModel.Load(dir["m"]);
+        using var backend = new CpuBackend(model, 2);
+        using var cache = backend.CreateCache(64);
+        var logits = new float[m.Vocab];
+        int[] tok = [5], pos = [0];
+        var sampler = new Sampler(new SamplingOptions { Temperature = 0.8f, TopK = 10, TopP = 0.9f, RepetitionPenalty = 1.2f, Seed = 1 }, m.Vocab);
+        var history = new int[64];
+        for (int t = 0; t < 8; t++) { pos[0] = t; backend.Forward(tok, pos, cache, logits); tok[0] = history[t] = sampler.Next(logits, history.AsSpan(0, t)); }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int t = 8; t < 40; t++) { pos[0] = t; backend.Forward(tok, pos, cache, logits); tok[0] = history[t] = sampler.Next(logits, history.AsSpan(0, t)); }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
