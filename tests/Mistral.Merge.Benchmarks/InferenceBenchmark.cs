@@ -42,6 +42,7 @@ public static unsafe class InferenceBenchmark
                 double stream = StreamBaseline(model, threads);
                 Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB, {threads} threads): {stream:0.0} GB/s");
                 Measure("7B-shaped bf16, " + layers + " layers", model, threads, prefill, decode, peak, stream);
+                GemmOnly(model, threads, prefill, peak);
             }
             var stories = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/fixtures/stories260k"));
             if (Directory.Exists(stories))
@@ -88,6 +89,32 @@ public static unsafe class InferenceBenchmark
         double secs = sw2.Elapsed.TotalSeconds;
         double gbs = (double)model.WeightBytes * decode / secs / 1e9;
         Console.WriteLine($"[{label}] decode {decode} tokens: {decode / secs:0.0} tokens/s, weights streamed {gbs:0.00} GB/s" + (stream > 0 ? $" ({gbs / stream * 100:0}% of the read baseline)" : ""));
+    }
+
+    /// <summary>The prefill projections alone: the packed GEMM over layer 0's gate_proj and q_proj.</summary>
+    private static void GemmOnly(TransformerModel model, int threads, int m, double peak)
+    {
+        using var pool = new WorkerPool(threads);
+        using var gemm = new Gemm(pool);
+        using var packed = new PackedInput();
+        var rng = new Random(2);
+        foreach (var (name, w) in new[] { ("gate_proj", model.Layers[0].Gate!.Value), ("q_proj", model.Layers[0].Q) })
+        {
+            var x = new float[m * w.Cols];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble() - 0.5f;
+            var y = new float[(long)m * w.Rows];
+            packed.Pack(x, m, w.Cols);
+            double best = double.MaxValue;
+            fixed (float* py = y)
+                for (int rep = 0; rep < 4; rep++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    gemm.Multiply(packed, w, py, w.Rows);
+                    best = Math.Min(best, sw.Elapsed.TotalSeconds);
+                }
+            double g = 2.0 * m * w.Rows * w.Cols / best / 1e9;
+            Console.WriteLine($"[GEMM only] {m} × {name} [{w.Rows}, {w.Cols}] bf16: {g:0.0} GFLOP/s ({g / peak * 100:0}% of the FMA baseline)");
+        }
     }
 
     /// <summary>GFLOP/s of independent register-only FMA chains on every thread: the kernels' ceiling.</summary>
