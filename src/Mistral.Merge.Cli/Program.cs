@@ -15,6 +15,9 @@ public static class Program
         ConvertCommand.Create(),
         MoeConvertCommand.Create(),
         MoeStatsCommand.Create(),
+        PerplexityCommand.Create(),
+        GenerateCommand.Create(),
+        CompareCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);

@@ -8,6 +8,7 @@ public static class Program
     {
         ["merge"] = MergeBenchmark.Run,
         ["moe-assignment"] = Moe.AssignmentBenchmark.Run,
+        ["inference"] = InferenceBenchmark.Run,
     };
 
     public static int Main(string[] args)
