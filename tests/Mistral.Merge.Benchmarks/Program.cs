@@ -1,0 +1,25 @@
+namespace Mistral.Merge.Benchmarks;
+
+/// <summary>
+/// Benchmarks are not unit tests: run one by name, e.g. <c>dotnet run -c Release --project tests/Mistral.Merge.Benchmarks -- cuda</c>.
+/// Each reports ratios against a baseline measured in the same run.
+/// </summary>
+public static class Program
+{
+    private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Benchmarks = new()
+    {
+        ["cuda"] = ("GPU forward pass: 7B decode vs HBM roofline, prefill vs cuBLAS bf16 peak, Mixtral-shaped with --offload", Cuda.CudaBenchmark.Run),
+    };
+
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var b))
+        {
+            Console.Error.WriteLine("usage: Mistral.Merge.Benchmarks <name> [options]");
+            foreach (var (name, (help, _)) in Benchmarks) Console.Error.WriteLine($"  {name,-8} {help}");
+            return 2;
+        }
+        try { return b.Run(args[1..]); }
+        catch (MergeException e) { Console.Error.WriteLine("error: " + e.Message); return 1; }
+    }
+}
