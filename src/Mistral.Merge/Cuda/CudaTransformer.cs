@@ -12,7 +12,7 @@ namespace Mistral.Merge.Cuda;
 /// slots and two pinned staging buffers while the previous layer computes.
 /// Not thread-safe: one caller at a time (the context is made current on the calling thread).
 /// </summary>
-public sealed partial class CudaTransformer : IDisposable
+public sealed partial class CudaTransformer : IForwardModel
 {
     private readonly CudaContext _ctx;
     private readonly IWeightSource _src;
@@ -135,8 +135,8 @@ public sealed partial class CudaTransformer : IDisposable
     /// </summary>
     public float[] TokenNll(ReadOnlySpan<int> tokens)
     {
-        CheckTokens(tokens);
         Reset();
+        CheckTokens(tokens);
         var nll = new float[Math.Max(0, tokens.Length - 1)];
         var targets = new int[Chunk];
         for (int start = 0; start < tokens.Length; start += Chunk)
@@ -153,8 +153,8 @@ public sealed partial class CudaTransformer : IDisposable
     /// <summary>Greedy continuation: feeds the prompt, then <paramref name="steps"/> argmax tokens (stops after EOS when given).</summary>
     public int[] Greedy(ReadOnlySpan<int> prompt, int steps, int? eos = null)
     {
-        CheckTokens(prompt);
         Reset();
+        CheckTokens(prompt);
         var outIds = new List<int>(steps);
         if (steps <= 0 || prompt.IsEmpty) return [];
         for (int start = 0; start < prompt.Length; start += Chunk)

@@ -13,6 +13,10 @@ public static class DeviceSelector
 
     public static readonly string[] Values = ["auto", "cpu", "cuda"];
 
+    /// <summary>Help text for the CLI's --device option (default "auto").</summary>
+    public const string OptionDescription =
+        "Where the forward pass runs: auto (CUDA when a usable NVIDIA GPU, driver, NVRTC and cuBLAS are present, else CPU), cpu, or cuda (fails with the reason when unusable)";
+
     public static Selection Resolve(string? value) => Resolve(value, Probe);
 
     /// <summary>Testable core: <paramref name="probe"/> stands for <see cref="CudaRuntime.TryOpen"/>.</summary>
