@@ -9,6 +9,7 @@ public static class Program
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Benchmarks = new()
     {
         ["cuda"] = ("GPU forward pass: 7B decode vs HBM roofline, prefill vs cuBLAS bf16 peak, Mixtral-shaped with --offload", Cuda.CudaBenchmark.Run),
+        ["cuda-validate"] = ("runs the [GpuFact] tests of Mistral.Merge.Tests without a test runner (for a GPU machine without the .NET SDK)", Cuda.GpuValidation.Run),
     };
 
     public static int Main(string[] args)
