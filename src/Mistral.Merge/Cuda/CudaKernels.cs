@@ -44,7 +44,16 @@ public sealed unsafe class CudaKernels : IDisposable
     {
         byte[] cubin = KernelCache.GetOrCompile(ctx, out bool fromCache);
         nint module;
-        fixed (byte* p = cubin) ctx.Api.Check(ctx.Api.cuModuleLoadData(&module, p), "cuModuleLoadData");
+        int r;
+        fixed (byte* p = cubin) r = ctx.Api.cuModuleLoadData(&module, p);
+        if (r != CUDA_SUCCESS && fromCache)
+        {
+            // A damaged or foreign cache entry: drop it and compile afresh once.
+            KernelCache.Forget(ctx);
+            cubin = KernelCache.GetOrCompile(ctx, out fromCache);
+            fixed (byte* p = cubin) r = ctx.Api.cuModuleLoadData(&module, p);
+        }
+        ctx.Api.Check(r, "cuModuleLoadData");
         return new CudaKernels(ctx, module, fromCache);
     }
 

@@ -57,6 +57,13 @@ public static unsafe class KernelCache
         return cubin;
     }
 
+    /// <summary>Deletes this device's cache entry (used when the driver rejects a cached CUBIN).</summary>
+    internal static void Forget(CudaContext ctx)
+    {
+        try { File.Delete(PathFor(Key(KernelSources.Combined(), ctx.Arch, ctx.Nvrtc.Version()))); }
+        catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
     private static void TryWrite(string path, byte[] bytes)
     {
         try
