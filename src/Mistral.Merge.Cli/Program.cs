@@ -9,6 +9,9 @@ public static class Program
     public static RootCommand BuildRoot() => new("mistral-merge: merge, convert, inspect and evaluate Mistral-family checkpoints")
     {
         InspectCommand.Create(),
+        PerplexityCommand.Create(),
+        GenerateCommand.Create(),
+        CompareCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);

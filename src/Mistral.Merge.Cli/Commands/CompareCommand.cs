@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Mistral.Merge.Inference;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>compare MODEL_A MODEL_B --text FILE [--ctx] [--stride] [--max-tokens]</c>: KL(A‖B), top-1 agreement, both perplexities.</summary>
+public static class CompareCommand
+{
+    public static Command Create()
+    {
+        var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder (P in KL(P‖Q); its tokenizer is used)" };
+        var modelB = new Argument<string>("MODEL_B") { Description = "Model folder to compare (Q), same vocabulary" };
+        var text = new Option<string>("--text") { Description = "UTF-8 text file", Required = true };
+        var ctx = new Option<int>("--ctx") { Description = "Tokens per window", DefaultValueFactory = _ => 512 };
+        var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Use only the first N tokens (with BOS); 0 = all", DefaultValueFactory = _ => 0 };
+        var threads = EvalCommon.Threads();
+        var json = EvalCommon.Json();
+        var cmd = new Command("compare", "Compare two models on the same text: per-token KL(A‖B) mean / p99 / max, top-1 agreement, both perplexities")
+        { modelA, modelB, text, ctx, stride, maxTokens, threads, json };
+        return cmd.WithAction((p, cancel) =>
+        {
+            int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
+            Perplexity.Windows(2, c, s);
+            int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            string textPath = p.GetValue(text)!;
+            string content = EvalCommon.ReadText(textPath);
+            using var a = TransformerModel.Load(p.GetValue(modelA)!);
+            using var b = TransformerModel.Load(p.GetValue(modelB)!);
+            if (a.Shape.Vocab != b.Shape.Vocab)
+                throw new MergeException($"{b.Path}: vocabulary of {b.Shape.Vocab} tokens, but {a.Path} has {a.Shape.Vocab}; KL needs the same tokenizer");
+            var tok = TokenizerLoader.Load(a.Path);
+            var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
+            using var ba = new CpuBackend(a, nThreads);
+            using var bb = new CpuBackend(b, nThreads);
+            var bar = new ProgressBar(p.InvocationConfiguration.Error, "compare");
+            var r = Compare.Run(ba, bb, ids, c, s, bar.Report, cancel);
+            var o = p.InvocationConfiguration.Output;
+            if (p.GetValue(json))
+                o.WriteLine(new JsonObject
+                {
+                    ["kl_mean"] = r.MeanKl,
+                    ["kl_p99"] = r.P99Kl,
+                    ["kl_max"] = r.MaxKl,
+                    ["top1_agreement"] = r.Top1Agreement,
+                    ["perplexity_a"] = r.A.Perplexity,
+                    ["perplexity_b"] = r.B.Perplexity,
+                    ["nll_a"] = r.A.MeanNll,
+                    ["nll_b"] = r.B.MeanNll,
+                    ["tokens"] = r.Tokens,
+                    ["tokens_per_second"] = Math.Round(r.Seconds > 0 ? r.Tokens / r.Seconds : 0, 1),
+                }.ToJsonString());
+            else
+            {
+                o.WriteLine($"KL(A‖B):         mean {EvalCommon.F(r.MeanKl, "0.000000")}   p99 {EvalCommon.F(r.P99Kl, "0.000000")}   max {EvalCommon.F(r.MaxKl, "0.000000")} nats");
+                o.WriteLine($"top-1 agreement: {EvalCommon.F(r.Top1Agreement * 100, "0.00")}%");
+                o.WriteLine($"perplexity A:    {EvalCommon.F(r.A.Perplexity)}   ({a.Path})");
+                o.WriteLine($"perplexity B:    {EvalCommon.F(r.B.Perplexity)}   ({b.Path})");
+                o.WriteLine($"tokens:          {r.Tokens} scored of {ids.Length} (ctx {c}, stride {s}), {EvalCommon.F(r.Seconds, "0.00")} s");
+            }
+            return Cli.Ok;
+        });
+    }
+}

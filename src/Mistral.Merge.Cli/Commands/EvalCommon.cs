@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Mistral.Merge.Inference;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary>Options and helpers shared by perplexity, generate and compare.</summary>
+internal static class EvalCommon
+{
+    public static Option<int> Threads() => new("--threads")
+    {
+        Description = "Worker threads for the CPU kernels (default: all logical processors)",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public static Option<bool> Json() => new("--json") { Description = "Machine-readable JSON output on stdout" };
+
+    public static int CheckThreads(int threads)
+    {
+        if (threads < 0 || threads > 1024) throw new MergeException($"--threads must be between 1 and 1024 (or 0 for all processors), got {threads}");
+        return threads;
+    }
+
+    public static string ReadText(string path)
+    {
+        if (!File.Exists(path)) throw new MergeException($"{path}: text file not found");
+        try { return File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read ({e.Message})"); }
+    }
+
+    /// <summary>[BOS] + encode(text), cut to <paramref name="maxTokens"/> (0 = all).</summary>
+    public static int[] Tokenize(ITokenizer tok, string text, int maxTokens, string path)
+    {
+        if (maxTokens < 0) throw new MergeException($"--max-tokens must be positive, got {maxTokens}");
+        var ids = tok.Encode(text, addBos: true);
+        if (maxTokens > 0 && ids.Length > maxTokens) ids = ids[..maxTokens];
+        if (ids.Length < 2) throw new MergeException($"{path}: the text gives {ids.Length} token(s) with BOS; at least 2 are needed");
+        return ids;
+    }
+
+    public static string F(double v, string format = "0.0000") => v.ToString(format, CultureInfo.InvariantCulture);
+}
+
+/// <summary>A progress bar on stderr; plain lines every 10 % when stderr is not a terminal.</summary>
+internal sealed class ProgressBar(TextWriter err, string label)
+{
+    private readonly bool _tty = ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected;
+    private readonly Stopwatch _sw = Stopwatch.StartNew();
+    private int _lastDecile = -1;
+    private long _lastDraw;
+
+    public void Report(long done, long total)
+    {
+        double f = total > 0 ? (double)done / total : 1;
+        if (_tty)
+        {
+            long now = _sw.ElapsedMilliseconds;
+            if (done < total && now - _lastDraw < 100) return;
+            _lastDraw = now;
+            int width = 30, fill = (int)(f * width);
+            err.Write($"\r{label} [{new string('#', fill)}{new string('.', width - fill)}] {f * 100,5:0.0}%  {done}/{total}  {_sw.Elapsed.TotalSeconds:0.0}s");
+            if (done >= total) err.WriteLine();
+        }
+        else
+        {
+            int decile = (int)(f * 10);
+            if (decile == _lastDecile) return;
+            _lastDecile = decile;
+            err.WriteLine($"{label}: {decile * 10}% ({done}/{total}, {_sw.Elapsed.TotalSeconds:0.0}s)");
+        }
+    }
+}

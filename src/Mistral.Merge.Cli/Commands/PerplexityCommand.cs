@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Mistral.Merge.Inference;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>perplexity MODEL --text FILE [--ctx 512] [--stride N] [--max-tokens N]</c>.</summary>
+public static class PerplexityCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors)" };
+        var text = new Option<string>("--text") { Description = "UTF-8 text file to score", Required = true };
+        var ctx = new Option<int>("--ctx") { Description = "Tokens per window", DefaultValueFactory = _ => 512 };
+        var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx, non-overlapping)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Use only the first N tokens (with BOS) of the text; 0 = all", DefaultValueFactory = _ => 0 };
+        var threads = EvalCommon.Threads();
+        var json = EvalCommon.Json();
+        var cmd = new Command("perplexity", "Perplexity of a model on a text: BOS + the tokenized text in windows of --ctx tokens, PPL = exp(mean NLL)")
+        { model, text, ctx, stride, maxTokens, threads, json };
+        return cmd.WithAction((p, cancel) =>
+        {
+            int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
+            Perplexity.Windows(2, c, s); // validate --ctx/--stride before loading anything
+            int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            string textPath = p.GetValue(text)!;
+            string content = EvalCommon.ReadText(textPath);
+            using var m = TransformerModel.Load(p.GetValue(model)!);
+            var tok = TokenizerLoader.Load(m.Path);
+            var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
+            using var backend = new CpuBackend(m, nThreads);
+            var bar = new ProgressBar(p.InvocationConfiguration.Error, "perplexity");
+            var r = Perplexity.Evaluate(backend, ids, c, s, bar.Report, cancel);
+            var o = p.InvocationConfiguration.Output;
+            if (p.GetValue(json))
+                o.WriteLine(new JsonObject
+                {
+                    ["perplexity"] = r.Perplexity,
+                    ["nll"] = r.MeanNll,
+                    ["tokens"] = r.Tokens,
+                    ["tokens_per_second"] = Math.Round(r.TokensPerSecond, 1),
+                }.ToJsonString());
+            else
+            {
+                o.WriteLine($"perplexity:   {EvalCommon.F(r.Perplexity)}");
+                o.WriteLine($"mean NLL:     {EvalCommon.F(r.MeanNll, "0.000000")} nats");
+                o.WriteLine($"tokens:       {r.Tokens} scored of {ids.Length} (ctx {c}, stride {s})");
+                o.WriteLine($"speed:        {EvalCommon.F(r.TokensPerSecond, "0.0")} tokens/s ({EvalCommon.F(r.Seconds, "0.00")} s, {backend.Name})");
+            }
+            return Cli.Ok;
+        });
+    }
+}

@@ -1,0 +1,51 @@
+using System.Text.Json.Nodes;
+
+namespace Mistral.Merge.Inference;
+
+public enum ChatTemplateKind { None, Mistral, ChatML }
+
+/// <summary>
+/// The two prompt formats we know: Mistral <c>[INST] … [/INST]</c> and ChatML
+/// (<c>&lt;|im_start|&gt;role\n…&lt;|im_end|&gt;</c>). BOS is added by the tokenizer, not here.
+/// </summary>
+public static class ChatTemplate
+{
+    public static ChatTemplateKind Parse(string value, string modelFolder) => value.ToLowerInvariant() switch
+    {
+        "auto" => Detect(modelFolder),
+        "mistral" => ChatTemplateKind.Mistral,
+        "chatml" => ChatTemplateKind.ChatML,
+        "none" => ChatTemplateKind.None,
+        _ => throw new MergeException($"--chat-template must be auto, mistral, chatml or none, got '{value}'"),
+    };
+
+    /// <summary>From tokenizer_config.json's <c>chat_template</c> (a string or a list of named templates); None when absent or unknown.</summary>
+    public static ChatTemplateKind Detect(string modelFolder)
+    {
+        var path = Path.Combine(modelFolder, "tokenizer_config.json");
+        if (!File.Exists(path)) return ChatTemplateKind.None;
+        JsonNode? node;
+        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or IOException)
+        { throw new MergeException($"{path}: cannot read ({e.Message.Split('\n')[0]})"); }
+        string? template = node?["chat_template"] switch
+        {
+            JsonValue v when v.TryGetValue<string>(out var s) => s,
+            JsonArray a => a.OfType<JsonObject>().Select(o => o["template"]?.GetValue<string>()).FirstOrDefault(t => t != null),
+            _ => null,
+        };
+        if (template == null) return ChatTemplateKind.None;
+        if (template.Contains("<|im_start|>", StringComparison.Ordinal)) return ChatTemplateKind.ChatML;
+        if (template.Contains("[INST]", StringComparison.Ordinal)) return ChatTemplateKind.Mistral;
+        return ChatTemplateKind.None;
+    }
+
+    public static string Apply(ChatTemplateKind kind, string prompt, string? system) => kind switch
+    {
+        // Mistral folds a system prompt into the first user turn.
+        ChatTemplateKind.Mistral => $"[INST] {(string.IsNullOrEmpty(system) ? "" : system + "\n\n")}{prompt} [/INST]",
+        ChatTemplateKind.ChatML => (string.IsNullOrEmpty(system) ? "" : $"<|im_start|>system\n{system}<|im_end|>\n")
+            + $"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
+        _ => string.IsNullOrEmpty(system) ? prompt : system + "\n\n" + prompt,
+    };
+}

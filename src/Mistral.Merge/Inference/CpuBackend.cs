@@ -1,0 +1,252 @@
+using System.Runtime.InteropServices;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.Inference;
+
+/// <summary>
+/// The reference forward pass on the CPU, HF semantics, float32 math over weights widened on the fly.
+/// Read top to bottom: <see cref="Forward"/> → <see cref="ForwardChunk"/> → embed → per layer
+/// <see cref="AttentionBlock"/> and <see cref="MlpBlock"/> / <see cref="MoeBlock"/> → <see cref="Head"/>.
+/// Batches use the packed GEMM, single tokens the GEMV; nothing is allocated per token once the
+/// buffers have grown to the largest batch.
+/// </summary>
+public sealed unsafe class CpuBackend : IBackend
+{
+    /// <summary>Largest batch a forward call processes at once (longer inputs are split).</summary>
+    public const int DefaultChunk = 512;
+
+    private readonly TransformerModel _model;
+    private readonly TransformerShape _s;
+    private readonly WorkerPool _pool;
+    private readonly Gemm _gemm;
+    private readonly Gemv _gemv;
+    private readonly PackedInput _packed = new();
+    private readonly Attention _attention;
+    private readonly Rope _rope;
+    private readonly float _eps;
+    private readonly int _chunk;
+
+    // Activations for up to _capacity tokens (row-major [tokens, width]).
+    private int _capacity;
+    private float* _x, _xn, _q, _k, _v, _att, _tmp, _gate, _up, _router, _moeOut, _xe, _ye;
+    private int[] _moeToken = [];
+    private float[] _moeWeight = [];
+    private int[] _topExpert = [];
+    private float[] _topWeight = [];
+
+    // The input of the next Linear calls.
+    private float* _in;
+    private int _inRows, _inCols;
+
+    public string Name => $"cpu ({_pool.Threads} threads)";
+    public TransformerShape Shape => _s;
+    public TransformerModel Model => _model;
+    public int Threads => _pool.Threads;
+
+    public CpuBackend(TransformerModel model, int threads = 0, int chunk = DefaultChunk)
+    {
+        _model = model;
+        _s = model.Shape;
+        _pool = new WorkerPool(threads > 0 ? threads : WorkerPool.DefaultThreads);
+        _gemm = new Gemm(_pool);
+        _gemv = new Gemv(_pool);
+        _attention = new Attention(_s, _pool.Threads);
+        _rope = new Rope(_s.HeadDim, _s.RopeTheta);
+        _eps = (float)_s.RmsNormEps;
+        _chunk = Math.Max(1, chunk);
+    }
+
+    public IKvCache CreateCache(int maxTokens) => new KvCache(_s.Layers, _s.KvHeads, _s.HeadDim, maxTokens, _s.SlidingWindow, _chunk);
+
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache kv, Span<float> logits)
+    {
+        var cache = kv as KvCache ?? throw new ArgumentException("the CPU backend needs a cache from its own CreateCache");
+        int m = tokens.Length, vocab = _s.Vocab;
+        if (m == 0) throw new ArgumentException("no tokens");
+        if (positions.Length != m) throw new ArgumentException("one position per token");
+        bool all = logits.Length == (long)m * vocab;
+        if (!all && logits.Length != vocab) throw new ArgumentException($"logits must hold {m}×{vocab} or {vocab} values");
+        for (int i = 0; i < m; i++)
+        {
+            if (positions[i] != cache.Length + i) throw new ArgumentException($"position {positions[i]} is not the next one ({cache.Length + i})");
+            if ((uint)tokens[i] >= (uint)vocab) throw new MergeException($"token id {tokens[i]} is outside the model's vocabulary (0..{vocab - 1})");
+        }
+        if (cache.Length + m > cache.MaxLength)
+            throw new MergeException($"the sequence ({cache.Length + m} tokens) is longer than the cache ({cache.MaxLength})");
+
+        for (int start = 0; start < m; start += cache.MaxChunk)
+        {
+            int n = Math.Min(cache.MaxChunk, m - start);
+            var part = all ? logits.Slice(start * vocab, n * vocab)
+                : start + n == m ? logits : Span<float>.Empty; // last-token logits come from the last chunk
+            ForwardChunk(tokens.Slice(start, n), cache, part);
+        }
+    }
+
+    private void ForwardChunk(ReadOnlySpan<int> tokens, KvCache cache, Span<float> logits)
+    {
+        int m = tokens.Length, p0 = cache.Length, h = _s.Hidden;
+        EnsureCapacity(m);
+
+        // 1. token embeddings
+        for (int i = 0; i < m; i++) _model.Embedding.WidenRow(tokens[i], 0, h, new Span<float>(_x + (long)i * h, h));
+
+        // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x))
+        for (int l = 0; l < _s.Layers; l++)
+        {
+            var layer = _model.Layers[l];
+            AttentionBlock(layer, l, cache, p0, m);
+            if (_s.IsMoe) MoeBlock(layer, m); else MlpBlock(layer, m);
+        }
+        cache.Length = p0 + m;
+
+        // 3. final norm and the language-model head
+        if (!logits.IsEmpty) Head(m, logits);
+    }
+
+    private void AttentionBlock(LayerWeights w, int layer, KvCache cache, int p0, int m)
+    {
+        int h = _s.Hidden, qd = _s.QDim, kvd = _s.KvDim;
+        for (int i = 0; i < m; i++) Ops.RmsNorm(_x + (long)i * h, w.InputNorm, _xn + (long)i * h, h, _eps);
+
+        Input(_xn, m, h);
+        Linear(w.Q, _q);
+        Linear(w.K, _k);
+        Linear(w.V, _v);
+
+        // rotary embeddings on q and k, then k and v into the cache
+        for (int i = 0; i < m; i++)
+        {
+            _rope.SetPosition(p0 + i);
+            _rope.Rotate(_q + (long)i * qd, _s.Heads);
+            _rope.Rotate(_k + (long)i * kvd, _s.KvHeads);
+            cache.Store(layer, p0 + i, _k + (long)i * kvd, _v + (long)i * kvd);
+        }
+
+        _attention.Run(_pool, _q, cache, layer, p0, m, _att);
+
+        Input(_att, m, qd);
+        Linear(w.O, _tmp);
+        Ops.Add(_x, _tmp, m * h);
+    }
+
+    private void MlpBlock(LayerWeights w, int m)
+    {
+        int h = _s.Hidden, inter = _s.Intermediate;
+        for (int i = 0; i < m; i++) Ops.RmsNorm(_x + (long)i * h, w.PostAttentionNorm, _xn + (long)i * h, h, _eps);
+
+        Input(_xn, m, h);
+        Linear(w.Gate!.Value, _gate);
+        Linear(w.Up!.Value, _up);
+        Ops.SiluMul(_gate, _up, m * inter);
+
+        Input(_gate, m, inter);
+        Linear(w.Down!.Value, _tmp);
+        Ops.Add(_x, _tmp, m * h);
+    }
+
+    /// <summary>Mixtral: softmax over all router logits (float32), top-k (ties → lower index), the k weights renormalized.</summary>
+    private void MoeBlock(LayerWeights w, int m)
+    {
+        int h = _s.Hidden, inter = _s.Intermediate, experts = _s.Experts, k = _s.ExpertsPerToken;
+        for (int i = 0; i < m; i++) Ops.RmsNorm(_x + (long)i * h, w.PostAttentionNorm, _xn + (long)i * h, h, _eps);
+
+        Input(_xn, m, h);
+        Linear(w.Router!.Value, _router);
+        for (int i = 0; i < m; i++)
+            Routing.TopK(new ReadOnlySpan<float>(_router + (long)i * experts, experts), k, _topExpert.AsSpan(i * k, k), _topWeight.AsSpan(i * k, k));
+
+        new Span<float>(_moeOut, m * h).Clear();
+        for (int e = 0; e < experts; e++)
+        {
+            // gather the tokens routed to expert e
+            int rows = 0;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < k; j++)
+                    if (_topExpert[i * k + j] == e)
+                    {
+                        new Span<float>(_xn + (long)i * h, h).CopyTo(new Span<float>(_xe + (long)rows * h, h));
+                        _moeToken[rows] = i;
+                        _moeWeight[rows] = _topWeight[i * k + j];
+                        rows++;
+                    }
+            if (rows == 0) continue;
+
+            Input(_xe, rows, h);
+            Linear(w.ExpertGate[e], _gate);
+            Linear(w.ExpertUp[e], _up);
+            Ops.SiluMul(_gate, _up, rows * inter);
+            Input(_gate, rows, inter);
+            Linear(w.ExpertDown[e], _ye);
+
+            for (int r = 0; r < rows; r++)
+                Ops.AddScaled(_moeOut + (long)_moeToken[r] * h, _ye + (long)r * h, _moeWeight[r], h);
+        }
+        Ops.Add(_x, _moeOut, m * h);
+    }
+
+    private void Head(int m, Span<float> logits)
+    {
+        int h = _s.Hidden;
+        int first = logits.Length == _s.Vocab ? m - 1 : 0; // last token only, or every token
+        for (int i = first; i < m; i++) Ops.RmsNorm(_x + (long)i * h, _model.FinalNorm, _xn + (long)i * h, h, _eps);
+        Input(_xn + (long)first * h, m - first, h);
+        fixed (float* y = logits) Linear(_model.LmHead, y);
+    }
+
+    /// <summary>Sets the input rows of the following <see cref="Linear"/> calls (packed once for the GEMM).</summary>
+    private void Input(float* x, int rows, int cols)
+    {
+        _in = x; _inRows = rows; _inCols = cols;
+        if (rows > GemvRows) _packed.Pack(x, rows, cols, cols);
+    }
+
+    /// <summary>Largest batch that uses one GEMV per token instead of the GEMM (which pads batches to 32).</summary>
+    private const int GemvRows = 4;
+
+    /// <summary>y[rows, W.Rows] = input · Wᵀ.</summary>
+    private void Linear(WeightMatrix w, float* y)
+    {
+        if (_inRows <= GemvRows)
+            for (int i = 0; i < _inRows; i++) _gemv.Multiply(w, _in + (long)i * _inCols, y + (long)i * w.Rows);
+        else _gemm.Multiply(_packed, w, y, w.Rows);
+    }
+
+    private void EnsureCapacity(int m)
+    {
+        if (m <= _capacity) return;
+        FreeBuffers();
+        int h = _s.Hidden, inter = _s.Intermediate;
+        float* A(long n) => (float*)NativeMemory.AlignedAlloc((nuint)Math.Max(n, 1) * sizeof(float), 64);
+        _x = A((long)m * h); _xn = A((long)m * h); _tmp = A((long)m * h);
+        _q = A((long)m * _s.QDim); _att = A((long)m * _s.QDim);
+        _k = A((long)m * _s.KvDim); _v = A((long)m * _s.KvDim);
+        _gate = A((long)m * inter); _up = A((long)m * inter);
+        if (_s.IsMoe)
+        {
+            _router = A((long)m * _s.Experts); _moeOut = A((long)m * h);
+            _xe = A((long)m * h); _ye = A((long)m * h);
+            _moeToken = new int[m]; _moeWeight = new float[m];
+            _topExpert = new int[m * _s.ExpertsPerToken]; _topWeight = new float[m * _s.ExpertsPerToken];
+        }
+        _capacity = m;
+    }
+
+    private void FreeBuffers()
+    {
+        foreach (var p in new[] { _x, _xn, _tmp, _q, _att, _k, _v, _gate, _up, _router, _moeOut, _xe, _ye })
+            NativeMemory.AlignedFree(p);
+        _x = _xn = _tmp = _q = _att = _k = _v = _gate = _up = _router = _moeOut = _xe = _ye = null;
+        _capacity = 0;
+    }
+
+    public void Dispose()
+    {
+        FreeBuffers();
+        _packed.Dispose();
+        _gemm.Dispose();
+        _gemv.Dispose();
+        _attention.Dispose();
+        _pool.Dispose();
+    }
+}

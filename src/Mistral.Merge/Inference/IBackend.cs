@@ -1,0 +1,30 @@
+namespace Mistral.Merge.Inference;
+
+/// <summary>
+/// The keys and values of the positions a backend has seen for one sequence. Opaque to callers:
+/// each backend keeps it where its kernels want it (CPU memory, GPU memory).
+/// </summary>
+public interface IKvCache : IDisposable
+{
+    /// <summary>Positions stored so far: the next token must have position <see cref="Length"/>.</summary>
+    int Length { get; }
+    /// <summary>Most positions this cache can take (int.MaxValue for a rolling sliding-window cache).</summary>
+    int MaxLength { get; }
+    /// <summary>Forgets everything (start of a new sequence); keeps the memory.</summary>
+    void Reset();
+}
+
+/// <summary>
+/// A forward pass over one model. The CPU backend is the reference; every other backend must agree
+/// with it. A call appends <c>tokens</c> (at <c>positions</c> = cache.Length, cache.Length+1, …) to the
+/// cache and writes logits: for every token (<c>logits.Length == tokens.Length · vocab</c>, prefill /
+/// perplexity) or for the last token only (<c>logits.Length == vocab</c>, decode).
+/// </summary>
+public interface IBackend : IDisposable
+{
+    string Name { get; }
+    TransformerShape Shape { get; }
+    /// <summary>A cache for sequences of up to <paramref name="maxTokens"/> positions (sliding-window models: rolling, unbounded).</summary>
+    IKvCache CreateCache(int maxTokens);
+    void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache cache, Span<float> logits);
+}

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+
+namespace Mistral.Merge.Inference;
+
+/// <summary>One evaluation window: tokens [Begin, End) are fed; tokens at positions [ScoreFrom, End) are scored.</summary>
+public readonly record struct EvalWindow(int Begin, int End, int ScoreFrom)
+{
+    public int Length => End - Begin;
+    public int Scored => End - ScoreFrom;
+}
+
+public sealed record PerplexityResult(double Perplexity, double MeanNll, int Tokens, double Seconds)
+{
+    public double TokensPerSecond => Seconds > 0 ? Tokens / Seconds : 0;
+}
+
+/// <summary>
+/// Sliding-window perplexity with the HF perplexity-guide semantics: windows of <c>ctx</c> tokens start
+/// at 0, stride, 2·stride, … until one reaches the end; a window scores the tokens at positions ≥ the
+/// previous window's end and after its own first token; PPL = exp(mean NLL).
+/// </summary>
+public static class Perplexity
+{
+    public static List<EvalWindow> Windows(int tokens, int ctx, int stride)
+    {
+        if (ctx < 2) throw new MergeException($"--ctx must be at least 2, got {ctx}");
+        if (stride < 1 || stride > ctx) throw new MergeException($"--stride must be between 1 and --ctx ({ctx}), got {stride}");
+        if (tokens < 2) throw new MergeException($"the text has {tokens} token(s) with BOS; at least 2 are needed to score anything");
+        var list = new List<EvalWindow>();
+        int prevEnd = 0;
+        for (int begin = 0; ; begin += stride)
+        {
+            int end = Math.Min(begin + ctx, tokens);
+            list.Add(new EvalWindow(begin, end, Math.Max(prevEnd, begin + 1)));
+            prevEnd = end;
+            if (end == tokens) break;
+        }
+        return list;
+    }
+
+    /// <summary>Runs every window through <paramref name="backend"/>; <paramref name="progress"/> gets (tokens done, total).</summary>
+    public static PerplexityResult Evaluate(IBackend backend, int[] ids, int ctx, int stride,
+        Action<long, long>? progress = null, CancellationToken cancel = default)
+    {
+        var windows = Windows(ids.Length, ctx, stride);
+        int vocab = backend.Shape.Vocab;
+        var logits = new float[(long)Math.Min(ctx, ids.Length) * vocab];
+        var positions = new int[ctx];
+        for (int i = 0; i < ctx; i++) positions[i] = i;
+        using var cache = backend.CreateCache(ctx);
+        double nll = 0;
+        int scored = 0;
+        long fed = 0, total = 0;
+        foreach (var w in windows) total += w.Length;
+        var sw = Stopwatch.StartNew();
+        foreach (var w in windows)
+        {
+            cancel.ThrowIfCancellationRequested();
+            cache.Reset();
+            var span = logits.AsSpan(0, w.Length * vocab);
+            backend.Forward(ids.AsSpan(w.Begin, w.Length), positions.AsSpan(0, w.Length), cache, span);
+            for (int t = w.ScoreFrom; t < w.End; t++)
+                nll += LogMath.Nll(span.Slice((t - 1 - w.Begin) * vocab, vocab), ids[t]);
+            scored += w.Scored;
+            fed += w.Length;
+            progress?.Invoke(fed, total);
+        }
+        double mean = nll / scored;
+        return new PerplexityResult(Math.Exp(mean), mean, scored, sw.Elapsed.TotalSeconds);
+    }
+}

@@ -1,0 +1,190 @@
+using Mistral.Merge.IO;
+using Mistral.Merge.Models;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.Inference;
+
+/// <summary>The weights of one decoder layer: views into the mapped files, norms widened to float32.</summary>
+public sealed class LayerWeights
+{
+    public required float[] InputNorm { get; init; }
+    public required float[] PostAttentionNorm { get; init; }
+    public required WeightMatrix Q { get; init; }
+    public required WeightMatrix K { get; init; }
+    public required WeightMatrix V { get; init; }
+    public required WeightMatrix O { get; init; }
+    // Dense MLP (null for MoE layers).
+    public WeightMatrix? Gate { get; init; }
+    public WeightMatrix? Up { get; init; }
+    public WeightMatrix? Down { get; init; }
+    // Mixtral: router [E, hidden] and per-expert w1 (gate), w3 (up), w2 (down).
+    public WeightMatrix? Router { get; init; }
+    public WeightMatrix[] ExpertGate { get; init; } = [];
+    public WeightMatrix[] ExpertUp { get; init; } = [];
+    public WeightMatrix[] ExpertDown { get; init; } = [];
+}
+
+/// <summary>Shape and hyper-parameters of a decoder-only transformer, checked against config.json.</summary>
+public sealed record TransformerShape(
+    Architecture Architecture, int Hidden, int Intermediate, int Layers, int Heads, int KvHeads, int HeadDim,
+    int Vocab, double RopeTheta, double RmsNormEps, int? SlidingWindow, bool TiedEmbeddings, int Experts, int ExpertsPerToken)
+{
+    public int QDim => Heads * HeadDim;
+    public int KvDim => KvHeads * HeadDim;
+    public bool IsMoe => Experts > 0;
+}
+
+/// <summary>
+/// An HF Mistral / Mixtral / Llama checkpoint ready for the forward pass: the config validated,
+/// every tensor found with the shape the config implies, big weights left memory-mapped in their
+/// stored dtype (F32/F16/BF16), only the norm vectors copied to float32.
+/// </summary>
+public sealed unsafe class TransformerModel : IDisposable
+{
+    public ModelFolder Folder { get; }
+    public ModelConfig Config { get; }
+    public TransformerShape Shape { get; }
+    public WeightMatrix Embedding { get; }
+    public WeightMatrix LmHead { get; }
+    public float[] FinalNorm { get; }
+    public IReadOnlyList<LayerWeights> Layers { get; }
+    public string Path => Folder.Path;
+    /// <summary>Bytes of weights one dense decode step streams: every layer matrix and the head (MoE: all experts, an upper bound).</summary>
+    public long WeightBytes { get; }
+
+    private TransformerModel(ModelFolder folder, ModelConfig config, TransformerShape shape, WeightMatrix embed,
+        WeightMatrix head, float[] finalNorm, LayerWeights[] layers, long weightBytes)
+    {
+        Folder = folder; Config = config; Shape = shape; Embedding = embed; LmHead = head;
+        FinalNorm = finalNorm; Layers = layers; WeightBytes = weightBytes;
+    }
+
+    public static TransformerModel Load(string path)
+    {
+        var folder = ModelFolder.Open(path);
+        try { return Load(folder); }
+        catch { folder.Dispose(); throw; }
+    }
+
+    /// <summary>Builds the model over an open folder (which it then owns and disposes).</summary>
+    public static TransformerModel Load(ModelFolder folder)
+    {
+        var config = folder.Config ?? throw new MergeException($"{folder.Path}: no config.json in this folder");
+        var shape = ShapeOf(config, System.IO.Path.Combine(folder.Path, "config.json"));
+        long bytes = 0;
+        WeightMatrix Matrix(string name, int rows, int cols)
+        {
+            var m = MatrixOf(folder, name, rows, cols);
+            bytes += m.ByteLength;
+            return m;
+        }
+        float[] Vector(string name, int n)
+        {
+            var (_, info) = Lookup(folder, name);
+            if (info.Shape.Length != 1 || info.Shape[0] != n)
+                throw new MergeException($"{folder.Path}: tensor '{name}' has shape {info.ShapeText}, expected [{n}] from config.json");
+            CheckDType(folder, info);
+            return folder.ReadSingle(name);
+        }
+
+        var embed = MatrixOf(folder, TensorNames.Embed, shape.Vocab, shape.Hidden);
+        var layers = new LayerWeights[shape.Layers];
+        for (int l = 0; l < shape.Layers; l++)
+        {
+            string P(string s) => TensorNames.Layer(l, s);
+            var gates = new WeightMatrix[shape.Experts];
+            var ups = new WeightMatrix[shape.Experts];
+            var downs = new WeightMatrix[shape.Experts];
+            for (int e = 0; e < shape.Experts; e++)
+            {
+                gates[e] = Matrix(P($"block_sparse_moe.experts.{e}.w1.weight"), shape.Intermediate, shape.Hidden);
+                downs[e] = Matrix(P($"block_sparse_moe.experts.{e}.w2.weight"), shape.Hidden, shape.Intermediate);
+                ups[e] = Matrix(P($"block_sparse_moe.experts.{e}.w3.weight"), shape.Intermediate, shape.Hidden);
+            }
+            layers[l] = new LayerWeights
+            {
+                InputNorm = Vector(P("input_layernorm.weight"), shape.Hidden),
+                PostAttentionNorm = Vector(P("post_attention_layernorm.weight"), shape.Hidden),
+                Q = Matrix(P("self_attn.q_proj.weight"), shape.QDim, shape.Hidden),
+                K = Matrix(P("self_attn.k_proj.weight"), shape.KvDim, shape.Hidden),
+                V = Matrix(P("self_attn.v_proj.weight"), shape.KvDim, shape.Hidden),
+                O = Matrix(P("self_attn.o_proj.weight"), shape.Hidden, shape.QDim),
+                Gate = shape.IsMoe ? null : Matrix(P("mlp.gate_proj.weight"), shape.Intermediate, shape.Hidden),
+                Up = shape.IsMoe ? null : Matrix(P("mlp.up_proj.weight"), shape.Intermediate, shape.Hidden),
+                Down = shape.IsMoe ? null : Matrix(P("mlp.down_proj.weight"), shape.Hidden, shape.Intermediate),
+                Router = shape.IsMoe ? Matrix(P("block_sparse_moe.gate.weight"), shape.Experts, shape.Hidden) : null,
+                ExpertGate = gates, ExpertUp = ups, ExpertDown = downs,
+            };
+        }
+        var finalNorm = Vector(TensorNames.FinalNorm, shape.Hidden);
+        WeightMatrix head;
+        if (shape.TiedEmbeddings && !folder.Contains(TensorNames.LmHead)) head = embed;
+        else if (!folder.Contains(TensorNames.LmHead))
+            throw new MergeException($"{folder.Path}: model has no tensor '{TensorNames.LmHead}' and config.json does not set tie_word_embeddings");
+        else if (shape.TiedEmbeddings) head = embed; // HF ties: the embedding is the head, a stored copy is ignored
+        else head = MatrixOf(folder, TensorNames.LmHead, shape.Vocab, shape.Hidden);
+        bytes += head.ByteLength;
+        return new TransformerModel(folder, config, shape, embed, head, finalNorm, layers, bytes);
+    }
+
+    /// <summary>Reads and checks the hyper-parameters the forward pass needs.</summary>
+    public static TransformerShape ShapeOf(ModelConfig c, string where)
+    {
+        if (c.Architecture == Architecture.Unknown)
+            throw new MergeException($"{where}: unsupported architecture '{(c.ArchitectureName.Length > 0 ? c.ArchitectureName : c.ModelType)}' (supported: MistralForCausalLM, MixtralForCausalLM, LlamaForCausalLM)");
+        void Positive(string key, int v) { if (v <= 0) throw new MergeException($"{where}: '{key}' must be a positive integer, got {v}"); }
+        Positive("hidden_size", c.HiddenSize);
+        Positive("intermediate_size", c.IntermediateSize);
+        Positive("num_hidden_layers", c.NumHiddenLayers);
+        Positive("num_attention_heads", c.NumAttentionHeads);
+        Positive("num_key_value_heads", c.NumKeyValueHeads);
+        Positive("head_dim", c.HeadDim);
+        Positive("vocab_size", c.VocabSize);
+        if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
+            throw new MergeException($"{where}: num_attention_heads ({c.NumAttentionHeads}) is not a multiple of num_key_value_heads ({c.NumKeyValueHeads})");
+        if (c.HeadDim % 2 != 0) throw new MergeException($"{where}: head_dim {c.HeadDim} is odd; rotary embeddings need an even head_dim");
+        if (c.Json["head_dim"] is null && c.HiddenSize % c.NumAttentionHeads != 0)
+            throw new MergeException($"{where}: hidden_size ({c.HiddenSize}) is not a multiple of num_attention_heads ({c.NumAttentionHeads}) and no head_dim is given");
+        if (c.SlidingWindow is { } w && w <= 0) throw new MergeException($"{where}: 'sliding_window' must be positive or null, got {w}");
+        if (!(c.RopeTheta > 0)) throw new MergeException($"{where}: 'rope_theta' must be positive, got {c.RopeTheta}");
+        if (!(c.RmsNormEps >= 0)) throw new MergeException($"{where}: 'rms_norm_eps' must not be negative, got {c.RmsNormEps}");
+        if (c.Json["rope_scaling"] is { } rs)
+            throw new MergeException($"{where}: rope_scaling {rs.ToJsonString()} is not supported by the built-in forward pass");
+        foreach (var bias in new[] { "attention_bias", "mlp_bias" })
+            if (c.Json[bias] is System.Text.Json.Nodes.JsonValue bv && bv.TryGetValue<bool>(out var on) && on)
+                throw new MergeException($"{where}: '{bias}': true is not supported by the built-in forward pass");
+        int experts = 0, perToken = 0;
+        if (c.Architecture == Architecture.Mixtral)
+        {
+            experts = c.NumLocalExperts; perToken = c.NumExpertsPerTok;
+            Positive("num_local_experts", experts);
+            if (perToken <= 0 || perToken > experts)
+                throw new MergeException($"{where}: 'num_experts_per_tok' must be between 1 and num_local_experts ({experts}), got {perToken}");
+        }
+        // Llama and Mistral share the math; Llama configs have no sliding window.
+        int? window = c.Architecture == Architecture.Llama ? null : c.SlidingWindow;
+        return new TransformerShape(c.Architecture, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, c.NumAttentionHeads,
+            c.NumKeyValueHeads, c.HeadDim, c.VocabSize, c.RopeTheta, c.RmsNormEps, window, c.TieWordEmbeddings, experts, perToken);
+    }
+
+    private static (SafetensorsFile File, TensorInfo Info) Lookup(ModelFolder folder, string name)
+        => folder.TryGet(name, out var f, out var t) ? (f, t)
+            : throw new MergeException($"{folder.Path}: model has no tensor '{name}' (required by config.json)");
+
+    private static void CheckDType(ModelFolder folder, TensorInfo info)
+    {
+        if (info.DType is not (DType.F32 or DType.F16 or DType.BF16))
+            throw new MergeException($"{folder.Path}: tensor '{info.Name}' has dtype {info.DType}; the forward pass reads F32, F16 or BF16");
+    }
+
+    private static WeightMatrix MatrixOf(ModelFolder folder, string name, int rows, int cols)
+    {
+        var (file, info) = Lookup(folder, name);
+        if (info.Shape.Length != 2 || info.Shape[0] != rows || info.Shape[1] != cols)
+            throw new MergeException($"{folder.Path}: tensor '{name}' has shape {info.ShapeText}, expected [{rows}, {cols}] from config.json");
+        CheckDType(folder, info);
+        return new WeightMatrix(file.Pointer(info), info.DType, rows, cols);
+    }
+
+    public void Dispose() => Folder.Dispose();
+}

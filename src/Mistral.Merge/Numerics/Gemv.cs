@@ -1,0 +1,216 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Mistral.Merge.IO;
+
+namespace Mistral.Merge.Numerics;
+
+/// <summary>
+/// y[N] = W · x for a weight W [N, K] in its stored dtype: the decode projection, bound by how
+/// fast the weights stream from memory. Four rows share each load of x; bf16 is widened in
+/// registers (a 16-bit shift), f16 through a per-worker row buffer. Accumulation in float32.
+/// </summary>
+public sealed unsafe class Gemv : IParallelWork, IDisposable
+{
+    private const int RowsPerJob = 64;
+
+    private readonly WorkerPool _pool;
+    private readonly float*[] _rowBuf;   // per worker: 4 widened f16 rows
+    private readonly int[] _rowBufCapacity;
+    private WeightMatrix _w;
+    private float* _x, _y;
+
+    public Gemv(WorkerPool pool)
+    {
+        _pool = pool;
+        _rowBuf = new float*[pool.Threads];
+        _rowBufCapacity = new int[pool.Threads];
+    }
+
+    /// <summary>y[0..N) = W · x[0..K).</summary>
+    public void Multiply(WeightMatrix w, float* x, float* y)
+    {
+        _w = w; _x = x; _y = y;
+        if (w.Type == DType.F16)
+            for (int i = 0; i < _pool.Threads; i++)
+                if (_rowBufCapacity[i] < 4 * w.Cols)
+                {
+                    NativeMemory.AlignedFree(_rowBuf[i]);
+                    _rowBuf[i] = (float*)NativeMemory.AlignedAlloc((nuint)(4 * w.Cols) * sizeof(float), 64);
+                    _rowBufCapacity[i] = 4 * w.Cols;
+                }
+        int jobs = (w.Rows + RowsPerJob - 1) / RowsPerJob;
+        // Tiny matrices are not worth waking the workers for.
+        if ((long)w.Rows * w.Cols < 32768) for (int j = 0; j < jobs; j++) Run(j, 0);
+        else _pool.Run(this, jobs);
+    }
+
+    public void Multiply(WeightMatrix w, ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (x.Length < w.Cols || y.Length < w.Rows) throw new ArgumentException("GEMV vector too short");
+        fixed (float* px = x) fixed (float* py = y) Multiply(w, px, py);
+    }
+
+    void IParallelWork.Execute(int index, int worker) => Run(index, worker);
+
+    private void Run(int job, int worker)
+    {
+        int n0 = job * RowsPerJob, n1 = Math.Min(_w.Rows, n0 + RowsPerJob), K = _w.Cols;
+        int n = n0;
+        switch (_w.Type)
+        {
+            case DType.BF16:
+                for (; n + 4 <= n1; n += 4)
+                    Dot4Bf16((ushort*)_w.At(n, 0), K, _x, _y + n);
+                for (; n < n1; n++) _y[n] = Dot1Bf16((ushort*)_w.At(n, 0), _x, K);
+                break;
+            case DType.F32:
+                for (; n + 4 <= n1; n += 4)
+                    Dot4F32((float*)_w.At(n, 0), K, _x, _y + n);
+                for (; n < n1; n++) _y[n] = Dot1F32((float*)_w.At(n, 0), _x, K);
+                break;
+            default: // F16: widen 4 rows, then the float32 kernel
+                float* buf = _rowBuf[worker];
+                for (; n < n1; n += 4)
+                {
+                    int rows = Math.Min(4, n1 - n);
+                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(_w.At(n, 0), rows * K), new Span<float>(buf, rows * K));
+                    if (rows == 4) Dot4F32(buf, K, _x, _y + n);
+                    else for (int r = 0; r < rows; r++) _y[n + r] = Dot1F32(buf + r * K, _x, K);
+                }
+                break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4Bf16(ushort* w, int K, float* x, float* y)
+    {
+        ushort* r0 = w, r1 = w + K, r2 = w + 2 * K, r3 = w + 3 * K;
+        int k = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+            for (; k + 32 <= K; k += 32)
+            {
+                var xl = Vector512.Load(x + k);
+                var xh = Vector512.Load(x + k + 16);
+                var (l, h) = Vector512.Widen(Vector512.Load(r0 + k));
+                a0 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a0); b0 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b0);
+                (l, h) = Vector512.Widen(Vector512.Load(r1 + k));
+                a1 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a1); b1 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b1);
+                (l, h) = Vector512.Widen(Vector512.Load(r2 + k));
+                a2 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a2); b2 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b2);
+                (l, h) = Vector512.Widen(Vector512.Load(r3 + k));
+                a3 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a3); b3 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b3);
+            }
+            s0 = Vector512.Sum(a0 + b0); s1 = Vector512.Sum(a1 + b1); s2 = Vector512.Sum(a2 + b2); s3 = Vector512.Sum(a3 + b3);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+            for (; k + 16 <= K; k += 16)
+            {
+                var xl = Vector256.Load(x + k);
+                var xh = Vector256.Load(x + k + 8);
+                var (l, h) = Vector256.Widen(Vector256.Load(r0 + k));
+                a0 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a0); b0 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b0);
+                (l, h) = Vector256.Widen(Vector256.Load(r1 + k));
+                a1 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a1); b1 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b1);
+                (l, h) = Vector256.Widen(Vector256.Load(r2 + k));
+                a2 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a2); b2 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b2);
+                (l, h) = Vector256.Widen(Vector256.Load(r3 + k));
+                a3 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a3); b3 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b3);
+            }
+            s0 = Vector256.Sum(a0 + b0); s1 = Vector256.Sum(a1 + b1); s2 = Vector256.Sum(a2 + b2); s3 = Vector256.Sum(a3 + b3);
+        }
+        for (; k < K; k++)
+        {
+            float xv = x[k];
+            s0 += Bf(r0[k]) * xv; s1 += Bf(r1[k]) * xv; s2 += Bf(r2[k]) * xv; s3 += Bf(r3[k]) * xv;
+        }
+        y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
+    }
+
+    private static float Dot1Bf16(ushort* r, float* x, int K)
+    {
+        int k = 0;
+        float s = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a = default, b = default;
+            for (; k + 32 <= K; k += 32)
+            {
+                var (l, h) = Vector512.Widen(Vector512.Load(r + k));
+                a = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), Vector512.Load(x + k), a);
+                b = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), Vector512.Load(x + k + 16), b);
+            }
+            s = Vector512.Sum(a + b);
+        }
+        for (; k < K; k++) s += Bf(r[k]) * x[k];
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4F32(float* w, int K, float* x, float* y)
+    {
+        float* r0 = w, r1 = w + K, r2 = w + 2 * K, r3 = w + 3 * K;
+        int k = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; k + 16 <= K; k += 16)
+            {
+                var xv = Vector512.Load(x + k);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + k), xv, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(r1 + k), xv, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(r2 + k), xv, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(r3 + k), xv, a3);
+            }
+            s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; k + 8 <= K; k += 8)
+            {
+                var xv = Vector256.Load(x + k);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(r0 + k), xv, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(r1 + k), xv, a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(r2 + k), xv, a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(r3 + k), xv, a3);
+            }
+            s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+        }
+        for (; k < K; k++)
+        {
+            float xv = x[k];
+            s0 += r0[k] * xv; s1 += r1[k] * xv; s2 += r2[k] * xv; s3 += r3[k] * xv;
+        }
+        y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
+    }
+
+    private static float Dot1F32(float* r, float* x, int K)
+    {
+        int k = 0;
+        float s = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a = default;
+            for (; k + 16 <= K; k += 16) a = Vector512.FusedMultiplyAdd(Vector512.Load(r + k), Vector512.Load(x + k), a);
+            s = Vector512.Sum(a);
+        }
+        for (; k < K; k++) s += r[k] * x[k];
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Bf(ushort b) => BitConverter.UInt32BitsToSingle((uint)b << 16);
+
+    public void Dispose()
+    {
+        for (int i = 0; i < _rowBuf.Length; i++) { NativeMemory.AlignedFree(_rowBuf[i]); _rowBuf[i] = null; }
+    }
+}

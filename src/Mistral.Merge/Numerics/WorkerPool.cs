@@ -1,0 +1,101 @@
+namespace Mistral.Merge.Numerics;
+
+/// <summary>One parallel loop body; <paramref name="worker"/> (0 ≤ worker &lt; pool.Threads) indexes per-thread scratch.</summary>
+public interface IParallelWork
+{
+    void Execute(int index, int worker);
+}
+
+/// <summary>
+/// A fixed pool of threads for the kernels: <see cref="Run"/> hands out indices 0..count-1 to the
+/// calling thread and the workers and returns when all are done. Nothing is allocated per call, so
+/// the token loop stays allocation-free. Not re-entrant: one <see cref="Run"/> at a time.
+/// </summary>
+public sealed class WorkerPool : IDisposable
+{
+    public int Threads { get; }
+
+    private readonly Thread[] _workers;
+    private readonly object _gate = new();
+    private readonly ManualResetEventSlim _done = new(false);
+    private IParallelWork? _work;
+    private int _count, _next, _running, _busy;
+    private long _generation;
+    private bool _stop;
+    private Exception? _error;
+
+    public WorkerPool(int threads)
+    {
+        Threads = Math.Max(1, threads);
+        _workers = new Thread[Threads - 1];
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            int id = i + 1;
+            _workers[i] = new Thread(() => WorkerLoop(id)) { IsBackground = true, Name = $"mm-kernel-{id}" };
+            _workers[i].Start();
+        }
+    }
+
+    /// <summary>The default thread count: all logical processors.</summary>
+    public static int DefaultThreads => Environment.ProcessorCount;
+
+    public void Run(IParallelWork work, int count)
+    {
+        if (count <= 0) return;
+        if (_workers.Length == 0 || count == 1)
+        {
+            for (int i = 0; i < count; i++) work.Execute(i, 0);
+            return;
+        }
+        if (Interlocked.Exchange(ref _busy, 1) != 0) throw new InvalidOperationException("WorkerPool.Run is not re-entrant");
+        try
+        {
+            _work = work; _count = count; _next = 0; _error = null;
+            _running = _workers.Length;
+            _done.Reset();
+            lock (_gate) { _generation++; Monitor.PulseAll(_gate); }
+            Drain(0);
+            _done.Wait();
+            _work = null;
+            if (_error is { } e) throw new AggregateException(e);
+        }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    private void Drain(int worker)
+    {
+        var work = _work!;
+        int i;
+        while ((i = Interlocked.Increment(ref _next) - 1) < _count)
+        {
+            try { work.Execute(i, worker); }
+            catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+        }
+    }
+
+    private void WorkerLoop(int id)
+    {
+        long seen = 0;
+        while (true)
+        {
+            // A short spin catches back-to-back kernel calls without a kernel transition.
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _generation) == seen && !Volatile.Read(ref _stop) && !spin.NextSpinWillYield) spin.SpinOnce();
+            lock (_gate)
+            {
+                while (_generation == seen && !_stop) Monitor.Wait(_gate);
+                if (_stop) return;
+                seen = _generation;
+            }
+            Drain(id);
+            if (Interlocked.Decrement(ref _running) == 0) _done.Set();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate) { _stop = true; Monitor.PulseAll(_gate); }
+        foreach (var t in _workers) t.Join();
+        _done.Dispose();
+    }
+}

@@ -1,0 +1,171 @@
+using Mistral.Merge.Inference;
+using Mistral.Merge.IO;
+
+namespace Mistral.Merge.Tests.Inference;
+
+/// <summary>The CPU forward pass on synthesized checkpoints against the independent double-precision reference.</summary>
+public class ForwardTests
+{
+    internal static readonly int[] Tokens = [1, 17, 5, 33, 60, 2, 9, 9, 41, 12, 3, 28, 50, 7, 19, 44, 0, 22, 36, 11];
+
+    internal static float[] RunAll(string folder, int[] tokens, int threads = 2, int chunk = CpuBackend.DefaultChunk)
+    {
+        using var model = TransformerModel.Load(folder);
+        using var backend = new CpuBackend(model, threads, chunk);
+        using var cache = backend.CreateCache(tokens.Length);
+        var logits = new float[tokens.Length * model.Shape.Vocab];
+        backend.Forward(tokens, Enumerable.Range(0, tokens.Length).ToArray(), cache, logits);
+        return logits;
+    }
+
+    /// <summary>Token by token through the cache: the logits of every step.</summary>
+    internal static float[] RunDecode(string folder, int[] tokens, int maxTokens, int prefill = 1, int threads = 2, int chunk = CpuBackend.DefaultChunk)
+    {
+        using var model = TransformerModel.Load(folder);
+        using var backend = new CpuBackend(model, threads, chunk);
+        using var cache = backend.CreateCache(maxTokens);
+        int v = model.Shape.Vocab;
+        var all = new float[tokens.Length * v];
+        backend.Forward(tokens.AsSpan(0, prefill), Enumerable.Range(0, prefill).ToArray(), cache, all.AsSpan(0, prefill * v));
+        for (int t = prefill; t < tokens.Length; t++)
+            backend.Forward(tokens.AsSpan(t, 1), [t], cache, all.AsSpan(t * v, v));
+        return all;
+    }
+
+    internal static void AssertClose(double[][] expected, float[] actual, int vocab, double tol)
+    {
+        double worst = 0;
+        for (int t = 0; t < expected.Length; t++)
+            for (int i = 0; i < vocab; i++)
+                worst = Math.Max(worst, Math.Abs(expected[t][i] - actual[t * vocab + i]));
+        Assert.True(worst < tol, $"max |Δlogit| = {worst:g4} ≥ {tol:g4}");
+    }
+
+    internal static void AssertClose(float[] expected, float[] actual, double tol)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double worst = 0;
+        for (int i = 0; i < expected.Length; i++) worst = Math.Max(worst, Math.Abs(expected[i] - actual[i]));
+        Assert.True(worst < tol, $"max |Δlogit| = {worst:g4} ≥ {tol:g4}");
+    }
+
+    public static TheoryData<string, DType, int?, bool> Variants => new()
+    {
+        { "mistral", DType.F32, null, true },
+        { "mistral", DType.BF16, null, false },
+        { "mistral", DType.F16, 4, false },
+        { "llama", DType.F32, null, false },
+        { "mixtral", DType.F32, null, true },
+        { "mixtral", DType.BF16, 4, false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Batched_forward_matches_the_double_reference(string arch, DType dtype, int? window, bool tie)
+    {
+        using var dir = new TempDir();
+        var m = new TinyModel { Arch = arch, DType = dtype, Window = window, Tie = tie, Experts = arch == "mixtral" ? 4 : 0, TopK = 2 }.Init(7);
+        m.Write(dir["m"]);
+        m.RoundToDType();
+        var expected = ReferenceForward.Logits(m, Tokens);
+        AssertClose(expected, RunAll(dir["m"], Tokens), m.Vocab, 2e-4);
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Cached_decode_equals_full_recompute(string arch, DType dtype, int? window, bool tie)
+    {
+        using var dir = new TempDir();
+        var m = new TinyModel { Arch = arch, DType = dtype, Window = window, Tie = tie, Experts = arch == "mixtral" ? 4 : 0, TopK = 2 }.Init(11);
+        m.Write(dir["m"]);
+        var full = RunAll(dir["m"], Tokens);
+        AssertClose(full, RunDecode(dir["m"], Tokens, Tokens.Length), 1e-4);
+        AssertClose(full, RunDecode(dir["m"], Tokens, Tokens.Length, prefill: 7), 1e-4);
+    }
+
+    [Fact]
+    public void Sliding_window_rolling_cache_equals_masked_full_sequence()
+    {
+        // window 4, a rolling cache of 4 + 3 − 1 slots fed in chunks of 3 and then one token at a time
+        using var dir = new TempDir();
+        var m = new TinyModel { Window = 4, Layers = 3 }.Init(5);
+        m.Write(dir["m"]);
+        var expected = ReferenceForward.Logits(m, Tokens);
+        using var model = TransformerModel.Load(dir["m"]);
+        using var backend = new CpuBackend(model, 2, chunk: 3);
+        using var cache = backend.CreateCache(Tokens.Length);
+        Assert.True(((KvCache)cache).Rolling);
+        Assert.Equal(6, ((KvCache)cache).Capacity);
+        int v = m.Vocab;
+        var logits = new float[Tokens.Length * v];
+        backend.Forward(Tokens.AsSpan(0, 8), Enumerable.Range(0, 8).ToArray(), cache, logits.AsSpan(0, 8 * v)); // 3 chunks
+        for (int t = 8; t < Tokens.Length; t++) backend.Forward(Tokens.AsSpan(t, 1), [t], cache, logits.AsSpan(t * v, v));
+        AssertClose(expected, logits, v, 2e-4);
+        // the window matters: without it the logits differ
+        var noWindow = new TinyModel { Layers = 3 }.Init(5);
+        var unmasked = ReferenceForward.Logits(noWindow, Tokens);
+        Assert.True(Math.Abs(unmasked[^1][3] - expected[^1][3]) > 1e-3);
+    }
+
+    [Fact]
+    public void Results_do_not_depend_on_thread_count_or_chunking()
+    {
+        using var dir = new TempDir();
+        var m = new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 }.Init(3);
+        m.Write(dir["m"]);
+        var tokens = Enumerable.Range(0, 45).Select(i => (i * 7 + 3) % m.Vocab).ToArray();
+        var one = RunAll(dir["m"], tokens, threads: 1);
+        Assert.Equal(one, RunAll(dir["m"], tokens, threads: 3));
+        Assert.Equal(one, RunAll(dir["m"], tokens, threads: 2, chunk: 45));
+    }
+
+    [Fact]
+    public void Untied_head_equal_to_the_embedding_gives_the_tied_logits()
+    {
+        using var dir = new TempDir();
+        var tied = new TinyModel { Tie = true }.Init(9);
+        tied.Write(dir["tied"]);
+        var untied = new TinyModel { Tie = false }.Init(9);
+        untied.Tensors["lm_head.weight"] = tied.Tensors["model.embed_tokens.weight"];
+        untied.Write(dir["untied"]);
+        Assert.Equal(RunAll(dir["tied"], Tokens), RunAll(dir["untied"], Tokens));
+        // and a different head changes them
+        var other = new TinyModel { Tie = false }.Init(9);
+        other.Write(dir["other"]);
+        Assert.NotEqual(RunAll(dir["tied"], Tokens), RunAll(dir["other"], Tokens));
+    }
+
+    [Fact]
+    public void Moe_upcycle_with_identical_experts_equals_the_dense_model()
+    {
+        using var dir = new TempDir();
+        var dense = new TinyModel().Init(21);
+        dense.Write(dir["dense"]);
+        var moe = new TinyModel { Arch = "mixtral", Experts = 4, TopK = 2 }.Init(22);
+        foreach (var (name, t) in dense.Tensors)
+        {
+            if (!name.Contains(".mlp.")) { moe.Tensors[name] = t; continue; }
+        }
+        for (int l = 0; l < dense.Layers; l++)
+            for (int e = 0; e < 4; e++)
+            {
+                string p = $"model.layers.{l}.";
+                moe.Tensors[p + $"block_sparse_moe.experts.{e}.w1.weight"] = dense.Tensors[p + "mlp.gate_proj.weight"];
+                moe.Tensors[p + $"block_sparse_moe.experts.{e}.w3.weight"] = dense.Tensors[p + "mlp.up_proj.weight"];
+                moe.Tensors[p + $"block_sparse_moe.experts.{e}.w2.weight"] = dense.Tensors[p + "mlp.down_proj.weight"];
+            }
+        moe.Tensors.Remove("lm_head.weight");
+        moe.Tensors["lm_head.weight"] = dense.Tensors["lm_head.weight"];
+        moe.Write(dir["moe"]);
+        AssertClose(RunAll(dir["dense"], Tokens), RunAll(dir["moe"], Tokens), 2e-5);
+    }
+
+    [Fact]
+    public void Explicit_head_dim_and_single_kv_head_work()
+    {
+        using var dir = new TempDir();
+        var m = new TinyModel { Hidden = 24, Heads = 4, KvHeads = 1, HeadDim = 10 }.Init(4);
+        m.Write(dir["m"]);
+        AssertClose(ReferenceForward.Logits(m, Tokens), RunAll(dir["m"], Tokens), m.Vocab, 2e-4);
+    }
+}

@@ -1,0 +1,110 @@
+using Mistral.Merge.IO;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.Tests.Numerics;
+
+public unsafe class GemmTests
+{
+    private static (byte[] Bytes, float[] Values) Weights(int rows, int cols, DType type, int seed)
+    {
+        var rng = new Random(seed);
+        var v = new float[rows * cols];
+        for (int i = 0; i < v.Length; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+        var bytes = new byte[v.Length * type.SizeOf()];
+        Conversions.FromSingle(v, type, bytes);
+        Conversions.ToSingle(bytes, type, v); // the values the kernel sees
+        return (bytes, v);
+    }
+
+    private static float[] Activations(int n, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    private static double Naive(float[] w, float[] x, int row, int xRow, int k)
+    {
+        double s = 0;
+        for (int c = 0; c < k; c++) s += (double)w[row * k + c] * x[xRow * k + c];
+        return s;
+    }
+
+    public static TheoryData<DType, int, int, int> Shapes()
+    {
+        var d = new TheoryData<DType, int, int, int>();
+        foreach (var t in new[] { DType.F32, DType.F16, DType.BF16 })
+        {
+            d.Add(t, 1, 1, 1);
+            d.Add(t, 5, 7, 3);
+            d.Add(t, 33, 9, 17);
+            d.Add(t, 70, 100, 300);   // K spans two 256-column blocks
+            d.Add(t, 64, 300, 64);    // more than one 32-row block per job
+        }
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Gemm_matches_naive_product(DType type, int m, int n, int k)
+    {
+        var (bytes, w) = Weights(n, k, type, n * 31 + k);
+        var x = Activations(m * k, m);
+        var y = new float[m * n];
+        using var pool = new WorkerPool(3);
+        using var gemm = new Gemm(pool);
+        fixed (byte* pw = bytes) gemm.Multiply(x, m, new WeightMatrix(pw, type, n, k), y);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                Assert.True(Math.Abs(Naive(w, x, j, i, k) - y[i * n + j]) < 1e-5 * Math.Sqrt(k) + 1e-6, $"Y[{i},{j}]");
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Gemv_matches_naive_product(DType type, int _, int n, int k)
+    {
+        var (bytes, w) = Weights(n, k, type, n + k);
+        var x = Activations(k, 3);
+        var y = new float[n];
+        using var pool = new WorkerPool(2);
+        using var gemv = new Gemv(pool);
+        fixed (byte* pw = bytes) gemv.Multiply(new WeightMatrix(pw, type, n, k), x, y);
+        for (int j = 0; j < n; j++)
+            Assert.True(Math.Abs(Naive(w, x, j, 0, k) - y[j]) < 1e-5 * Math.Sqrt(k) + 1e-6, $"y[{j}]");
+    }
+
+    [Fact]
+    public void Gemv_streams_large_matrices_on_all_workers()
+    {
+        var (bytes, w) = Weights(515, 1031, DType.BF16, 1);
+        var x = Activations(1031, 2);
+        var y1 = new float[515];
+        var y4 = new float[515];
+        using (var pool = new WorkerPool(1)) using (var g = new Gemv(pool)) fixed (byte* pw = bytes) g.Multiply(new WeightMatrix(pw, DType.BF16, 515, 1031), x, y1);
+        using (var pool = new WorkerPool(4)) using (var g = new Gemv(pool)) fixed (byte* pw = bytes) g.Multiply(new WeightMatrix(pw, DType.BF16, 515, 1031), x, y4);
+        Assert.Equal(y1, y4);
+        for (int j = 0; j < 515; j++) Assert.True(Math.Abs(Naive(w, x, j, 0, 1031) - y1[j]) < 1e-4);
+    }
+
+    [Fact]
+    public void Worker_pool_runs_every_index_once_and_reports_errors()
+    {
+        using var pool = new WorkerPool(3);
+        var work = new CountWork(1000);
+        for (int rep = 0; rep < 50; rep++) pool.Run(work, 1000);
+        Assert.All(work.Hits, h => Assert.Equal(50, h));
+        Assert.Throws<AggregateException>(() => pool.Run(new ThrowWork(), 10));
+        pool.Run(work, 1000); // still usable
+        Assert.All(work.Hits, h => Assert.Equal(51, h));
+    }
+
+    private sealed class CountWork(int n) : IParallelWork
+    {
+        public readonly int[] Hits = new int[n];
+        public void Execute(int index, int worker) => Interlocked.Increment(ref Hits[index]);
+    }
+
+    private sealed class ThrowWork : IParallelWork
+    {
+        public void Execute(int index, int worker) { if (index == 7) throw new InvalidOperationException("boom"); }
+    }
+}
