@@ -7,11 +7,11 @@ public sealed partial class CudaTransformer
 {
     private enum Head { None, LastLogits, AllLogits, Nll, Argmax }
 
-    private unsafe void RunChunk(ReadOnlySpan<int> tokens, Head head, ReadOnlySpan<int> targets)
+    private unsafe void RunChunk(ReadOnlySpan<int> tokens, Head head, ReadOnlySpan<int> targets, CudaKvCache cache)
     {
         _ctx.MakeCurrent();
         var k = _ctx.Kernels;
-        int n = tokens.Length, pos0 = Position;
+        int n = tokens.Length, pos0 = cache.Length;
         int heads = Config.NumAttentionHeads, kvh = Config.NumKeyValueHeads, d = Config.HeadDim, inter = Config.IntermediateSize;
         float eps = (float)Config.RmsNormEps, scale = (float)(1.0 / Math.Sqrt(d));
 
@@ -35,11 +35,11 @@ public sealed partial class CudaTransformer
             // Attention block: x += o_proj(attention(rope(qkv_proj(norm(x)))))
             k.RmsNorm(_compute, Bf16, _x.Ptr, W(_layout.Norm1), _xn!.Ptr, n, Hidden, eps);
             _blas.Linear(Bf16, W(_layout.Qkv), _xn.Ptr, _qkv!.Ptr, n, _layout.QkvRows, Hidden);
-            k.RopeQkvStore(_compute, _qkv.Ptr, _q!.Ptr, _kc[l].Ptr, _vc[l].Ptr, _cos!.Ptr, _sin!.Ptr, n, heads, kvh, d, pos0);
+            k.RopeQkvStore(_compute, _qkv.Ptr, _q!.Ptr, cache.K[l].Ptr, cache.V[l].Ptr, _cos!.Ptr, _sin!.Ptr, n, heads, kvh, d, pos0);
             if (n == 1)
-                k.AttentionDecode(_compute, Bf16, _q.Ptr, _kc[l].Ptr, _vc[l].Ptr, _pm!.Ptr, _pl!.Ptr, _pacc!.Ptr, _attn!.Ptr, pos0, heads, kvh, d, Window, scale);
+                k.AttentionDecode(_compute, Bf16, _q.Ptr, cache.K[l].Ptr, cache.V[l].Ptr, _pm!.Ptr, _pl!.Ptr, _pacc!.Ptr, _attn!.Ptr, pos0, heads, kvh, d, Window, scale);
             else
-                k.AttentionPrefill(_compute, Bf16, _q.Ptr, _kc[l].Ptr, _vc[l].Ptr, _attn!.Ptr, n, pos0, heads, kvh, d, Window, scale);
+                k.AttentionPrefill(_compute, Bf16, _q.Ptr, cache.K[l].Ptr, cache.V[l].Ptr, _attn!.Ptr, n, pos0, heads, kvh, d, Window, scale);
             _blas.Linear(Bf16, W(_layout.O), _attn.Ptr, _x.Ptr, n, Hidden, heads * d, beta: 1f);
 
             // MLP block: x += mlp(norm(x))
@@ -65,7 +65,7 @@ public sealed partial class CudaTransformer
             if (head == Head.Argmax) k.Argmax(_compute, _logits.Ptr, _argmax!.Ptr, 1, Vocab);
         }
         _compute.Synchronize();   // results are read right after; also frees the pinned input buffer for the next chunk
-        Position += n;
+        cache.Length += n;
     }
 
     /// <summary>Mixtral sparse MoE on the normed activations _xn; adds the routed expert outputs to the residual.</summary>

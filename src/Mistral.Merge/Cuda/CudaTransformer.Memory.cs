@@ -10,7 +10,7 @@ public sealed partial class CudaTransformer
     private DeviceBuffer? _embed, _lmHead, _finalNorm, _cos, _sin;
     private DeviceBuffer? _x, _xn, _qkv, _q, _attn, _gu, _act, _logits, _nll, _targets, _tokens, _argmax, _pm, _pl, _pacc;
     private DeviceBuffer? _routerLogits, _ids, _rw, _counts, _offsets, _order, _inverse, _gathered, _y;
-    private DeviceBuffer[] _kc = [], _vc = [];
+    private int _ropeCapacity;   // positions covered by the RoPE tables and the decode scratch
     private PinnedBuffer? _hostSmall;
     private readonly PinnedBuffer?[] _staging = new PinnedBuffer?[2];
     private DeviceBuffer[] _slots = [];
@@ -23,8 +23,9 @@ public sealed partial class CudaTransformer
     /// <summary>Per token: the LM head matrix (tied or not), one embedding row, the final norm.</summary>
     private long HeadBytes() => EmbedBytes + (long)Hidden * Es + (long)Hidden * 4;
     private long GlobalBytes() => EmbedBytes + (SeparateHead ? EmbedBytes : 0) + (long)Hidden * 4 + 2L * MaxSequence * (Config.HeadDim / 2) * 4;
+    private static int SplitsFor(int positions) => (positions + CudaKernels.DecodeKeysPerSplit - 1) / CudaKernels.DecodeKeysPerSplit;
     private int Rows => Config.IsMoe ? Chunk * K : Chunk;
-    private int MaxSplits => (MaxSequence + CudaKernels.DecodeKeysPerSplit - 1) / CudaKernels.DecodeKeysPerSplit;
+    private int MaxSplits => SplitsFor(MaxSequence);
 
     private long ActivationBytes()
     {
@@ -40,7 +41,7 @@ public sealed partial class CudaTransformer
         return b + 64L * 1024 * 1024;   // cuBLAS workspace and allocation rounding
     }
 
-    private long KvBytes() => 2L * Layers * MaxSequence * Config.NumKeyValueHeads * Config.HeadDim * 4;
+    private long KvBytes(long tokens) => 2L * Layers * tokens * Config.NumKeyValueHeads * Config.HeadDim * 4;
 
     private DeviceBuffer Dev(long bytes, string what) => Own(_ctx.Alloc(bytes, what));
 
@@ -60,11 +61,51 @@ public sealed partial class CudaTransformer
             throw new MergeException($"{_src.Origin}: {TensorNames.LmHead} is missing and tie_word_embeddings is false");
         _finalNorm = Dev((long)Hidden * 4, TensorNames.FinalNorm);
         UploadNorm(TensorNames.FinalNorm, _finalNorm);
-        var (cos, sin) = RopeTables.Build(MaxSequence, Config.HeadDim, Config.RopeTheta);
+        EnsurePositions(MaxSequence);
+    }
+
+    /// <summary>Grows the RoPE tables and the decode scratch to cover <paramref name="positions"/> positions.</summary>
+    private void EnsurePositions(int positions)
+    {
+        if (positions <= _ropeCapacity) return;
+        _compute.Synchronize();
+        foreach (var old in new[] { _cos, _sin, _pm, _pl, _pacc }) if (old != null) { old.Dispose(); _owned.Remove(old); }
+        var (cos, sin) = RopeTables.Build(positions, Config.HeadDim, Config.RopeTheta);
         _cos = Dev((long)cos.Length * 4, "rope cos");
         _sin = Dev((long)sin.Length * 4, "rope sin");
         _ctx.Upload(_cos, MemoryMarshal.AsBytes(cos.AsSpan()));
         _ctx.Upload(_sin, MemoryMarshal.AsBytes(sin.AsSpan()));
+        long heads = Config.NumAttentionHeads, splits = SplitsFor(positions);
+        _pm = Dev(heads * splits * 4, "decode partial max");
+        _pl = Dev(heads * splits * 4, "decode partial sum");
+        _pacc = Dev(heads * splits * Config.HeadDim * 4, "decode partial acc");
+        _ropeCapacity = positions;
+    }
+
+    /// <summary>A KV cache for sequences of up to <paramref name="maxTokens"/> positions, in GPU memory.</summary>
+    public CudaKvCache CreateCache(int maxTokens)
+    {
+        if (maxTokens < 1) throw new MergeException($"a KV cache needs at least 1 position, got {maxTokens}");
+        _ctx.MakeCurrent();
+        long need = KvBytes(maxTokens);
+        var (free, _) = _ctx.MemoryInfo();
+        if (need > free - _opt.ReserveBytes)
+            throw new MergeException($"a KV cache for {maxTokens} tokens needs {ByteSize.Format(need)} of GPU memory but {_ctx.Name} has {ByteSize.Format(free)} free: use a shorter context");
+        EnsurePositions(maxTokens);
+        long per = (long)maxTokens * Config.NumKeyValueHeads * Config.HeadDim * 4;
+        var k = new DeviceBuffer[Layers];
+        var v = new DeviceBuffer[Layers];
+        try
+        {
+            for (int l = 0; l < Layers; l++) { k[l] = _ctx.Alloc(per, $"K cache of layer {l}"); v[l] = _ctx.Alloc(per, $"V cache of layer {l}"); }
+        }
+        catch
+        {
+            foreach (var b in k) b?.Dispose();
+            foreach (var b in v) b?.Dispose();
+            throw;
+        }
+        return new CudaKvCache(this, k, v, maxTokens);
     }
 
     /// <summary>Converts a [rows, cols] matrix to the compute dtype through pinned staging, in row chunks (no 2 GB limits).</summary>
@@ -110,9 +151,6 @@ public sealed partial class CudaTransformer
         _targets = Dev(c * 4, "targets");
         _tokens = Dev(c * 4, "tokens");
         _argmax = Dev(4, "argmax");
-        _pm = Dev(heads * MaxSplits * 4, "decode partial max");
-        _pl = Dev(heads * MaxSplits * 4, "decode partial sum");
-        _pacc = Dev(heads * MaxSplits * d * 4, "decode partial acc");
         int e = Config.NumLocalExperts;
         if (Config.IsMoe)
         {
@@ -128,14 +166,6 @@ public sealed partial class CudaTransformer
             _y = Dev(rk * h * 4, "expert outputs");
         }
         _hostSmall = Own(_ctx.AllocPinned((2 * c + e + 1) * 4));
-    }
-
-    private void AllocateKv()
-    {
-        long per = (long)MaxSequence * Config.NumKeyValueHeads * Config.HeadDim * 4;
-        _kc = new DeviceBuffer[Layers];
-        _vc = new DeviceBuffer[Layers];
-        for (int l = 0; l < Layers; l++) { _kc[l] = Dev(per, $"K cache of layer {l}"); _vc[l] = Dev(per, $"V cache of layer {l}"); }
     }
 
     private void InitLayers()

@@ -28,8 +28,8 @@ public sealed partial class CudaTransformer : IForwardModel
     public bool Offloaded { get; }
     public int MaxSequence { get; }
     public int Chunk { get; }
-    /// <summary>Tokens currently in the KV cache.</summary>
-    public int Position { get; private set; }
+    /// <summary>Tokens currently in the default KV cache (the one the IForwardModel members use).</summary>
+    public int Position => _default?.Length ?? 0;
     /// <summary>Bytes of weights read per forward pass (all layers + head): the decode roofline numerator.</summary>
     public long WeightBytesPerToken { get; }
     /// <summary>Weight bytes of one packed layer (device slot size).</summary>
@@ -65,7 +65,7 @@ public sealed partial class CudaTransformer : IForwardModel
         {
             long globals = GlobalBytes();
             long activations = ActivationBytes();
-            long kv = KvBytes();
+            long kv = KvBytes(maxSeq);   // planned for one cache of MaxSequence tokens
             long all = globals + activations + kv + (long)Layers * _layout.Bytes;
             long two = globals + activations + kv + 2 * _layout.Bytes;
             var (free, _) = ctx.MemoryInfo();
@@ -80,7 +80,6 @@ public sealed partial class CudaTransformer : IForwardModel
             WeightBytesPerToken = (long)Layers * _layout.Bytes + HeadBytes();
             AllocateGlobals();
             AllocateActivations();
-            AllocateKv();
             InitLayers();
         }
         catch
@@ -106,8 +105,33 @@ public sealed partial class CudaTransformer : IForwardModel
             throw new MergeException($"{origin}: num_experts_per_tok {c.NumExpertsPerTok} of {c.NumLocalExperts} experts is not supported (1..{CudaKernels.MaxExpertsPerToken}, at most 1024 experts)");
     }
 
-    /// <summary>Forgets the KV cache (the next forward starts at position 0).</summary>
-    public void Reset() => Position = 0;
+    private CudaKvCache? _default;
+    private CudaKvCache Default => _default ??= CreateCache(MaxSequence);
+
+    /// <summary>Forgets the default KV cache (the next forward starts at position 0).</summary>
+    public void Reset() { if (_default != null) _default.Length = 0; }
+
+    /// <summary>
+    /// Appends <paramref name="tokens"/> to <paramref name="cache"/> and writes logits: for every token when
+    /// <paramref name="logits"/> holds tokens × vocab floats, for the last token when it holds vocab floats.
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, CudaKvCache cache, Span<float> logits)
+    {
+        if (cache.Owner != this) throw new ArgumentException("the KV cache belongs to another model", nameof(cache));
+        bool all = logits.Length == (long)tokens.Length * Vocab;
+        if (!all && logits.Length != Vocab)
+            throw new ArgumentException($"logits must hold {tokens.Length}×{Vocab} or {Vocab} floats, not {logits.Length}", nameof(logits));
+        CheckTokens(tokens, cache);
+        for (int start = 0; start < tokens.Length; start += Chunk)
+        {
+            int n = Math.Min(Chunk, tokens.Length - start);
+            bool last = start + n == tokens.Length;
+            var mode = all ? Head.AllLogits : last ? Head.LastLogits : Head.None;
+            RunChunk(tokens.Slice(start, n), mode, default, cache);
+            if (mode == Head.AllLogits) DownloadFloats(_logits!, logits.Slice(start * Vocab, n * Vocab));
+            else if (mode == Head.LastLogits) DownloadFloats(_logits!, logits);
+        }
+    }
 
     /// <summary>
     /// Appends <paramref name="tokens"/> to the sequence and returns logits: [tokens.Length × vocab] when
@@ -115,17 +139,8 @@ public sealed partial class CudaTransformer : IForwardModel
     /// </summary>
     public float[] Forward(ReadOnlySpan<int> tokens, bool allLogits = false)
     {
-        CheckTokens(tokens);
         var result = new float[(long)(allLogits ? tokens.Length : 1) * Vocab];
-        for (int start = 0; start < tokens.Length; start += Chunk)
-        {
-            int n = Math.Min(Chunk, tokens.Length - start);
-            bool last = start + n == tokens.Length;
-            var mode = allLogits ? Head.AllLogits : last ? Head.LastLogits : Head.None;
-            RunChunk(tokens.Slice(start, n), mode, default);
-            if (mode == Head.AllLogits) DownloadFloats(_logits!, result.AsSpan(start * Vocab, n * Vocab));
-            else if (mode == Head.LastLogits) DownloadFloats(_logits!, result);
-        }
+        Forward(tokens, Default, result);
         return result;
     }
 
@@ -136,14 +151,15 @@ public sealed partial class CudaTransformer : IForwardModel
     public float[] TokenNll(ReadOnlySpan<int> tokens)
     {
         Reset();
-        CheckTokens(tokens);
+        var cache = Default;
+        CheckTokens(tokens, cache);
         var nll = new float[Math.Max(0, tokens.Length - 1)];
         var targets = new int[Chunk];
         for (int start = 0; start < tokens.Length; start += Chunk)
         {
             int n = Math.Min(Chunk, tokens.Length - start);
             for (int i = 0; i < n; i++) targets[i] = start + i + 1 < tokens.Length ? tokens[start + i + 1] : -1;
-            RunChunk(tokens.Slice(start, n), Head.Nll, targets.AsSpan(0, n));
+            RunChunk(tokens.Slice(start, n), Head.Nll, targets.AsSpan(0, n), cache);
             int keep = Math.Min(n, nll.Length - start);
             if (keep > 0) DownloadFloats(_nll!, nll.AsSpan(start, keep));
         }
@@ -154,13 +170,14 @@ public sealed partial class CudaTransformer : IForwardModel
     public int[] Greedy(ReadOnlySpan<int> prompt, int steps, int? eos = null)
     {
         Reset();
-        CheckTokens(prompt);
+        var cache = Default;
+        CheckTokens(prompt, cache);
         var outIds = new List<int>(steps);
         if (steps <= 0 || prompt.IsEmpty) return [];
         for (int start = 0; start < prompt.Length; start += Chunk)
         {
             int n = Math.Min(Chunk, prompt.Length - start);
-            RunChunk(prompt.Slice(start, n), start + n == prompt.Length ? Head.Argmax : Head.None, default);
+            RunChunk(prompt.Slice(start, n), start + n == prompt.Length ? Head.Argmax : Head.None, default, cache);
         }
         Span<int> one = stackalloc int[1];
         for (int s = 0; s < steps; s++)
@@ -169,18 +186,18 @@ public sealed partial class CudaTransformer : IForwardModel
             outIds.Add(id);
             if (id == eos || s == steps - 1) break;
             one[0] = id;
-            CheckTokens(one);
-            RunChunk(one, Head.Argmax, default);
+            CheckTokens(one, cache);
+            RunChunk(one, Head.Argmax, default, cache);
         }
         return outIds.ToArray();
     }
 
-    private void CheckTokens(ReadOnlySpan<int> tokens)
+    private void CheckTokens(ReadOnlySpan<int> tokens, CudaKvCache cache)
     {
         foreach (int t in tokens)
             if ((uint)t >= (uint)Vocab) throw new MergeException($"token id {t} is outside the vocabulary (0..{Vocab - 1})");
-        if (Position + tokens.Length > MaxSequence)
-            throw new MergeException($"sequence of {Position + tokens.Length} tokens exceeds the KV cache ({MaxSequence} tokens): raise --max-seq");
+        if (cache.Length + tokens.Length > cache.MaxLength)
+            throw new MergeException($"sequence of {cache.Length + tokens.Length} tokens exceeds the KV cache ({cache.MaxLength} tokens): raise --max-seq");
     }
 
     private unsafe void DownloadFloats(DeviceBuffer src, Span<float> dst) =>
@@ -196,6 +213,8 @@ public sealed partial class CudaTransformer : IForwardModel
     public void Dispose()
     {
         try { _ctx.MakeCurrent(); _compute?.Synchronize(); _copy?.Synchronize(); } catch (MergeException) { } catch (ObjectDisposedException) { }
+        _default?.Dispose();
+        _default = null;
         for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
         _owned.Clear();
     }
