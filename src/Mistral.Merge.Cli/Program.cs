@@ -9,6 +9,8 @@ public static class Program
     public static RootCommand BuildRoot() => new("mistral-merge: merge, convert, inspect and evaluate Mistral-family checkpoints")
     {
         InspectCommand.Create(),
+        SynthCommand.Create(),
+        ConvertCommand.Create(),
         PerplexityCommand.Create(),
         GenerateCommand.Create(),
         CompareCommand.Create(),

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Cli.Commands;
 
@@ -10,9 +11,13 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (single file, sharded with index, or several *.safetensors)" };
-        var json = new Option<bool>("--json") { Description = "Machine-readable JSON output" };
-        var cmd = new Command("inspect", "Show architecture, dtypes, parameter count, layers, experts, shards and the tensor table (reads headers only)") { model, json };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors)" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
+        var cmd = new Command("inspect", "Show architecture, dtypes, parameter count, layers, experts, shards and the tensor table (name, dtype, shape, shard). "
+            + "Reads only the headers and config.json, so it is instant for any model size; every file is validated")
+        {
+            model, json,
+        };
         return cmd.WithAction((p, _) =>
         {
             using var folder = ModelFolder.Open(p.GetValue(model)!);
@@ -21,6 +26,8 @@ public static class InspectCommand
             return Cli.Ok;
         });
     }
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
     private static IEnumerable<(string Name, TensorInfo Info, string Shard)> Rows(ModelFolder f)
     {
@@ -31,37 +38,63 @@ public static class InspectCommand
         }
     }
 
-    private static Dictionary<string, long> DTypeCounts(ModelFolder f)
+    /// <summary>Elements per dtype, in first-seen order.</summary>
+    private static List<(string DType, long Elements)> DTypeCounts(ModelFolder f)
     {
-        var d = new Dictionary<string, long>();
-        foreach (var (_, t, _) in Rows(f)) d[t.DType.ToString()] = d.GetValueOrDefault(t.DType.ToString()) + t.ElementCount;
-        return d;
+        var list = new List<(string, long)>();
+        foreach (var (_, t, _) in Rows(f))
+        {
+            var i = list.FindIndex(x => x.Item1 == t.DType.ToString());
+            if (i < 0) list.Add((t.DType.ToString(), t.ElementCount)); else list[i] = (list[i].Item1, list[i].Item2 + t.ElementCount);
+        }
+        return list;
+    }
+
+    /// <summary>Layer and expert counts as the tensor names show them (independent of config.json).</summary>
+    private static (int Layers, int Experts) CountFromNames(ModelFolder f)
+    {
+        int layers = 0, experts = 0;
+        foreach (var n in f.TensorNames)
+        {
+            if (!TensorNames.TryParseLayer(n, out var l, out var suffix)) continue;
+            layers = Math.Max(layers, l + 1);
+            if (TensorNames.TryParseExpert(suffix, out var e, out _)) experts = Math.Max(experts, e + 1);
+        }
+        return (layers, experts);
     }
 
     private static void WriteText(ModelFolder f, TextWriter o)
     {
         var c = f.Config;
+        var (layers, experts) = CountFromNames(f);
         o.WriteLine($"model:        {f.Path}");
         o.WriteLine($"architecture: {(c == null ? "(no config.json)" : $"{c.ArchitectureName} ({c.ModelType})")}");
         if (c != null)
         {
-            o.WriteLine($"layers:       {c.NumHiddenLayers}   hidden {c.HiddenSize}   intermediate {c.IntermediateSize}   heads {c.NumAttentionHeads} (kv {c.NumKeyValueHeads}, head_dim {c.HeadDim})   vocab {c.VocabSize}");
-            if (c.IsMoe) o.WriteLine($"experts:      {c.NumLocalExperts} per layer, {c.NumExpertsPerTok} per token");
+            o.WriteLine($"config:       hidden {c.HiddenSize}   intermediate {c.IntermediateSize}   heads {c.NumAttentionHeads} (kv {c.NumKeyValueHeads}, head_dim {c.HeadDim})   vocab {c.VocabSize}   torch_dtype {c.TorchDtype ?? "-"}");
+            if (c.NumHiddenLayers != layers) o.WriteLine($"warning:      config.json says {c.NumHiddenLayers} layers but the tensors have {layers}");
         }
-        o.WriteLine($"parameters:   {f.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)} ({ByteSize.Format(f.TotalBytes)})");
-        o.WriteLine($"dtypes:       {string.Join(", ", DTypeCounts(f).Select(kv => $"{kv.Key} {kv.Value.ToString("N0", CultureInfo.InvariantCulture)}"))}");
-        o.WriteLine($"files:        {f.Layout}: {string.Join(", ", f.Files.Select(x => Path.GetFileName(x.Path)))}");
+        o.WriteLine($"layers:       {layers}");
+        if (experts > 0 || c is { IsMoe: true })
+            o.WriteLine($"experts:      {experts} per layer{(c is { IsMoe: true } ? $", {c.NumExpertsPerTok} per token" : "")}");
+        o.WriteLine($"parameters:   {N(f.ParameterCount)} ({ByteSize.Format(f.TotalBytes)})");
+        o.WriteLine($"dtypes:       {string.Join(", ", DTypeCounts(f).Select(kv => $"{kv.DType} {N(kv.Elements)}"))}");
+        o.WriteLine($"layout:       {f.Layout}");
+        foreach (var file in f.Files)
+            o.WriteLine($"  {Path.GetFileName(file.Path)}: {file.Tensors.Count} tensors, {ByteSize.Format(file.FileLength)}");
         o.WriteLine($"tensors:      {f.TensorNames.Count}");
         o.WriteLine();
         int w = Math.Max(4, f.TensorNames.Count == 0 ? 4 : f.TensorNames.Max(n => n.Length));
-        o.WriteLine($"{"name".PadRight(w)}  {"dtype",-7}  {"shape",-20}  shard");
+        int ws = Math.Max(5, f.TensorNames.Count == 0 ? 5 : Rows(f).Max(r => r.Info.ShapeText.Length));
+        o.WriteLine($"{"name".PadRight(w)}  {"dtype",-7}  {"shape".PadRight(ws)}  shard");
         foreach (var (n, t, s) in Rows(f))
-            o.WriteLine($"{n.PadRight(w)}  {t.DType,-7}  {t.ShapeText,-20}  {s}");
+            o.WriteLine($"{n.PadRight(w)}  {t.DType,-7}  {t.ShapeText.PadRight(ws)}  {s}");
     }
 
     private static void WriteJson(ModelFolder f, TextWriter o)
     {
         var c = f.Config;
+        var (layers, experts) = CountFromNames(f);
         var doc = new Dictionary<string, object?>
         {
             ["path"] = f.Path,
@@ -72,14 +105,18 @@ public static class InspectCommand
             ["intermediate_size"] = c?.IntermediateSize,
             ["num_attention_heads"] = c?.NumAttentionHeads,
             ["num_key_value_heads"] = c?.NumKeyValueHeads,
+            ["head_dim"] = c?.HeadDim,
             ["vocab_size"] = c?.VocabSize,
             ["num_local_experts"] = c?.NumLocalExperts,
             ["num_experts_per_tok"] = c?.NumExpertsPerTok,
+            ["torch_dtype"] = c?.TorchDtype,
+            ["layers"] = layers,
+            ["experts"] = experts,
             ["parameters"] = f.ParameterCount,
             ["total_bytes"] = f.TotalBytes,
-            ["dtypes"] = DTypeCounts(f),
+            ["dtypes"] = DTypeCounts(f).ToDictionary(x => x.DType, x => x.Elements),
             ["layout"] = f.Layout,
-            ["shards"] = f.Files.Select(x => Path.GetFileName(x.Path)).ToArray(),
+            ["shards"] = f.Files.Select(x => new Dictionary<string, object> { ["file"] = Path.GetFileName(x.Path), ["tensors"] = x.Tensors.Count, ["bytes"] = x.FileLength }).ToArray(),
             ["tensors"] = Rows(f).Select(r => new Dictionary<string, object> { ["name"] = r.Name, ["dtype"] = r.Info.DType.ToString(), ["shape"] = r.Info.Shape, ["shard"] = r.Shard }).ToArray(),
         };
         o.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));

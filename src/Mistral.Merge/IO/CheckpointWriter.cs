@@ -47,6 +47,7 @@ public sealed class CheckpointWriter : IDisposable
     private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
     private readonly List<Shard> _shards = new();
     private readonly List<PlannedTensor> _plan;
+    private readonly bool _force;
     private bool _committed, _disposed;
 
     public string Destination { get; }
@@ -58,7 +59,10 @@ public sealed class CheckpointWriter : IDisposable
     {
         options ??= new WriterOptions();
         if (options.ShardSize < 1) throw new MergeException("--out-shard-size must be at least 1 byte");
-        Destination = Path.GetFullPath(destination);
+        // "out/" must name the folder "out", not a child of it.
+        Destination = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destination));
+        if (Path.GetFileName(Destination).Length == 0) throw new MergeException($"{destination}: cannot write a model to a file-system root");
+        _force = options.Force;
         CheckDestination(Destination, options.Force);
         _plan = plan.ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -69,18 +73,23 @@ public sealed class CheckpointWriter : IDisposable
         }
 
         var parent = Path.GetDirectoryName(Destination)!;
-        try { Directory.CreateDirectory(parent); }
+        TempDir = Path.Combine(parent, $".{Path.GetFileName(Destination)}.partial-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        try
+        {
+            Directory.CreateDirectory(parent);
+            Directory.CreateDirectory(TempDir);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new MergeException($"{destination}: cannot create parent folder ({e.Message})"); }
-        TempDir = Path.Combine(parent, $".{Path.GetFileName(Destination)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}"[..^24]);
-        Directory.CreateDirectory(TempDir);
+        { throw new MergeException($"{destination}: cannot create the output folder ({e.Message})"); }
         try
         {
             TotalBytes = Layout(options.ShardSize);
         }
-        catch
+        catch (Exception e)
         {
             Dispose();
+            if (e is IOException or UnauthorizedAccessException)
+                throw new MergeException($"{destination}: cannot create output files ({e.Message})");
             throw;
         }
     }
@@ -88,7 +97,7 @@ public sealed class CheckpointWriter : IDisposable
     /// <summary>Refuses an existing non-empty destination (or a file) unless forced.</summary>
     public static void CheckDestination(string destination, bool force)
     {
-        var full = Path.GetFullPath(destination);
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(destination));
         if (File.Exists(full)) throw new MergeException($"{destination}: exists and is a file, not a folder");
         if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !force)
             throw new MergeException($"{destination}: folder exists and is not empty (use --force to replace it)");
@@ -172,6 +181,7 @@ public sealed class CheckpointWriter : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (!_slots.TryGetValue(name, out var slot)) throw new InvalidOperationException($"tensor '{name}' is not in the plan");
+        if (bytes.Length == 0) return;
         if (offsetInTensor < 0 || offsetInTensor + bytes.Length > slot.Tensor.ByteLength)
             throw new InvalidOperationException($"write of {bytes.Length} bytes at {offsetInTensor} overruns tensor '{name}' ({slot.Tensor.ByteLength} bytes)");
         RandomAccess.Write(slot.Shard.Handle, bytes, slot.Offset + offsetInTensor);
@@ -190,8 +200,15 @@ public sealed class CheckpointWriter : IDisposable
     public void CopyFile(string sourcePath, string relativeName)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        try { File.Copy(sourcePath, SafeChild(relativeName), overwrite: true); }
-        catch (IOException e) { throw new MergeException($"{sourcePath}: cannot copy ({e.Message})"); }
+        var dst = SafeChild(relativeName);
+        try
+        {
+            File.Copy(sourcePath, dst, overwrite: true);
+            // Sources may be read-only (shared fixtures); outputs are ordinary user files.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dst, File.GetUnixFileMode(dst) | UnixFileMode.UserWrite);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new MergeException($"{sourcePath}: cannot copy ({e.Message})"); }
     }
 
     private string SafeChild(string relativeName)
@@ -201,30 +218,45 @@ public sealed class CheckpointWriter : IDisposable
         return Path.Combine(TempDir, relativeName);
     }
 
-    /// <summary>Checks every tensor was fully written, writes the index, and moves the folder into place.</summary>
+    /// <summary>
+    /// Checks every tensor was fully written, flushes and closes the shards, writes the index, and
+    /// moves the folder into place (replacing a non-empty destination only when forced, here or in the options).
+    /// </summary>
     public void Commit(bool force = false)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        force |= _force;
         foreach (var s in _slots.Values)
             if (Interlocked.Read(ref s.Written) != s.Tensor.ByteLength)
-                throw new InvalidOperationException($"tensor '{s.Tensor.Name}': {s.Written} of {s.Tensor.ByteLength} bytes written");
-        foreach (var sh in _shards) sh.Handle.Dispose();
-        if (_shards.Count > 1) File.WriteAllText(Path.Combine(TempDir, ModelFolder.IndexFileName), BuildIndex());
-
-        string? old = null;
-        if (Directory.Exists(Destination))
+                throw new MergeException($"{Destination}: tensor '{s.Tensor.Name}' is incomplete ({s.Written} of {s.Tensor.ByteLength} bytes written); nothing was written");
+        try
         {
-            if (Directory.EnumerateFileSystemEntries(Destination).Any())
+            foreach (var sh in _shards) { RandomAccess.FlushToDisk(sh.Handle); sh.Handle.Dispose(); }
+            if (_shards.Count > 1) File.WriteAllText(Path.Combine(TempDir, ModelFolder.IndexFileName), BuildIndex());
+            string? old = null;
+            if (Directory.Exists(Destination))
             {
-                if (!force) throw new MergeException($"{Destination}: folder appeared and is not empty (use --force to replace it)");
-                old = TempDir + ".old";
-                Directory.Move(Destination, old);
+                if (Directory.EnumerateFileSystemEntries(Destination).Any())
+                {
+                    if (!force) throw new MergeException($"{Destination}: folder appeared and is not empty (use --force to replace it)");
+                    old = TempDir + ".old";
+                    Directory.Move(Destination, old);
+                }
+                else Directory.Delete(Destination);
             }
-            else Directory.Delete(Destination);
+            try { Directory.Move(TempDir, Destination); }
+            catch when (old != null)
+            {
+                Directory.Move(old, Destination); // put the previous model back
+                throw;
+            }
+            _committed = true;
+            if (old != null) { try { Directory.Delete(old, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } }
         }
-        Directory.Move(TempDir, Destination);
-        _committed = true;
-        if (old != null) { try { Directory.Delete(old, true); } catch (IOException) { } }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new MergeException($"{Destination}: cannot finish writing ({e.Message}); nothing was written");
+        }
         _disposed = true;
     }
 

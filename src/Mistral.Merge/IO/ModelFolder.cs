@@ -87,9 +87,15 @@ public sealed class ModelFolder : IDisposable
     private static Dictionary<string, string> ReadIndex(string indexPath, string folder)
     {
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = 16 }); }
+        try
+        {
+            var bytes = File.ReadAllBytes(indexPath);
+            try { new System.Text.UTF8Encoding(false, true).GetCharCount(bytes); }
+            catch (System.Text.DecoderFallbackException) { throw new MergeException($"{indexPath}: not valid UTF-8"); }
+            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 16 });
+        }
         catch (JsonException e) { throw new MergeException($"{indexPath}: invalid JSON ({e.Message.Split('\n')[0]})"); }
-        catch (IOException e) { throw new MergeException($"{indexPath}: cannot read ({e.Message})"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{indexPath}: cannot read ({e.Message})"); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)

@@ -37,11 +37,11 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     public static SafetensorsFile Open(string path)
     {
+        if (!File.Exists(path)) throw new MergeException($"{path}: file not found");
         long length;
         try { length = new FileInfo(path).Length; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         { throw new MergeException($"{path}: cannot read file ({e.Message})"); }
-        if (!File.Exists(path)) throw new MergeException($"{path}: file not found");
         if (length < 8) throw new MergeException($"{path}: not a safetensors file (only {length} bytes; the 8-byte header length is missing)");
 
         MemoryMappedFile? map = null;

@@ -88,7 +88,9 @@ public sealed class ModelConfig
             NumExpertsPerTok = Int(obj, "num_experts_per_tok", where) ?? 0,
             TorchDtype = Str(obj, "torch_dtype") ?? Str(obj, "dtype"),
             BosTokenId = Int(obj, "bos_token_id", where),
-            EosTokenId = obj["eos_token_id"] is JsonArray ea && ea.Count > 0 ? (int?)ea[0]!.GetValue<int>() : Int(obj, "eos_token_id", where),
+            EosTokenId = obj["eos_token_id"] is JsonArray ea
+                ? (ea.Count > 0 && ea[0] is JsonValue ev && ev.TryGetValue<int>(out var eos) ? eos : throw new MergeException($"{where}: 'eos_token_id' must be an integer or a non-empty list of integers"))
+                : Int(obj, "eos_token_id", where),
         };
     }
 

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Mistral.Merge.IO;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>convert MODEL OUT [--dtype] [--out-shard-size] [--force]</c>: streaming dtype conversion and resharding.</summary>
+public static class ConvertCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MODEL") { Description = "Input model folder (single file, sharded with index, or several *.safetensors)" };
+        var output = new Argument<string>("OUT") { Description = "Output model folder (must not be the input or contain it)" };
+        var dtype = new Option<string?>("--dtype") { Description = "Convert F32/F16/BF16/F64 tensors to bfloat16, float16 or float32 (round to nearest even); default: keep dtypes, only reshard. Integer and FP8 tensors are copied unchanged" };
+        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) };
+        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var cmd = new Command("convert", "Convert dtypes and reshard a checkpoint, streaming (bounded memory); copies config.json (torch_dtype updated) and tokenizer files")
+        {
+            model, output, dtype, shardSize, force,
+        };
+        return cmd.WithAction((p, token) =>
+        {
+            var d = p.GetValue(dtype);
+            var options = new ConvertOptions
+            {
+                DType = d == null ? null : DTypes.ParseUser(d, "--dtype"),
+                Writer = new WriterOptions { ShardSize = ByteSize.Parse(p.GetValue(shardSize)!), Force = p.GetValue(force) },
+            };
+            var outDir = p.GetValue(output)!;
+            var sw = Stopwatch.StartNew();
+            CheckpointConverter.Convert(p.GetValue(model)!, outDir, options, token);
+            sw.Stop();
+            using var written = ModelFolder.Open(outDir);
+            p.InvocationConfiguration.Output.WriteLine(
+                $"wrote {outDir}: {written.TensorNames.Count} tensors, {written.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)} parameters, "
+                + $"{ByteSize.Format(written.TotalBytes)} in {written.Files.Count} file(s), {sw.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s");
+            return Cli.Ok;
+        });
+    }
+}

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Mistral.Merge.IO;
+using Mistral.Merge.Models;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>synth OUT (--config FILE | --arch ... dims)</c>: a seeded random-init checkpoint.</summary>
+public static class SynthCommand
+{
+    public static Command Create()
+    {
+        var output = new Argument<string>("OUT") { Description = "Output model folder" };
+        var config = new Option<string?>("--config") { Description = "Take the architecture and dimensions from this config.json (e.g. a real model's)" };
+        var arch = new Option<string?>("--arch") { Description = "Architecture when no --config is given: mistral, mixtral or llama" };
+        var hidden = new Option<int?>("--hidden") { Description = "hidden_size" };
+        var layers = new Option<int?>("--layers") { Description = "num_hidden_layers" };
+        var heads = new Option<int?>("--heads") { Description = "num_attention_heads" };
+        var kvHeads = new Option<int?>("--kv-heads") { Description = "num_key_value_heads (default: --heads)" };
+        var inter = new Option<int?>("--intermediate") { Description = "intermediate_size (per expert for mixtral)" };
+        var vocab = new Option<int?>("--vocab") { Description = "vocab_size" };
+        var experts = new Option<int?>("--experts") { Description = "num_local_experts (mixtral)" };
+        var perTok = new Option<int?>("--experts-per-token") { Description = "num_experts_per_tok (mixtral)" };
+        var layersOverride = new Option<int?>("--layers-override") { Description = "Write this many layers instead of the config's num_hidden_layers (config.json is updated)" };
+        var dtype = new Option<string>("--dtype") { Description = "Weight dtype: bfloat16, float16 or float32", DefaultValueFactory = _ => "bfloat16" };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)", DefaultValueFactory = _ => 0 };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.model to copy (tokenizer_config.json and special_tokens_map.json beside it are copied too)" };
+        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) };
+        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+
+        var cmd = new Command("synth", "Write a seeded random-init checkpoint (HF tensor names, config.json) for benchmarks and tests")
+        {
+            output, config, arch, hidden, layers, heads, kvHeads, inter, vocab, experts, perTok, layersOverride, dtype, seed, tokenizer, shardSize, force,
+        };
+        return cmd.WithAction((p, token) =>
+        {
+            ModelConfig cfg;
+            var configPath = p.GetValue(config);
+            if (configPath != null)
+            {
+                if (p.GetValue(arch) != null || p.GetValue(hidden) != null || p.GetValue(layers) != null || p.GetValue(heads) != null
+                    || p.GetValue(kvHeads) != null || p.GetValue(inter) != null || p.GetValue(vocab) != null || p.GetValue(experts) != null || p.GetValue(perTok) != null)
+                    throw new MergeException("synth: give either --config or --arch with dimensions, not both (use --layers-override to change the layer count)");
+                if (!File.Exists(configPath)) throw new MergeException($"--config: {configPath} not found");
+                cfg = ModelConfig.Load(configPath);
+            }
+            else
+            {
+                var a = p.GetValue(arch) ?? throw new MergeException("synth: give --config FILE or --arch mistral|mixtral|llama with --hidden, --layers, --heads, --kv-heads, --intermediate and --vocab");
+                int Need(Option<int?> o) => p.GetValue(o) ?? throw new MergeException($"synth --arch {a}: {o.Name} is required");
+                int h = Need(hidden), l = Need(layers), nh = Need(heads);
+                cfg = Synthesizer.MakeConfig(a, h, l, nh, p.GetValue(kvHeads) ?? nh, Need(inter), Need(vocab), p.GetValue(experts) ?? 0, p.GetValue(perTok) ?? 0);
+            }
+            var lo = p.GetValue(layersOverride);
+            if (lo is < 0) throw new MergeException($"--layers-override: must not be negative, got {lo}");
+            var options = new SynthOptions
+            {
+                LayersOverride = lo,
+                DType = DTypes.ParseUser(p.GetValue(dtype)!, "--dtype"),
+                Seed = p.GetValue(seed),
+                TokenizerPath = p.GetValue(tokenizer),
+                Writer = new WriterOptions { ShardSize = ByteSize.Parse(p.GetValue(shardSize)!), Force = p.GetValue(force) },
+            };
+            var outDir = p.GetValue(output)!;
+            var sw = Stopwatch.StartNew();
+            Synthesizer.Write(outDir, cfg, options, token);
+            sw.Stop();
+            using var written = ModelFolder.Open(outDir);
+            p.InvocationConfiguration.Output.WriteLine(
+                $"wrote {outDir}: {written.TensorNames.Count} tensors, {written.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)} parameters, "
+                + $"{ByteSize.Format(written.TotalBytes)} in {written.Files.Count} file(s), {sw.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s");
+            return Cli.Ok;
+        });
+    }
+}

@@ -1,0 +1,113 @@
+using System.Runtime.InteropServices;
+using Mistral.Merge.Models;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.IO;
+
+public sealed record ConvertOptions
+{
+    /// <summary>Target dtype for F32/F16/BF16/F64 tensors; null keeps every tensor's dtype (resharding only).</summary>
+    public DType? DType { get; init; }
+    public WriterOptions Writer { get; init; } = new();
+}
+
+/// <summary>
+/// Streaming dtype conversion and resharding of a model folder: tensors are converted chunk by chunk
+/// (in parallel) straight from the memory-mapped input to their final place in the output, so memory
+/// stays at a few MB per thread whatever the model size. Non-float tensors are copied unchanged.
+/// </summary>
+public static class CheckpointConverter
+{
+    /// <summary>Small files copied beside the weights when present (tokenizers, generation settings).</summary>
+    public static readonly string[] SideFiles =
+    [
+        "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "generation_config.json", "vocab.json", "merges.txt", "chat_template.json", "chat_template.jinja", "tekken.json",
+    ];
+
+    internal const int ChunkElements = 1 << 20;
+
+    public static DType TargetOf(DType source, DType? target) =>
+        target is { } t && (source.IsFloatMath() || source == IO.DType.F64) ? t : source;
+
+    public static void Convert(string modelDir, string outDir, ConvertOptions options, CancellationToken cancel = default)
+    {
+        if (options.DType is { } d && !d.IsFloatMath())
+            throw new MergeException($"--dtype: cannot convert to {d} (use bfloat16, float16 or float32)");
+        if (!Directory.Exists(modelDir)) throw new MergeException($"{modelDir}: model folder not found");
+        // Writing over (or replacing a parent of) the input would destroy it while it is being read.
+        if (PathUtil.IsSameOrInside(modelDir, outDir))
+            throw new MergeException($"{outDir}: the output folder would overwrite the input model {modelDir}; choose another folder");
+
+        using var model = ModelFolder.Open(modelDir);
+        var plan = new List<PlannedTensor>(model.TensorNames.Count);
+        foreach (var name in model.TensorNames)
+        {
+            var t = model.Info(name);
+            plan.Add(new PlannedTensor(name, TargetOf(t.DType, options.DType), t.Shape));
+        }
+
+        using var writer = new CheckpointWriter(outDir, plan, options.Writer);
+        if (model.Config != null)
+        {
+            var json = model.Config.CloneJson();
+            if (options.DType is { } target)
+            {
+                json["torch_dtype"] = target.ToTorchName();
+                if (json.ContainsKey("dtype")) json["dtype"] = target.ToTorchName();
+            }
+            writer.AddFile("config.json", new ModelConfig { Json = json }.ToJsonText() + "\n");
+        }
+        foreach (var f in SideFiles)
+        {
+            var p = Path.Combine(model.Path, f);
+            if (File.Exists(p)) writer.CopyFile(p, f);
+        }
+
+        CopyTensors(model, writer, plan, cancel);
+        writer.Commit(options.Writer.Force);
+    }
+
+    /// <summary>Copies (and converts where the plan's dtype differs) every planned tensor from <paramref name="model"/>.</summary>
+    public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan, CancellationToken cancel = default)
+    {
+        var items = new List<(SafetensorsFile File, TensorInfo Src, DType Target, long Start, int Count)>();
+        foreach (var p in plan)
+        {
+            var (file, src) = model.Lookup(p.Name);
+            long n = src.ElementCount;
+            // Same-dtype copies move bigger chunks: they need no buffer.
+            int chunk = src.DType == p.DType ? ChunkElements * 4 / src.DType.SizeOf() : ChunkElements;
+            for (long s = 0; s < n; s += chunk) items.Add((file, src, p.DType, s, (int)Math.Min(chunk, n - s)));
+        }
+        Parallel.ForEach(items, new ParallelOptions { CancellationToken = cancel },
+            () => (new float[ChunkElements], new byte[ChunkElements * 4]),
+            (it, _, buf) =>
+            {
+                int inSize = it.Src.DType.SizeOf(), outSize = it.Target.SizeOf();
+                var src = it.File.GetBytes(it.Src, it.Start * inSize, it.Count * inSize);
+                if (it.Src.DType == it.Target)
+                {
+                    writer.Write(it.Src.Name, src, it.Start * inSize);
+                    return buf;
+                }
+                var dst = buf.Item2.AsSpan(0, it.Count * outSize);
+                if (it.Target == DType.F32)
+                    Conversions.ToSingle(src, it.Src.DType, MemoryMarshal.Cast<byte, float>(dst)); // widening: one step
+                else
+                {
+                    ReadOnlySpan<float> f = it.Src.DType == DType.F32 ? MemoryMarshal.Cast<byte, float>(src) : Widen(src, it.Src.DType, buf.Item1.AsSpan(0, it.Count));
+                    Conversions.FromSingle(f, it.Target, dst);
+                }
+                writer.Write(it.Src.Name, dst, it.Start * outSize);
+                return buf;
+            },
+            _ => { });
+    }
+
+    private static Span<float> Widen(ReadOnlySpan<byte> src, DType type, Span<float> buffer)
+    {
+        Conversions.ToSingle(src, type, buffer);
+        return buffer;
+    }
+}

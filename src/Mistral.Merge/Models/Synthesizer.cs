@@ -1,0 +1,234 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json.Nodes;
+using Mistral.Merge.IO;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.Models;
+
+/// <summary>Options of <see cref="Synthesizer.Write"/>.</summary>
+public sealed record SynthOptions
+{
+    /// <summary>Number of decoder layers to write instead of the config's <c>num_hidden_layers</c>.</summary>
+    public int? LayersOverride { get; init; }
+    public DType DType { get; init; } = DType.BF16;
+    public ulong Seed { get; init; }
+    /// <summary>A <c>tokenizer.model</c> to copy (with <c>tokenizer_config.json</c>/<c>special_tokens_map.json</c> beside it).</summary>
+    public string? TokenizerPath { get; init; }
+    public WriterOptions Writer { get; init; } = new();
+}
+
+/// <summary>
+/// Seeded random-init checkpoints with HF tensor names (Mistral, Llama, Mixtral), streamed chunk by
+/// chunk through <see cref="CheckpointWriter"/> in parallel: memory stays at a few MB per thread
+/// whatever the model size. Values are a pure function of (seed, tensor name, element index), so the
+/// output is identical for any thread count or chunk size.
+/// </summary>
+public static class Synthesizer
+{
+    public const double InitStd = 0.02;
+    /// <summary>Elements per work item; 1M elements = 2 MB of bf16.</summary>
+    internal const int ChunkElements = 1 << 20;
+
+    /// <summary>An HF-style config.json for the given dimensions.</summary>
+    public static ModelConfig MakeConfig(string arch, int hidden, int layers, int heads, int kvHeads, int intermediate, int vocab,
+        int experts = 0, int expertsPerToken = 0)
+    {
+        var a = (arch ?? "").Trim().ToLowerInvariant();
+        if (a is not ("mistral" or "mixtral" or "llama"))
+            throw new MergeException($"--arch: unknown architecture '{arch}' (expected mistral, mixtral or llama)");
+        void Positive(string opt, int v) { if (v <= 0) throw new MergeException($"{opt}: must be a positive integer, got {v}"); }
+        Positive("--hidden", hidden); Positive("--layers", layers); Positive("--heads", heads);
+        Positive("--kv-heads", kvHeads); Positive("--intermediate", intermediate); Positive("--vocab", vocab);
+        if (hidden % heads != 0) throw new MergeException($"--hidden {hidden} is not divisible by --heads {heads}");
+        if (heads % kvHeads != 0) throw new MergeException($"--heads {heads} is not divisible by --kv-heads {kvHeads}");
+        if (a == "mixtral")
+        {
+            if (experts <= 0) throw new MergeException("--experts: mixtral needs a positive number of experts");
+            if (expertsPerToken <= 0 || expertsPerToken > experts)
+                throw new MergeException($"--experts-per-token: must be between 1 and --experts ({experts}), got {expertsPerToken}");
+        }
+        else if (experts != 0 || expertsPerToken != 0)
+            throw new MergeException($"--experts/--experts-per-token: only valid with --arch mixtral, not {a}");
+
+        var json = new JsonObject
+        {
+            ["architectures"] = new JsonArray(a switch { "mistral" => "MistralForCausalLM", "mixtral" => "MixtralForCausalLM", _ => "LlamaForCausalLM" }),
+            ["bos_token_id"] = 1,
+            ["eos_token_id"] = 2,
+            ["hidden_act"] = "silu",
+            ["hidden_size"] = hidden,
+            ["initializer_range"] = InitStd,
+            ["intermediate_size"] = intermediate,
+            ["max_position_embeddings"] = a == "llama" ? 4096 : 32768,
+            ["model_type"] = a,
+            ["num_attention_heads"] = heads,
+            ["num_hidden_layers"] = layers,
+            ["num_key_value_heads"] = kvHeads,
+            ["rms_norm_eps"] = 1e-05,
+            ["rope_theta"] = a == "mixtral" ? 1000000.0 : 10000.0,
+        };
+        if (a != "llama") json["sliding_window"] = a == "mistral" ? 4096 : null;
+        if (a == "mixtral")
+        {
+            json["num_local_experts"] = experts;
+            json["num_experts_per_tok"] = expertsPerToken;
+            json["router_aux_loss_coef"] = 0.02;
+            json["output_router_logits"] = false;
+        }
+        json["tie_word_embeddings"] = false;
+        json["torch_dtype"] = "bfloat16";
+        json["use_cache"] = true;
+        json["vocab_size"] = vocab;
+        return ModelConfig.FromJson(json);
+    }
+
+    /// <summary>The tensors of a checkpoint for <paramref name="config"/> in HF state_dict order.</summary>
+    public static List<PlannedTensor> Plan(ModelConfig config, int layers, DType dtype)
+    {
+        CheckConfig(config, layers);
+        long h = config.HiddenSize, inter = config.IntermediateSize, v = config.VocabSize;
+        long q = (long)config.NumAttentionHeads * config.HeadDim, kv = (long)config.NumKeyValueHeads * config.HeadDim;
+        var plan = new List<PlannedTensor> { new(TensorNames.Embed, dtype, [v, h]) };
+        for (int l = 0; l < layers; l++)
+        {
+            plan.Add(new(TensorNames.Layer(l, "self_attn.q_proj.weight"), dtype, [q, h]));
+            plan.Add(new(TensorNames.Layer(l, "self_attn.k_proj.weight"), dtype, [kv, h]));
+            plan.Add(new(TensorNames.Layer(l, "self_attn.v_proj.weight"), dtype, [kv, h]));
+            plan.Add(new(TensorNames.Layer(l, "self_attn.o_proj.weight"), dtype, [h, q]));
+            if (config.Architecture == Architecture.Mixtral)
+            {
+                plan.Add(new(TensorNames.Layer(l, "block_sparse_moe.gate.weight"), dtype, [config.NumLocalExperts, h]));
+                for (int e = 0; e < config.NumLocalExperts; e++)
+                {
+                    plan.Add(new(TensorNames.Layer(l, $"block_sparse_moe.experts.{e}.w1.weight"), dtype, [inter, h]));
+                    plan.Add(new(TensorNames.Layer(l, $"block_sparse_moe.experts.{e}.w2.weight"), dtype, [h, inter]));
+                    plan.Add(new(TensorNames.Layer(l, $"block_sparse_moe.experts.{e}.w3.weight"), dtype, [inter, h]));
+                }
+            }
+            else
+            {
+                plan.Add(new(TensorNames.Layer(l, "mlp.gate_proj.weight"), dtype, [inter, h]));
+                plan.Add(new(TensorNames.Layer(l, "mlp.up_proj.weight"), dtype, [inter, h]));
+                plan.Add(new(TensorNames.Layer(l, "mlp.down_proj.weight"), dtype, [h, inter]));
+            }
+            plan.Add(new(TensorNames.Layer(l, "input_layernorm.weight"), dtype, [h]));
+            plan.Add(new(TensorNames.Layer(l, "post_attention_layernorm.weight"), dtype, [h]));
+        }
+        plan.Add(new(TensorNames.FinalNorm, dtype, [h]));
+        if (!config.TieWordEmbeddings) plan.Add(new(TensorNames.LmHead, dtype, [v, h]));
+        return plan;
+    }
+
+    private static void CheckConfig(ModelConfig c, int layers)
+    {
+        string where = c.SourcePath ?? "config";
+        if (c.Architecture == Architecture.Unknown)
+            throw new MergeException($"{where}: architecture '{c.ArchitectureName}' / model_type '{c.ModelType}' is not Mistral, Mixtral or Llama");
+        if (c.HiddenSize <= 0 || c.IntermediateSize <= 0 || c.NumAttentionHeads <= 0 || c.NumKeyValueHeads <= 0 || c.HeadDim <= 0 || c.VocabSize <= 0)
+            throw new MergeException($"{where}: hidden_size, intermediate_size, num_attention_heads, num_key_value_heads, head_dim and vocab_size must all be positive");
+        if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
+            throw new MergeException($"{where}: num_attention_heads {c.NumAttentionHeads} is not divisible by num_key_value_heads {c.NumKeyValueHeads}");
+        if (c.Architecture == Architecture.Mixtral && (c.NumLocalExperts <= 0 || c.NumExpertsPerTok <= 0 || c.NumExpertsPerTok > c.NumLocalExperts))
+            throw new MergeException($"{where}: a Mixtral config needs num_local_experts > 0 and 0 < num_experts_per_tok <= num_local_experts");
+        if (layers < 0) throw new MergeException($"{where}: number of layers must not be negative, got {layers}");
+    }
+
+    /// <summary>Writes a seeded random-init checkpoint (+ config.json, + tokenizer files when given) to <paramref name="outDir"/>.</summary>
+    public static void Write(string outDir, ModelConfig config, SynthOptions options, CancellationToken cancel = default)
+    {
+        if (!options.DType.IsFloatMath())
+            throw new MergeException($"--dtype: cannot synthesize {options.DType} weights (use bfloat16, float16 or float32)");
+        int layers = options.LayersOverride ?? config.NumHiddenLayers;
+        var plan = Plan(config, layers, options.DType);
+        var json = config.CloneJson();
+        json["num_hidden_layers"] = layers;
+        json["torch_dtype"] = options.DType.ToTorchName();
+        if (json.ContainsKey("dtype")) json["dtype"] = options.DType.ToTorchName();
+
+        string? tokDir = null, tokFile = null;
+        if (options.TokenizerPath != null)
+        {
+            tokFile = Directory.Exists(options.TokenizerPath) ? Path.Combine(options.TokenizerPath, "tokenizer.model") : options.TokenizerPath;
+            if (!File.Exists(tokFile)) throw new MergeException($"--tokenizer: {tokFile} not found");
+            tokDir = Path.GetDirectoryName(Path.GetFullPath(tokFile));
+        }
+
+        using var writer = new CheckpointWriter(outDir, plan, options.Writer);
+        writer.AddFile("config.json", new ModelConfig { Json = json }.ToJsonText() + "\n");
+        if (tokFile != null)
+        {
+            writer.CopyFile(tokFile, "tokenizer.model");
+            foreach (var extra in new[] { "tokenizer_config.json", "special_tokens_map.json" })
+            {
+                var p = Path.Combine(tokDir!, extra);
+                if (File.Exists(p)) writer.CopyFile(p, extra);
+            }
+        }
+        FillRandom(writer, plan, options.Seed, cancel);
+        writer.Commit(options.Writer.Force);
+    }
+
+    private static void FillRandom(CheckpointWriter writer, List<PlannedTensor> plan, ulong seed, CancellationToken cancel)
+    {
+        var items = new List<(PlannedTensor Tensor, ulong Key, bool IsNorm, long Start, int Count)>();
+        foreach (var t in plan)
+        {
+            bool isNorm = t.Name.EndsWith("norm.weight", StringComparison.Ordinal);
+            ulong key = TensorKey(seed, t.Name);
+            long n = t.ElementCount;
+            for (long s = 0; s < n; s += ChunkElements) items.Add((t, key, isNorm, s, (int)Math.Min(ChunkElements, n - s)));
+        }
+        // Each thread reuses one float and one byte buffer: memory is bounded by threads × chunk.
+        Parallel.ForEach(items, new ParallelOptions { CancellationToken = cancel },
+            () => (new float[ChunkElements], new byte[ChunkElements * 4]),
+            (it, _, buf) =>
+            {
+                var f = buf.Item1.AsSpan(0, it.Count);
+                if (it.IsNorm) f.Fill(1f); else Normal(it.Key, it.Start, f);
+                int size = it.Tensor.DType.SizeOf();
+                var bytes = buf.Item2.AsSpan(0, it.Count * size);
+                Conversions.FromSingle(f, it.Tensor.DType, bytes);
+                writer.Write(it.Tensor.Name, bytes, it.Start * size);
+                return buf;
+            },
+            _ => { });
+    }
+
+    /// <summary>Per-tensor stream key: splitmix64 of the seed mixed with the FNV-1a hash of the name.</summary>
+    internal static ulong TensorKey(ulong seed, string name)
+    {
+        ulong h = 0xCBF29CE484222325;
+        foreach (var b in Encoding.UTF8.GetBytes(name)) { h ^= b; h *= 0x100000001B3; }
+        return Mix(seed ^ Mix(h));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>
+    /// Approximately N(0, 0.02²) values for elements [start, start + dst.Length) of a tensor: element i is
+    /// the splitmix64 output for counter i (a pure function, so chunks can be made in any order), turned
+    /// into a normal-ish value by summing its four 16-bit parts (Irwin–Hall, n = 4, rescaled to std 0.02).
+    /// </summary>
+    internal static void Normal(ulong key, long start, Span<float> dst)
+    {
+        const ulong Gamma = 0x9E3779B97F4A7C15;
+        const float Scale = (float)(InitStd * 1.7320508075688772 / 65536.0); // std of a sum of four U[0,65536) is 65536/√3
+        ulong state = key + (ulong)start * Gamma;
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        for (int i = 0; i < dst.Length; i++)
+        {
+            state += Gamma;
+            ulong z = Mix(state);
+            int sum = (int)(z & 0xFFFF) + (int)((z >> 16) & 0xFFFF) + (int)((z >> 32) & 0xFFFF) + (int)(z >> 48);
+            Unsafe.Add(ref d, i) = (sum - 131070) * Scale;
+        }
+    }
+}

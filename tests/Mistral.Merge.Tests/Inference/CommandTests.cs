@@ -1,0 +1,174 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Mistral.Merge.Tests.Inference;
+
+/// <summary>perplexity / generate / compare through the CLI: outputs and one-line errors.</summary>
+public class CommandTests
+{
+    private static string Fx(params string[] p) => SharedFixtures.PathOf(p);
+
+    [FixtureFact]
+    public void Perplexity_json_reproduces_expected_json()
+    {
+        var r = CliRunner.Run("perplexity", Fx("stories260k-bf16"), "--text", Fx("text", "code-eval.txt"), "--ctx", "256", "--max-tokens", "20000", "--threads", "2", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = JsonNode.Parse(r.Stdout)!;
+        Assert.Equal(19921, (int)j["tokens"]!);
+        Assert.True(Math.Abs((double)j["perplexity"]! / 645.151546 - 1) < 1e-4, r.Stdout);
+        Assert.True(Math.Abs((double)j["nll"]! - 6.4694852) < 1e-5);
+        Assert.True((double)j["tokens_per_second"]! > 0);
+        Assert.Contains("perplexity: 100%", r.Stderr); // plain progress lines when stderr is not a terminal
+    }
+
+    [FixtureFact]
+    public void Perplexity_text_output()
+    {
+        var r = CliRunner.Run("perplexity", Fx("stories260k"), "--text", Fx("text", "tinystories-eval.txt"), "--ctx", "64", "--stride", "32", "--max-tokens", "300");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("perplexity:", r.Stdout);
+        Assert.Contains("299 scored of 300 (ctx 64, stride 32)", r.Stdout);
+    }
+
+    [FixtureFact]
+    public void Generate_greedy_streams_the_expected_continuation()
+    {
+        var r = CliRunner.Run("generate", Fx("stories260k"), "--prompt", "Once upon a time", "--temperature", "0", "--max-new-tokens", "32");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(", there was a little girl named Lily. She loved to play outside in the park. One day, she saw\n", r.Stdout);
+        Assert.Contains("32 tokens", r.Stderr);
+    }
+
+    [FixtureFact]
+    public void Generate_with_a_seed_is_reproducible()
+    {
+        string[] args = ["generate", Fx("stories260k-moe4"), "--prompt", "Once upon a time", "--temperature", "0.9", "--top-k", "40", "--top-p", "0.95", "--repetition-penalty", "1.1", "--seed", "7", "--max-new-tokens", "24", "--json"];
+        var a = CliRunner.Run(args);
+        var b = CliRunner.Run(args);
+        Assert.Equal(0, a.ExitCode);
+        var ja = JsonNode.Parse(a.Stdout)!;
+        var jb = JsonNode.Parse(b.Stdout)!;
+        Assert.Equal(ja["ids"]!.ToJsonString(), jb["ids"]!.ToJsonString());
+        Assert.Equal("none", (string)ja["chat_template"]!);
+        Assert.Equal("[1,403,407,261,378]", ja["prompt_ids"]!.ToJsonString());
+        var other = JsonNode.Parse(CliRunner.Run([.. args[..^4], "8", "--max-new-tokens", "24", "--json"]).Stdout)!;
+        Assert.NotEqual(ja["ids"]!.ToJsonString(), other["ids"]!.ToJsonString());
+    }
+
+    [FixtureFact]
+    public void Generate_applies_the_requested_chat_template()
+    {
+        var r = CliRunner.Run("generate", Fx("stories260k"), "--prompt", "Hi", "--system", "S", "--chat-template", "mistral", "--temperature", "0", "--max-new-tokens", "2", "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("[INST] S\n\nHi [/INST]", (string)JsonNode.Parse(r.Stdout)!["prompt"]!);
+    }
+
+    [FixtureFact]
+    public void Compare_identity_moe_against_its_base()
+    {
+        var r = CliRunner.Run("compare", Fx("stories260k"), Fx("stories260k-moe4-identity"), "--text", Fx("text", "wiki-eval.txt"), "--ctx", "128", "--max-tokens", "1000", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = JsonNode.Parse(r.Stdout)!;
+        Assert.True((double)j["kl_max"]! < 1e-6);
+        Assert.Equal(1.0, (double)j["top1_agreement"]!);
+        Assert.Equal((double)j["perplexity_a"]!, (double)j["perplexity_b"]!, 4);
+        var t = CliRunner.Run("compare", Fx("stories260k"), Fx("stories260k-wiki"), "--text", Fx("text", "wiki-eval.txt"), "--ctx", "128", "--max-tokens", "1000");
+        Assert.Equal(0, t.ExitCode);
+        Assert.Contains("top-1 agreement:", t.Stdout);
+        Assert.Contains("KL(A‖B):", t.Stdout);
+    }
+
+    // ---- bad inputs: exit 1, one line naming the problem ----
+
+    private static void AssertOneLineError(CliRunner.Result r, string fragment)
+    {
+        Assert.Equal(1, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Contains(fragment, lines[0]);
+        Assert.Equal("", r.Stdout);
+    }
+
+    private static string Tiny(TempDir dir, Action<TinyModel, JsonObject>? edit = null)
+    {
+        var m = new TinyModel().Init(1);
+        var config = m.Config();
+        edit?.Invoke(m, config);
+        m.Write(dir["m"], config);
+        File.WriteAllText(dir["t.txt"], "hello");
+        return dir["m"];
+    }
+
+    [Fact]
+    public void Missing_text_file()
+    {
+        using var dir = new TempDir();
+        AssertOneLineError(CliRunner.Run("perplexity", Tiny(dir), "--text", dir["nope.txt"]), "nope.txt: text file not found");
+    }
+
+    [Fact]
+    public void Context_and_stride_are_checked()
+    {
+        using var dir = new TempDir();
+        var m = Tiny(dir);
+        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--ctx", "1"), "--ctx must be at least 2");
+        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--ctx", "8", "--stride", "9"), "--stride must be between 1 and --ctx");
+        AssertOneLineError(CliRunner.Run("compare", m, m, "--text", dir["t.txt"], "--ctx", "0"), "--ctx must be at least 2");
+    }
+
+    [Fact]
+    public void Unsupported_architecture()
+    {
+        using var dir = new TempDir();
+        var m = Tiny(dir, (_, c) => { c["architectures"] = new JsonArray("GPT2LMHeadModel"); c["model_type"] = "gpt2"; });
+        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"]), "unsupported architecture 'GPT2LMHeadModel'");
+    }
+
+    [Fact]
+    public void Missing_tensor()
+    {
+        using var dir = new TempDir();
+        var m = Tiny(dir, (t, _) => t.Tensors.Remove("model.layers.1.self_attn.v_proj.weight"));
+        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"]), "model has no tensor 'model.layers.1.self_attn.v_proj.weight'");
+    }
+
+    [Fact]
+    public void Shape_mismatch_between_config_and_tensors()
+    {
+        using var dir = new TempDir();
+        var m = Tiny(dir, (_, c) => c["intermediate_size"] = 48);
+        AssertOneLineError(CliRunner.Run("generate", m, "--prompt", "x"), "tensor 'model.layers.0.mlp.gate_proj.weight' has shape [40, 32], expected [48, 32]");
+    }
+
+    [Fact]
+    public void Inconsistent_head_counts_in_config()
+    {
+        using var dir = new TempDir();
+        var m = Tiny(dir, (_, c) => c["num_key_value_heads"] = 3);
+        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"]), "num_attention_heads (4) is not a multiple of num_key_value_heads (3)");
+    }
+
+    [Fact]
+    public void Missing_tokenizer_and_bad_sampling_options()
+    {
+        using var dir = new TempDir();
+        var m = Tiny(dir);
+        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"]), "no tokenizer.model");
+        AssertOneLineError(CliRunner.Run("generate", m, "--prompt", "x", "--temperature", "-1"), "--temperature must be ≥ 0");
+        AssertOneLineError(CliRunner.Run("generate", m, "--prompt", "x", "--top-p", "0"), "--top-p must be in (0, 1]");
+        AssertOneLineError(CliRunner.Run("generate", m, "--prompt", "x", "--chat-template", "alpaca"), "--chat-template must be");
+        AssertOneLineError(CliRunner.Run("generate", dir["missing"], "--prompt", "x"), "model folder not found");
+        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--threads", "-2"), "--threads must be");
+    }
+
+    [Fact]
+    public void Compare_needs_the_same_vocabulary()
+    {
+        using var dir = new TempDir();
+        var a = Tiny(dir);
+        var other = new TinyModel { Vocab = 70 }.Init(2);
+        other.Write(dir["b"]);
+        AssertOneLineError(CliRunner.Run("compare", a, dir["b"], "--text", dir["t.txt"]), "vocabulary of 70 tokens");
+    }
+}

@@ -1,0 +1,143 @@
+using Mistral.Merge.Inference;
+
+namespace Mistral.Merge.Tests.Inference;
+
+public class SamplerTests
+{
+    [Fact]
+    public void Greedy_takes_the_lowest_id_among_ties()
+    {
+        var s = new Sampler(new SamplingOptions { Temperature = 0 }, 5);
+        Assert.Equal(1, s.Next(new float[] { 0f, 3f, 1f, 3f, -2f }, []));
+    }
+
+    [Fact]
+    public void Repetition_penalty_divides_positive_and_multiplies_negative_logits_once_per_id()
+    {
+        var logits = new float[] { 2f, -2f, 1f, 4f };
+        Sampler.ApplyRepetitionPenalty(logits, [0, 1, 1, 0], 2f);
+        Assert.Equal(new float[] { 1f, -4f, 1f, 4f }, logits);
+        // greedy with a penalty: id 3 (4.0) repeated falls to 2.0 and loses to id 0 (3.0)
+        var s = new Sampler(new SamplingOptions { Temperature = 0, RepetitionPenalty = 2f }, 4);
+        Assert.Equal(0, s.Next(new float[] { 3f, 0f, 1f, 4f }, [3]));
+    }
+
+    [Fact]
+    public void Top_k_keeps_the_k_largest_and_their_ties()
+    {
+        var logits = new float[] { 1f, 5f, 3f, 3f, 0f };
+        Sampler.ApplyTopK(logits, 2);
+        Assert.Equal(new[] { float.NegativeInfinity, 5f, 3f, 3f, float.NegativeInfinity }, logits);
+    }
+
+    [Fact]
+    public void Top_p_keeps_the_smallest_set_reaching_p()
+    {
+        // probabilities 0.5, 0.25, 0.125, 0.125 (logits are their logs)
+        float[] Make() => [MathF.Log(0.5f), MathF.Log(0.25f), MathF.Log(0.125f), MathF.Log(0.125f)];
+        var a = Make();
+        Sampler.ApplyTopP(a, 0.7f);   // 0.5 < 0.7 ≤ 0.75: two tokens
+        Assert.Equal(2, a.Count(float.IsFinite));
+        Assert.True(float.IsFinite(a[0]) && float.IsFinite(a[1]));
+        var b = Make();
+        Sampler.ApplyTopP(b, 0.3f);   // the top token alone
+        Assert.Equal(1, b.Count(float.IsFinite));
+        var c = Make();
+        Sampler.ApplyTopP(c, 1e-6f);  // never empty
+        Assert.True(float.IsFinite(c[0]));
+    }
+
+    [Fact]
+    public void Draw_follows_the_cumulative_distribution()
+    {
+        float[] logits = [MathF.Log(0.5f), MathF.Log(0.25f), MathF.Log(0.25f)];
+        var probs = new double[3];
+        Assert.Equal(0, Sampler.Draw(logits, probs, 0.0));
+        Assert.Equal(0, Sampler.Draw(logits, probs, 0.49));
+        Assert.Equal(1, Sampler.Draw(logits, probs, 0.51));
+        Assert.Equal(2, Sampler.Draw(logits, probs, 0.99));
+        float[] masked = [float.NegativeInfinity, 0f, float.NegativeInfinity];
+        Assert.Equal(1, Sampler.Draw(masked, probs, 0.999));
+    }
+
+    [Fact]
+    public void Same_seed_same_tokens_and_frequencies_follow_the_distribution()
+    {
+        var rng = new Random(5);
+        var rows = Enumerable.Range(0, 300).Select(_ => Enumerable.Range(0, 50).Select(_ => (float)rng.NextDouble() * 4).ToArray()).ToArray();
+        int[] Run(ulong seed)
+        {
+            var s = new Sampler(new SamplingOptions { Temperature = 0.8f, TopK = 20, TopP = 0.9f, Seed = seed }, 50);
+            return rows.Select(r => s.Next((float[])r.Clone(), [])).ToArray();
+        }
+        Assert.Equal(Run(42), Run(42));
+        Assert.NotEqual(Run(42), Run(43));
+
+        // a 3-way distribution sampled 20 000 times
+        var sampler = new Sampler(new SamplingOptions { Temperature = 1f, Seed = 1 }, 3);
+        var counts = new int[3];
+        for (int i = 0; i < 20000; i++) counts[sampler.Next(new[] { MathF.Log(0.6f), MathF.Log(0.3f), MathF.Log(0.1f) }, [])]++;
+        Assert.InRange(counts[0] / 20000.0, 0.58, 0.62);
+        Assert.InRange(counts[2] / 20000.0, 0.09, 0.11);
+    }
+
+    [Theory]
+    [InlineData(-1f, 0, 1f, 1f)]
+    [InlineData(0.7f, -1, 1f, 1f)]
+    [InlineData(0.7f, 0, 0f, 1f)]
+    [InlineData(0.7f, 0, 1.5f, 1f)]
+    [InlineData(0.7f, 0, 1f, 0f)]
+    public void Bad_settings_are_rejected(float t, int k, float p, float penalty)
+    {
+        Assert.Throws<MergeException>(() => new SamplingOptions { Temperature = t, TopK = k, TopP = p, RepetitionPenalty = penalty }.Validate());
+    }
+
+    [Fact]
+    public void Chat_templates_format_and_detect()
+    {
+        Assert.Equal("[INST] Hi [/INST]", ChatTemplate.Apply(ChatTemplateKind.Mistral, "Hi", null));
+        Assert.Equal("[INST] Be brief.\n\nHi [/INST]", ChatTemplate.Apply(ChatTemplateKind.Mistral, "Hi", "Be brief."));
+        Assert.Equal("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", ChatTemplate.Apply(ChatTemplateKind.ChatML, "Hi", "S"));
+        Assert.Equal("Hi", ChatTemplate.Apply(ChatTemplateKind.None, "Hi", null));
+        using var dir = new TempDir();
+        Assert.Equal(ChatTemplateKind.None, ChatTemplate.Detect(dir.Path));
+        File.WriteAllText(dir["tokenizer_config.json"], """{"chat_template": "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"}""");
+        Assert.Equal(ChatTemplateKind.Mistral, ChatTemplate.Parse("auto", dir.Path));
+        File.WriteAllText(dir["tokenizer_config.json"], """{"chat_template": [{"name": "default", "template": "<|im_start|>{{ m }}"}]}""");
+        Assert.Equal(ChatTemplateKind.ChatML, ChatTemplate.Parse("auto", dir.Path));
+        File.WriteAllText(dir["tokenizer_config.json"], """{"chat_template": "{{ something else }}"}""");
+        Assert.Equal(ChatTemplateKind.None, ChatTemplate.Parse("auto", dir.Path));
+        Assert.Equal(ChatTemplateKind.ChatML, ChatTemplate.Parse("chatml", dir.Path));
+        Assert.Throws<MergeException>(() => ChatTemplate.Parse("vicuna", dir.Path));
+    }
+
+    [Fact]
+    public void Windows_follow_the_hf_perplexity_guide()
+    {
+        // protocol of expected.json: 20000 tokens, ctx = stride = 256 → 19 921 scored
+        var w = Perplexity.Windows(20000, 256, 256);
+        Assert.Equal(79, w.Count);
+        Assert.Equal(19921, w.Sum(x => x.Scored));
+        Assert.Equal(new EvalWindow(19968, 20000, 19969), w[^1]);
+        // overlapping: each later window scores only what the previous one did not reach
+        var o = Perplexity.Windows(10, 4, 2);
+        Assert.Equal([new(0, 4, 1), new(2, 6, 4), new(4, 8, 6), new(6, 10, 8)], o);
+        Assert.Equal(9, o.Sum(x => x.Scored));
+        Assert.Throws<MergeException>(() => Perplexity.Windows(10, 1, 1));
+        Assert.Throws<MergeException>(() => Perplexity.Windows(10, 4, 5));
+    }
+
+    [Fact]
+    public void Routing_softmax_top_k_renormalized_ties_to_lower_index()
+    {
+        Span<int> e = stackalloc int[2];
+        Span<float> w = stackalloc float[2];
+        Routing.TopK([1f, 3f, 3f, 0f], 2, e, w);
+        Assert.Equal([1, 2], e.ToArray());
+        Assert.Equal(0.5f, w[0]);
+        Routing.TopK([0f, MathF.Log(3f), 0f, MathF.Log(2f)], 2, e, w);
+        Assert.Equal([1, 3], e.ToArray());
+        Assert.Equal(0.6f, w[0], 6);
+        Assert.Equal(0.4f, w[1], 6);
+    }
+}
