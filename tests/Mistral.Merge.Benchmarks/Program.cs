@@ -1,23 +1,29 @@
 namespace Mistral.Merge.Benchmarks;
 
-/// <summary>Benchmark entry: <c>dotnet run -c Release --project tests/Mistral.Merge.Benchmarks -- NAME [args]</c>.
-/// Each benchmark reports its figures as ratios against a baseline measured in the same run.</summary>
+/// <summary>
+/// Benchmarks are not unit tests: run one by name, e.g. <c>dotnet run -c Release --project tests/Mistral.Merge.Benchmarks -- merge</c>.
+/// Each reports ratios against a baseline measured in the same run.
+/// </summary>
 public static class Program
 {
-    private static readonly Dictionary<string, Func<string[], int>> Benchmarks = new()
+    private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Benchmarks = new()
     {
-        ["merge"] = MergeBenchmark.Run,
-        ["moe-assignment"] = Moe.AssignmentBenchmark.Run,
-        ["inference"] = InferenceBenchmark.Run,
+        ["merge"] = ("SLERP merge of two 7B-shaped bf16 models vs a plain read-inputs/write-output copy; peak RssAnon", MergeBenchmark.Run),
+        ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k", InferenceBenchmark.Run),
+        ["moe-assignment"] = ("aligned_mean weight matching: LAPJV and the similarity GEMM at Mixtral sizes", Moe.AssignmentBenchmark.Run),
+        ["cuda"] = ("GPU forward pass: 7B decode vs HBM roofline, prefill vs cuBLAS bf16 peak, Mixtral-shaped with --offload", Cuda.CudaBenchmark.Run),
+        ["cuda-validate"] = ("runs the [GpuFact] tests of Mistral.Merge.Tests without a test runner (for a GPU machine without the .NET SDK)", Cuda.GpuValidation.Run),
     };
 
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var run))
+        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var b))
         {
-            Console.Error.WriteLine($"usage: Mistral.Merge.Benchmarks <{string.Join("|", Benchmarks.Keys)}> [args]");
+            Console.Error.WriteLine("usage: Mistral.Merge.Benchmarks <name> [options]");
+            foreach (var (name, (help, _)) in Benchmarks) Console.Error.WriteLine($"  {name,-15} {help}");
             return 2;
         }
-        return run(args[1..]);
+        try { return b.Run(args[1..]); }
+        catch (MergeException e) { Console.Error.WriteLine("error: " + e.Message); return 1; }
     }
 }

@@ -17,13 +17,16 @@ public static class CompareCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Use only the first N tokens (with BOS); 0 = all", DefaultValueFactory = _ => 0 };
         var threads = EvalCommon.Threads();
         var json = EvalCommon.Json();
+        var device = EvalCommon.Device();
+        var offload = EvalCommon.Offload();
         var cmd = new Command("compare", "Compare two models on the same text: per-token KL(A‖B) mean / p99 / max, top-1 agreement, both perplexities")
-        { modelA, modelB, text, ctx, stride, maxTokens, threads, json };
+        { modelA, modelB, text, ctx, stride, maxTokens, threads, json, device, offload };
         return cmd.WithAction((p, cancel) =>
         {
             int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
             Perplexity.Windows(2, c, s);
             int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = EvalCommon.ReadText(textPath);
             using var a = TransformerModel.Load(p.GetValue(modelA)!);
@@ -32,8 +35,8 @@ public static class CompareCommand
                 throw new MergeException($"{b.Path}: vocabulary of {b.Shape.Vocab} tokens, but {a.Path} has {a.Shape.Vocab}; KL needs the same tokenizer");
             var tok = TokenizerLoader.Load(a.Path);
             var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
-            using var ba = new CpuBackend(a, nThreads);
-            using var bb = new CpuBackend(b, nThreads);
+            using var ba = EvalCommon.Backend(a, dev, nThreads, p.GetValue(offload));
+            using var bb = EvalCommon.Backend(b, dev, nThreads, p.GetValue(offload));
             var bar = new ProgressBar(p.InvocationConfiguration.Error, "compare");
             var r = Compare.Run(ba, bb, ids, c, s, bar.Report, cancel);
             var o = p.InvocationConfiguration.Output;

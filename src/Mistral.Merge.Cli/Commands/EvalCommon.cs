@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Mistral.Merge.Cuda;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
@@ -15,6 +16,26 @@ internal static class EvalCommon
     };
 
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable JSON output on stdout" };
+
+    public static Option<string> Device() => new("--device") { Description = DeviceSelector.OptionDescription, DefaultValueFactory = _ => "auto" };
+
+    public static Option<bool> Offload() => new("--offload")
+    {
+        Description = "With CUDA: keep two layers on the GPU and stream the others in, overlapped with compute (models larger than GPU memory)",
+    };
+
+    /// <summary>Rejects an unknown --device value before anything is loaded.</summary>
+    public static string CheckDevice(string? device)
+    {
+        string v = (device ?? "auto").Trim().ToLowerInvariant();
+        if (v is not ("auto" or "cpu" or "cuda" or "gpu" or ""))
+            throw new MergeException($"--device {device}: unknown device (expected one of: {string.Join(", ", DeviceSelector.Values)})");
+        return v;
+    }
+
+    /// <summary>The backend for --device: the CPU one exactly as before, or CUDA (auto: when usable).</summary>
+    public static IBackend Backend(TransformerModel model, string device, int threads, bool offload) =>
+        Backends.Create(model, device, threads, offload);
 
     public static int CheckThreads(int threads)
     {

@@ -21,8 +21,10 @@ public static class GenerateCommand
         var system = new Option<string?>("--system") { Description = "System prompt (with a chat template)" };
         var threads = EvalCommon.Threads();
         var json = EvalCommon.Json();
+        var device = EvalCommon.Device();
+        var offload = EvalCommon.Offload();
         var cmd = new Command("generate", "Generate text from a prompt with a KV cache, streaming it as it is produced; stops at EOS")
-        { model, prompt, maxNew, temperature, topK, topP, penalty, seed, template, system, threads, json };
+        { model, prompt, maxNew, temperature, topK, topP, penalty, seed, template, system, threads, json, device, offload };
         return cmd.WithAction((p, cancel) =>
         {
             var options = new SamplingOptions
@@ -34,13 +36,14 @@ public static class GenerateCommand
             int budget = p.GetValue(maxNew);
             if (budget < 0) throw new MergeException($"--max-new-tokens must be ≥ 0, got {budget}");
             int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string folder = p.GetValue(model)!;
             using var m = TransformerModel.Load(folder);
             var kind = ChatTemplate.Parse(p.GetValue(template)!, m.Path);
             var tok = TokenizerLoader.Load(m.Path);
             var promptText = ChatTemplate.Apply(kind, p.GetValue(prompt)!, p.GetValue(system));
             var ids = tok.Encode(promptText, addBos: true);
-            using var backend = new CpuBackend(m, nThreads);
+            using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
             var sampler = new Sampler(options, m.Shape.Vocab);
             var o = p.InvocationConfiguration.Output;
             bool asJson = p.GetValue(json);

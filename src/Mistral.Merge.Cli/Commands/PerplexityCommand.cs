@@ -16,19 +16,22 @@ public static class PerplexityCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Use only the first N tokens (with BOS) of the text; 0 = all", DefaultValueFactory = _ => 0 };
         var threads = EvalCommon.Threads();
         var json = EvalCommon.Json();
+        var device = EvalCommon.Device();
+        var offload = EvalCommon.Offload();
         var cmd = new Command("perplexity", "Perplexity of a model on a text: BOS + the tokenized text in windows of --ctx tokens, PPL = exp(mean NLL)")
-        { model, text, ctx, stride, maxTokens, threads, json };
+        { model, text, ctx, stride, maxTokens, threads, json, device, offload };
         return cmd.WithAction((p, cancel) =>
         {
             int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
             Perplexity.Windows(2, c, s); // validate --ctx/--stride before loading anything
             int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = EvalCommon.ReadText(textPath);
             using var m = TransformerModel.Load(p.GetValue(model)!);
             var tok = TokenizerLoader.Load(m.Path);
             var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
-            using var backend = new CpuBackend(m, nThreads);
+            using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
             var bar = new ProgressBar(p.InvocationConfiguration.Error, "perplexity");
             var r = Perplexity.Evaluate(backend, ids, c, s, bar.Report, cancel);
             var o = p.InvocationConfiguration.Output;

@@ -1,0 +1,73 @@
+using Mistral.Merge.Inference;
+
+namespace Mistral.Merge.Cuda;
+
+/// <summary>
+/// <see cref="IBackend"/> on the GPU: the CPU backend's contract (append tokens at consecutive positions to a
+/// cache, logits for every token or the last) served by <see cref="CudaTransformer"/>. The weights are read from the
+/// model's folder (the same mmap'ed files the CPU backend uses) and uploaded once, or streamed with offload.
+/// </summary>
+public sealed class CudaBackend : IBackend
+{
+    private readonly CudaTransformer _t;
+    private readonly CudaContext? _ownedContext;
+    private readonly CudaTransformerOptions _options;
+
+    public TransformerShape Shape { get; }
+    public CudaTransformer Transformer => _t;
+    public string Name => $"cuda ({_t.Context.Name}, {(_options.Precision == CudaPrecision.BF16 ? "bf16" : "f32")} weights{(_t.Offloaded ? ", layers streamed" : "")})";
+
+    /// <param name="ownsContext">Dispose <paramref name="ctx"/> with this backend (the CLI opens one per backend).</param>
+    public CudaBackend(CudaContext ctx, TransformerModel model, CudaTransformerOptions? options = null, bool ownsContext = false)
+    {
+        _options = options ?? new CudaTransformerOptions();
+        Shape = model.Shape;
+        _t = CudaTransformer.Load(ctx, new ModelFolderWeights(model.Folder), _options);
+        if (ownsContext) _ownedContext = ctx;
+    }
+
+    public IKvCache CreateCache(int maxTokens) => _t.CreateCache(maxTokens);
+
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache cache, Span<float> logits)
+    {
+        if (cache is not CudaKvCache c || c.Owner != _t) throw new ArgumentException("the KV cache was not made by this backend", nameof(cache));
+        if (positions.Length != tokens.Length) throw new ArgumentException($"{tokens.Length} tokens but {positions.Length} positions", nameof(positions));
+        for (int i = 0; i < positions.Length; i++)
+            if (positions[i] != c.Length + i)
+                throw new MergeException($"the CUDA backend appends at consecutive positions: expected position {c.Length + i}, got {positions[i]}");
+        _t.Forward(tokens, c, logits);
+    }
+
+    public void Dispose()
+    {
+        _t.Dispose();
+        _ownedContext?.Dispose();
+    }
+}
+
+/// <summary>Creates the backend the CLI's --device asks for; the CPU path is exactly `new CpuBackend(model, threads)`.</summary>
+public static class Backends
+{
+    /// <param name="note">Receives one line when "auto" falls back to the CPU (why CUDA was not used), or names the GPU.</param>
+    public static IBackend Create(TransformerModel model, string? device, int threads, bool offload = false, Action<string>? note = null)
+    {
+        var sel = DeviceSelector.Resolve(device);
+        if (sel.Device == ComputeDevice.Cpu)
+        {
+            if (offload) throw new MergeException("--offload streams layers to a GPU; it needs --device cuda (or auto with a usable GPU)");
+            if (sel.Note != null) note?.Invoke(sel.Note);
+            return new CpuBackend(model, threads);
+        }
+        try
+        {
+            var b = new CudaBackend(sel.Context!, model, new CudaTransformerOptions { Offload = offload }, ownsContext: true);
+            note?.Invoke("device: " + b.Name);
+            return b;
+        }
+        catch
+        {
+            sel.Context!.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+using System.Runtime.InteropServices;
+using Mistral.Merge.Cuda;
+
+namespace Mistral.Merge.Tests.Cuda;
+
+public class DeviceSelectorTests
+{
+    private static bool NoGpu(out CudaContext? ctx, out string why) { ctx = null; why = "libcuda.so.1 not found: no NVIDIA driver on this machine"; return false; }
+    private static bool MustNotProbe(out CudaContext? ctx, out string why) => throw new InvalidOperationException("the probe must not run for --device cpu");
+
+    [Fact]
+    public void Cpu_never_probes_the_driver()
+    {
+        var sel = DeviceSelector.Resolve("cpu", MustNotProbe);
+        Assert.Equal(ComputeDevice.Cpu, sel.Device);
+        Assert.Null(sel.Context);
+        Assert.Null(sel.Note);
+    }
+
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("AUTO")]
+    [InlineData(" auto ")]
+    [InlineData(null)]
+    public void Auto_falls_back_to_cpu_with_the_reason(string? value)
+    {
+        var sel = DeviceSelector.Resolve(value, NoGpu);
+        Assert.Equal(ComputeDevice.Cpu, sel.Device);
+        Assert.Equal("CUDA not used: libcuda.so.1 not found: no NVIDIA driver on this machine", sel.Note);
+    }
+
+    [Fact]
+    public void Cuda_without_a_gpu_is_a_one_line_error_with_the_reason()
+    {
+        var e = Assert.Throws<MergeException>(() => DeviceSelector.Resolve("cuda", NoGpu));
+        Assert.Equal("--device cuda: CUDA is not usable here: libcuda.so.1 not found: no NVIDIA driver on this machine", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Theory]
+    [InlineData("tpu")]
+    [InlineData("cuda:1")]
+    [InlineData("gpu0")]
+    public void Unknown_device_is_rejected(string value)
+    {
+        var e = Assert.Throws<MergeException>(() => DeviceSelector.Resolve(value, MustNotProbe));
+        Assert.Equal($"--device {value}: unknown device (expected one of: auto, cpu, cuda)", e.Message);
+    }
+
+    /// <summary>The real probe on this machine: whatever it finds, TryOpen never throws and the selector agrees with it.</summary>
+    [Fact]
+    public void Real_probe_never_throws_and_agrees_with_the_selector()
+    {
+        bool ok = CudaRuntime.TryOpen(out var ctx, out var why);
+        try
+        {
+            var auto = DeviceSelector.Resolve("auto");
+            if (ok)
+            {
+                Assert.Equal(ComputeDevice.Cuda, auto.Device);
+                auto.Context!.Dispose();
+            }
+            else
+            {
+                Assert.Null(ctx);
+                Assert.False(string.IsNullOrWhiteSpace(why));
+                Assert.DoesNotContain('\n', why);
+                Assert.Equal(ComputeDevice.Cpu, auto.Device);
+                Assert.Equal("CUDA not used: " + why, auto.Note);
+                var e = Assert.Throws<MergeException>(() => DeviceSelector.Resolve("cuda"));
+                Assert.Equal("--device cuda: CUDA is not usable here: " + why, e.Message);
+                var e2 = Assert.Throws<MergeException>(() => CudaRuntime.Open());
+                Assert.Equal(e.Message, e2.Message);
+            }
+        }
+        finally { ctx?.Dispose(); }
+    }
+
+    [Fact]
+    public void Without_libcuda_the_reason_names_the_missing_driver()
+    {
+        if (NativeLibrary.TryLoad("libcuda.so.1", out var h)) { NativeLibrary.Free(h); return; }   // a driver exists: covered above
+        Assert.False(CudaRuntime.TryOpen(out var ctx, out var why));
+        Assert.Null(ctx);
+        Assert.Equal("libcuda.so.1 not found: no NVIDIA driver on this machine", why);
+    }
+}
