@@ -18,6 +18,7 @@ public static class Program
         PerplexityCommand.Create(),
         GenerateCommand.Create(),
         CompareCommand.Create(),
+        QuickstartCommand.Create(),
     };
 
     public static int Main(string[] args) => Cli.Run(BuildRoot(), args);

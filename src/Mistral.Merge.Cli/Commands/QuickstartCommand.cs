@@ -55,7 +55,7 @@ public static class QuickstartCommand
             File.WriteAllText(Path.Combine(root, "text.txt"), Text + "\n");
 
             string[] dims = ["--arch", "mistral", "--hidden", "128", "--layers", "4", "--heads", "8", "--kv-heads", "4",
-                "--intermediate", "344", "--vocab", "512", "--tokenizer", Path.Combine(tok, "tokenizer.model")];
+                "--intermediate", "344", "--vocab", "448", "--tokenizer", Path.Combine(tok, "tokenizer.model")];
             string[][] steps =
             [
                 ["synth", Path.Combine(root, "tiny-a"), .. dims, "--seed", "1", .. f],

@@ -29,6 +29,7 @@ public static class Generator
 
         var sw = Stopwatch.StartNew();
         backend.Forward(promptIds, positions, cache, logits);                 // prefill
+        MaskPaddedRows(logits, tokenizer.VocabSize);
         double prefill = sw.Elapsed.TotalSeconds;
         sw.Restart();
 
@@ -46,9 +47,19 @@ public static class Generator
             if (n == maxNewTokens) break;
             one[0] = next; pos[0] = cache.Length;
             backend.Forward(one, pos, cache, logits);                          // decode
+            MaskPaddedRows(logits, tokenizer.VocabSize);
         }
         var ids = history.AsSpan(promptIds.Length, n).ToArray();
         return new GenerationResult(promptIds, ids, tokenizer.Decode(ids), eosHit, prefill, sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Checkpoints often pad the embedding past the tokenizer (e.g. 32002 rows for 32000 pieces); those rows
+    /// have no text, so they are never sampled (HF would emit them and fail to decode).
+    /// </summary>
+    internal static void MaskPaddedRows(Span<float> logits, int tokenizerVocab)
+    {
+        if (tokenizerVocab > 0 && tokenizerVocab < logits.Length) logits[tokenizerVocab..].Fill(float.NegativeInfinity);
     }
 
     /// <summary>Greedy ids by full recomputation (no cache reuse): the reference the cached path must equal.</summary>

@@ -12,6 +12,20 @@ public class SamplerTests
     }
 
     [Fact]
+    public void Padded_embedding_rows_beyond_the_tokenizer_are_never_sampled()
+    {
+        var logits = new float[] { 0f, 1f, 2f, 9f, 8f };
+        Generator.MaskPaddedRows(logits, 3);
+        Assert.Equal(new[] { 0f, 1f, 2f, float.NegativeInfinity, float.NegativeInfinity }, logits);
+        Assert.Equal(2, new Sampler(new SamplingOptions { Temperature = 0 }, 5).Next(logits, []));
+        for (int seed = 0; seed < 20; seed++)
+            Assert.InRange(new Sampler(new SamplingOptions { Temperature = 1, Seed = (ulong)seed }, 5).Next((float[])logits.Clone(), []), 0, 2);
+        var same = new float[] { 1f, 2f };
+        Generator.MaskPaddedRows(same, 2);      // tokenizer covers every row: unchanged
+        Assert.Equal(new[] { 1f, 2f }, same);
+    }
+
+    [Fact]
     public void Repetition_penalty_divides_positive_and_multiplies_negative_logits_once_per_id()
     {
         var logits = new float[] { 2f, -2f, 1f, 4f };
