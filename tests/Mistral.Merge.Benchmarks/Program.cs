@@ -8,6 +8,7 @@ public static class Program
 {
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Benchmarks = new()
     {
+        ["io"] = ("read/write throughput of a 7B-shaped 4-layer bf16 checkpoint vs a plain file copy [--dir DIR] [--layers N] [--keep]", IoBenchmark.Run),
         ["merge"] = ("SLERP merge of two 7B-shaped bf16 models vs a plain read-inputs/write-output copy; peak RssAnon", MergeBenchmark.Run),
         ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k", InferenceBenchmark.Run),
         ["moe-assignment"] = ("aligned_mean weight matching: LAPJV and the similarity GEMM at Mixtral sizes", Moe.AssignmentBenchmark.Run),

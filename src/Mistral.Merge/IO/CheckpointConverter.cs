@@ -26,6 +26,7 @@ public static class CheckpointConverter
     ];
 
     internal const int ChunkElements = 1 << 20;
+    internal const int CopyChunkBytes = 1 << 30;
 
     public static DType TargetOf(DType source, DType? target) =>
         target is { } t && (source.IsFloatMath() || source == IO.DType.F64) ? t : source;
@@ -76,8 +77,8 @@ public static class CheckpointConverter
         {
             var (file, src) = model.Lookup(p.Name);
             long n = src.ElementCount;
-            // Same-dtype copies move bigger chunks: they need no buffer.
-            int chunk = src.DType == p.DType ? ChunkElements * 4 / src.DType.SizeOf() : ChunkElements;
+            // Same-dtype copies go to the kernel in big pieces (no buffer; small pieces only add syscalls and lock contention).
+            int chunk = src.DType == p.DType ? CopyChunkBytes / src.DType.SizeOf() : ChunkElements;
             for (long s = 0; s < n; s += chunk) items.Add((file, src, p.DType, s, (int)Math.Min(chunk, n - s)));
         }
         Parallel.ForEach(items, new ParallelOptions { CancellationToken = cancel },
@@ -85,12 +86,12 @@ public static class CheckpointConverter
             (it, _, buf) =>
             {
                 int inSize = it.Src.DType.SizeOf(), outSize = it.Target.SizeOf();
-                var src = it.File.GetBytes(it.Src, it.Start * inSize, it.Count * inSize);
                 if (it.Src.DType == it.Target)
                 {
-                    writer.Write(it.Src.Name, src, it.Start * inSize);
+                    writer.CopyFrom(it.Src.Name, it.File, it.Src, it.Start * inSize, (long)it.Count * inSize);
                     return buf;
                 }
+                var src = it.File.GetBytes(it.Src, it.Start * inSize, it.Count * inSize);
                 var dst = buf.Item2.AsSpan(0, it.Count * outSize);
                 if (it.Target == DType.F32)
                     Conversions.ToSingle(src, it.Src.DType, MemoryMarshal.Cast<byte, float>(dst)); // widening: one step

@@ -17,6 +17,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _base;
     private readonly Dictionary<string, TensorInfo> _byName;
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _readHandle;
 
     public string Path { get; }
     public long FileLength { get; }
@@ -230,10 +231,24 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(Pointer(t) + offset, length);
     }
 
+    /// <summary>A read handle on the file (opened once, on first use) for in-kernel copies.</summary>
+    internal Microsoft.Win32.SafeHandles.SafeFileHandle ReadHandle
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_base == null, this);
+            if (_readHandle != null) return _readHandle;
+            var h = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            if (Interlocked.CompareExchange(ref _readHandle, h, null) != null) h.Dispose();
+            return _readHandle;
+        }
+    }
+
     public void Dispose()
     {
         if (_base == null) return;
         _base = null;
+        _readHandle?.Dispose();
         Release(_view, _map, (byte*)1);
     }
 }

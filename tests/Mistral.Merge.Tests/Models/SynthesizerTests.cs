@@ -86,6 +86,24 @@ public class SynthesizerTests
     }
 
     [Fact]
+    public void SimdGeneratorEqualsTheScalarDefinition()
+    {
+        var key = Synthesizer.TensorKey(42, "model.layers.0.mlp.up_proj.weight");
+        for (int n = 0; n < 70; n++)
+        {
+            var v = new float[n];
+            Synthesizer.Normal(key, 1000 + n, v);
+            for (int i = 0; i < n; i++)
+                Assert.Equal(Synthesizer.NormalScalar(key + (ulong)(1000 + n + i + 1) * 0x9E3779B97F4A7C15), v[i]);
+        }
+        // Pinned bits (computed independently from the definition with Python integers): the generator is
+        // part of the synth format (same seed, same bytes, on every machine and SIMD width).
+        var first = new float[20];
+        Synthesizer.Normal(Synthesizer.TensorKey(0, "x"), 0, first);
+        Assert.Equal([0x397732C3u, 0xBA0E951Au, 0x3CE72582u], first[..3].Select(BitConverter.SingleToUInt32Bits));
+    }
+
+    [Fact]
     public void LayersOverrideAndTokenizerFiles()
     {
         using var tmp = new TempDir();
