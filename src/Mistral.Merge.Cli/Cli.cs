@@ -31,6 +31,15 @@ public static class Cli
         }
     }
 
+    /// <summary>The closing line of commands that write a model: what the written folder holds, read back from disk.</summary>
+    public static void ReportWritten(TextWriter o, string outDir, TimeSpan elapsed)
+    {
+        using var written = IO.ModelFolder.Open(outDir);
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        o.WriteLine($"wrote {outDir}: {written.TensorNames.Count} tensors, {written.ParameterCount.ToString("N0", ci)} parameters, "
+            + $"{IO.ByteSize.Format(written.TotalBytes)} in {written.Files.Count} file(s), {elapsed.TotalSeconds.ToString("0.00", ci)} s");
+    }
+
     /// <summary>Turns any exception into one line on stderr and an exit code — never a stack trace.</summary>
     public static int Report(Exception e, TextWriter err)
     {

@@ -30,11 +30,7 @@ public static class ConvertCommand
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();
             CheckpointConverter.Convert(p.GetValue(model)!, outDir, options, token);
-            sw.Stop();
-            using var written = ModelFolder.Open(outDir);
-            p.InvocationConfiguration.Output.WriteLine(
-                $"wrote {outDir}: {written.TensorNames.Count} tensors, {written.ParameterCount.ToString("N0", CultureInfo.InvariantCulture)} parameters, "
-                + $"{ByteSize.Format(written.TotalBytes)} in {written.Files.Count} file(s), {sw.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s");
+            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed);
             return Cli.Ok;
         });
     }
