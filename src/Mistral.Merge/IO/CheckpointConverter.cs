@@ -26,7 +26,6 @@ public static class CheckpointConverter
     ];
 
     internal const int ChunkElements = 1 << 20;
-    internal const int CopyChunkBytes = 1 << 30;
 
     public static DType TargetOf(DType source, DType? target) =>
         target is { } t && (source.IsFloatMath() || source == IO.DType.F64) ? t : source;
@@ -76,24 +75,27 @@ public static class CheckpointConverter
     public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan, CancellationToken cancel = default)
     {
         var items = new List<(SafetensorsFile File, TensorInfo Src, DType Target, long Start, int Count)>();
+        // Unchanged tensors go to the kernel whole, in output order, one run per input file (CopyTensorsFrom joins
+        // neighbours into one long copy): a copy is bound by the disk, not the cores, and two threads interleaving
+        // extents of one file make the file system fragment it and the final fsync slower.
+        var copies = new List<(SafetensorsFile File, List<TensorInfo> Run)>();
         foreach (var p in plan)
         {
             var (file, src) = model.Lookup(p.Name);
+            if (src.DType == p.DType)
+            {
+                if (copies.Count == 0 || copies[^1].File != file) copies.Add((file, new List<TensorInfo>()));
+                copies[^1].Run.Add(src);
+                continue;
+            }
             long n = src.ElementCount;
-            // Same-dtype copies go to the kernel in big pieces (no buffer; small pieces only add syscalls and lock contention).
-            int chunk = src.DType == p.DType ? CopyChunkBytes / src.DType.SizeOf() : ChunkElements;
-            for (long s = 0; s < n; s += chunk) items.Add((file, src, p.DType, s, (int)Math.Min(chunk, n - s)));
+            for (long s = 0; s < n; s += ChunkElements) items.Add((file, src, p.DType, s, (int)Math.Min(ChunkElements, n - s)));
         }
-        // Kernel copies run one after another in output order: two writers interleaving extents of one file make
-        // the file system fragment it and the final fsync slower, and a copy is bound by the disk, not the cores.
-        foreach (var it in items)
+        foreach (var (file, run) in copies)
         {
-            if (it.Src.DType != it.Target) continue;
             cancel.ThrowIfCancellationRequested();
-            int size = it.Src.DType.SizeOf();
-            writer.CopyFrom(it.Src.Name, it.File, it.Src, it.Start * size, (long)it.Count * size);
+            writer.CopyTensorsFrom(file, run);
         }
-        items.RemoveAll(it => it.Src.DType == it.Target);
         Parallel.ForEach(items, new ParallelOptions { CancellationToken = cancel },
             () => (new float[ChunkElements], new byte[ChunkElements * 4]),
             (it, _, buf) =>

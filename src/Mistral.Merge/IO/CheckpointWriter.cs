@@ -229,7 +229,7 @@ public sealed class CheckpointWriter : IDisposable
             int inFd = (int)file.ReadHandle.DangerousGetHandle(), outFd = (int)slot.Shard.Handle.DangerousGetHandle();
             while (done < length)
             {
-                long n = (long)CopyFileRange(inFd, ref inOff, outFd, ref outOff, (nuint)Math.Min(length - done, 1L << 30), 0);
+                long n = (long)CopyFileRange(inFd, ref inOff, outFd, ref outOff, (nuint)Math.Min(length - done, KernelCopyPiece), 0);
                 if (n <= 0) { if (n < 0) _noKernelCopy = true; break; } // EXDEV, ENOSYS, EINVAL...: fall back
                 StartWriteback(slot.Shard, outOff - n, n);
                 done += n;
@@ -243,6 +243,54 @@ public sealed class CheckpointWriter : IDisposable
             done += n;
         }
     }
+
+    /// <summary>
+    /// Copies whole tensors <paramref name="run"/> of <paramref name="file"/> unchanged, as one kernel copy where
+    /// they lie back to back both in the input and in the output (as <c>cp</c> does: one long sequential stream),
+    /// tensor by tensor otherwise. Not thread-safe with other copies of the same tensors.
+    /// </summary>
+    public void CopyTensorsFrom(SafetensorsFile file, IReadOnlyList<TensorInfo> run)
+    {
+        int i = 0;
+        while (i < run.Count)
+        {
+            // the longest stretch from i that is contiguous on both sides
+            int j = i + 1;
+            var first = SlotOf(run[i].Name);
+            while (j < run.Count && run[j].Begin == run[j - 1].End && SlotOf(run[j].Name) is var sj
+                   && sj.Shard == first.Shard && sj.Offset == SlotOf(run[j - 1].Name).Offset + run[j - 1].ByteLength)
+                j++;
+            long total = run[j - 1].End - run[i].Begin, done = 0;
+            if (j - i > 1 && OperatingSystem.IsLinux() && !_noKernelCopy)
+            {
+                long inOff = file.DataStart + run[i].Begin, outOff = first.Offset;
+                int inFd = (int)file.ReadHandle.DangerousGetHandle(), outFd = (int)first.Shard.Handle.DangerousGetHandle();
+                while (done < total)
+                {
+                    long n = (long)CopyFileRange(inFd, ref inOff, outFd, ref outOff, (nuint)Math.Min(total - done, KernelCopyPiece), 0);
+                    if (n <= 0) { if (n < 0) _noKernelCopy = true; break; }
+                    StartWriteback(first.Shard, outOff - n, n);
+                    done += n;
+                }
+            }
+            // account what the long copy covered; copy the rest (or everything, when it was not used) per tensor
+            for (int k = i; k < j; k++)
+            {
+                long start = run[k].Begin - run[i].Begin, len = run[k].ByteLength;
+                long covered = Math.Clamp(done - start, 0, len);
+                Interlocked.Add(ref SlotOf(run[k].Name).Written, covered);
+                if (covered < len) CopyFrom(run[k].Name, file, run[k], covered, len - covered);
+            }
+            i = j;
+        }
+    }
+
+    private Slot SlotOf(string name) =>
+        _slots.TryGetValue(name, out var slot) ? slot : throw new InvalidOperationException($"tensor '{name}' is not in the plan");
+
+    // Kernel copies go in pieces, each followed by a write-back hint, so that the disk writes one piece while the
+    // next is copied (a hint for a huge range blocks until most of it is queued, and the two would alternate).
+    private const long KernelCopyPiece = 64L << 20;
 
     private volatile bool _noKernelCopy;
 
