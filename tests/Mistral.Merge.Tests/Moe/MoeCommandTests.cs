@@ -40,8 +40,8 @@ public class MoeCommandTests
         Fails("'x' is not an integer", "moe-convert", tmp["in"], tmp["o"], "--strategy", "expert", "--expert", "x");
         File.WriteAllText(tmp["bad.json"], "{\"selection_frequency\": [[1,2,3]]}");
         Fails("frequency table has 1 layers, the model has 2", "moe-convert", tmp["in"], tmp["o"], "--strategy", "frequency", "--frequencies", tmp["bad.json"]);
-        Fails("forward pass", "moe-convert", tmp["in"], tmp["o"], "--prune", "2", "--group", "--calibration", tmp["bad.json"]);
-        Fails("forward pass", "moe-stats", tmp["in"], "--text", tmp["bad.json"]);
+        Fails("no tokenizer.model", "moe-convert", tmp["in"], tmp["o"], "--prune", "2", "--group", "--calibration", tmp["bad.json"]);
+        Fails("no tokenizer.model", "moe-stats", tmp["in"], "--text", tmp["bad.json"]);
         Assert.False(Directory.Exists(tmp["o"]));
         var ok = CliRunner.Run("moe-convert", tmp["in"], tmp["o"], "--strategy", "expert", "--expert", "1,3");
         Assert.Equal(0, ok.ExitCode);
