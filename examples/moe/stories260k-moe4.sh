@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# MoE → dense experiment on the trained 4-expert tiny Mixtral of the shared fixtures.
-# Run from the repository root. Frequencies: the tinystories routing table of expected.json
-# (moe-stats measures them once the forward pass is integrated).
+# The MoE compression experiment on the trained 4-expert tiny Mixtral of the shared fixtures:
+# routing statistics, a perplexity report of every strategy (cached: rerunning is instant), and the
+# same conversions as recipes. Run from the repository root.
 set -euo pipefail
 F=../shared/fixtures
 OUT=${OUT:-/tmp/moe-example}
-mkdir -p "$OUT"
-cat > "$OUT/freq.json" <<'JSON'
-{"selection_frequency": [[0.42673,0.39295,0.034,0.14633],[0.1063,0.14113,0.33908,0.4135],[0.13653,0.14072,0.41387,0.30888],[0.13958,0.45405,0.24507,0.1613],[0.09625,0.24643,0.18463,0.4727]]}
-JSON
 MM="${MM:-dotnet run --project src/Mistral.Merge.Cli --}"
-$MM moe-convert $F/stories260k-moe4 "$OUT/expert0"   --strategy expert --expert 0 --force
-$MM moe-convert $F/stories260k-moe4 "$OUT/uniform"   --strategy mean --force
-$MM moe-convert $F/stories260k-moe4 "$OUT/frequency" --strategy frequency --frequencies "$OUT/freq.json" --force
-$MM moe-convert $F/stories260k-moe4 "$OUT/aligned"   --strategy aligned_mean --frequencies "$OUT/freq.json" --weighted --force
-$MM moe-convert $F/stories260k-moe4 "$OUT/concat"    --strategy concat --force
-$MM moe-convert $F/stories260k-moe4 "$OUT/pruned2"   --prune 2 --frequencies "$OUT/freq.json" --force
-# Once the forward pass is integrated:
-#   $MM moe-stats $F/stories260k-moe4 --text $F/text/tinystories-eval.txt --plot "$OUT/routing.svg"
+mkdir -p "$OUT"
+
+# 1. Which experts does each layer use on stories, wiki and code?
+for t in tinystories wiki code; do
+  $MM moe-stats $F/stories260k-moe4 --text $F/text/$t-eval.txt --plot "$OUT/routing-$t.svg" --json > "$OUT/routing-$t.json"
+done
+$MM moe-stats $F/stories260k-moe4 --text $F/text/tinystories-eval.txt
+
+# 2. Every strategy, scored on tinystories (calibration = the same text by default) and on wiki.
+STRATS=expert:0,expert:1,mean,frequency,aligned_mean,aligned_mean:weighted,concat,concat:2,prune:3,prune:2,prune:2:output,group:2
+$MM moe-report $F/stories260k-moe4 --text $F/text/tinystories-eval.txt --strategies $STRATS --cache "$OUT/cache"
+$MM moe-report $F/stories260k-moe4 --text $F/text/wiki-eval.txt --calibration $F/text/tinystories-eval.txt --strategies $STRATS --cache "$OUT/cache"
+
+# 3. The same surgeries as recipes (paths in the recipes are relative to the recipe file).
+$MM merge examples/moe/stories260k-moe4-to-dense.yml "$OUT/dense-frequency" --force
+$MM merge examples/moe/stories260k-moe4-group2.yml "$OUT/grouped-2" --force
+$MM perplexity "$OUT/dense-frequency" --text $F/text/tinystories-eval.txt --ctx 256 --max-tokens 20000

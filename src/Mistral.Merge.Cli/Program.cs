@@ -15,6 +15,7 @@ public static class Program
         ConvertCommand.Create(),
         MoeConvertCommand.Create(),
         MoeStatsCommand.Create(),
+        MoeReportCommand.Create(),
         PerplexityCommand.Create(),
         GenerateCommand.Create(),
         CompareCommand.Create(),

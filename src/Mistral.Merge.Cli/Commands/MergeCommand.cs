@@ -19,7 +19,7 @@ public static class MergeCommand
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
         var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
         var threads = new Option<int>("--threads") { Description = "Worker threads (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough)")
+        var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough; MoE surgery: moe_to_dense, moe_prune)")
         {
             recipe, outDir, dryRun, seed, shard, force, noTok, threads,
         };
@@ -48,6 +48,12 @@ public static class MergeCommand
             {
                 foreach (var w in plan.Warnings) err.WriteLine($"warning: {w}");
                 if (dry) { PrintPlan(plan, output); return Cli.Ok; }
+                if (plan.Surgery != null)
+                {
+                    var options = new ExecuteOptions { Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token };
+                    output.WriteLine(MergeExecutor.RunAndDescribe(plan, dest!, options)); // checks that the output is not the input, then runs the surgery
+                    return Cli.Ok;
+                }
                 var progress = new ProgressPrinter(err, ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected);
                 MergeExecutor.Run(plan, dest!, new ExecuteOptions
                 {
@@ -70,6 +76,12 @@ public static class MergeCommand
         var r = plan.Recipe;
         o.WriteLine($"recipe:   {r.Path}");
         o.WriteLine($"method:   {plan.Method.Spec.Name}   seed {plan.Seed}");
+        if (plan.Surgery != null)
+        {
+            o.WriteLine($"base:     {r.BaseModel?.Text}");
+            foreach (var line in plan.Surgery.Describe()) o.WriteLine(line);
+            return;
+        }
         o.WriteLine("models:");
         foreach (var m in plan.Models)
             o.WriteLine($"  {m.Text}{(m.Text == r.BaseModel?.Text ? " (base)" : "")}: {m.Folder.Path} ({m.Layers} layers)");

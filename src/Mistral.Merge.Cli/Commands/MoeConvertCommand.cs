@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Mistral.Merge.Inference;
 using Mistral.Merge.IO;
 using Mistral.Merge.Moe;
 
@@ -9,7 +8,7 @@ namespace Mistral.Merge.Cli.Commands;
 /// <summary>
 /// <c>moe-convert MIXTRAL OUT</c>: Mixtral → dense Mistral (<c>--strategy</c>) or, with <c>--prune N</c>,
 /// Mixtral with N experts per layer. Routing frequencies come from <c>--frequencies FILE</c> (moe-stats --json)
-/// or are measured on <c>--calibration TEXT</c> (needs the forward pass).
+/// or are measured on <c>--calibration TEXT</c> (measured with the built-in forward pass).
 /// </summary>
 public static class MoeConvertCommand
 {
@@ -20,7 +19,7 @@ public static class MoeConvertCommand
         var strategy = new Option<string>("--strategy") { Description = "expert | mean | frequency | aligned_mean | concat", DefaultValueFactory = _ => "mean" };
         var expert = new Option<string?>("--expert") { Description = "expert strategy: one index, or one per layer separated by commas" };
         var frequencies = new Option<string?>("--frequencies") { Description = "JSON with selection_frequency [layer][expert] (the output of moe-stats --json)" };
-        var calibration = new Option<string?>("--calibration") { Description = "text file to measure routing frequencies on (needs the forward pass)" };
+        var calibration = new Option<string?>("--calibration") { Description = "text file to measure routing frequencies on (measured with the built-in forward pass)" };
         var calTokens = new Option<int>("--calibration-tokens") { Description = "token limit for --calibration", DefaultValueFactory = _ => 20000 };
         var topK = new Option<int?>("--top-k") { Description = "concat: keep the K most frequent experts (default all)" };
         var weighted = new Option<bool>("--weighted") { Description = "aligned_mean: weight by routing frequency" };
@@ -37,11 +36,11 @@ public static class MoeConvertCommand
             string src = p.GetValue(model)!, dst = p.GetValue(output)!;
             DType? dt = p.GetValue(outDtype) is { } s ? DTypes.ParseUser(s, "--out-dtype") : null;
             var writer = new WriterOptions { Force = p.GetValue(force) };
-            int layers, experts, perTok;
-            using (var f = ModelFolder.Open(src)) { var m = new MixtralLayout(f); layers = m.Layers; experts = m.Experts; perTok = m.Config.NumExpertsPerTok; }
+            int layers, experts;
+            using (var f = ModelFolder.Open(src)) { var m = new MixtralLayout(f); layers = m.Layers; experts = m.Experts; }
             double[][]? freq = null;
             if (p.GetValue(frequencies) is { } ff) freq = FrequencyTable.Load(ff, layers, experts);
-            else if (p.GetValue(calibration) is { } cal && p.GetValue(prune) == null) freq = MeasureFrequencies(src, cal, p.GetValue(calTokens), perTok, token);
+            else if (p.GetValue(calibration) is { } cal && p.GetValue(prune) == null) freq = MeasureFrequencies(src, cal, p.GetValue(calTokens), token);
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(prune) is { } n)
             {
@@ -51,10 +50,11 @@ public static class MoeConvertCommand
                 if (p.GetValue(group) || sel == "output")
                 {
                     var cal = p.GetValue(calibration) ?? throw new MergeException("--group and --select output need --calibration TEXT");
-                    var factory = MoeForwardPass.Calibration ?? throw new MergeException($"calibration: {MoeForwardPass.Missing}");
-                    calSource = factory(src, Tokens(src, cal, p.GetValue(calTokens)));
+                    var calibrated = MoeForwardPass.Calibrate(src, MoeForwardPass.Tokens(src, cal, p.GetValue(calTokens)), token: token);
+                    calSource = calibrated;
+                    freq ??= calibrated.Routing.SelectionFrequencyTable();
                 }
-                else if (freq == null && p.GetValue(calibration) is { } cal2) freq = MeasureFrequencies(src, cal2, p.GetValue(calTokens), perTok, token);
+                else if (freq == null && p.GetValue(calibration) is { } cal2) freq = MeasureFrequencies(src, cal2, p.GetValue(calTokens), token);
                 var r = MoePrune.Run(src, dst, new MoePruneOptions
                 {
                     NumExperts = n, Group = p.GetValue(group), Selection = sel == "output" ? PruneSelection.OutputChange : PruneSelection.Frequency,
@@ -83,17 +83,6 @@ public static class MoeConvertCommand
         });
     }
 
-    internal static int[] Tokens(string model, string textFile, int maxTokens)
-    {
-        if (!File.Exists(textFile)) throw new MergeException($"{textFile}: no such file");
-        if (maxTokens < 1) throw new MergeException("token limit must be at least 1");
-        var ids = TokenizerLoader.Load(model).Encode(File.ReadAllText(textFile), addBos: true);
-        return ids.Length > maxTokens ? ids[..maxTokens] : ids;
-    }
-
-    private static double[][] MeasureFrequencies(string model, string text, int maxTokens, int perTok, CancellationToken token)
-    {
-        var factory = MoeForwardPass.RequireRouterLogits();
-        return RouterStatisticsRunner.Measure(factory(model), perTok, Tokens(model, text, maxTokens), token: token).SelectionFrequencyTable();
-    }
+    private static double[][] MeasureFrequencies(string model, string text, int maxTokens, CancellationToken token)
+        => MoeForwardPass.Routing(model, MoeForwardPass.Tokens(model, text, maxTokens), token: token).SelectionFrequencyTable();
 }

@@ -21,11 +21,9 @@ public static class MoeStatsCommand
         return cmd.WithAction((p, token) =>
         {
             string m = p.GetValue(model)!;
-            int perTok;
-            using (var f = ModelFolder.Open(m)) perTok = new MixtralLayout(f).Config.NumExpertsPerTok;
-            var source = MoeForwardPass.RequireRouterLogits();
-            var ids = MoeConvertCommand.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
-            var stats = RouterStatisticsRunner.Measure(source(m), perTok, ids, token: token);
+            using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
+            var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
+            var stats = MoeForwardPass.Routing(m, ids, token: token);
             Write(stats, m, p.GetValue(text)!, p.GetValue(json), p.GetValue(plot), p.InvocationConfiguration.Output);
             return Cli.Ok;
         });

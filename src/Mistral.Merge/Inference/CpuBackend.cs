@@ -25,6 +25,7 @@ public sealed unsafe class CpuBackend : IBackend
     private readonly Rope _rope;
     private readonly float _eps;
     private readonly int _chunk;
+    private int _layerIndex;
 
     // Activations for up to _capacity tokens (row-major [tokens, width]).
     private int _capacity;
@@ -42,6 +43,9 @@ public sealed unsafe class CpuBackend : IBackend
     public TransformerShape Shape => _s;
     public TransformerModel Model => _model;
     public int Threads => _pool.Threads;
+
+    /// <summary>Sees every MoE block's inputs and router logits (MoE surgery: routing statistics, calibration).</summary>
+    public IMoeObserver? MoeObserver { get; set; }
 
     public CpuBackend(TransformerModel model, int threads = 0, int chunk = DefaultChunk)
     {
@@ -96,6 +100,7 @@ public sealed unsafe class CpuBackend : IBackend
         {
             var layer = _model.Layers[l];
             AttentionBlock(layer, l, cache, p0, m);
+            _layerIndex = l;
             if (_s.IsMoe) MoeBlock(layer, m); else MlpBlock(layer, m);
         }
         cache.Length = p0 + m;
@@ -153,6 +158,7 @@ public sealed unsafe class CpuBackend : IBackend
 
         Input(_xn, m, h);
         Linear(w.Router!.Value, _router);
+        MoeObserver?.Observe(_layerIndex, new ReadOnlySpan<float>(_xn, m * h), new ReadOnlySpan<float>(_router, m * experts), m);
         for (int i = 0; i < m; i++)
             Routing.TopK(new ReadOnlySpan<float>(_router + (long)i * experts, experts), k, _topExpert.AsSpan(i * k, k), _topWeight.AsSpan(i * k, k));
 

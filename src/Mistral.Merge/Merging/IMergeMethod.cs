@@ -1,6 +1,6 @@
 namespace Mistral.Merge.Merging;
 
-public enum ParamKind { Number, Bool }
+public enum ParamKind { Number, Bool, String }
 
 /// <summary>A parameter a method takes, its type and default (null default + Required: must be given).</summary>
 public sealed record ParamDef(string Name, ParamKind Kind, object? Default = null, bool Required = false);
@@ -80,6 +80,28 @@ public interface IMergeMethod
     void Accumulate(object? state, MethodTask task, Chunk chunk);
     void Finish(object? state, MethodTask task);
     void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output);
+}
+
+/// <summary>
+/// A method that rewrites one whole checkpoint (the base model) instead of merging tensor by tensor,
+/// e.g. MoE surgery. The planner validates its parameters like any method's, resolves the base, then
+/// asks it to <see cref="Prepare"/> a job; the executor runs the job instead of per-tensor tasks.
+/// </summary>
+public interface ICheckpointSurgery : IMergeMethod
+{
+    /// <summary>Checks that need no model (parameter values); problems carry the recipe's line:column.</summary>
+    void CheckStatic(Recipes.Recipe recipe, Recipes.RecipeProblems problems);
+    /// <summary>Checks the parameters against the resolved base model; returns the job, or null after adding problems.</summary>
+    ISurgeryJob? Prepare(Recipes.Recipe recipe, InputModel baseModel, Recipes.RecipeProblems problems);
+}
+
+/// <summary>A prepared whole-checkpoint surgery.</summary>
+public interface ISurgeryJob
+{
+    /// <summary>Lines of the --dry-run plan.</summary>
+    IReadOnlyList<string> Describe();
+    /// <summary>Writes the output folder atomically (through CheckpointWriter); returns a one-line summary.</summary>
+    string Run(string destination, ExecuteOptions options);
 }
 
 /// <summary>Defaults for methods that need neither a reduction pass nor the whole tensor.</summary>

@@ -20,6 +20,8 @@ public static class MergeMethods
         new DellaLinearMethod(),
         new ModelStockMethod(),
         new PassthroughMethod(),
+        new Moe.Recipes.MoeToDenseMethod(),
+        new Moe.Recipes.MoePruneMethod(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = All.Select(m => m.Spec.Name).ToArray();

@@ -60,9 +60,32 @@ public sealed class MergePlanner
             _p.Add(_r.MethodMark, $"unknown merge_method '{_r.Method}'{Suggest.Hint(_r.Method, MergeMethods.Names)} (known: {string.Join(", ", MergeMethods.Names)})");
         if (method != null) { _method = method; CheckStatic(); }
         ResolveModels();
+        if (method is ICheckpointSurgery surgery) return BuildSurgery(surgery);
         var ranges = CheckRanges();
         if (_p.Any || method == null) return null;
         return BuildTasks(ranges);
+    }
+
+    // ---------------------------------------------------------------- whole-checkpoint methods
+
+    private MergePlan? BuildSurgery(ICheckpointSurgery surgery)
+    {
+        if (_p.Any || _r.BaseModel == null || !_models.TryGetValue(_r.BaseModel.Text, out var model)) return null;
+        var job = surgery.Prepare(_r, model, _p);
+        if (job == null || _p.Any) return null;
+        return new MergePlan
+        {
+            Recipe = _r,
+            Method = _method,
+            Models = _models.Values.ToList(),
+            Tasks = [],
+            Warnings = _warnings,
+            ConfigModel = model,
+            TokenizerModel = model,
+            OutputLayers = model.Layers,
+            Seed = _o.Seed,
+            Surgery = job,
+        };
     }
 
     // ---------------------------------------------------------------- static checks (no models needed)
@@ -71,6 +94,16 @@ public sealed class MergePlanner
     {
         var spec = _method.Spec;
         CheckParamSet(_r.Parameters, sourceLevel: false);
+        if (_method is ICheckpointSurgery surgery)
+        {
+            if (_r.Slices.Count > 0)
+                _p.Add(_r.Slices[0].Mark, $"merge_method '{spec.Name}' rewrites one checkpoint: give only base_model (and parameters), not '{(_r.FromModels ? "models" : "slices")}'");
+            if (_r.BaseModel == null) _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' needs a base_model (the Mixtral checkpoint to convert)");
+            foreach (var def in spec.MethodParams.Where(d => d.Required && !_r.Parameters.Items.ContainsKey(d.Name)))
+                _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' requires parameter '{def.Name}' (set it under parameters:)");
+            surgery.CheckStatic(_r, _p);
+            return;
+        }
         foreach (var s in _r.Slices)
         {
             CheckParamSet(s.Parameters, sourceLevel: false);
@@ -130,10 +163,10 @@ public sealed class MergePlanner
             if (sourceLevel && spec.IsMethodParam(name)) continue;
             foreach (var (leaf, mark) in value.Leaves())
             {
-                bool ok = def.Kind == ParamKind.Number ? leaf is double : leaf is bool;
+                bool ok = def.Kind switch { ParamKind.Number => leaf is double, ParamKind.Bool => leaf is bool, _ => leaf is string };
                 if (!ok)
                 {
-                    _p.Add(mark, $"parameter '{name}' must be {(def.Kind == ParamKind.Number ? "a number" : "true or false")}, got {Show(leaf)}");
+                    _p.Add(mark, $"parameter '{name}' must be {def.Kind switch { ParamKind.Number => "a number", ParamKind.Bool => "true or false", _ => "a string" }}, got {Show(leaf)}");
                     break;
                 }
             }

@@ -20,6 +20,12 @@ public sealed record MoePruneOptions
     public DType? OutDType { get; init; }
     public WriterOptions Writer { get; init; } = new();
     public string? CardNote { get; init; }
+    /// <summary>A recipe's text, written as mergekit_config.yml (recipe runs).</summary>
+    public string? RecipeText { get; init; }
+    /// <summary>The source's name in the model card (default: the folder name).</summary>
+    public string? SourceLabel { get; init; }
+    /// <summary>Copy tokenizer and generation files from the source.</summary>
+    public bool CopyTokenizer { get; init; } = true;
 }
 
 /// <summary>
@@ -114,9 +120,10 @@ public static class MoePrune
         }
         var config = MoeConfigs.Pruned(m.Config, o.NumExperts, perTok, o.OutDType?.ToTorchName());
         w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        CheckpointOutput.CopySideFiles(folder.Path, w);
+        if (o.CopyTokenizer) CheckpointOutput.CopySideFiles(folder.Path, w);
+        if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
         long parameters = tensors.Sum(p => p.ElementCount);
-        w.AddFile("README.md", MoeToDense.ModelCard(source, $"moe_prune to {o.NumExperts} experts{(o.Group ? " (grouped)" : "")}", parameters,
+        w.AddFile("README.md", MoeToDense.ModelCard(o.SourceLabel ?? source, $"moe_prune to {o.NumExperts} experts{(o.Group ? " (grouped)" : "")}", parameters,
             (o.CardNote ?? "") + "\n\nKept experts per layer:\n\n" + string.Join("\n", notes.Select(n => "- " + n)) + "\n"));
         w.Commit(o.Writer.Force);
         return new MoeSurgeryResult(destination, parameters, m.Intermediate, o.NumExperts, notes);

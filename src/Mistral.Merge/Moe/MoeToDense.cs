@@ -23,6 +23,12 @@ public sealed record MoeToDenseOptions
     public WriterOptions Writer { get; init; } = new();
     /// <summary>Extra text for the model card (e.g. the recipe).</summary>
     public string? CardNote { get; init; }
+    /// <summary>A recipe's text, written as mergekit_config.yml (recipe runs).</summary>
+    public string? RecipeText { get; init; }
+    /// <summary>The source's name in the model card (default: the folder name).</summary>
+    public string? SourceLabel { get; init; }
+    /// <summary>Copy tokenizer and generation files from the source.</summary>
+    public bool CopyTokenizer { get; init; } = true;
 }
 
 public sealed record MoeSurgeryResult(string Destination, long Parameters, int Intermediate, int Experts, IReadOnlyList<string> LayerNotes);
@@ -149,9 +155,10 @@ public static class MoeToDense
         string? dtypeName = o.OutDType?.ToTorchName();
         var config = MoeConfigs.ToDense(m.Config, wide, dtypeName);
         w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        CheckpointOutput.CopySideFiles(folder.Path, w);
+        if (o.CopyTokenizer) CheckpointOutput.CopySideFiles(folder.Path, w);
+        if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
         long parameters = plan.Sum(p => p.ElementCount);
-        w.AddFile("README.md", ModelCard(source, $"moe_to_dense, strategy {StrategyName(o.Strategy)}", parameters, o.CardNote));
+        w.AddFile("README.md", ModelCard(o.SourceLabel ?? source, $"moe_to_dense, strategy {StrategyName(o.Strategy)}", parameters, o.CardNote));
         w.Commit(o.Writer.Force);
         return new MoeSurgeryResult(destination, parameters, wide, 0, notes);
     }

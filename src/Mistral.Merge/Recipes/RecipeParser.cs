@@ -19,6 +19,8 @@ public static class RecipeParser
     public static readonly string[] SourceKeys = ["model", "layer_range", "parameters"];
     public static readonly string[] ConditionKeys = ["filter", "value"];
     public static readonly string[] TokenizerKeys = ["source"];
+    /// <summary>Methods that rewrite the base_model alone (MoE surgery): they take neither 'models' nor 'slices'.</summary>
+    public static readonly string[] BaseOnlyMethods = ["moe_to_dense", "moe_prune"];
 
     /// <summary>Reads and parses <paramref name="path"/>; problems are added to <paramref name="problems"/>.</summary>
     public static Recipe ParseFile(string path, RecipeProblems problems)
@@ -94,7 +96,9 @@ public static class RecipeParser
             if (models != null && slices != null)
                 p.Add(slicesKey.Line > modelsKey.Line ? slicesKey : modelsKey, "give either 'models' or 'slices', not both");
             else if (models == null && slices == null)
-                p.Add(Mark.From(root.Start), "missing 'models' or 'slices' (one of them is required)");
+            {
+                if (Array.IndexOf(BaseOnlyMethods, r.Method) < 0) p.Add(Mark.From(root.Start), "missing 'models' or 'slices' (one of them is required)");
+            }
             else if (models != null)
             {
                 r.FromModels = true;

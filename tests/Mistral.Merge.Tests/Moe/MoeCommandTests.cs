@@ -40,8 +40,8 @@ public class MoeCommandTests
         Fails("'x' is not an integer", "moe-convert", tmp["in"], tmp["o"], "--strategy", "expert", "--expert", "x");
         File.WriteAllText(tmp["bad.json"], "{\"selection_frequency\": [[1,2,3]]}");
         Fails("frequency table has 1 layers, the model has 2", "moe-convert", tmp["in"], tmp["o"], "--strategy", "frequency", "--frequencies", tmp["bad.json"]);
-        Fails("forward pass", "moe-convert", tmp["in"], tmp["o"], "--prune", "2", "--group", "--calibration", tmp["bad.json"]);
-        Fails("forward pass", "moe-stats", tmp["in"], "--text", tmp["bad.json"]);
+        Fails("no tokenizer.model", "moe-convert", tmp["in"], tmp["o"], "--prune", "2", "--group", "--calibration", tmp["bad.json"]);
+        Fails("no tokenizer.model", "moe-stats", tmp["in"], "--text", tmp["bad.json"]);
         Assert.False(Directory.Exists(tmp["o"]));
         var ok = CliRunner.Run("moe-convert", tmp["in"], tmp["o"], "--strategy", "expert", "--expert", "1,3");
         Assert.Equal(0, ok.ExitCode);
@@ -63,5 +63,64 @@ public class MoeCommandTests
         var j = new StringWriter();
         Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", true, null, j);
         Assert.Equal(0.5, JsonNode.Parse(j.ToString())!["selection_frequency"]![1]![2]!.GetValue<double>());
+    }
+}
+
+public class MoeStatsCommandTests
+{
+    [FixtureFact]
+    public void MoeStatsOnTheFixtureGivesTheExpectedFrequencies()
+    {
+        using var tmp = new TempDir();
+        var r = CliRunner.Run("moe-stats", SharedFixtures.PathOf("stories260k-moe4"), "--text", SharedFixtures.PathOf("text", "code-eval.txt"), "--json", "--plot", tmp["h.svg"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var j = JsonNode.Parse(r.Stdout)!;
+        Assert.Equal(20000, j["tokens"]![0]!.GetValue<long>());
+        var got = (JsonArray)j["selection_frequency"]!;
+        var table = (JsonArray)ForwardPassDependentTests.Expected["models"]!["stories260k-moe4"]!["routing"]!["code-eval.txt"]!["selection_frequency"]!;
+        ForwardPassDependentTests.AssertFrequencies(table, (l, e) => got[l]![e]!.GetValue<double>(), "moe-stats --json");
+        var svg = File.ReadAllText(tmp["h.svg"]);
+        Assert.StartsWith("<svg", svg);
+        Assert.Contains("layer 4, expert 0: 0.489", svg); // code routes layer 4 to expert 0 (0.48928)
+    }
+
+    [Fact]
+    public void MoeStatsOnASynthesizedMixtral()
+    {
+        using var tmp = new TempDir();
+        var m = SynthMixtral.ZeroRouters(SynthMixtral.Synth(tmp.Path, "mix"), tmp["zero"]);
+        var text = SynthMixtral.WriteText(tmp.Path);
+        var r = CliRunner.Run("moe-stats", m, "--text", text, "--max-tokens", "500", "--plot", tmp["p.svg"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("500 tokens, top-2 of 4 experts", r.Stdout);
+        Assert.Contains("    0   0.5000  0.5000  0.0000  0.0000", r.Stdout);
+        Assert.Contains("e0+e1: 500", r.Stdout);
+        Assert.Contains("heatmap: " + tmp["p.svg"], r.Stdout);
+        Assert.True(File.Exists(tmp["p.svg"]));
+        var j = CliRunner.Run("moe-stats", m, "--text", text, "--max-tokens", "500", "--json");
+        var freq = JsonNode.Parse(j.Stdout)!["selection_frequency"]!;
+        Assert.Equal(0.5, freq[1]![1]!.GetValue<double>());
+        Assert.Equal(0.0, freq[1]![3]!.GetValue<double>());
+    }
+
+    [Fact]
+    public void MoeStatsBadInputsAreOneLineErrors()
+    {
+        using var tmp = new TempDir();
+        var dense = SynthMixtral.Synth(tmp.Path, "dense", arch: "mistral");
+        var mix = SynthMixtral.Synth(tmp.Path, "mix");
+        var text = SynthMixtral.WriteText(tmp.Path);
+        void Fails(string expect, params string[] args)
+        {
+            var r = CliRunner.Run(args);
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains(expect, r.Stderr);
+            Assert.Single(r.Stderr.Trim().Split('\n'));
+        }
+        Fails("not a Mixtral model", "moe-stats", dense, "--text", text);
+        Fails($"{tmp["none.txt"]}: text file not found", "moe-stats", mix, "--text", tmp["none.txt"]);
+        Fails("token limit must be at least 2", "moe-stats", mix, "--text", text, "--max-tokens", "0");
+        Fails("cannot write", "moe-stats", mix, "--text", text, "--plot", tmp["no/such/dir/p.svg"]);
+        Fails("not found", "moe-stats", tmp["nothing"], "--text", text);
     }
 }

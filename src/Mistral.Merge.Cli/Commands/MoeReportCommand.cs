@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Text.Json;
+using Mistral.Merge.IO;
+using Mistral.Merge.Moe;
+using Mistral.Merge.Moe.Report;
+
+namespace Mistral.Merge.Cli.Commands;
+
+/// <summary><c>moe-report MIXTRAL --text FILE</c>: perplexity of each MoE-surgery strategy vs the original, cached on disk.</summary>
+public static class MoeReportCommand
+{
+    public const string DefaultStrategies = "expert:0,mean,frequency,aligned_mean,concat";
+
+    public static Command Create()
+    {
+        var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder" };
+        var text = new Option<string>("--text") { Description = "text file the perplexity is measured on", Required = true };
+        var calibration = new Option<string?>("--calibration") { Description = "text for routing frequencies / calibration inputs (default: --text)" };
+        var strategies = new Option<string>("--strategies")
+        {
+            Description = "comma-separated: expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output], group:N",
+            DefaultValueFactory = _ => DefaultStrategies,
+        };
+        var json = new Option<bool>("--json") { Description = "JSON output instead of the markdown table" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens of --text (BOS + text, cut)", DefaultValueFactory = _ => 20000 };
+        var calTokens = new Option<int>("--calibration-tokens") { Description = "tokens of --calibration", DefaultValueFactory = _ => 20000 };
+        var ctx = new Option<int>("--ctx") { Description = "perplexity window (stride = ctx)", DefaultValueFactory = _ => MoeForwardPass.Window };
+        var cacheDir = new Option<string?>("--cache") { Description = "cache folder (default: $XDG_CACHE_HOME or ~/.cache, /mistral-merge/moe-report)" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all)", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("moe-report", "Collapse/prune a Mixtral with several strategies and compare their perplexity with the original (markdown table or JSON); results cached")
+        { model, text, calibration, strategies, json, maxTokens, calTokens, ctx, cacheDir, threads };
+        return cmd.WithAction((p, token) =>
+        {
+            string m = p.GetValue(model)!;
+            int experts;
+            using (var f = ModelFolder.Open(m)) experts = new MixtralLayout(f).Experts;
+            int mt = p.GetValue(maxTokens), ct = p.GetValue(calTokens), th = p.GetValue(threads);
+            if (mt < 2) throw new MergeException($"--max-tokens must be at least 2, got {mt}");
+            if (ct < 2) throw new MergeException($"--calibration-tokens must be at least 2, got {ct}");
+            if (th < 0) throw new MergeException($"--threads must not be negative, got {th}");
+            var err = p.InvocationConfiguration.Error;
+            var o = new ReportOptions
+            {
+                Model = m, Text = p.GetValue(text)!, Calibration = p.GetValue(calibration),
+                Strategies = ReportStrategy.ParseList(p.GetValue(strategies)!, experts),
+                MaxTokens = mt, CalibrationTokens = ct, Ctx = p.GetValue(ctx), Threads = th,
+                CacheDir = p.GetValue(cacheDir) ?? ReportCache.DefaultRoot(), Log = s => err.WriteLine("moe-report: " + s),
+            };
+            var r = MoeReport.Run(o, token);
+            var output = p.InvocationConfiguration.Output;
+            if (p.GetValue(json)) output.WriteLine(MoeReport.Json(r, m, o.Text, o.Calibration).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else output.Write(MoeReport.Markdown(r, m, o.Text));
+            return Cli.Ok;
+        });
+    }
+}
