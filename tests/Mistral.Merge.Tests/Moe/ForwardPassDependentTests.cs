@@ -57,22 +57,25 @@ public class ForwardPassDependentTests
     }
 
     /// <summary>
-    /// Two conversions on the other eval texts (the whole grid costs 12 runs of ~3 s; MoeReportTests checks
-    /// all four conversions on tinystories through moe-report, with frequencies measured by the forward pass).
+    /// The four conversions on the two other eval texts (MoeReportTests checks all four on tinystories through
+    /// moe-report, with frequencies measured by the forward pass); frequency uses the tinystories table, as the reference.
     /// </summary>
     [FixtureFact]
     public void PerplexityOfEachConversionMatchesExpected()
     {
         var freq = MoeToDenseFixtureTests.TinyStoriesFrequencies();
-        var conversions = new (string Name, string Text, MoeToDenseOptions Options)[]
+        var strategies = new (string Name, MoeToDenseOptions Options)[]
         {
-            ("uniform", "wiki-eval.txt", new() { Strategy = DenseStrategy.Mean }),
-            ("frequency", "code-eval.txt", new() { Strategy = DenseStrategy.Frequency, Frequencies = freq }),
+            ("expert0", new() { Strategy = DenseStrategy.Expert, ExpertPerLayer = [0, 0, 0, 0, 0] }),
+            ("uniform", new() { Strategy = DenseStrategy.Mean }),
+            ("frequency", new() { Strategy = DenseStrategy.Frequency, Frequencies = freq }),
+            ("concat", new() { Strategy = DenseStrategy.Concat }),
         };
+        var conversions = strategies.SelectMany(s => new[] { "wiki-eval.txt", "code-eval.txt" }.Select(t => (s.Name, Text: t, s.Options))).ToArray();
         using var tmp = new TempDir();
         foreach (var (name, text, o) in conversions)
         {
-            MoeToDense.Convert(SharedFixtures.PathOf("stories260k-moe4"), tmp[name], o);
+            if (!Directory.Exists(tmp[name])) MoeToDense.Convert(SharedFixtures.PathOf("stories260k-moe4"), tmp[name], o);
             double expect = Expected["moe_to_dense"]![name]!["perplexity"]![text]!["perplexity"]!.GetValue<double>();
             Close(expect, MoeForwardPass.Perplexity(tmp[name], Tokens(text)).Perplexity, $"{name} on {text}");
         }
