@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The same experiment on a synthesized Mixtral (random weights, so the figures only show the mechanics:
-# concat of all experts equals a top-E MoE; the others drift). No download needed apart from a tokenizer:
-# the fixtures' 512-piece tokenizer is used here, any sentencepiece tokenizer.model with vocab ≤ --vocab works.
+# concat of all experts equals a top-E MoE; the others drift). Nothing to download: the built-in byte-level
+# tokenizer and this repository's README as the text (set TOK to a tokenizer.model and TEXT to any text file).
 # Run from the repository root.
 set -euo pipefail
 OUT=${OUT:-/tmp/moe-synth-example}
 MM="${MM:-dotnet run --project src/Mistral.Merge.Cli --}"
-TOK=${TOK:-../shared/fixtures/stories260k/tokenizer.model}
-TEXT=${TEXT:-../shared/fixtures/text/tinystories-eval.txt}
+TOK=${TOK:-byte-level}
+TEXT=${TEXT:-README.md}
 mkdir -p "$OUT"
 $MM synth "$OUT/mixtral" --arch mixtral --hidden 128 --layers 4 --heads 8 --kv-heads 4 --intermediate 344 \
   --vocab 512 --experts 8 --experts-per-token 2 --dtype float32 --seed 1 --tokenizer "$TOK" --force

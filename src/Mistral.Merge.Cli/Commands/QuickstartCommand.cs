@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Mistral.Merge.Inference.Tokenization;
 
 namespace Mistral.Merge.Cli.Commands;
 
@@ -48,14 +47,11 @@ public static class QuickstartCommand
             foreach (var sub in new[] { "tiny-a", "tiny-b", "merged" })
                 IO.CheckpointWriter.CheckDestination(Path.Combine(root, sub), f.Length > 0);
             Directory.CreateDirectory(root);
-            var tok = Path.Combine(root, "tokenizer");
-            SentencePieceModelBuilder.ByteLevel().WriteFolder(tok,
-                """{"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}""");
             File.WriteAllText(Path.Combine(root, "recipe.yml"), Recipe + "\n");
             File.WriteAllText(Path.Combine(root, "text.txt"), Text + "\n");
 
             string[] dims = ["--arch", "mistral", "--hidden", "128", "--layers", "4", "--heads", "8", "--kv-heads", "4",
-                "--intermediate", "344", "--vocab", "448", "--tokenizer", Path.Combine(tok, "tokenizer.model")];
+                "--intermediate", "344", "--vocab", "448", "--tokenizer", BuiltinTokenizer.Name];
             string[][] steps =
             [
                 ["synth", Path.Combine(root, "tiny-a"), .. dims, "--seed", "1", .. f],

@@ -25,7 +25,7 @@ public static class SynthCommand
         var layersOverride = new Option<int?>("--layers-override") { Description = "Write this many layers instead of the config's num_hidden_layers (config.json is updated)" };
         var dtype = new Option<string>("--dtype") { Description = "Weight dtype: bfloat16, float16 or float32", DefaultValueFactory = _ => "bfloat16" };
         var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)", DefaultValueFactory = _ => 0 };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.model to copy (tokenizer_config.json and special_tokens_map.json beside it are copied too)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.model to copy (tokenizer_config.json and special_tokens_map.json beside it are copied too), or 'byte-level' for the built-in 448-piece byte-level tokenizer" };
         var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) };
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
 
@@ -59,7 +59,8 @@ public static class SynthCommand
                 LayersOverride = lo,
                 DType = DTypes.ParseUser(p.GetValue(dtype)!, "--dtype"),
                 Seed = p.GetValue(seed),
-                TokenizerPath = p.GetValue(tokenizer),
+                TokenizerPath = p.GetValue(tokenizer) is var t && t != BuiltinTokenizer.Name ? t : null,
+                TokenizerFiles = p.GetValue(tokenizer) == BuiltinTokenizer.Name ? BuiltinTokenizer.Files(cfg.VocabSize) : null,
                 Writer = new WriterOptions { ShardSize = ByteSize.Parse(p.GetValue(shardSize)!), Force = p.GetValue(force) },
             };
             var outDir = p.GetValue(output)!;

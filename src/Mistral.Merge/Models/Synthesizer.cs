@@ -17,6 +17,8 @@ public sealed record SynthOptions
     public ulong Seed { get; init; }
     /// <summary>A <c>tokenizer.model</c> to copy (with <c>tokenizer_config.json</c>/<c>special_tokens_map.json</c> beside it).</summary>
     public string? TokenizerPath { get; init; }
+    /// <summary>Tokenizer files to write as they are (file name → bytes), e.g. the built-in byte-level tokenizer.</summary>
+    public IReadOnlyDictionary<string, byte[]>? TokenizerFiles { get; init; }
     public WriterOptions Writer { get; init; } = new();
 }
 
@@ -167,6 +169,7 @@ public static class Synthesizer
                 if (File.Exists(p)) writer.CopyFile(p, extra);
             }
         }
+        foreach (var (name, bytes) in options.TokenizerFiles ?? new Dictionary<string, byte[]>()) writer.AddFile(name, bytes);
         FillRandom(writer, plan, options.Seed, cancel);
         writer.Commit(options.Writer.Force);
     }

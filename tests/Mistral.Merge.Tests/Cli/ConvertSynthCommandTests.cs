@@ -59,6 +59,26 @@ public class ConvertSynthCommandTests
     }
 
     [Fact]
+    public void SynthWithTheBuiltinTokenizerGivesAModelThatTokenizesAndGenerates()
+    {
+        using var tmp = new TempDir();
+        Assert.Equal(0, CliRunner.Run(["synth", tmp["m"], "--arch", "mistral", "--hidden", "64", "--layers", "2", "--heads", "8", "--kv-heads", "4",
+            "--intermediate", "172", "--vocab", "448", "--tokenizer", "byte-level"]).ExitCode);
+        Assert.True(File.Exists(Path.Combine(tmp["m"], "tokenizer.model")));
+        var t = CliRunner.Run("tokenize", tmp["m"], "--text", "hi", "--json");
+        Assert.Equal(0, t.ExitCode);
+        using (var doc = JsonDocument.Parse(t.Stdout))
+            Assert.Equal(1, doc.RootElement.GetProperty("ids")[0].GetInt32()); // BOS from tokenizer_config.json
+        var g = CliRunner.Run("generate", tmp["m"], "--prompt", "hi", "--max-new-tokens", "4", "--temperature", "0");
+        Assert.True(g.ExitCode == 0, g.Stderr);
+
+        AssertOneLineError(CliRunner.Run(["synth", tmp["small"], "--arch", "mistral", "--hidden", "64", "--layers", "2", "--heads", "8",
+                "--intermediate", "172", "--vocab", "256", "--tokenizer", "byte-level"]),
+            "--tokenizer byte-level: the built-in tokenizer has 448 pieces, more than the model's vocabulary of 256; use --vocab 448 or more");
+        Assert.False(Directory.Exists(tmp["small"]));
+    }
+
+    [Fact]
     public void ConvertCopiesNonFloatTensorsAndSideFilesAndReshardsWithoutDType()
     {
         using var tmp = new TempDir();
