@@ -46,9 +46,15 @@ public static class QuickstartCommand
             var f = p.GetValue(force) ? new[] { "--force" } : [];
             foreach (var sub in new[] { "tiny-a", "tiny-b", "merged" })
                 IO.CheckpointWriter.CheckDestination(Path.Combine(root, sub), f.Length > 0);
+            var files = new[] { (Name: "recipe.yml", Text: Recipe + "\n"), (Name: "text.txt", Text: Text + "\n") };
+            foreach (var (name, text) in files)
+            {
+                var path = Path.Combine(root, name);
+                if (f.Length == 0 && File.Exists(path) && File.ReadAllText(path) != text)
+                    throw new MergeException($"{path}: exists and differs from the quickstart's (use --force to replace it)");
+            }
             Directory.CreateDirectory(root);
-            File.WriteAllText(Path.Combine(root, "recipe.yml"), Recipe + "\n");
-            File.WriteAllText(Path.Combine(root, "text.txt"), Text + "\n");
+            foreach (var (name, text) in files) File.WriteAllText(Path.Combine(root, name), text);
 
             string[] dims = ["--arch", "mistral", "--hidden", "128", "--layers", "4", "--heads", "8", "--kv-heads", "4",
                 "--intermediate", "344", "--vocab", "448", "--tokenizer", BuiltinTokenizer.Name];

@@ -33,4 +33,18 @@ public class QuickstartCommandTests
         Assert.Contains("--force", again.Stderr);
         Assert.Equal(0, CliRunner.Run("quickstart", dir, "--force").ExitCode);
     }
+
+    [Fact]
+    public void AnEditedRecipeInTheFolderIsNotOverwrittenWithoutForce()
+    {
+        using var tmp = new TempDir();
+        var dir = tmp["qs"];
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "recipe.yml"), "my own recipe\n");
+        var r = CliRunner.Run("quickstart", dir);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal($"error: {Path.Combine(dir, "recipe.yml")}: exists and differs from the quickstart's (use --force to replace it)", r.Stderr.TrimEnd('\n'));
+        Assert.Equal("my own recipe\n", File.ReadAllText(Path.Combine(dir, "recipe.yml")));
+        Assert.False(Directory.Exists(Path.Combine(dir, "tiny-a")));
+    }
 }
