@@ -20,9 +20,7 @@ public sealed class MoePruneMethod : SurgeryMethodBase
         new("criterion", ParamKind.String, "frequency"),
         new("group", ParamKind.Bool, false),
         new("experts_per_token", ParamKind.Number),
-        new("calibration", ParamKind.String),
-        new("calibration_tokens", ParamKind.Number),
-        new("frequencies", ParamKind.String),
+        .. CalibrationParams,
     ], [], BaseRole.Required);
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)

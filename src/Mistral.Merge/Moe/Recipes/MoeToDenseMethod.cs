@@ -20,9 +20,7 @@ public sealed class MoeToDenseMethod : SurgeryMethodBase
         new("reference", ParamKind.Number),
         new("weighted", ParamKind.Bool, false),
         new("top_k", ParamKind.Number),
-        new("calibration", ParamKind.String),
-        new("calibration_tokens", ParamKind.Number),
-        new("frequencies", ParamKind.String),
+        .. CalibrationParams,
     ], [], BaseRole.Required);
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)

@@ -7,6 +7,14 @@ namespace Mistral.Merge.Moe.Recipes;
 /// <summary>Whole-checkpoint methods have no per-tensor maths: the executor runs their job instead.</summary>
 public abstract class SurgeryMethodBase : MergeMethodBase, ICheckpointSurgery
 {
+    /// <summary>Where routing frequencies / MoE block inputs come from; shared by both surgeries.</summary>
+    protected static readonly ParamDef[] CalibrationParams =
+    [
+        new("calibration", ParamKind.String),
+        new("calibration_tokens", ParamKind.Number),
+        new("frequencies", ParamKind.String),
+    ];
+
     public override string? CheckSources(int sourceCount, bool hasBase) => null;
     public override void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output)
         => throw new InvalidOperationException($"{Spec.Name} rewrites a whole checkpoint; it has no per-tensor step");
