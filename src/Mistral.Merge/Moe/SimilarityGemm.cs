@@ -28,9 +28,19 @@ public static unsafe class SimilarityGemm
     public const int TileRows = 8, TileCols = 32;
     private const int BlockRows = 128, BlockCols = 256, KChunk = 256;
 
-    /// <summary>C[n, m] += A[n, k] · B[m, k]ᵀ (both row-major along k).</summary>
+    /// <summary>Below this many rows on either side packing costs more than it saves (each packed element is used n or m times).</summary>
+    public const int PackingMinRows = 64;
+
+    /// <summary>
+    /// C[n, m] += A[n, k] · B[m, k]ᵀ (both row-major along k). Products with fewer than
+    /// <see cref="PackingMinRows"/> rows on a side (a few tokens against a weight, the router) go to the
+    /// unpacked <see cref="DotProductGemm"/>; the rest to the packed kernel.
+    /// </summary>
     public static void MultiplyAddNT(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int n, int m, int k, int maxThreads = -1)
-        => MultiplyAdd(a, OperandLayout.RowMajor, b, OperandLayout.RowMajor, c, n, m, k, maxThreads);
+    {
+        if (Math.Min(n, m) < PackingMinRows) DotProductGemm.MultiplyAddNT(a, b, c, n, m, k, maxThreads);
+        else MultiplyAdd(a, OperandLayout.RowMajor, b, OperandLayout.RowMajor, c, n, m, k, maxThreads);
+    }
 
     /// <param name="workspace">packing buffers to reuse across calls (fresh pages cost a fault each); null: a temporary one.</param>
     public static void MultiplyAdd(ReadOnlySpan<float> a, OperandLayout aLayout, ReadOnlySpan<float> b, OperandLayout bLayout,

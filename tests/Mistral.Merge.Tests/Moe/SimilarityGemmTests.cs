@@ -57,18 +57,23 @@ public class SimilarityGemmTests
         var rng = new Random(11);
         var a = Enumerable.Range(0, 300 * 90).Select(_ => (float)rng.NextDouble()).ToArray();
         var b = Enumerable.Range(0, 270 * 90).Select(_ => (float)rng.NextDouble()).ToArray();
+        const OperandLayout rm = OperandLayout.RowMajor;
         var one = new float[300 * 270];
-        SimilarityGemm.MultiplyAddNT(a, b, one, 300, 270, 90, maxThreads: 1);
+        SimilarityGemm.MultiplyAdd(a, rm, b, rm, one, 300, 270, 90, maxThreads: 1);
         using var ws = new SimilarityGemm.Workspace();
         var small = new float[5 * 7];
-        SimilarityGemm.MultiplyAdd(a, OperandLayout.RowMajor, b, OperandLayout.RowMajor, small, 5, 7, 90, 2, ws);
+        SimilarityGemm.MultiplyAdd(a, rm, b, rm, small, 5, 7, 90, 2, ws);
         var two = new float[300 * 270];
-        SimilarityGemm.MultiplyAdd(a, OperandLayout.RowMajor, b, OperandLayout.RowMajor, two, 300, 270, 90, 2, ws);
+        SimilarityGemm.MultiplyAdd(a, rm, b, rm, two, 300, 270, 90, 2, ws);
         Assert.Equal(one, two); // bit for bit
         var again = new float[5 * 7];
-        SimilarityGemm.MultiplyAdd(a, OperandLayout.RowMajor, b, OperandLayout.RowMajor, again, 5, 7, 90, 2, ws);
+        SimilarityGemm.MultiplyAdd(a, rm, b, rm, again, 5, 7, 90, 2, ws);
         Assert.Equal(small, again);
         for (int i = 0; i < 5; i++) for (int j = 0; j < 7; j++) Assert.Equal(one[i * 270 + j], small[i * 7 + j]);
+        // MultiplyAddNT takes the packed path from 64 rows on both sides.
+        var nt = new float[300 * 270];
+        SimilarityGemm.MultiplyAddNT(a, b, nt, 300, 270, 90);
+        Assert.Equal(one, nt);
     }
 
     [Fact]
