@@ -4,7 +4,8 @@ namespace Mistral.Merge.Moe;
 /// Weight matching of SwiGLU units: the similarity of reference unit u and expert unit v is
 /// <c>w1ᵣ[u]·w1ₑ[v] + w3ᵣ[u]·w3ₑ[v] + w2ᵣ[:,u]·w2ₑ[:,v]</c> (one [I×I] float32 GEMM per tensor, see
 /// <see cref="SimilarityGemm"/>); the permutation maximizing the summed similarity is a linear assignment
-/// problem solved exactly by <see cref="LinearAssignment"/>. Memory: the I×I matrix plus two transposed w2.
+/// problem solved exactly by <see cref="LinearAssignment"/>. Memory: the I×I matrix plus the GEMM's packed
+/// copies of one pair of operands (2 × I×H float32).
 /// </summary>
 public sealed class ExpertAlignment
 {
@@ -34,25 +35,12 @@ public sealed class ExpertAlignment
     {
         int h = r.Hidden, n = r.Intermediate;
         var s = new float[(long)n * n];
-        SimilarityGemm.MultiplyAddNT(r.W1, e.W1, s, n, n, h, maxThreads);
-        SimilarityGemm.MultiplyAddNT(r.W3, e.W3, s, n, n, h, maxThreads);
-        SimilarityGemm.MultiplyAddNT(Transpose(r.W2, h, n), Transpose(e.W2, h, n), s, n, n, h, maxThreads);
+        using var ws = new SimilarityGemm.Workspace();
+        const OperandLayout rowMajor = OperandLayout.RowMajor, kMajor = OperandLayout.KMajor;
+        SimilarityGemm.MultiplyAdd(r.W1, rowMajor, e.W1, rowMajor, s, n, n, h, maxThreads, ws);
+        SimilarityGemm.MultiplyAdd(r.W3, rowMajor, e.W3, rowMajor, s, n, n, h, maxThreads, ws);
+        // w2 is [H, I]: its unit columns are read k-major, packed straight into the kernel's panels.
+        SimilarityGemm.MultiplyAdd(r.W2, kMajor, e.W2, kMajor, s, n, n, h, maxThreads, ws);
         return s;
-    }
-
-    /// <summary>[rows, cols] → [cols, rows], in 32×32 blocks.</summary>
-    public static float[] Transpose(float[] src, int rows, int cols)
-    {
-        var dst = new float[src.Length];
-        const int B = 32;
-        for (int r0 = 0; r0 < rows; r0 += B)
-            for (int c0 = 0; c0 < cols; c0 += B)
-            {
-                int r1 = Math.Min(rows, r0 + B), c1 = Math.Min(cols, c0 + B);
-                for (int r = r0; r < r1; r++)
-                    for (int c = c0; c < c1; c++)
-                        dst[(long)c * rows + r] = src[(long)r * cols + c];
-            }
-        return dst;
     }
 }

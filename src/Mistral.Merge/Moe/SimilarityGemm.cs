@@ -1,142 +1,287 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Mistral.Merge.Moe;
 
+/// <summary>How a <see cref="SimilarityGemm"/> operand with <c>rows</c> rows along k is stored.</summary>
+public enum OperandLayout
+{
+    /// <summary>[rows, k], element (i, p) at i·k + p (the rows of w1/w3).</summary>
+    RowMajor,
+    /// <summary>[k, rows], element (i, p) at p·rows + i (the columns of w2).</summary>
+    KMajor,
+}
+
 /// <summary>
-/// <c>C[n, m] += A[n, k] · B[m, k]ᵀ</c> in float32 (row-major, both operands along k): a blocked,
-/// multithreaded dot-product GEMM. 4×4 register tiles of 16 SIMD accumulators (Vector512 where the CPU
-/// has it, else Vector256) run over k chunks that keep a 64-row A block and a 256-row B block in L2;
-/// threads own disjoint row blocks of C. Accumulation is float32 (per-lane partial sums, as BLAS does).
+/// <c>C[n, m] += Σ_p A(i, p) · B(j, p)</c> in float32, each operand in either <see cref="OperandLayout"/>.
+/// A packed GEMM: both operands are copied once into zero-padded panels, A as [n/8][k][8] and B as
+/// [m/32][k][32] (so the w2 columns need no separate transpose), then threads take 128×256 blocks of C.
+/// Inside a block an 8×32 register tile (16 Vector512 accumulators, one broadcast and two FMAs per A
+/// element) runs over k chunks of 256, the B chunk staying in L1 and the A chunks and the block's
+/// accumulators in L2; each block is added to C once. Every product is a float32 sum over k in increasing
+/// order, so results do not depend on the thread count.
 /// </summary>
 public static unsafe class SimilarityGemm
 {
-    private const int RowBlock = 64, ColBlock = 256, KBlock = 512;
+    public const int TileRows = 8, TileCols = 32;
+    private const int BlockRows = 128, BlockCols = 256, KChunk = 256;
 
+    /// <summary>Below this many rows on either side packing costs more than it saves (each packed element is used n or m times).</summary>
+    public const int PackingMinRows = 64;
+
+    /// <summary>
+    /// C[n, m] += A[n, k] · B[m, k]ᵀ (both row-major along k). Products with fewer than
+    /// <see cref="PackingMinRows"/> rows on a side (a few tokens against a weight, the router) go to the
+    /// unpacked <see cref="DotProductGemm"/>; the rest to the packed kernel.
+    /// </summary>
     public static void MultiplyAddNT(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int n, int m, int k, int maxThreads = -1)
     {
+        if (Math.Min(n, m) < PackingMinRows) DotProductGemm.MultiplyAddNT(a, b, c, n, m, k, maxThreads);
+        else MultiplyAdd(a, OperandLayout.RowMajor, b, OperandLayout.RowMajor, c, n, m, k, maxThreads);
+    }
+
+    /// <param name="workspace">packing buffers to reuse across calls (fresh pages cost a fault each); null: a temporary one.</param>
+    public static void MultiplyAdd(ReadOnlySpan<float> a, OperandLayout aLayout, ReadOnlySpan<float> b, OperandLayout bLayout,
+                                   Span<float> c, int n, int m, int k, int maxThreads = -1, Workspace? workspace = null)
+    {
+        if (n < 0 || m < 0 || k < 0) throw new ArgumentException("GEMM dimensions must not be negative");
         if ((long)n * k > a.Length || (long)m * k > b.Length || (long)n * m > c.Length)
             throw new ArgumentException("GEMM operand sizes do not match n, m, k");
         if (n == 0 || m == 0 || k == 0) return;
-        fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
+        int groups = (n + TileRows - 1) / TileRows, panels = (m + TileCols - 1) / TileCols;
+        var opts = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : Environment.ProcessorCount };
+        var ws = workspace ?? new Workspace();
+        try
         {
-            nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
-            int blocks = (n + RowBlock - 1) / RowBlock;
-            var opts = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : Environment.ProcessorCount };
-            Parallel.For(0, blocks, opts, blk =>
+            float* ap = ws.A((long)groups * TileRows * k), bp = ws.B((long)panels * TileCols * k);
+            fixed (float* pa = a) fixed (float* pb = b) fixed (float* pc = c)
             {
-                int r0 = blk * RowBlock, r1 = Math.Min(n, r0 + RowBlock);
-                RowBlockProduct((float*)ia, (float*)ib, (float*)ic, r0, r1, m, k);
-            });
+                Pack(pa, aLayout, n, k, TileRows, ap, opts);
+                Pack(pb, bLayout, m, k, TileCols, bp, opts);
+                nint iap = (nint)ap, ibp = (nint)bp, ic = (nint)pc;
+                int rowBlocks = (n + BlockRows - 1) / BlockRows, colBlocks = (m + BlockCols - 1) / BlockCols;
+                // Consecutive blocks share a B column slab (kept in L3 while both threads use it).
+                Parallel.For(0, rowBlocks * colBlocks, opts,
+                    () => (nint)NativeMemory.AlignedAlloc(BlockRows * BlockCols * sizeof(float), 64),
+                    (blk, _, acc) =>
+                    {
+                        Block((float*)iap, (float*)ibp, (float*)ic, n, m, k, blk % rowBlocks, blk / rowBlocks, (float*)acc);
+                        return acc;
+                    },
+                    acc => NativeMemory.AlignedFree((void*)acc));
+            }
+        }
+        finally
+        {
+            if (workspace is null) ws.Dispose();
         }
     }
 
-    private static void RowBlockProduct(float* a, float* b, float* c, int r0, int r1, int m, int k)
+    /// <summary>The packed copies of both operands (native, 64-byte aligned), grown on demand.</summary>
+    public sealed class Workspace : IDisposable
     {
-        for (int c0 = 0; c0 < m; c0 += ColBlock)
+        private float* _a, _b;
+        private long _aCap, _bCap;
+
+        internal float* A(long floats) => Ensure(ref _a, ref _aCap, floats);
+        internal float* B(long floats) => Ensure(ref _b, ref _bCap, floats);
+
+        private static float* Ensure(ref float* p, ref long cap, long floats)
         {
-            int c1 = Math.Min(m, c0 + ColBlock);
-            for (int k0 = 0; k0 < k; k0 += KBlock)
+            if (floats > cap)
             {
-                int kc = Math.Min(KBlock, k - k0);
-                int i = r0;
-                for (; i + 4 <= r1; i += 4)
+                NativeMemory.AlignedFree(p);
+                p = null; cap = 0;
+                p = (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
+                cap = floats;
+            }
+            return p;
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(_a); NativeMemory.AlignedFree(_b);
+            _a = _b = null; _aCap = _bCap = 0;
+        }
+    }
+
+    /// <summary>dst[q][p][r] = X(q·w + r, p) for every panel q of w rows (zero past <paramref name="rows"/>).</summary>
+    private static void Pack(float* src, OperandLayout layout, int rows, int k, int w, float* dst, ParallelOptions opts)
+    {
+        nint isrc = (nint)src, idst = (nint)dst;
+        int panels = (rows + w - 1) / w, perTask = PackWidth / w, tasks = (panels + perTask - 1) / perTask;
+        Parallel.For(0, tasks, opts, t =>
+        {
+            int q0 = t * perTask, q1 = Math.Min(panels, q0 + perTask);
+            if (layout == OperandLayout.KMajor) PackKMajor((float*)isrc, rows, k, w, q0, q1, (float*)idst);
+            else PackRowMajor((float*)isrc, rows, k, w, q0, q1, (float*)idst);
+        });
+    }
+
+    private const int PackWidth = 128, PackDepth = 64;
+
+    // Each k step reads one contiguous run of up to 128 values and hands w of them to each panel.
+    private static void PackKMajor(float* src, int rows, int k, int w, int q0, int q1, float* dst)
+    {
+        for (int p = 0; p < k; p++)
+            for (int q = q0; q < q1; q++)
+            {
+                int valid = Math.Min(w, rows - q * w);
+                float* to = dst + ((long)q * k + p) * w;
+                new ReadOnlySpan<float>(src + (long)p * rows + q * w, valid).CopyTo(new Span<float>(to, valid));
+                if (valid < w) new Span<float>(to + valid, w - valid).Clear();
+            }
+    }
+
+    // A transpose of w rows, 64 k steps at a time so the destination piece (at most 8 KB) stays in L1.
+    private static void PackRowMajor(float* src, int rows, int k, int w, int q0, int q1, float* dst)
+    {
+        for (int q = q0; q < q1; q++)
+        {
+            int valid = Math.Min(w, rows - q * w);
+            float* panel = dst + (long)q * k * w;
+            for (int p0 = 0; p0 < k; p0 += PackDepth)
+            {
+                int pc = Math.Min(PackDepth, k - p0);
+                for (int r = 0; r < w; r++)
                 {
-                    int j = c0;
-                    for (; j + 4 <= c1; j += 4)
-                        Tile4x4(a + (long)i * k + k0, b + (long)j * k + k0, k, kc, c + (long)i * m + j, m);
-                    for (; j < c1; j++)
-                        for (int r = 0; r < 4; r++)
-                            c[(long)(i + r) * m + j] += Dot(a + (long)(i + r) * k + k0, b + (long)j * k + k0, kc);
+                    float* to = panel + (long)p0 * w + r;
+                    if (r < valid)
+                    {
+                        float* row = src + (long)(q * w + r) * k + p0;
+                        for (int p = 0; p < pc; p++) to[p * w] = row[p];
+                    }
+                    else
+                        for (int p = 0; p < pc; p++) to[p * w] = 0f;
                 }
-                for (; i < r1; i++)
-                    for (int j = c0; j < c1; j++)
-                        c[(long)i * m + j] += Dot(a + (long)i * k + k0, b + (long)j * k + k0, kc);
             }
         }
+    }
+
+    /// <summary>The 128×256 block (rb, cb) of C: accumulate over all k into <paramref name="acc"/>, then add to C.</summary>
+    private static void Block(float* ap, float* bp, float* c, int n, int m, int k, int rb, int cb, float* acc)
+    {
+        int r0 = rb * BlockRows, rows = Math.Min(BlockRows, n - r0), g0 = r0 / TileRows, gs = (rows + TileRows - 1) / TileRows;
+        int c0 = cb * BlockCols, cols = Math.Min(BlockCols, m - c0), p0 = c0 / TileCols, ps = (cols + TileCols - 1) / TileCols;
+        const int tile = TileRows * TileCols;
+        for (int k0 = 0; k0 < k; k0 += KChunk)
+        {
+            int kc = Math.Min(KChunk, k - k0);
+            for (int p = 0; p < ps; p++)
+            {
+                float* bpanel = bp + ((long)(p0 + p) * k + k0) * TileCols;
+                for (int g = 0; g < gs; g++)
+                    Kernel(ap + ((long)(g0 + g) * k + k0) * TileRows, bpanel, kc, acc + (g * ps + p) * tile, k0 == 0);
+            }
+        }
+        for (int g = 0; g < gs; g++)
+            for (int r = 0; r < TileRows; r++)
+            {
+                int row = r0 + g * TileRows + r;
+                if (row >= n) break;
+                for (int p = 0; p < ps; p++)
+                {
+                    int col = c0 + p * TileCols, len = Math.Min(TileCols, m - col);
+                    var dst = new Span<float>(c + (long)row * m + col, len);
+                    TensorPrimitives.Add(dst, new ReadOnlySpan<float>(acc + (g * ps + p) * tile + r * TileCols, len), dst);
+                }
+            }
+    }
+
+    /// <summary>acc[8][32] (+)= Σ_p a[p][0..8] ⊗ b[p][0..32] over kc steps (a: [kc][8], b: [kc][32]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Kernel(float* a, float* b, int kc, float* acc, bool first)
+    {
+        if (Vector512.IsHardwareAccelerated) { Kernel512(a, b, kc, acc, first); return; }
+        if (Vector256.IsHardwareAccelerated) { Kernel256(a, b, kc, acc, first); Kernel256(a, b + 16, kc, acc + 16, first); return; }
+        for (int r = 0; r < TileRows; r++)
+            for (int j = 0; j < TileCols; j++)
+            {
+                float s = first ? 0f : acc[r * TileCols + j];
+                for (int p = 0; p < kc; p++) s = MathF.FusedMultiplyAdd(a[p * TileRows + r], b[p * TileCols + j], s);
+                acc[r * TileCols + j] = s;
+            }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4(float* a, float* b, int ld, int kc, float* c, int ldc)
+    private static void Kernel512(float* a, float* b, int kc, float* acc, bool first)
     {
-        float* a0 = a, a1 = a + ld, a2 = a + 2L * ld, a3 = a + 3L * ld;
-        float* b0 = b, b1 = b + ld, b2 = b + 2L * ld, b3 = b + 3L * ld;
-        int p = 0;
-        float s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-        float s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-        if (Vector512.IsHardwareAccelerated && kc >= 16)
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        if (first)
         {
-            Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
-            Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
-            Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
-            Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
-            for (; p + 16 <= kc; p += 16)
-            {
-                var x0 = Vector512.Load(a0 + p); var x1 = Vector512.Load(a1 + p);
-                var x2 = Vector512.Load(a2 + p); var x3 = Vector512.Load(a3 + p);
-                var y = Vector512.Load(b0 + p);
-                c00 = Vector512.FusedMultiplyAdd(x0, y, c00); c10 = Vector512.FusedMultiplyAdd(x1, y, c10);
-                c20 = Vector512.FusedMultiplyAdd(x2, y, c20); c30 = Vector512.FusedMultiplyAdd(x3, y, c30);
-                y = Vector512.Load(b1 + p);
-                c01 = Vector512.FusedMultiplyAdd(x0, y, c01); c11 = Vector512.FusedMultiplyAdd(x1, y, c11);
-                c21 = Vector512.FusedMultiplyAdd(x2, y, c21); c31 = Vector512.FusedMultiplyAdd(x3, y, c31);
-                y = Vector512.Load(b2 + p);
-                c02 = Vector512.FusedMultiplyAdd(x0, y, c02); c12 = Vector512.FusedMultiplyAdd(x1, y, c12);
-                c22 = Vector512.FusedMultiplyAdd(x2, y, c22); c32 = Vector512.FusedMultiplyAdd(x3, y, c32);
-                y = Vector512.Load(b3 + p);
-                c03 = Vector512.FusedMultiplyAdd(x0, y, c03); c13 = Vector512.FusedMultiplyAdd(x1, y, c13);
-                c23 = Vector512.FusedMultiplyAdd(x2, y, c23); c33 = Vector512.FusedMultiplyAdd(x3, y, c33);
-            }
-            s00 = Vector512.Sum(c00); s01 = Vector512.Sum(c01); s02 = Vector512.Sum(c02); s03 = Vector512.Sum(c03);
-            s10 = Vector512.Sum(c10); s11 = Vector512.Sum(c11); s12 = Vector512.Sum(c12); s13 = Vector512.Sum(c13);
-            s20 = Vector512.Sum(c20); s21 = Vector512.Sum(c21); s22 = Vector512.Sum(c22); s23 = Vector512.Sum(c23);
-            s30 = Vector512.Sum(c30); s31 = Vector512.Sum(c31); s32 = Vector512.Sum(c32); s33 = Vector512.Sum(c33);
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector512<float>.Zero;
+            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector512<float>.Zero;
         }
-        else if (Vector256.IsHardwareAccelerated && kc >= 8)
+        else
         {
-            Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
-            Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
-            Vector256<float> c20 = default, c21 = default, c22 = default, c23 = default;
-            Vector256<float> c30 = default, c31 = default, c32 = default, c33 = default;
-            for (; p + 8 <= kc; p += 8)
-            {
-                var x0 = Vector256.Load(a0 + p); var x1 = Vector256.Load(a1 + p);
-                var x2 = Vector256.Load(a2 + p); var x3 = Vector256.Load(a3 + p);
-                var y = Vector256.Load(b0 + p);
-                c00 = Vector256.FusedMultiplyAdd(x0, y, c00); c10 = Vector256.FusedMultiplyAdd(x1, y, c10);
-                c20 = Vector256.FusedMultiplyAdd(x2, y, c20); c30 = Vector256.FusedMultiplyAdd(x3, y, c30);
-                y = Vector256.Load(b1 + p);
-                c01 = Vector256.FusedMultiplyAdd(x0, y, c01); c11 = Vector256.FusedMultiplyAdd(x1, y, c11);
-                c21 = Vector256.FusedMultiplyAdd(x2, y, c21); c31 = Vector256.FusedMultiplyAdd(x3, y, c31);
-                y = Vector256.Load(b2 + p);
-                c02 = Vector256.FusedMultiplyAdd(x0, y, c02); c12 = Vector256.FusedMultiplyAdd(x1, y, c12);
-                c22 = Vector256.FusedMultiplyAdd(x2, y, c22); c32 = Vector256.FusedMultiplyAdd(x3, y, c32);
-                y = Vector256.Load(b3 + p);
-                c03 = Vector256.FusedMultiplyAdd(x0, y, c03); c13 = Vector256.FusedMultiplyAdd(x1, y, c13);
-                c23 = Vector256.FusedMultiplyAdd(x2, y, c23); c33 = Vector256.FusedMultiplyAdd(x3, y, c33);
-            }
-            s00 = Vector256.Sum(c00); s01 = Vector256.Sum(c01); s02 = Vector256.Sum(c02); s03 = Vector256.Sum(c03);
-            s10 = Vector256.Sum(c10); s11 = Vector256.Sum(c11); s12 = Vector256.Sum(c12); s13 = Vector256.Sum(c13);
-            s20 = Vector256.Sum(c20); s21 = Vector256.Sum(c21); s22 = Vector256.Sum(c22); s23 = Vector256.Sum(c23);
-            s30 = Vector256.Sum(c30); s31 = Vector256.Sum(c31); s32 = Vector256.Sum(c32); s33 = Vector256.Sum(c33);
+            c00 = Vector512.Load(acc + 0); c01 = Vector512.Load(acc + 16);
+            c10 = Vector512.Load(acc + 32); c11 = Vector512.Load(acc + 48);
+            c20 = Vector512.Load(acc + 64); c21 = Vector512.Load(acc + 80);
+            c30 = Vector512.Load(acc + 96); c31 = Vector512.Load(acc + 112);
+            c40 = Vector512.Load(acc + 128); c41 = Vector512.Load(acc + 144);
+            c50 = Vector512.Load(acc + 160); c51 = Vector512.Load(acc + 176);
+            c60 = Vector512.Load(acc + 192); c61 = Vector512.Load(acc + 208);
+            c70 = Vector512.Load(acc + 224); c71 = Vector512.Load(acc + 240);
         }
-        for (; p < kc; p++)
+        for (int p = 0; p < kc; p++, a += TileRows, b += TileCols)
         {
-            float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
-            float y0 = b0[p], y1 = b1[p], y2 = b2[p], y3 = b3[p];
-            s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
-            s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
-            s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3;
-            s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3;
+            var x0 = Vector512.Load(b);
+            var x1 = Vector512.Load(b + 16);
+            var s = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x0, s, c00); c01 = Vector512.FusedMultiplyAdd(x1, s, c01);
+            s = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x0, s, c10); c11 = Vector512.FusedMultiplyAdd(x1, s, c11);
+            s = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x0, s, c20); c21 = Vector512.FusedMultiplyAdd(x1, s, c21);
+            s = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x0, s, c30); c31 = Vector512.FusedMultiplyAdd(x1, s, c31);
+            s = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x0, s, c40); c41 = Vector512.FusedMultiplyAdd(x1, s, c41);
+            s = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x0, s, c50); c51 = Vector512.FusedMultiplyAdd(x1, s, c51);
+            s = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x0, s, c60); c61 = Vector512.FusedMultiplyAdd(x1, s, c61);
+            s = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x0, s, c70); c71 = Vector512.FusedMultiplyAdd(x1, s, c71);
         }
-        c[0] += s00; c[1] += s01; c[2] += s02; c[3] += s03;
-        c += ldc; c[0] += s10; c[1] += s11; c[2] += s12; c[3] += s13;
-        c += ldc; c[0] += s20; c[1] += s21; c[2] += s22; c[3] += s23;
-        c += ldc; c[0] += s30; c[1] += s31; c[2] += s32; c[3] += s33;
+        c00.Store(acc + 0); c01.Store(acc + 16); c10.Store(acc + 32); c11.Store(acc + 48);
+        c20.Store(acc + 64); c21.Store(acc + 80); c30.Store(acc + 96); c31.Store(acc + 112);
+        c40.Store(acc + 128); c41.Store(acc + 144); c50.Store(acc + 160); c51.Store(acc + 176);
+        c60.Store(acc + 192); c61.Store(acc + 208); c70.Store(acc + 224); c71.Store(acc + 240);
     }
 
-    private static float Dot(float* x, float* y, int len)
+    // Without AVX-512: 8 rows × 16 columns per call (b and acc keep their row stride of 32).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256(float* a, float* b, int kc, float* acc, bool first)
     {
-        return System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(x, len), new ReadOnlySpan<float>(y, len));
+        const int S = TileCols;
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        if (first)
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector256<float>.Zero;
+            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector256<float>.Zero;
+        }
+        else
+        {
+            c00 = Vector256.Load(acc); c01 = Vector256.Load(acc + 8);
+            c10 = Vector256.Load(acc + S); c11 = Vector256.Load(acc + S + 8);
+            c20 = Vector256.Load(acc + 2 * S); c21 = Vector256.Load(acc + 2 * S + 8);
+            c30 = Vector256.Load(acc + 3 * S); c31 = Vector256.Load(acc + 3 * S + 8);
+            c40 = Vector256.Load(acc + 4 * S); c41 = Vector256.Load(acc + 4 * S + 8);
+            c50 = Vector256.Load(acc + 5 * S); c51 = Vector256.Load(acc + 5 * S + 8);
+            c60 = Vector256.Load(acc + 6 * S); c61 = Vector256.Load(acc + 6 * S + 8);
+            c70 = Vector256.Load(acc + 7 * S); c71 = Vector256.Load(acc + 7 * S + 8);
+        }
+        for (int p = 0; p < kc; p++, a += TileRows, b += S)
+        {
+            var x0 = Vector256.Load(b);
+            var x1 = Vector256.Load(b + 8);
+            var s = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x0, s, c00); c01 = Vector256.FusedMultiplyAdd(x1, s, c01);
+            s = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x0, s, c10); c11 = Vector256.FusedMultiplyAdd(x1, s, c11);
+            s = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x0, s, c20); c21 = Vector256.FusedMultiplyAdd(x1, s, c21);
+            s = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x0, s, c30); c31 = Vector256.FusedMultiplyAdd(x1, s, c31);
+            s = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(x0, s, c40); c41 = Vector256.FusedMultiplyAdd(x1, s, c41);
+            s = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(x0, s, c50); c51 = Vector256.FusedMultiplyAdd(x1, s, c51);
+            s = Vector256.Create(a[6]); c60 = Vector256.FusedMultiplyAdd(x0, s, c60); c61 = Vector256.FusedMultiplyAdd(x1, s, c61);
+            s = Vector256.Create(a[7]); c70 = Vector256.FusedMultiplyAdd(x0, s, c70); c71 = Vector256.FusedMultiplyAdd(x1, s, c71);
+        }
+        c00.Store(acc); c01.Store(acc + 8); c10.Store(acc + S); c11.Store(acc + S + 8);
+        c20.Store(acc + 2 * S); c21.Store(acc + 2 * S + 8); c30.Store(acc + 3 * S); c31.Store(acc + 3 * S + 8);
+        c40.Store(acc + 4 * S); c41.Store(acc + 4 * S + 8); c50.Store(acc + 5 * S); c51.Store(acc + 5 * S + 8);
+        c60.Store(acc + 6 * S); c61.Store(acc + 6 * S + 8); c70.Store(acc + 7 * S); c71.Store(acc + 7 * S + 8);
     }
 }
