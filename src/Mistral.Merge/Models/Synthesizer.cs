@@ -185,7 +185,9 @@ public static class Synthesizer
             for (long s = 0; s < n; s += ChunkElements) items.Add((t, key, isNorm, s, (int)Math.Min(ChunkElements, n - s)));
         }
         // Each thread reuses one float and one byte buffer: memory is bounded by threads × chunk.
-        Parallel.ForEach(items, new ParallelOptions { CancellationToken = cancel },
+        // Chunks are handed out one at a time in file order (no range partitioning), so the threads write neighbouring
+        // pieces and the file grows front to back: fewer extents, sequential write-back.
+        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(items, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), new ParallelOptions { CancellationToken = cancel },
             () => (new float[ChunkElements], new byte[ChunkElements * 4]),
             (it, _, buf) =>
             {
