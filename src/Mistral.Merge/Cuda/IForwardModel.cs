@@ -3,9 +3,9 @@ using Mistral.Merge.Models;
 namespace Mistral.Merge.Cuda;
 
 /// <summary>
-/// The small surface the CLI needs from a forward pass (perplexity, generate, compare). The CPU forward pass and its
-/// IBackend are written in parallel on branch `inference`; until the two meet, this is the CUDA side's adapter
-/// interface: a CPU implementation (or an IBackend adapter) of these five members is all `--device` needs.
+/// The direct surface of the GPU forward pass (<see cref="CudaTransformer"/>), used by the GPU tests and the CUDA
+/// benchmark. The commands reach the GPU through <see cref="CudaBackend"/>, the CUDA implementation of the shared
+/// <c>Inference.IBackend</c>.
 /// </summary>
 public interface IForwardModel : IDisposable
 {
