@@ -98,7 +98,7 @@ public static class CheckpointConverter
         }
         // Chunks are handed out one at a time in file order (no range partitioning), so the threads write neighbouring
         // pieces and the file grows front to back: fewer extents, sequential write-back.
-        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(items, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), new ParallelOptions { CancellationToken = cancel },
+        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(items, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = Environment.ProcessorCount },
             () => (new float[ChunkElements], new byte[ChunkElements * 4]),
             (it, _, buf) =>
             {
