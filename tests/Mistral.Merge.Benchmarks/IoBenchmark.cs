@@ -13,7 +13,7 @@ namespace Mistral.Merge.Benchmarks;
 /// same bytes: write (convert = our reader + writer, synth = generator + writer) against a plain copy
 /// (File.Copy, i.e. copy_file_range in the kernel, plus fsync like our writer's commit), and read (every
 /// tensor through ModelFolder, checksummed) against the copy and against a plain sequential read of the
-/// files with the same checksum. Every measurement runs three times; the best is kept. Cold reads evict the
+/// files with the same checksum. Write paths run in turns for five rounds, reads three times; the best is kept. Cold reads evict the
 /// files from the page cache first with posix_fadvise(DONTNEED) (only our own files; nothing global).
 /// </summary>
 public static class IoBenchmark
