@@ -44,7 +44,7 @@ public static class MoeConvertCommand
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(prune) is { } n)
             {
-                IMoeCalibrationSource? calSource = null;
+                MoeCalibration? calSource = null;
                 string sel = p.GetValue(select)!;
                 if (sel is not ("frequency" or "output")) throw new MergeException($"--select: expected 'frequency' or 'output', got '{sel}'");
                 if (p.GetValue(group) || sel == "output")
@@ -55,11 +55,13 @@ public static class MoeConvertCommand
                     freq ??= calibrated.Routing.SelectionFrequencyTable();
                 }
                 else if (freq == null && p.GetValue(calibration) is { } cal2) freq = MeasureFrequencies(src, cal2, p.GetValue(calTokens), token);
-                var r = MoePrune.Run(src, dst, new MoePruneOptions
-                {
-                    NumExperts = n, Group = p.GetValue(group), Selection = sel == "output" ? PruneSelection.OutputChange : PruneSelection.Frequency,
-                    Frequencies = freq, Calibration = calSource, OutDType = dt, Writer = writer,
-                }, token);
+                MoeSurgeryResult r;
+                using (calSource)
+                    r = MoePrune.Run(src, dst, new MoePruneOptions
+                    {
+                        NumExperts = n, Group = p.GetValue(group), Selection = sel == "output" ? PruneSelection.OutputChange : PruneSelection.Frequency,
+                        Frequencies = freq, Calibration = calSource, OutDType = dt, Writer = writer,
+                    }, token);
                 o.WriteLine($"wrote {dst}: Mixtral with {n} experts per layer, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters");
                 foreach (var line in r.LayerNotes) o.WriteLine("  " + line);
                 return Cli.Ok;

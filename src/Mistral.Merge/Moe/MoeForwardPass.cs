@@ -2,14 +2,23 @@ using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Moe;
 
-/// <summary>MoE block inputs captured by the forward pass, with the routing statistics of the same pass.</summary>
-public sealed class MoeCalibration(float[][] inputs, int tokens, int hidden, RoutingStatistics routing) : IMoeCalibrationSource
+/// <summary>
+/// MoE block inputs captured by the forward pass (on disk, see <see cref="CalibrationStore"/>), with the routing
+/// statistics of the same pass.
+/// </summary>
+public sealed class MoeCalibration(CalibrationStore? inputs, int layers, int hidden, RoutingStatistics routing) : IMoeCalibrationSource, IDisposable
 {
-    public int Layers => inputs.Length;
+    public int Layers => layers;
     public int Hidden => hidden;
-    public int Tokens => tokens;
+    public int Tokens => inputs?.Tokens ?? 0;
     public RoutingStatistics Routing => routing;
-    public float[] MoeInputs(int layer, out int t) { t = tokens; return inputs[layer]; }
+    public float[] MoeInputs(int layer, out int t)
+    {
+        if (inputs == null) throw new InvalidOperationException("no block inputs were captured (routing-only run)");
+        t = inputs.Tokens;
+        return inputs.MoeInputs(layer);
+    }
+    public void Dispose() => inputs?.Dispose();
 }
 
 /// <summary>A perplexity run; <see cref="Routing"/> is null for a dense model.</summary>
@@ -57,7 +66,7 @@ public static class MoeForwardPass
         using var m = TransformerModel.Load(model);
         using var backend = new CpuBackend(m, threads);
         var s = m.Shape;
-        Observer? observer = s.IsMoe ? new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, 0) : null;
+        Observer? observer = s.IsMoe ? new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, null) : null;
         backend.MoeObserver = observer;
         var r = Inference.Perplexity.Evaluate(backend, ids, ctx, stride, cancel: token);
         return new MoeEvaluation(r, observer?.Stats);
@@ -69,10 +78,23 @@ public static class MoeForwardPass
         var s = m.Shape;
         if (!s.IsMoe) throw new MergeException($"{model}: not a Mixtral model (architecture '{m.Config.ArchitectureName}'); routing needs MixtralForCausalLM");
         if (ids.Length == 0) throw new MergeException("routing: no tokens");
-        if (capture && (long)ids.Length * s.Hidden > Array.MaxLength)
-            throw new MergeException($"calibration: {ids.Length} tokens × hidden {s.Hidden} is too large; lower the calibration token limit");
+        var store = capture ? new CalibrationStore(s.Layers, ids.Length, s.Hidden) : null;
+        try
+        {
+            Route(m, ids, new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, store), threads, token, out var stats);
+            return new MoeCalibration(store, s.Layers, s.Hidden, stats);
+        }
+        catch
+        {
+            store?.Dispose();
+            throw;
+        }
+    }
+
+    private static void Route(TransformerModel m, int[] ids, Observer observer, int threads, CancellationToken token, out RoutingStatistics stats)
+    {
+        var s = m.Shape;
         using var backend = new CpuBackend(m, threads);
-        var observer = new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, capture ? ids.Length : 0);
         backend.MoeObserver = observer;
         using var cache = backend.CreateCache(Window);
         var positions = new int[Window];
@@ -86,20 +108,19 @@ public static class MoeForwardPass
             backend.Forward(ids.AsSpan(start, n), positions.AsSpan(0, n), cache, logits);
             observer.Advance(n);
         }
-        return new MoeCalibration(observer.Inputs, capture ? ids.Length : 0, s.Hidden, observer.Stats);
+        stats = observer.Stats;
     }
 
     /// <summary>Adds every layer's router logits to the statistics and, when capturing, copies the block inputs.</summary>
-    private sealed class Observer(int layers, int experts, int topK, int hidden, int captureTokens) : IMoeObserver
+    private sealed class Observer(int layers, int experts, int topK, int hidden, CalibrationStore? store) : IMoeObserver
     {
         public RoutingStatistics Stats { get; } = new(layers, experts, topK);
-        public float[][] Inputs { get; } = Enumerable.Range(0, layers).Select(_ => new float[(long)captureTokens * hidden]).ToArray();
         private int _offset;
 
         public void Observe(int layer, ReadOnlySpan<float> inputs, ReadOnlySpan<float> routerLogits, int tokens)
         {
             Stats.Add(layer, routerLogits);
-            if (captureTokens > 0) inputs.CopyTo(Inputs[layer].AsSpan(_offset * hidden, tokens * hidden));
+            store?.Write(layer, _offset, inputs[..(tokens * hidden)]);
         }
 
         public void Advance(int tokens) => _offset += tokens;

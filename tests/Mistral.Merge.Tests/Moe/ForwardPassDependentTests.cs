@@ -93,7 +93,7 @@ public class ForwardPassDependentTests
         string id = SharedFixtures.PathOf("stories260k-moe4-identity");
         var ids = Tokens("tinystories-eval.txt")[..2560];
         double basePpl = MoeForwardPass.Perplexity(SharedFixtures.PathOf("stories260k"), ids).Perplexity;
-        var cal = MoeForwardPass.Calibrate(id, ids[..1024]);
+        using var cal = MoeForwardPass.Calibrate(id, ids[..1024]);
         var freq = cal.Routing.SelectionFrequencyTable();
         using var tmp = new TempDir();
         var dense = new (string Name, bool Exact, MoeToDenseOptions Options)[]
@@ -134,7 +134,7 @@ public class ForwardPassDependentTests
     {
         string m = SharedFixtures.PathOf("stories260k-moe4");
         var ids = Tokens("wiki-eval.txt")[..1000];
-        var cal = MoeForwardPass.Calibrate(m, ids);
+        using var cal = MoeForwardPass.Calibrate(m, ids);
         Assert.Equal(1000, cal.Tokens);
         using var f = ModelFolder.Open(m);
         var layout = new MixtralLayout(f);

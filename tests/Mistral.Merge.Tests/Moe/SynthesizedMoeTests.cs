@@ -20,7 +20,7 @@ public class SynthesizedMoeTests
         var ids = MoeForwardPass.Tokens(moe, SynthMixtral.WriteText(tmp.Path), 2000);
         double basePpl = MoeForwardPass.Perplexity(dense, ids).Perplexity;
         Close(basePpl, MoeForwardPass.Perplexity(moe, ids).Perplexity, 1e-6, "upcycle");
-        var cal = MoeForwardPass.Calibrate(moe, ids);
+        using var cal = MoeForwardPass.Calibrate(moe, ids);
         var freq = cal.Routing.SelectionFrequencyTable();
         foreach (var row in freq) Assert.Equal(1.0, row.Sum(), 12);
         var strategies = new (string Name, bool SameWeights, MoeToDenseOptions O)[]
@@ -85,7 +85,7 @@ public class SynthesizedMoeTests
         using var tmp = new TempDir();
         var m = SynthMixtral.Synth(tmp.Path, "mix", seed: 9);
         var ids = MoeForwardPass.Tokens(m, SynthMixtral.WriteText(tmp.Path), 700);
-        var cal = MoeForwardPass.Calibrate(m, ids);
+        using var cal = MoeForwardPass.Calibrate(m, ids);
         Assert.Equal(ids.Length, cal.Tokens);
         var direct = MoeForwardPass.Routing(m, ids);
         using var f = ModelFolder.Open(m);

@@ -87,7 +87,8 @@ public sealed class MoePruneMethod : SurgeryMethodBase
             }
             else if (freq == null)
                 freq = MoeForwardPass.Routing(source, MoeForwardPass.Tokens(source, text!, tokens), token: eo.Cancellation).SelectionFrequencyTable();
-            var r = MoePrune.Run(source, destination, options with { Frequencies = freq, Calibration = cal, Writer = Writer(eo), CopyTokenizer = eo.CopyTokenizer }, eo.Cancellation);
+            MoeSurgeryResult r;
+            using (cal) r = MoePrune.Run(source, destination, options with { Frequencies = freq, Calibration = cal, Writer = Writer(eo), CopyTokenizer = eo.CopyTokenizer }, eo.Cancellation);
             return $"wrote {destination}: Mixtral with {options.NumExperts} experts per layer, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters; "
                 + string.Join("; ", r.LayerNotes);
         }

@@ -107,6 +107,7 @@ public static class MoeReport
         }
         finally
         {
+            cal?.Dispose();
             if (tmp != null && Directory.Exists(tmp)) Directory.Delete(tmp, true);
         }
         return new ReportResult(originalRow, rows, computed);
