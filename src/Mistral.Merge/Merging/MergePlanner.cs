@@ -99,7 +99,7 @@ public sealed class MergePlanner
             if (_r.Slices.Count > 0)
                 _p.Add(_r.Slices[0].Mark, $"merge_method '{spec.Name}' rewrites one checkpoint: give only base_model (and parameters), not '{(_r.FromModels ? "models" : "slices")}'");
             if (_r.BaseModel == null) _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' needs a base_model (the Mixtral checkpoint to convert)");
-            foreach (var def in spec.MethodParams.Where(d => d.Required && !_r.Parameters.Items.ContainsKey(d.Name)))
+            foreach (var def in spec.MethodParams.Where(d => d.Required && !_r.Parameters.Mentions(d.Name)))
                 _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' requires parameter '{def.Name}' (set it under parameters:)");
             surgery.CheckStatic(_r, _p);
             return;
@@ -112,8 +112,8 @@ public sealed class MergePlanner
 
         foreach (var def in spec.MethodParams.Where(d => d.Required))
         {
-            if (_r.Parameters.Items.ContainsKey(def.Name)) continue;
-            foreach (var s in _r.Slices.Where(s => !s.Parameters.Items.ContainsKey(def.Name)))
+            if (_r.Parameters.Mentions(def.Name)) continue;
+            foreach (var s in _r.Slices.Where(s => !s.Parameters.Mentions(def.Name)))
                 _p.Add(_r.FromModels ? _r.MethodMark : s.Mark, $"merge_method '{spec.Name}' requires parameter '{def.Name}' (set it under parameters:)");
         }
 
@@ -134,12 +134,12 @@ public sealed class MergePlanner
 
             foreach (var def in spec.ModelParams.Where(d => d.Required))
             {
-                if (_r.Parameters.Items.ContainsKey(def.Name) || s.Parameters.Items.ContainsKey(def.Name)) continue;
+                if (_r.Parameters.Mentions(def.Name) || s.Parameters.Mentions(def.Name)) continue;
                 foreach (var src in s.Sources)
                 {
                     bool isBase = baseRef != null && src.Model.Text == baseRef.Text;
                     if (isBase && !spec.BaseNeedsModelParams) continue;
-                    if (!src.Parameters.Items.ContainsKey(def.Name))
+                    if (!src.Parameters.Mentions(def.Name))
                         _p.Add(src.Mark, $"model '{src.Model.Text}' has no '{def.Name}' parameter (required by {spec.Name}{(isBase ? ", which merges the base as an ordinary input" : "")})");
                 }
             }
@@ -159,8 +159,12 @@ public sealed class MergePlanner
                 _p.Add(keyMark, $"merge_method '{spec.Name}' does not take parameter '{name}'{Suggest.Hint(name, all)} ({known})");
                 continue;
             }
-            // A method parameter under a model's parameters is ignored (as mergekit does).
-            if (sourceLevel && spec.IsMethodParam(name)) continue;
+            // A method parameter under a model's parameters is ignored (as mergekit does), but said.
+            if (sourceLevel && spec.IsMethodParam(name))
+            {
+                _warnings.Add($"{_p.FileLabel}:{keyMark.Line}:{keyMark.Column}: parameter '{name}' under a model is not used: {spec.Name} takes it under the recipe's or the slice's parameters (ignored, as mergekit does)");
+                continue;
+            }
             foreach (var (leaf, mark) in value.Leaves())
             {
                 bool ok = def.Kind switch { ParamKind.Number => leaf is double, ParamKind.Bool => leaf is bool, _ => leaf is string };

@@ -10,6 +10,10 @@ public sealed class ParamSet
 {
     public static readonly ParamSet Empty = new();
     public Dictionary<string, (ParamValue Value, Mark KeyMark)> Items { get; } = new(StringComparer.Ordinal);
+    /// <summary>Names given with a value that was reported as invalid (not reported again as missing).</summary>
+    public HashSet<string> Invalid { get; } = new(StringComparer.Ordinal);
+    /// <summary>True when the recipe gives this parameter here, valid or not.</summary>
+    public bool Mentions(string name) => Items.ContainsKey(name) || Invalid.Contains(name);
     public bool TryGet(string name, out ParamValue value)
     {
         if (Items.TryGetValue(name, out var e)) { value = e.Value; return true; }

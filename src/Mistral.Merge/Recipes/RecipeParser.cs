@@ -237,6 +237,7 @@ public static class RecipeParser
             {
                 if (k is not YamlScalarNode { Value: { } name }) { p.Add(Mark.From(k.Start), "parameter names must be plain strings"); continue; }
                 if (ParamValueOf(v, name) is { } val) ps.Items[name] = (val, Mark.From(k.Start));
+                else ps.Invalid.Add(name);
             }
             return ps;
         }

@@ -57,6 +57,26 @@ public sealed class RecipeErrorTests : IDisposable
         => Has(Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t: abc\n"), "recipe.yml:7:6: parameter 't' must be a number, got 'abc'");
 
     [Fact]
+    public void ALoneFilterMappingIsOneProblemNotAlsoAMissingParameter()
+    {
+        var p = Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t: {filter: mlp, value: 0.3}\n");
+        Assert.Equal(["recipe.yml:7:6: parameter 't': a {filter, value} condition must be an entry of a list (write '- filter: ...')"], p);
+    }
+
+    [Fact]
+    public void ModelStockCountsTheModelsBesideTheBase()
+        => Has(Problems("merge_method: model_stock\nbase_model: a\nmodels:\n  - model: a\n  - model: b\n"),
+            "recipe.yml:1:15: model_stock needs the base and at least two other models (got 1 besides the base)");
+
+    [Fact]
+    public void AMethodParameterUnderAModelIsIgnoredWithAWarning()
+    {
+        var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n    parameters: {t: 0.9}\n  - model: b\nparameters:\n  t: 0.5\n");
+        using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
+        Assert.Contains($"{path}:5:18: parameter 't' under a model is not used: slerp takes it under the recipe's or the slice's parameters (ignored, as mergekit does)", plan.Warnings);
+    }
+
+    [Fact]
     public void BothModelsAndSlices()
         => Has(Problems("merge_method: passthrough\nmodels:\n  - model: a\nslices:\n  - sources:\n      - model: a\n        layer_range: [0, 2]\n"),
             "recipe.yml:4:1: give either 'models' or 'slices', not both");

@@ -14,7 +14,7 @@ public sealed class ModelStockMethod : MergeMethodBase
         BaseRole.Required);
 
     public override string? CheckSources(int sourceCount, bool hasBase)
-        => hasBase && sourceCount >= 3 ? null : $"model_stock needs the base and at least two other models (got {sourceCount} model(s){(hasBase ? "" : " without the base")})";
+        => hasBase && sourceCount >= 3 ? null : $"model_stock needs the base and at least two other models (got {(hasBase ? $"{sourceCount - 1} besides the base" : $"{sourceCount} and no base")})";
 
     private sealed class State(int n) { public readonly double[] Sums = new double[n * n]; public float T; }
 
