@@ -34,7 +34,6 @@ public static class MergeCommand
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
             int nThreads = p.GetValue(threads);
             if (nThreads < 1) throw new MergeException($"--threads: must be at least 1 (got {nThreads})");
-            if (!dry) CheckpointWriter.CheckDestination(dest!, p.GetValue(force));
 
             MergePlan plan;
             try { plan = MergePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed) }); }
@@ -48,6 +47,7 @@ public static class MergeCommand
             {
                 foreach (var w in plan.Warnings) err.WriteLine($"warning: {w}");
                 if (dry) { PrintPlan(plan, output); return Cli.Ok; }
+                CheckpointWriter.CheckDestination(dest!, p.GetValue(force)); // after the recipe: its problems come first
                 if (plan.Surgery != null)
                 {
                     var options = new ExecuteOptions { Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token };

@@ -171,4 +171,20 @@ public sealed class RecipeErrorTests : IDisposable
         Assert.StartsWith("error: 2 problems in", lines[^1]);
         Assert.False(Directory.Exists(_d["out"]));
     }
+
+    [Fact]
+    public void Cli_RecipeProblemsComeBeforeTheOutputFolderCheck_AndTheFolderIsUntouched()
+    {
+        Directory.CreateDirectory(_d["kept"]);
+        File.WriteAllText(Path.Combine(_d["kept"], "mine.txt"), "mine");
+        var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\n" + TwoModels + "parameters:\n  t: abc\n");
+        var r = CliRunner.Run("merge", path, _d["kept"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith(path + ":7:6: parameter 't' must be a number, got 'abc'", r.Stderr);
+        var good = TinyModels.Recipe(_d.Path, "merge_method: slerp\n" + TwoModels + "parameters:\n  t: 0.5\n");
+        var again = CliRunner.Run("merge", good, _d["kept"]);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Equal($"error: {_d["kept"]}: folder exists and is not empty (use --force to replace it)", again.Stderr.TrimEnd('\n'));
+        Assert.Equal(["mine.txt"], Directory.GetFiles(_d["kept"]).Select(Path.GetFileName));
+    }
 }
