@@ -247,6 +247,11 @@ public sealed class MergePlanner
             (n.Contains("embed", StringComparison.Ordinal) ? pre : post).Add(n);
         }
 
+        // The output follows the config model's layout: with tied embeddings there is no lm_head to merge into.
+        if (!configModel.Folder.Contains(TensorNames.LmHead))
+            foreach (var m in _models.Values.Where(m => m != configModel && m.Folder.Contains(TensorNames.LmHead)))
+                Once($"untied:{m.Text}", () => _warnings.Add($"model '{m.Text}' has its own {TensorNames.LmHead}, but '{configRef.Text}' ties it to {TensorNames.Embed}; the output is tied too and that lm_head is not used"));
+
         var first = _r.Slices[0];
         foreach (var n in pre) AddTask(tasks, 0, first, first.Sources, ranges[0], _ => n, n, 0);
 

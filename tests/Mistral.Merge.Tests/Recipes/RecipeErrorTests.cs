@@ -69,6 +69,16 @@ public sealed class RecipeErrorTests : IDisposable
             "recipe.yml:1:15: model_stock needs the base and at least two other models (got 1 besides the base)");
 
     [Fact]
+    public void ATiedBaseWithAnUntiedPartnerWarnsThatThePartnersHeadIsUnused()
+    {
+        TinyModels.Write(_d["tied"], 3, tied: true);
+        var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: tied\nmodels:\n  - model: tied\n  - model: b\nparameters:\n  t: 0.5\n");
+        using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
+        Assert.Contains("model 'b' has its own lm_head.weight, but 'tied' ties it to model.embed_tokens.weight; the output is tied too and that lm_head is not used", plan.Warnings);
+        Assert.DoesNotContain(plan.Tasks, t => t.OutputName == "lm_head.weight");
+    }
+
+    [Fact]
     public void AMethodParameterUnderAModelIsIgnoredWithAWarning()
     {
         var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n    parameters: {t: 0.9}\n  - model: b\nparameters:\n  t: 0.5\n");
