@@ -10,19 +10,20 @@ namespace Mistral.Merge.Benchmarks;
 /// SLERP of two 7B-shaped synthesized bf16 models (Mistral-7B config, 4 layers) against a plain
 /// copy in the same run: the copy reads every input byte and writes the output-sized checkpoint
 /// through the same writer. Reports time, throughput ratio (merge / copy; target ≥ 0.8) and the
-/// peak private memory (RssAnon, sampled every 2 ms; target &lt; 2 GB).
+/// peak private memory (RssAnon, sampled every 2 ms; target &lt; 2 GB), then the peak again for the same
+/// merge of 8-layer models: it must not grow with the number of layers.
 /// </summary>
 public static class MergeBenchmark
 {
     private const string Recipe = """
         merge_method: slerp
-        base_model: a
+        base_model: aSUFFIX
         slices:
           - sources:
-              - model: a
-                layer_range: [0, 4]
-              - model: b
-                layer_range: [0, 4]
+              - model: aSUFFIX
+                layer_range: [0, LAYERS]
+              - model: bSUFFIX
+                layer_range: [0, LAYERS]
         parameters:
           t:
             - filter: self_attn
@@ -41,14 +42,7 @@ public static class MergeBenchmark
         if (ti >= 0) threads = int.Parse(args[ti + 1], CultureInfo.InvariantCulture);
         Directory.CreateDirectory(work);
         var cfg = Synthesizer.MakeConfig("mistral", hidden: 4096, layers: 32, heads: 32, kvHeads: 8, intermediate: 14336, vocab: 32000);
-        foreach (var (m, seed) in new[] { ("a", 1UL), ("b", 2UL) })
-            if (!File.Exists(Path.Combine(work, m, "config.json")))
-            {
-                Console.WriteLine($"synthesizing {m} ...");
-                Synthesizer.Write(Path.Combine(work, m), cfg, new SynthOptions { LayersOverride = 4, DType = DType.BF16, Seed = seed });
-            }
-        var recipePath = Path.Combine(work, "slerp.yml");
-        File.WriteAllText(recipePath, Recipe);
+        var recipePath = WriteModelsAndRecipe(work, cfg, 4);
         using var plan = MergePlanner.PlanFile(recipePath);
         Console.WriteLine($"plan: {plan.Tasks.Count} tensors, read {ByteSize.Format(plan.ReadBytes)}, write {ByteSize.Format(plan.WriteBytes)}, threads {threads}");
         Copy(plan, Path.Combine(work, "warm"), threads); // page cache warm-up for both contenders
@@ -73,7 +67,36 @@ public static class MergeBenchmark
         Console.WriteLine($"throughput ratio merge/copy: {copyBest / mergeBest:0.00} (target >= 0.8)");
         Console.WriteLine($"peak RssAnon during merge: {peak / 1e6:0} MB (process baseline before runs {baseline / 1e6:0} MB; target < 2000 MB)");
         foreach (var d in new[] { "warm", "copy", "merged" }) Directory.Delete(Path.Combine(work, d), true);
+
+        // Bounded memory: the same merge with twice the layers.
+        using (var plan8 = MergePlanner.PlanFile(WriteModelsAndRecipe(work, cfg, 8)))
+        {
+            long peak8 = 0;
+            for (int rep = 0; rep < 2; rep++) // two runs, like the 4-layer figure
+            {
+                using var sampler = new PeakSampler();
+                MergeExecutor.Run(plan8, Path.Combine(work, "merged8"), new ExecuteOptions { Threads = threads, Force = true });
+                peak8 = Math.Max(peak8, sampler.Stop());
+            }
+            Console.WriteLine($"peak RssAnon with 8 layers: {peak8 / 1e6:0} MB ({ByteSize.Format(plan8.WriteBytes)} written) vs {peak / 1e6:0} MB with 4: ratio {(double)peak8 / peak:0.00} (must not grow with layers)");
+            Directory.Delete(Path.Combine(work, "merged8"), true);
+        }
         return 0;
+    }
+
+    /// <summary>Synthesizes the two models with <paramref name="layers"/> layers (kept between runs) and writes the recipe.</summary>
+    private static string WriteModelsAndRecipe(string work, ModelConfig cfg, int layers)
+    {
+        string suffix = layers == 4 ? "" : layers.ToString(CultureInfo.InvariantCulture);
+        foreach (var (m, seed) in new[] { ("a" + suffix, 1UL), ("b" + suffix, 2UL) })
+            if (!File.Exists(Path.Combine(work, m, "config.json")))
+            {
+                Console.WriteLine($"synthesizing {m} ...");
+                Synthesizer.Write(Path.Combine(work, m), cfg, new SynthOptions { LayersOverride = layers, DType = DType.BF16, Seed = seed });
+            }
+        var path = Path.Combine(work, $"slerp{suffix}.yml");
+        File.WriteAllText(path, Recipe.Replace("SUFFIX", suffix).Replace("LAYERS", layers.ToString(CultureInfo.InvariantCulture)));
+        return path;
     }
 
     /// <summary>The baseline: every input byte read (summed, so it cannot be skipped), the output written.</summary>
@@ -81,7 +104,9 @@ public static class MergeBenchmark
     {
         using var writer = new CheckpointWriter(dest, plan.OutputTensors, new WriterOptions { Force = true });
         long sink = 0;
-        Parallel.ForEach(plan.Tasks, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => 0L, (task, _, acc) =>
+        // Tensors handed out one at a time in file order, as the writers of convert/synth do (fewer extents).
+        var inOrder = System.Collections.Concurrent.Partitioner.Create(plan.Tasks, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering);
+        Parallel.ForEach(inOrder, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => 0L, (task, _, acc) =>
         {
             foreach (var input in task.Inputs)
             {
