@@ -18,13 +18,6 @@ public sealed record ConvertOptions
 /// </summary>
 public static class CheckpointConverter
 {
-    /// <summary>Small files copied beside the weights when present (tokenizers, generation settings).</summary>
-    public static readonly string[] SideFiles =
-    [
-        "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-        "generation_config.json", "vocab.json", "merges.txt", "chat_template.json", "chat_template.jinja", "tekken.json",
-    ];
-
     internal const int ChunkElements = 1 << 20;
 
     public static DType TargetOf(DType source, DType? target) =>
@@ -61,11 +54,7 @@ public static class CheckpointConverter
             }
             writer.AddFile("config.json", new ModelConfig { Json = json }.ToJsonText() + "\n");
         }
-        foreach (var f in SideFiles)
-        {
-            var p = Path.Combine(model.Path, f);
-            if (File.Exists(p)) writer.CopyFile(p, f);
-        }
+        IO.SideFiles.CopyExisting(model.Path, writer, IO.SideFiles.All);
 
         CopyTensors(model, writer, plan, cancel);
         writer.Commit(options.Writer.Force);

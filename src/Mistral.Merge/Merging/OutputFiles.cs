@@ -10,9 +10,6 @@ public static class OutputFiles
 {
     public const string RecipeFileName = "mergekit_config.yml";
 
-    public static readonly string[] TokenizerFiles =
-        ["tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt"];
-
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <summary>config.json: the base's (else the first model's) with torch_dtype, and layer/vocab counts updated.</summary>
@@ -29,8 +26,7 @@ public static class OutputFiles
     public static void Write(MergePlan plan, CheckpointWriter writer, bool copyTokenizer)
     {
         writer.AddFile("config.json", BuildConfig(plan).ToJsonString(Indented) + "\n");
-        var gen = Path.Combine(plan.ConfigModel.Folder.Path, "generation_config.json");
-        if (File.Exists(gen)) writer.CopyFile(gen, "generation_config.json");
+        SideFiles.CopyExisting(plan.ConfigModel.Folder.Path, writer, [SideFiles.GenerationConfig]);
         if (copyTokenizer && plan.TokenizerModel != null) CopyTokenizer(plan, writer);
         writer.AddFile("README.md", ModelCard(plan));
         writer.AddFile(RecipeFileName, plan.Recipe.Text);
@@ -39,10 +35,11 @@ public static class OutputFiles
     private static void CopyTokenizer(MergePlan plan, CheckpointWriter writer)
     {
         var folder = plan.TokenizerModel!.Folder.Path;
-        foreach (var name in TokenizerFiles)
+        bool ownTemplate = plan.Recipe.ChatTemplate is { } own && own != "auto";
+        foreach (var name in SideFiles.Tokenizer)
         {
             var src = Path.Combine(folder, name);
-            if (!File.Exists(src)) continue;
+            if (!File.Exists(src) || (ownTemplate && SideFiles.IsChatTemplate(name))) continue; // the recipe's template wins
             if (name == "tokenizer_config.json" && plan.Recipe.ChatTemplate is { } tpl && tpl != "auto")
             {
                 JsonObject obj;

@@ -163,11 +163,7 @@ public static class Synthesizer
         if (tokFile != null)
         {
             writer.CopyFile(tokFile, "tokenizer.model");
-            foreach (var extra in new[] { "tokenizer_config.json", "special_tokens_map.json" })
-            {
-                var p = Path.Combine(tokDir!, extra);
-                if (File.Exists(p)) writer.CopyFile(p, extra);
-            }
+            SideFiles.CopyExisting(tokDir!, writer, ["tokenizer_config.json", "special_tokens_map.json"]);
         }
         foreach (var (name, bytes) in options.TokenizerFiles ?? new Dictionary<string, byte[]>()) writer.AddFile(name, bytes);
         FillRandom(writer, plan, options.Seed, cancel);

@@ -3,11 +3,9 @@ using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Moe;
 
-/// <summary>Shared writing steps of MoE surgery: carried tensors, float tensors in a target dtype, side files.</summary>
+/// <summary>Shared writing steps of MoE surgery: carried tensors, float tensors in a target dtype (side files: <see cref="SideFiles"/>).</summary>
 internal static class CheckpointOutput
 {
-    public static readonly string[] SideFiles = ["tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
-
     public static DType CarriedDType(TensorInfo t, DType? outDType) => outDType != null && t.DType.IsFloatMath() ? outDType.Value : t.DType;
 
     /// <summary>Copies a tensor's bytes, or converts it through float32 when the dtype changes.</summary>
@@ -28,15 +26,6 @@ internal static class CheckpointOutput
             var dst = buf.AsSpan(0, n * target.SizeOf());
             Conversions.FromSingle(values.AsSpan(off, n), target, dst);
             w.Write(name, dst, (long)off * target.SizeOf());
-        }
-    }
-
-    public static void CopySideFiles(string srcFolder, CheckpointWriter w)
-    {
-        foreach (var f in SideFiles)
-        {
-            var p = Path.Combine(srcFolder, f);
-            if (File.Exists(p)) w.CopyFile(p, f);
         }
     }
 }

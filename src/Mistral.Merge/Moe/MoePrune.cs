@@ -120,7 +120,7 @@ public static class MoePrune
         }
         var config = MoeConfigs.Pruned(m.Config, o.NumExperts, perTok, o.OutDType?.ToTorchName());
         w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (o.CopyTokenizer) CheckpointOutput.CopySideFiles(folder.Path, w);
+        if (o.CopyTokenizer) SideFiles.CopyExisting(folder.Path, w, SideFiles.All);
         if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
         long parameters = tensors.Sum(p => p.ElementCount);
         w.AddFile("README.md", MoeToDense.ModelCard(o.SourceLabel ?? source, $"moe_prune to {o.NumExperts} experts{(o.Group ? " (grouped)" : "")}", parameters,

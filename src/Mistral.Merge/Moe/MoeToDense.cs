@@ -155,7 +155,7 @@ public static class MoeToDense
         string? dtypeName = o.OutDType?.ToTorchName();
         var config = MoeConfigs.ToDense(m.Config, wide, dtypeName);
         w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (o.CopyTokenizer) CheckpointOutput.CopySideFiles(folder.Path, w);
+        if (o.CopyTokenizer) SideFiles.CopyExisting(folder.Path, w, SideFiles.All);
         if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
         long parameters = plan.Sum(p => p.ElementCount);
         w.AddFile("README.md", ModelCard(o.SourceLabel ?? source, $"moe_to_dense, strategy {StrategyName(o.Strategy)}", parameters, o.CardNote));

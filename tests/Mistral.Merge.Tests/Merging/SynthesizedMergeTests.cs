@@ -151,6 +151,22 @@ public sealed class SynthesizedMergeTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_d["out2"], "tokenizer_config.json")));
     }
 
+    [Fact]
+    public void ChatTemplateFilesTravelUnlessTheRecipeSetsItsOwn()
+    {
+        Tiny();
+        File.WriteAllText(Path.Combine(_d["tiny-a"], "chat_template.jinja"), "{{ messages }}");
+        File.WriteAllText(Path.Combine(_d["tiny-a"], "added_tokens.json"), "{}");
+        const string Slerp = "merge_method: slerp\nbase_model: tiny-a\nmodels:\n  - model: tiny-a\n  - model: tiny-b\nparameters: {t: 0.5}\n";
+        Assert.Equal(0, CliRunner.Run("merge", TinyModels.Recipe(_d.Path, Slerp), _d["out"]).ExitCode);
+        Assert.Equal("{{ messages }}", File.ReadAllText(Path.Combine(_d["out"], "chat_template.jinja")));
+        Assert.True(File.Exists(Path.Combine(_d["out"], "added_tokens.json")));
+        // With the recipe's own template, the source's template file would override it in transformers: left out.
+        Assert.Equal(0, CliRunner.Run("merge", TinyModels.Recipe(_d.Path, Slerp + "chat_template: chatml\n"), _d["out2"]).ExitCode);
+        Assert.False(File.Exists(Path.Combine(_d["out2"], "chat_template.jinja")));
+        Assert.Contains("im_start", File.ReadAllText(Path.Combine(_d["out2"], "tokenizer_config.json")));
+    }
+
     /// <summary>The recipes in merges/ parse and plan: against an empty cache they fail only on
     /// missing models (saying where they looked); against a cache of tiny stand-ins they plan.</summary>
     [Fact]

@@ -11,7 +11,9 @@ public class MoeToDenseTests
     {
         using var tmp = new TempDir();
         TinyMixtral.Write(tmp["in"], 3);
+        foreach (var side in new[] { "chat_template.jinja", "added_tokens.json", "generation_config.json" }) File.WriteAllText(Path.Combine(tmp["in"], side), side);
         var r = MoeToDense.Convert(tmp["in"], tmp["out"], new MoeToDenseOptions { Strategy = DenseStrategy.Concat, OutDType = DType.BF16 });
+        foreach (var side in new[] { "chat_template.jinja", "added_tokens.json", "generation_config.json" }) Assert.Equal(side, File.ReadAllText(Path.Combine(tmp["out"], side)));
         using var got = ModelFolder.Open(tmp["out"]);
         using var src = ModelFolder.Open(tmp["in"]);
         var c = got.Config!;
