@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Numerics;
 
@@ -12,7 +14,7 @@ internal static class CheckpointOutput
     public static void Carry(ModelFolder src, CheckpointWriter w, string name, DType target)
     {
         var (file, info) = src.Lookup(name);
-        if (info.DType == target) { w.Write(name, file.GetBytes(info)); return; }
+        if (info.DType == target) { w.CopyFrom(name, file, info, 0, info.ByteLength); return; }
         WriteFloats(w, name, src.ReadSingle(name), target);
     }
 
@@ -27,5 +29,16 @@ internal static class CheckpointOutput
             Conversions.FromSingle(values.AsSpan(off, n), target, dst);
             w.Write(name, dst, (long)off * target.SizeOf());
         }
+    }
+
+    /// <summary>The closing steps of a surgery: config, side files, recipe, model card, then the atomic commit.</summary>
+    public static void Finish(CheckpointWriter w, string source, string sourceFolder, SurgeryOutputOptions o,
+        JsonObject config, string what, long parameters, string? cardNote)
+    {
+        w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (o.CopyTokenizer) SideFiles.CopyExisting(sourceFolder, w, SideFiles.All);
+        if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
+        w.AddFile("README.md", MoeToDense.ModelCard(o.SourceLabel ?? source, what, parameters, cardNote));
+        w.Commit(o.Writer.Force);
     }
 }

@@ -1,11 +1,10 @@
-using System.Text.Json;
 using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Moe;
 
 public enum PruneSelection { Frequency, OutputChange }
 
-public sealed record MoePruneOptions
+public sealed record MoePruneOptions : SurgeryOutputOptions
 {
     public int NumExperts { get; init; }
     public PruneSelection Selection { get; init; } = PruneSelection.Frequency;
@@ -17,15 +16,6 @@ public sealed record MoePruneOptions
     public IMoeCalibrationSource? Calibration { get; init; }
     /// <summary>Experts per token in the output (default min(original, N)).</summary>
     public int? ExpertsPerToken { get; init; }
-    public DType? OutDType { get; init; }
-    public WriterOptions Writer { get; init; } = new();
-    public string? CardNote { get; init; }
-    /// <summary>A recipe's text, written as mergekit_config.yml (recipe runs).</summary>
-    public string? RecipeText { get; init; }
-    /// <summary>The source's name in the model card (default: the folder name).</summary>
-    public string? SourceLabel { get; init; }
-    /// <summary>Copy tokenizer and generation files from the source.</summary>
-    public bool CopyTokenizer { get; init; } = true;
 }
 
 /// <summary>
@@ -118,14 +108,10 @@ public static class MoePrune
             }
             notes.Add($"layer {l}: " + string.Join(" ", groups.Select(g => g.Length == 1 ? $"{g[0]}" : $"({string.Join("+", g)})")));
         }
-        var config = MoeConfigs.Pruned(m.Config, o.NumExperts, perTok, o.OutDType?.ToTorchName());
-        w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (o.CopyTokenizer) SideFiles.CopyExisting(folder.Path, w, SideFiles.All);
-        if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
         long parameters = tensors.Sum(p => p.ElementCount);
-        w.AddFile("README.md", MoeToDense.ModelCard(o.SourceLabel ?? source, $"moe_prune to {o.NumExperts} experts{(o.Group ? " (grouped)" : "")}", parameters,
-            (o.CardNote ?? "") + "\n\nKept experts per layer:\n\n" + string.Join("\n", notes.Select(n => "- " + n)) + "\n"));
-        w.Commit(o.Writer.Force);
+        CheckpointOutput.Finish(w, source, folder.Path, o, MoeConfigs.Pruned(m.Config, o.NumExperts, perTok, o.OutDType?.ToTorchName()),
+            $"moe_prune to {o.NumExperts} experts{(o.Group ? " (grouped)" : "")}", parameters,
+            (o.CardNote ?? "") + "\n\nKept experts per layer:\n\n" + string.Join("\n", notes.Select(n => "- " + n)) + "\n");
         return new MoeSurgeryResult(destination, parameters, m.Intermediate, o.NumExperts, notes);
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
@@ -6,7 +5,7 @@ namespace Mistral.Merge.Moe;
 
 public enum DenseStrategy { Expert, Mean, Frequency, AlignedMean, Concat }
 
-public sealed record MoeToDenseOptions
+public sealed record MoeToDenseOptions : SurgeryOutputOptions
 {
     public DenseStrategy Strategy { get; init; } = DenseStrategy.Mean;
     /// <summary><c>expert</c>: the expert kept in each layer (one entry per layer; a recipe gradient is resolved by the caller).</summary>
@@ -19,16 +18,6 @@ public sealed record MoeToDenseOptions
     public bool AlignedFrequencyWeighted { get; init; }
     /// <summary><c>aligned_mean</c>: reference expert; default the most frequent one (ties → lower), else 0.</summary>
     public int? ReferenceExpert { get; init; }
-    public DType? OutDType { get; init; }
-    public WriterOptions Writer { get; init; } = new();
-    /// <summary>Extra text for the model card (e.g. the recipe).</summary>
-    public string? CardNote { get; init; }
-    /// <summary>A recipe's text, written as mergekit_config.yml (recipe runs).</summary>
-    public string? RecipeText { get; init; }
-    /// <summary>The source's name in the model card (default: the folder name).</summary>
-    public string? SourceLabel { get; init; }
-    /// <summary>Copy tokenizer and generation files from the source.</summary>
-    public bool CopyTokenizer { get; init; } = true;
 }
 
 public sealed record MoeSurgeryResult(string Destination, long Parameters, int Intermediate, int Experts, IReadOnlyList<string> LayerNotes);
@@ -152,14 +141,9 @@ public static class MoeToDense
             if (o.Strategy == DenseStrategy.AlignedMean)
                 notes.Add($"layer {l}: similarity {alignment.LastSimilaritySeconds:F2} s, assignment {alignment.LastAssignmentSeconds:F2} s per expert (last)");
         }
-        string? dtypeName = o.OutDType?.ToTorchName();
-        var config = MoeConfigs.ToDense(m.Config, wide, dtypeName);
-        w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (o.CopyTokenizer) SideFiles.CopyExisting(folder.Path, w, SideFiles.All);
-        if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
         long parameters = plan.Sum(p => p.ElementCount);
-        w.AddFile("README.md", ModelCard(o.SourceLabel ?? source, $"moe_to_dense, strategy {StrategyName(o.Strategy)}", parameters, o.CardNote));
-        w.Commit(o.Writer.Force);
+        CheckpointOutput.Finish(w, source, folder.Path, o, MoeConfigs.ToDense(m.Config, wide, o.OutDType?.ToTorchName()),
+            $"moe_to_dense, strategy {StrategyName(o.Strategy)}", parameters, o.CardNote);
         return new MoeSurgeryResult(destination, parameters, wide, 0, notes);
     }
 
