@@ -219,23 +219,11 @@ public sealed class CheckpointWriter : IDisposable
     public void CopyFrom(string name, SafetensorsFile file, TensorInfo source, long offsetInTensor, long length)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_slots.TryGetValue(name, out var slot)) throw new InvalidOperationException($"tensor '{name}' is not in the plan");
+        var slot = SlotOf(name);
         if (offsetInTensor < 0 || length < 0 || offsetInTensor + length > slot.Tensor.ByteLength || offsetInTensor + length > source.ByteLength)
             throw new InvalidOperationException($"copy of {length} bytes at {offsetInTensor} overruns tensor '{name}'");
-        long done = 0;
-        if (OperatingSystem.IsLinux() && !_noKernelCopy)
-        {
-            long inOff = file.DataStart + source.Begin + offsetInTensor, outOff = slot.Offset + offsetInTensor;
-            int inFd = (int)file.ReadHandle.DangerousGetHandle(), outFd = (int)slot.Shard.Handle.DangerousGetHandle();
-            while (done < length)
-            {
-                long n = (long)CopyFileRange(inFd, ref inOff, outFd, ref outOff, (nuint)Math.Min(length - done, KernelCopyPiece), 0);
-                if (n <= 0) { if (n < 0) _noKernelCopy = true; break; } // EXDEV, ENOSYS, EINVAL...: fall back
-                StartWriteback(slot.Shard, outOff - n, n);
-                done += n;
-            }
-            Interlocked.Add(ref slot.Written, done);
-        }
+        long done = KernelCopy(file, source.Begin + offsetInTensor, slot.Shard, slot.Offset + offsetInTensor, length);
+        Interlocked.Add(ref slot.Written, done);
         while (done < length)
         {
             int n = (int)Math.Min(length - done, 1 << 24);
@@ -260,19 +248,7 @@ public sealed class CheckpointWriter : IDisposable
             while (j < run.Count && run[j].Begin == run[j - 1].End && SlotOf(run[j].Name) is var sj
                    && sj.Shard == first.Shard && sj.Offset == SlotOf(run[j - 1].Name).Offset + run[j - 1].ByteLength)
                 j++;
-            long total = run[j - 1].End - run[i].Begin, done = 0;
-            if (j - i > 1 && OperatingSystem.IsLinux() && !_noKernelCopy)
-            {
-                long inOff = file.DataStart + run[i].Begin, outOff = first.Offset;
-                int inFd = (int)file.ReadHandle.DangerousGetHandle(), outFd = (int)first.Shard.Handle.DangerousGetHandle();
-                while (done < total)
-                {
-                    long n = (long)CopyFileRange(inFd, ref inOff, outFd, ref outOff, (nuint)Math.Min(total - done, KernelCopyPiece), 0);
-                    if (n <= 0) { if (n < 0) _noKernelCopy = true; break; }
-                    StartWriteback(first.Shard, outOff - n, n);
-                    done += n;
-                }
-            }
+            long done = j - i > 1 ? KernelCopy(file, run[i].Begin, first.Shard, first.Offset, run[j - 1].End - run[i].Begin) : 0;
             // account what the long copy covered; copy the rest (or everything, when it was not used) per tensor
             for (int k = i; k < j; k++)
             {
@@ -283,6 +259,26 @@ public sealed class CheckpointWriter : IDisposable
             }
             i = j;
         }
+    }
+
+    /// <summary>
+    /// Kernel copy (copy_file_range, Linux) of <paramref name="length"/> bytes from data offset <paramref name="dataOffset"/>
+    /// of <paramref name="file"/> to <paramref name="outOffset"/> of a shard, in pieces each followed by a write-back
+    /// hint. Returns the bytes copied: fewer (down to 0) where the kernel cannot, and the caller writes the rest.
+    /// </summary>
+    private long KernelCopy(SafetensorsFile file, long dataOffset, Shard shard, long outOffset, long length)
+    {
+        if (!OperatingSystem.IsLinux() || _noKernelCopy) return 0;
+        long inOff = file.DataStart + dataOffset, outOff = outOffset, done = 0;
+        int inFd = (int)file.ReadHandle.DangerousGetHandle(), outFd = (int)shard.Handle.DangerousGetHandle();
+        while (done < length)
+        {
+            long n = (long)CopyFileRange(inFd, ref inOff, outFd, ref outOff, (nuint)Math.Min(length - done, KernelCopyPiece), 0);
+            if (n <= 0) { if (n < 0) _noKernelCopy = true; break; } // EXDEV, ENOSYS, EINVAL...: fall back
+            StartWriteback(shard, outOff - n, n);
+            done += n;
+        }
+        return done;
     }
 
     private Slot SlotOf(string name) =>
