@@ -18,8 +18,6 @@ public sealed record ConvertOptions
 /// </summary>
 public static class CheckpointConverter
 {
-    internal const int ChunkElements = 1 << 20;
-
     public static DType TargetOf(DType source, DType? target) =>
         target is { } t && (source.IsFloatMath() || source == IO.DType.F64) ? t : source;
 
@@ -78,33 +76,27 @@ public static class CheckpointConverter
                 continue;
             }
             long n = src.ElementCount;
-            for (long s = 0; s < n; s += ChunkElements) items.Add((file, src, p.DType, s, (int)Math.Min(ChunkElements, n - s)));
+            for (long s = 0; s < n; s += ChunkWorkers.ChunkElements) items.Add((file, src, p.DType, s, (int)Math.Min(ChunkWorkers.ChunkElements, n - s)));
         }
         foreach (var (file, run) in copies)
         {
             cancel.ThrowIfCancellationRequested();
             writer.CopyTensorsFrom(file, run);
         }
-        // Chunks are handed out one at a time in file order (no range partitioning), so the threads write neighbouring
-        // pieces and the file grows front to back: fewer extents, sequential write-back.
-        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(items, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => (new float[ChunkElements], new byte[ChunkElements * 4]),
-            (it, _, buf) =>
+        ChunkWorkers.Run(items, cancel, (it, floats, bytes) =>
+        {
+            int inSize = it.Src.DType.SizeOf(), outSize = it.Target.SizeOf();
+            var src = it.File.GetBytes(it.Src, it.Start * inSize, it.Count * inSize);
+            var dst = bytes.AsSpan(0, it.Count * outSize);
+            if (it.Target == DType.F32)
+                Conversions.ToSingle(src, it.Src.DType, MemoryMarshal.Cast<byte, float>(dst)); // widening: one step
+            else
             {
-                int inSize = it.Src.DType.SizeOf(), outSize = it.Target.SizeOf();
-                var src = it.File.GetBytes(it.Src, it.Start * inSize, it.Count * inSize);
-                var dst = buf.Item2.AsSpan(0, it.Count * outSize);
-                if (it.Target == DType.F32)
-                    Conversions.ToSingle(src, it.Src.DType, MemoryMarshal.Cast<byte, float>(dst)); // widening: one step
-                else
-                {
-                    ReadOnlySpan<float> f = it.Src.DType == DType.F32 ? MemoryMarshal.Cast<byte, float>(src) : Widen(src, it.Src.DType, buf.Item1.AsSpan(0, it.Count));
-                    Conversions.FromSingle(f, it.Target, dst);
-                }
-                writer.Write(it.Src.Name, dst, it.Start * outSize);
-                return buf;
-            },
-            _ => { });
+                ReadOnlySpan<float> f = it.Src.DType == DType.F32 ? MemoryMarshal.Cast<byte, float>(src) : Widen(src, it.Src.DType, floats.AsSpan(0, it.Count));
+                Conversions.FromSingle(f, it.Target, dst);
+            }
+            writer.Write(it.Src.Name, dst, it.Start * outSize);
+        });
     }
 
     private static Span<float> Widen(ReadOnlySpan<byte> src, DType type, Span<float> buffer)

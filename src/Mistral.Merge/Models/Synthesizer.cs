@@ -31,8 +31,6 @@ public sealed record SynthOptions
 public static class Synthesizer
 {
     public const double InitStd = 0.02;
-    /// <summary>Elements per work item; 1M elements = 2 MB of bf16.</summary>
-    internal const int ChunkElements = 1 << 20;
 
     /// <summary>An HF-style config.json for the given dimensions.</summary>
     public static ModelConfig MakeConfig(string arch, int hidden, int layers, int heads, int kvHeads, int intermediate, int vocab,
@@ -178,24 +176,17 @@ public static class Synthesizer
             bool isNorm = t.Name.EndsWith("norm.weight", StringComparison.Ordinal);
             ulong key = TensorKey(seed, t.Name);
             long n = t.ElementCount;
-            for (long s = 0; s < n; s += ChunkElements) items.Add((t, key, isNorm, s, (int)Math.Min(ChunkElements, n - s)));
+            for (long s = 0; s < n; s += ChunkWorkers.ChunkElements) items.Add((t, key, isNorm, s, (int)Math.Min(ChunkWorkers.ChunkElements, n - s)));
         }
-        // Each thread reuses one float and one byte buffer: memory is bounded by threads × chunk.
-        // Chunks are handed out one at a time in file order (no range partitioning), so the threads write neighbouring
-        // pieces and the file grows front to back: fewer extents, sequential write-back.
-        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(items, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => (new float[ChunkElements], new byte[ChunkElements * 4]),
-            (it, _, buf) =>
-            {
-                var f = buf.Item1.AsSpan(0, it.Count);
-                if (it.IsNorm) f.Fill(1f); else Normal(it.Key, it.Start, f);
-                int size = it.Tensor.DType.SizeOf();
-                var bytes = buf.Item2.AsSpan(0, it.Count * size);
-                Conversions.FromSingle(f, it.Tensor.DType, bytes);
-                writer.Write(it.Tensor.Name, bytes, it.Start * size);
-                return buf;
-            },
-            _ => { });
+        ChunkWorkers.Run(items, cancel, (it, floats, bytes) =>
+        {
+            var f = floats.AsSpan(0, it.Count);
+            if (it.IsNorm) f.Fill(1f); else Normal(it.Key, it.Start, f);
+            int size = it.Tensor.DType.SizeOf();
+            var dst = bytes.AsSpan(0, it.Count * size);
+            Conversions.FromSingle(f, it.Tensor.DType, dst);
+            writer.Write(it.Tensor.Name, dst, it.Start * size);
+        });
     }
 
     /// <summary>Per-tensor stream key: splitmix64 of the seed mixed with the FNV-1a hash of the name.</summary>
