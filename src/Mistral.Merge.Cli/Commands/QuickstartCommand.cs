@@ -41,16 +41,16 @@ public static class QuickstartCommand
         return cmd.WithAction((p, _) =>
         {
             var o = p.InvocationConfiguration.Output;
-            var e = p.InvocationConfiguration.Error;
             var root = Path.GetFullPath(p.GetValue(dir)!);
-            var f = p.GetValue(force) ? new[] { "--force" } : [];
+            bool replace = p.GetValue(force);
+            string[] f = replace ? ["--force"] : [];
             foreach (var sub in new[] { "tiny-a", "tiny-b", "merged" })
-                IO.CheckpointWriter.CheckDestination(Path.Combine(root, sub), f.Length > 0);
+                IO.CheckpointWriter.CheckDestination(Path.Combine(root, sub), replace);
             var files = new[] { (Name: "recipe.yml", Text: Recipe + "\n"), (Name: "text.txt", Text: Text + "\n") };
             foreach (var (name, text) in files)
             {
                 var path = Path.Combine(root, name);
-                if (f.Length == 0 && File.Exists(path) && File.ReadAllText(path) != text)
+                if (!replace && File.Exists(path) && File.ReadAllText(path) != text)
                     throw new MergeException($"{path}: exists and differs from the quickstart's (use --force to replace it)");
             }
             Directory.CreateDirectory(root);
