@@ -121,9 +121,10 @@ public static class IoBenchmark
 
     private const int WriteRounds = 5;
 
-    private static double Time(Action run, Action prepare)
+    /// <summary>Seconds of one <paramref name="run"/>, after an untimed <paramref name="prepare"/>.</summary>
+    private static double Time(Action run, Action? prepare = null)
     {
-        prepare();
+        prepare?.Invoke();
         var sw = Stopwatch.StartNew();
         run();
         return sw.Elapsed.TotalSeconds;
@@ -132,13 +133,7 @@ public static class IoBenchmark
     private static double Best(Action run, Action? prepare = null)
     {
         double best = double.MaxValue;
-        for (int i = 0; i < 3; i++)
-        {
-            prepare?.Invoke();
-            var sw = Stopwatch.StartNew();
-            run();
-            best = Math.Min(best, sw.Elapsed.TotalSeconds);
-        }
+        for (int i = 0; i < 3; i++) best = Math.Min(best, Time(run, prepare));
         return best;
     }
 
