@@ -12,4 +12,14 @@ public static class CliRunner
         var code = Mistral.Merge.Cli.Program.RunInProcess(args, o, e);
         return new Result(code, o.ToString(), e.ToString());
     }
+
+    /// <summary>A bad input: exit code 1 and one stderr line, "error: ..." containing <paramref name="fragment"/> (no stack trace).</summary>
+    public static void AssertOneLineError(Result r, string fragment)
+    {
+        Assert.Equal(1, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Contains(fragment, lines[0]);
+    }
 }

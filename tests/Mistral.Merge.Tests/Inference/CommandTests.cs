@@ -82,11 +82,7 @@ public class CommandTests
 
     private static void AssertOneLineError(CliRunner.Result r, string fragment)
     {
-        Assert.Equal(1, r.ExitCode);
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines);
-        Assert.StartsWith("error: ", lines[0]);
-        Assert.Contains(fragment, lines[0]);
+        CliRunner.AssertOneLineError(r, fragment);
         Assert.Equal("", r.Stdout);
     }
 

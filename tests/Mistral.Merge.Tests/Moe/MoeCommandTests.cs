@@ -28,13 +28,7 @@ public class MoeCommandTests
     {
         using var tmp = new TempDir();
         TinyMixtral.Write(tmp["in"], 4);
-        void Fails(string expect, params string[] args)
-        {
-            var r = CliRunner.Run(args);
-            Assert.Equal(1, r.ExitCode);
-            Assert.Contains(expect, r.Stderr);
-            Assert.Single(r.Stderr.Trim().Split('\n'));
-        }
+        void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(args), expect);
         Fails("unknown strategy 'avg'", "moe-convert", tmp["in"], tmp["o"], "--strategy", "avg");
         Fails("needs routing frequencies", "moe-convert", tmp["in"], tmp["o"], "--strategy", "frequency");
         Fails("'x' is not an integer", "moe-convert", tmp["in"], tmp["o"], "--strategy", "expert", "--expert", "x");
@@ -110,13 +104,7 @@ public class MoeStatsCommandTests
         var dense = SynthMixtral.Synth(tmp.Path, "dense", arch: "mistral");
         var mix = SynthMixtral.Synth(tmp.Path, "mix");
         var text = SynthMixtral.WriteText(tmp.Path);
-        void Fails(string expect, params string[] args)
-        {
-            var r = CliRunner.Run(args);
-            Assert.NotEqual(0, r.ExitCode);
-            Assert.Contains(expect, r.Stderr);
-            Assert.Single(r.Stderr.Trim().Split('\n'));
-        }
+        void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(args), expect);
         Fails("not a Mixtral model", "moe-stats", dense, "--text", text);
         Fails($"{tmp["none.txt"]}: text file not found", "moe-stats", mix, "--text", tmp["none.txt"]);
         Fails("token limit must be at least 2", "moe-stats", mix, "--text", text, "--max-tokens", "0");

@@ -83,13 +83,7 @@ public class MoeReportTests
         var m = SynthMixtral.Synth(tmp.Path, "mix");
         var dense = SynthMixtral.Synth(tmp.Path, "dense", arch: "mistral");
         var text = SynthMixtral.WriteText(tmp.Path);
-        void Fails(string expect, params string[] args)
-        {
-            var r = CliRunner.Run(args);
-            Assert.NotEqual(0, r.ExitCode);
-            Assert.Contains(expect, r.Stderr);
-            Assert.Single(r.Stderr.Trim().Split('\n'));
-        }
+        void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(args), expect);
         Fails("unknown strategy 'avg'", "moe-report", m, "--text", text, "--cache", tmp["c"], "--strategies", "mean,avg");
         Fails("'expert:4': the expert must be an integer from 0 to 3", "moe-report", m, "--text", text, "--cache", tmp["c"], "--strategies", "expert:4");
         Fails("'mean' is listed twice", "moe-report", m, "--text", text, "--cache", tmp["c"], "--strategies", "mean,mean");
