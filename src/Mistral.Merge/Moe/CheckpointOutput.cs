@@ -10,6 +10,18 @@ internal static class CheckpointOutput
 {
     public static DType CarriedDType(TensorInfo t, DType? outDType) => outDType != null && t.DType.IsFloatMath() ? outDType.Value : t.DType;
 
+    /// <summary>The output plan's first part: every carried tensor (attention, norms, embeddings, head) at its output dtype.</summary>
+    public static List<PlannedTensor> PlanCarried(ModelFolder folder, MixtralLayout m, DType? outDType)
+    {
+        var plan = new List<PlannedTensor>();
+        foreach (var n in m.Carried)
+        {
+            var t = folder.Info(n);
+            plan.Add(new PlannedTensor(n, CarriedDType(t, outDType), t.Shape));
+        }
+        return plan;
+    }
+
     /// <summary>Copies a tensor's bytes, or converts it through float32 when the dtype changes.</summary>
     public static void Carry(ModelFolder src, CheckpointWriter w, string name, DType target)
     {

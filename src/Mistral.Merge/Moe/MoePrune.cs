@@ -70,12 +70,7 @@ public static class MoePrune
         var plan = Plan(m, o, freq);
 
         DType expertOut = o.OutDType ?? m.ExpertDType;
-        var tensors = new List<PlannedTensor>();
-        foreach (var n in m.Carried)
-        {
-            var t = folder.Info(n);
-            tensors.Add(new PlannedTensor(n, CheckpointOutput.CarriedDType(t, o.OutDType), t.Shape));
-        }
+        var tensors = CheckpointOutput.PlanCarried(folder, m, o.OutDType);
         for (int l = 0; l < m.Layers; l++)
         {
             tensors.Add(new PlannedTensor(MixtralLayout.Router(l), CheckpointOutput.CarriedDType(folder.Info(MixtralLayout.Router(l)), o.OutDType), [o.NumExperts, m.Hidden]));

@@ -113,12 +113,7 @@ public static class MoeToDense
         int wide = o.Strategy == DenseStrategy.Concat ? (o.ConcatTopK ?? m.Experts) * m.Intermediate : m.Intermediate;
         DType expertOut = o.OutDType ?? m.ExpertDType;
 
-        var plan = new List<PlannedTensor>();
-        foreach (var n in m.Carried)
-        {
-            var t = folder.Info(n);
-            plan.Add(new PlannedTensor(n, CheckpointOutput.CarriedDType(t, o.OutDType), t.Shape));
-        }
+        var plan = CheckpointOutput.PlanCarried(folder, m, o.OutDType);
         for (int l = 0; l < m.Layers; l++)
         {
             plan.Add(new PlannedTensor(TensorNames.Layer(l, "mlp.gate_proj.weight"), expertOut, [wide, m.Hidden]));
