@@ -17,7 +17,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _base;
     private readonly Dictionary<string, TensorInfo> _byName;
-    private Microsoft.Win32.SafeHandles.SafeFileHandle? _readHandle;
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _handle;
+    private readonly FileStamp _stamp;
 
     public string Path { get; }
     public long FileLength { get; }
@@ -27,10 +28,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public IReadOnlyList<TensorInfo> Tensors { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    private SafetensorsFile(string path, long length, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr,
-        long dataStart, List<TensorInfo> tensors, Dictionary<string, string> metadata)
+    private SafetensorsFile(string path, Microsoft.Win32.SafeHandles.SafeFileHandle handle, FileStamp stamp, MemoryMappedFile? map,
+        MemoryMappedViewAccessor? view, byte* basePtr, long dataStart, List<TensorInfo> tensors, Dictionary<string, string> metadata)
     {
-        Path = path; FileLength = length; _map = map; _view = view; _base = basePtr; DataStart = dataStart;
+        Path = path; _handle = handle; _stamp = stamp; FileLength = stamp.Length; _map = map; _view = view; _base = basePtr; DataStart = dataStart;
         Tensors = tensors; Metadata = metadata;
         _byName = new Dictionary<string, TensorInfo>(tensors.Count, StringComparer.Ordinal);
         foreach (var t in tensors) _byName[t.Name] = t;
@@ -38,28 +39,32 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     public static SafetensorsFile Open(string path)
     {
-        if (!File.Exists(path)) throw new MergeException($"{path}: file not found");
-        long length;
-        try { length = new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        { throw new MergeException($"{path}: cannot read file ({e.Message})"); }
-        if (length < 8) throw new MergeException($"{path}: not a safetensors file (only {length} bytes; the 8-byte header length is missing)");
+        // The handle is opened once and everything (length, mapping, later kernel copies) comes from it: a symbolic
+        // link (the Hugging Face cache's snapshots/ → blobs/) is measured and mapped as its target, never as the link.
+        var (handle, stamp) = InputFile.OpenRead(path);
+        long length = stamp.Length;
+        if (length < 8)
+        {
+            handle.Dispose();
+            throw new MergeException($"{path}: not a safetensors file (only {length} bytes; the 8-byte header length is missing)");
+        }
 
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;
         byte* basePtr = null;
         try
         {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            map = MemoryMappedFile.CreateFromFile(handle, null, length, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
             basePtr += view.PointerOffset;
             var (dataStart, tensors, metadata) = ParseHeader(path, length, basePtr);
-            return new SafetensorsFile(path, length, map, view, basePtr, dataStart, tensors, metadata);
+            return new SafetensorsFile(path, handle, stamp, map, view, basePtr, dataStart, tensors, metadata);
         }
         catch (Exception e) when (e is not MergeException)
         {
             Release(view, map, basePtr);
+            handle.Dispose();
             if (e is IOException or UnauthorizedAccessException)
                 throw new MergeException($"{path}: cannot map file ({e.Message})");
             throw;
@@ -67,8 +72,23 @@ public sealed unsafe class SafetensorsFile : IDisposable
         catch
         {
             Release(view, map, basePtr);
+            handle.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Fails with one line when the file was changed since it was opened (another size or modification time):
+    /// a model rewritten in place during a run would otherwise give a mix of old and new bytes, or SIGBUS.
+    /// </summary>
+    public void CheckUnchanged()
+    {
+        ObjectDisposedException.ThrowIf(_base == null, this);
+        FileStamp now;
+        try { now = FileStamp.OfHandle(_handle, Path); }
+        catch (IOException e) { throw new MergeException($"{Path}: cannot re-check the file ({e.Message})"); }
+        if (now.Length != _stamp.Length || now.MTimeSeconds != _stamp.MTimeSeconds || now.MTimeNanoseconds != _stamp.MTimeNanoseconds)
+            throw new MergeException($"{Path}: the file was modified while it was being read ({(now.Length != _stamp.Length ? $"size {_stamp.Length} → {now.Length} bytes" : "modification time changed")}); nothing was written");
     }
 
     private static void Release(MemoryMappedViewAccessor? view, MemoryMappedFile? map, byte* basePtr)
@@ -231,16 +251,13 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(Pointer(t) + offset, length);
     }
 
-    /// <summary>A read handle on the file (opened once, on first use) for in-kernel copies.</summary>
+    /// <summary>The read handle of the file (the one it was measured and mapped from), for in-kernel copies.</summary>
     internal Microsoft.Win32.SafeHandles.SafeFileHandle ReadHandle
     {
         get
         {
             ObjectDisposedException.ThrowIf(_base == null, this);
-            if (_readHandle != null) return _readHandle;
-            var h = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            if (Interlocked.CompareExchange(ref _readHandle, h, null) != null) h.Dispose();
-            return _readHandle;
+            return _handle;
         }
     }
 
@@ -248,7 +265,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         if (_base == null) return;
         _base = null;
-        _readHandle?.Dispose();
         Release(_view, _map, (byte*)1);
+        _handle.Dispose();
     }
 }

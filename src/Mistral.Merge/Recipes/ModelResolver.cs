@@ -53,7 +53,7 @@ public sealed partial class ModelResolver
             var refFile = Path.Combine(repo, "refs", rev);
             if (File.Exists(refFile))
             {
-                var hash = File.ReadAllText(refFile).Trim();
+                var hash = IO.InputFile.ReadAllText(refFile, 4096, "a Hugging Face cache ref").Trim();
                 var snap = Path.Combine(snapshots, hash);
                 if (hash.Length > 0 && Directory.Exists(snap)) { whereLooked = ""; return snap; }
                 looked.Add($"Hugging Face cache {snap} (named by {refFile})");
