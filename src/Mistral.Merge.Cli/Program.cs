@@ -22,7 +22,13 @@ public static class Program
         QuickstartCommand.Create(),
     };
 
-    public static int Main(string[] args) => Cli.Run(BuildRoot(), args);
+    public static int Main(string[] args)
+    {
+        IO.SigbusGuard.Install();
+        // Fault injection for the test of the handler (it must run in a child process).
+        if (Environment.GetEnvironmentVariable("MISTRAL_MERGE_TEST_RAISE_SIGBUS") == "1") IO.SigbusGuard.RaiseForTest();
+        return Cli.Run(BuildRoot(), args);
+    }
 
     /// <summary>In-process entry for tests: output captured by the given writers.</summary>
     public static int RunInProcess(string[] args, TextWriter stdout, TextWriter stderr) => Cli.Run(BuildRoot(), args, stdout, stderr);

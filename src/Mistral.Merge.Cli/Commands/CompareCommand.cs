@@ -35,10 +35,14 @@ public static class CompareCommand
                 throw new MergeException($"{b.Path}: vocabulary of {b.Shape.Vocab} tokens, but {a.Path} has {a.Shape.Vocab}; KL needs the same tokenizer");
             var tok = TokenizerLoader.Load(a.Path);
             var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
+            ContextBudget.CheckWindow(a, c, ids.Length, models: 2);
+            ContextBudget.CheckWindow(b, c, ids.Length, models: 2);
             using var ba = EvalCommon.Backend(a, dev, nThreads, p.GetValue(offload));
             using var bb = EvalCommon.Backend(b, dev, nThreads, p.GetValue(offload));
             var bar = new ProgressBar(p.InvocationConfiguration.Error, "compare");
             var r = Compare.Run(ba, bb, ids, c, s, bar.Report, cancel);
+            a.Folder.CheckUnchanged();
+            b.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
                 o.WriteLine(new JsonObject

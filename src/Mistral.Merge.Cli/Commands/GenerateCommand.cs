@@ -43,11 +43,14 @@ public static class GenerateCommand
             var tok = TokenizerLoader.Load(m.Path);
             var promptText = ChatTemplate.Apply(kind, p.GetValue(prompt)!, p.GetValue(system));
             var ids = tok.Encode(promptText, addBos: true);
+            int allowed = ContextBudget.GenerationBudget(m, ids.Length, budget, out bool clipped);
             using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
             var sampler = new Sampler(options, m.Shape.Vocab);
             var o = p.InvocationConfiguration.Output;
             bool asJson = p.GetValue(json);
-            var r = Generator.Generate(backend, tok, ids, budget, sampler, asJson ? null : s => { o.Write(s); o.Flush(); }, cancel);
+            var r = Generator.Generate(backend, tok, ids, allowed, sampler, asJson ? null : s => { o.Write(s); o.Flush(); }, cancel);
+            m.Folder.CheckUnchanged();
+            bool atContext = clipped && !r.StoppedAtEos && r.Ids.Length == allowed;
             if (asJson)
                 o.WriteLine(new JsonObject
                 {
@@ -56,6 +59,7 @@ public static class GenerateCommand
                     ["ids"] = new JsonArray([.. r.Ids.Select(i => (JsonNode)i)]),
                     ["text"] = r.Text,
                     ["stopped_at_eos"] = r.StoppedAtEos,
+                    ["stopped_at_context"] = atContext,
                     ["chat_template"] = kind.ToString().ToLowerInvariant(),
                     ["prefill_tokens_per_second"] = Math.Round(r.PrefillTokensPerSecond, 1),
                     ["decode_tokens_per_second"] = Math.Round(r.DecodeTokensPerSecond, 1),
@@ -64,7 +68,7 @@ public static class GenerateCommand
             {
                 o.WriteLine();
                 p.InvocationConfiguration.Error.WriteLine(
-                    $"[{r.Ids.Length} tokens{(r.StoppedAtEos ? ", stopped at EOS" : "")}; prefill {ids.Length} tokens at {EvalCommon.F(r.PrefillTokensPerSecond, "0.0")} tokens/s, decode {EvalCommon.F(r.DecodeTokensPerSecond, "0.0")} tokens/s, {backend.Name}]");
+                    $"[{r.Ids.Length} tokens{(r.StoppedAtEos ? ", stopped at EOS" : "")}{(atContext ? $", stopped at the model's context of {ContextBudget.ModelContext(m)} tokens" : "")}; prefill {ids.Length} tokens at {EvalCommon.F(r.PrefillTokensPerSecond, "0.0")} tokens/s, decode {EvalCommon.F(r.DecodeTokensPerSecond, "0.0")} tokens/s, {backend.Name}]");
             }
             return Cli.Ok;
         });

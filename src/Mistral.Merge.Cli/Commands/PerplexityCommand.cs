@@ -31,9 +31,11 @@ public static class PerplexityCommand
             using var m = TransformerModel.Load(p.GetValue(model)!);
             var tok = TokenizerLoader.Load(m.Path);
             var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
+            ContextBudget.CheckWindow(m, c, ids.Length);
             using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
             var bar = new ProgressBar(p.InvocationConfiguration.Error, "perplexity");
             var r = Perplexity.Evaluate(backend, ids, c, s, bar.Report, cancel);
+            m.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
                 o.WriteLine(new JsonObject

@@ -55,6 +55,7 @@ public static class CheckpointConverter
         IO.SideFiles.CopyExisting(model.Path, writer, IO.SideFiles.All);
 
         CopyTensors(model, writer, plan, cancel);
+        model.CheckUnchanged();
         writer.Commit(options.Writer.Force);
     }
 

@@ -165,6 +165,12 @@ public sealed class ModelFolder : IDisposable
         return a;
     }
 
+    /// <summary>Fails with one line when a file of the model was modified since it was opened (see <see cref="SafetensorsFile.CheckUnchanged"/>).</summary>
+    public void CheckUnchanged()
+    {
+        foreach (var f in _files) f.CheckUnchanged();
+    }
+
     public long TotalBytes => _tensors.Values.Sum(e => e.Info.ByteLength);
     public long ParameterCount => _tensors.Values.Sum(e => e.Info.ElementCount);
 

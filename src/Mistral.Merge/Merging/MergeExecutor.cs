@@ -49,6 +49,7 @@ public static class MergeExecutor
         run.Execute();
         OutputFiles.Write(plan, writer, options.CopyTokenizer);
         options.Cancellation.ThrowIfCancellationRequested();
+        foreach (var m in plan.Models) m.Folder.CheckUnchanged(); // an input rewritten meanwhile: its bytes were a mix
         writer.Commit(options.Force);
         return null;
     }

@@ -104,6 +104,7 @@ public static class MoePrune
             notes.Add($"layer {l}: " + string.Join(" ", groups.Select(g => g.Length == 1 ? $"{g[0]}" : $"({string.Join("+", g)})")));
         }
         long parameters = tensors.Sum(p => p.ElementCount);
+        folder.CheckUnchanged();
         CheckpointOutput.Finish(w, source, folder.Path, o, MoeConfigs.Pruned(m.Config, o.NumExperts, perTok, o.OutDType?.ToTorchName()),
             $"moe_prune to {o.NumExperts} experts{(o.Group ? " (grouped)" : "")}", parameters,
             (o.CardNote ?? "") + "\n\nKept experts per layer:\n\n" + string.Join("\n", notes.Select(n => "- " + n)) + "\n");

@@ -137,6 +137,7 @@ public static class MoeToDense
                 notes.Add($"layer {l}: similarity {alignment.LastSimilaritySeconds:F2} s, assignment {alignment.LastAssignmentSeconds:F2} s per expert (last)");
         }
         long parameters = plan.Sum(p => p.ElementCount);
+        folder.CheckUnchanged();
         CheckpointOutput.Finish(w, source, folder.Path, o, MoeConfigs.ToDense(m.Config, wide, o.OutDType?.ToTorchName()),
             $"moe_to_dense, strategy {StrategyName(o.Strategy)}", parameters, o.CardNote);
         return new MoeSurgeryResult(destination, parameters, wide, 0, notes);

@@ -1,0 +1,18 @@
+using System.Runtime.InteropServices;
+
+namespace Mistral.Merge.Tests;
+
+/// <summary>A fact that needs Linux (FIFOs, /proc, statx); skipped with the reason elsewhere.</summary>
+public sealed class LinuxFactAttribute : FactAttribute
+{
+    public LinuxFactAttribute() { if (!OperatingSystem.IsLinux()) Skip = "needs Linux"; }
+}
+
+/// <summary>A fact that needs x86-64 Linux (the SIGBUS handler is x86-64 machine code); skipped with the reason elsewhere.</summary>
+public sealed class LinuxX64FactAttribute : FactAttribute
+{
+    public LinuxX64FactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) Skip = "needs x86-64 Linux (the SIGBUS handler is written for it)";
+    }
+}
