@@ -124,7 +124,7 @@ public static class Synthesizer
 
     private static void CheckConfig(ModelConfig c, int layers)
     {
-        string where = c.SourcePath ?? "config";
+        string where = c.SourcePath ?? "synth dimensions";
         if (c.Architecture == Architecture.Unknown)
             throw new MergeException($"{where}: architecture '{c.ArchitectureName}' / model_type '{c.ModelType}' is not Mistral, Mixtral or Llama");
         if (c.HiddenSize <= 0 || c.IntermediateSize <= 0 || c.NumAttentionHeads <= 0 || c.NumKeyValueHeads <= 0 || c.HeadDim <= 0 || c.VocabSize <= 0)
@@ -134,6 +134,33 @@ public static class Synthesizer
         if (c.Architecture == Architecture.Mixtral && (c.NumLocalExperts <= 0 || c.NumExpertsPerTok <= 0 || c.NumExpertsPerTok > c.NumLocalExperts))
             throw new MergeException($"{where}: a Mixtral config needs num_local_experts > 0 and 0 < num_experts_per_tok <= num_local_experts");
         if (layers < 0) throw new MergeException($"{where}: number of layers must not be negative, got {layers}");
+        CheckSize(c, layers, where);
+    }
+
+    /// <summary>Most tensors a synthesized checkpoint may have: their header entries (~100 bytes each) stay well under
+    /// the 100 MB header limit of safetensors readers, ours included.</summary>
+    public const long MaxTensors = 500_000;
+
+    /// <summary>Refuses, before any plan is built, dimensions whose tensor count or byte size cannot be written.</summary>
+    private static void CheckSize(ModelConfig c, int layers, string where)
+    {
+        int experts = c.Architecture == Architecture.Mixtral ? c.NumLocalExperts : 0;
+        long perLayer = 6 + (experts > 0 ? 1 + 3L * experts : 3);
+        if (layers * perLayer > MaxTensors)
+            throw new MergeException($"{where}: {layers} layers make {layers * perLayer:N0} tensors, more than the {MaxTensors:N0} a checkpoint header can list");
+        try
+        {
+            long h = c.HiddenSize, q = checked((long)c.NumAttentionHeads * c.HeadDim), kv = checked((long)c.NumKeyValueHeads * c.HeadDim);
+            long mlp = checked(3L * c.IntermediateSize * h * Math.Max(1, experts) + experts * h);
+            long layer = checked(2 * q * h + 2 * kv * h + mlp + 2 * h);
+            _ = checked(layer * layers + 2L * c.VocabSize * h + h);
+            _ = checked((long)c.VocabSize * h * sizeof(float));
+            _ = checked(layer * sizeof(float));
+        }
+        catch (OverflowException)
+        {
+            throw new MergeException($"{where}: these dimensions (hidden {c.HiddenSize}, intermediate {c.IntermediateSize}, vocab {c.VocabSize}, {layers} layers) overflow a 64-bit byte count");
+        }
     }
 
     /// <summary>Writes a seeded random-init checkpoint (+ config.json, + tokenizer files when given) to <paramref name="outDir"/>.</summary>
