@@ -39,18 +39,16 @@ public static class OutputFiles
         foreach (var name in SideFiles.Tokenizer)
         {
             var src = Path.Combine(folder, name);
-            if (!File.Exists(src) || (ownTemplate && SideFiles.IsChatTemplate(name))) continue; // the recipe's template wins
+            if (!InputFile.IsPresent(src) || (ownTemplate && SideFiles.IsChatTemplate(name))) continue; // the recipe's template wins
             if (name == "tokenizer_config.json" && plan.Recipe.ChatTemplate is { } tpl && tpl != "auto")
             {
-                JsonObject obj;
-                try { obj = JsonNode.Parse(File.ReadAllText(src)) as JsonObject ?? new JsonObject(); }
-                catch (JsonException e) { throw new MergeException($"{src}: invalid JSON ({e.Message.Split('\n')[0]})"); }
+                var obj = JsonFile.ReadObject(src, "tokenizer_config.json");
                 obj["chat_template"] = ChatTemplates.Resolve(tpl);
                 writer.AddFile(name, obj.ToJsonString(Indented) + "\n");
             }
             else writer.CopyFile(src, name);
         }
-        if (plan.Recipe.ChatTemplate is { } t && t != "auto" && !File.Exists(Path.Combine(folder, "tokenizer_config.json")))
+        if (plan.Recipe.ChatTemplate is { } t && t != "auto" && !InputFile.IsPresent(Path.Combine(folder, "tokenizer_config.json")))
             writer.AddFile("tokenizer_config.json", new JsonObject { ["chat_template"] = ChatTemplates.Resolve(t) }.ToJsonString(Indented) + "\n");
     }
 
