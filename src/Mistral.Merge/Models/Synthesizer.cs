@@ -31,6 +31,7 @@ public sealed record SynthOptions
 public static class Synthesizer
 {
     public const double InitStd = 0.02;
+    public const int MaxTensors = 1_000_000;
 
     /// <summary>An HF-style config.json for the given dimensions.</summary>
     public static ModelConfig MakeConfig(string arch, int hidden, int layers, int heads, int kvHeads, int intermediate, int vocab,
@@ -136,6 +137,10 @@ public static class Synthesizer
         if (c.Architecture == Architecture.Mixtral && (c.NumLocalExperts <= 0 || c.NumExpertsPerTok <= 0 || c.NumExpertsPerTok > c.NumLocalExperts))
             throw new MergeException($"{where}: a Mixtral config needs num_local_experts > 0 and 0 < num_experts_per_tok <= num_local_experts");
         if (layers < 0) throw new MergeException($"{where}: number of layers must not be negative, got {layers}");
+        // config.json bounds each value; their product can still name a checkpoint no disk holds.
+        long perLayer = c.Architecture == Architecture.Mixtral ? 7 + 3L * c.NumLocalExperts : 9;
+        if (3 + layers * perLayer > MaxTensors)
+            throw new MergeException($"{where}: {layers} layers of {perLayer} tensors is more than the {MaxTensors} tensors synth writes");
     }
 
     /// <summary>Writes a seeded random-init checkpoint (+ config.json, + tokenizer files when given) to <paramref name="outDir"/>.</summary>

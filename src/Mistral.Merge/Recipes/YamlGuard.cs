@@ -8,7 +8,8 @@ namespace Mistral.Merge.Recipes;
 /// the reader that walks it blow up: nesting deeper than <see cref="MaxDepth"/> (YamlDotNet builds nodes
 /// recursively: a stack overflow kills the process), aliases that expand to more than <see cref="MaxNodes"/> nodes
 /// ("billion laughs": aliases are shared, but walking them is exponential) and aliases inside their own anchor.
-/// Syntax errors are left to the real load, which reports them with their position.
+/// Syntax errors are left to the real load, which reports them with their position (but one the parser cannot
+/// report as such is reported here).
 /// </summary>
 internal static class YamlGuard
 {
@@ -60,6 +61,12 @@ internal static class YamlGuard
             }
         }
         catch (YamlException) { }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this on some malformed flow collections instead of a YamlException.
+            var at = parser.Current is { } last ? Mark.From(last.End) : new Mark(1, 1);
+            return (at, "YAML syntax error: malformed flow collection ({...} or [...]) after this point");
+        }
         return null;
     }
 }
