@@ -45,9 +45,8 @@ internal static class EvalCommon
 
     public static string ReadText(string path)
     {
-        if (!File.Exists(path)) throw new MergeException($"{path}: text file not found");
-        try { return File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read ({e.Message})"); }
+        if (!Path.Exists(path)) throw new MergeException($"{path}: text file not found");
+        return IO.InputFile.ReadAllText(path, IO.InputFile.Limits.Text, "a text");
     }
 
     /// <summary>[BOS] + encode(text), cut to <paramref name="maxTokens"/> (0 = all).</summary>

@@ -42,7 +42,7 @@ public static class SynthCommand
                 if (p.GetValue(arch) != null || p.GetValue(hidden) != null || p.GetValue(layers) != null || p.GetValue(heads) != null
                     || p.GetValue(kvHeads) != null || p.GetValue(inter) != null || p.GetValue(vocab) != null || p.GetValue(experts) != null || p.GetValue(perTok) != null)
                     throw new MergeException("synth: give either --config or --arch with dimensions, not both (use --layers-override to change the layer count)");
-                if (!File.Exists(configPath)) throw new MergeException($"--config: {configPath} not found");
+                if (!Path.Exists(configPath)) throw new MergeException($"--config: {configPath} not found");
                 cfg = ModelConfig.Load(configPath);
             }
             else

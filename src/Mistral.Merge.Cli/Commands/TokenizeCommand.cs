@@ -68,9 +68,7 @@ public static class TokenizeCommand
     // Keeps the BOM and never throws on bad bytes: sentencepiece sees the file's characters as they are.
     private static string ReadUtf8(string path)
     {
-        try { return new UTF8Encoding(false, false).GetString(File.ReadAllBytes(path)); }
-        catch (FileNotFoundException) { throw new MergeException($"{path}: file not found"); }
-        catch (DirectoryNotFoundException) { throw new MergeException($"{path}: file not found"); }
+        return new UTF8Encoding(false, false).GetString(IO.InputFile.ReadAllBytes(path, IO.InputFile.Limits.Text, "a text"));
     }
 
     // Pieces such as "\n" or "\t" would break the one-line listing.

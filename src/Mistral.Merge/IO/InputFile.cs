@@ -30,6 +30,17 @@ public static class InputFile
         return s;
     }
 
+    /// <summary>
+    /// For optional files: false when nothing is at <paramref name="path"/>, true for a regular file, and the
+    /// one-line error of <see cref="Require"/> for anything else (a FIFO named config.json must not be skipped silently).
+    /// </summary>
+    public static bool IsPresent(string path)
+    {
+        if (!Path.Exists(path)) return false;
+        Require(path);
+        return true;
+    }
+
     /// <summary>True when <paramref name="path"/> names a regular file (through links).</summary>
     public static bool IsRegular(string path)
     {

@@ -1,4 +1,4 @@
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using Mistral.Merge.Models;
 
 namespace Mistral.Merge.IO;
@@ -41,14 +41,14 @@ public sealed class ModelFolder : IDisposable
         if (!Directory.Exists(path)) throw new MergeException($"{path}: model folder not found");
         var full = System.IO.Path.GetFullPath(path);
         var configPath = System.IO.Path.Combine(full, "config.json");
-        var config = File.Exists(configPath) ? ModelConfig.Load(configPath) : null;
+        var config = InputFile.IsPresent(configPath) ? ModelConfig.Load(configPath) : null;
 
         var files = new List<SafetensorsFile>();
         try
         {
             var indexPath = System.IO.Path.Combine(full, IndexFileName);
             string layout;
-            if (File.Exists(indexPath))
+            if (InputFile.IsPresent(indexPath))
             {
                 var map = ReadIndex(indexPath, full);
                 var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
@@ -86,36 +86,22 @@ public sealed class ModelFolder : IDisposable
 
     private static Dictionary<string, string> ReadIndex(string indexPath, string folder)
     {
-        JsonDocument doc;
-        try
+        var root = JsonFile.Parse(InputFile.ReadAllBytes(indexPath, InputFile.Limits.JsonSideFile, "a shard index"), indexPath);
+        if (root is not JsonObject top || top["weight_map"] is not JsonObject wm) throw new MergeException($"{indexPath}: missing 'weight_map' object");
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        var folderFull = System.IO.Path.GetFullPath(folder).TrimEnd('/') + "/";
+        foreach (var (name, value) in wm)
         {
-            var bytes = File.ReadAllBytes(indexPath);
-            try { new System.Text.UTF8Encoding(false, true).GetCharCount(bytes); }
-            catch (System.Text.DecoderFallbackException) { throw new MergeException($"{indexPath}: not valid UTF-8"); }
-            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 16 });
+            if (value is not JsonValue v || !v.TryGetValue<string>(out var shard)) throw new MergeException($"{indexPath}: weight_map entry '{name}' is not a file name");
+            if (shard.Length == 0 || System.IO.Path.IsPathRooted(shard) || shard.Split('/', '\\').Contains("..") || shard.Contains('\0'))
+                throw new MergeException($"{indexPath}: tensor '{name}' names shard '{shard}', a path outside the model folder");
+            var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, shard));
+            if (!resolved.StartsWith(folderFull, StringComparison.Ordinal))
+                throw new MergeException($"{indexPath}: tensor '{name}' names shard '{shard}', a path outside the model folder");
+            map[name] = shard; // a tensor listed twice is a duplicate key, refused when parsing
         }
-        catch (JsonException e) { throw new MergeException($"{indexPath}: invalid JSON ({e.Message.Split('\n')[0]})"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{indexPath}: cannot read ({e.Message})"); }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
-                throw new MergeException($"{indexPath}: missing 'weight_map' object");
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            var folderFull = System.IO.Path.GetFullPath(folder).TrimEnd('/') + "/";
-            foreach (var p in wm.EnumerateObject())
-            {
-                if (p.Value.ValueKind != JsonValueKind.String) throw new MergeException($"{indexPath}: weight_map entry '{p.Name}' is not a file name");
-                var shard = p.Value.GetString()!;
-                if (shard.Length == 0 || System.IO.Path.IsPathRooted(shard) || shard.Split('/', '\\').Contains("..") || shard.Contains('\0'))
-                    throw new MergeException($"{indexPath}: tensor '{p.Name}' names shard '{shard}', a path outside the model folder");
-                var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, shard));
-                if (!resolved.StartsWith(folderFull, StringComparison.Ordinal))
-                    throw new MergeException($"{indexPath}: tensor '{p.Name}' names shard '{shard}', a path outside the model folder");
-                if (!map.TryAdd(p.Name, shard)) throw new MergeException($"{indexPath}: tensor '{p.Name}' is listed twice");
-            }
-            if (map.Count == 0) throw new MergeException($"{indexPath}: weight_map is empty");
-            return map;
-        }
+        if (map.Count == 0) throw new MergeException($"{indexPath}: weight_map is empty");
+        return map;
     }
 
     private static void CheckIndexAgainstShards(string indexPath, Dictionary<string, string> map, Dictionary<string, SafetensorsFile> shards)

@@ -27,7 +27,7 @@ public static class SideFiles
         foreach (var name in names)
         {
             var path = Path.Combine(sourceFolder, name);
-            if (File.Exists(path)) writer.CopyFile(path, name);
+            if (InputFile.IsPresent(path)) writer.CopyFile(path, name);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Inference;
 
@@ -23,15 +24,12 @@ public static class ChatTemplate
     public static ChatTemplateKind Detect(string modelFolder)
     {
         var path = Path.Combine(modelFolder, "tokenizer_config.json");
-        if (!File.Exists(path)) return ChatTemplateKind.None;
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (Exception e) when (e is System.Text.Json.JsonException or IOException)
-        { throw new MergeException($"{path}: cannot read ({e.Message.Split('\n')[0]})"); }
-        string? template = node?["chat_template"] switch
+        if (!InputFile.IsPresent(path)) return ChatTemplateKind.None;
+        var node = JsonFile.ReadObject(path, "tokenizer_config.json");
+        string? template = node["chat_template"] switch
         {
             JsonValue v when v.TryGetValue<string>(out var s) => s,
-            JsonArray a => a.OfType<JsonObject>().Select(o => o["template"]?.GetValue<string>()).FirstOrDefault(t => t != null),
+            JsonArray a => a.OfType<JsonObject>().Select(o => o["template"] is JsonValue t && t.TryGetValue<string>(out var s) ? s : null).FirstOrDefault(t => t != null),
             _ => null,
         };
         if (template == null) return ChatTemplateKind.None;

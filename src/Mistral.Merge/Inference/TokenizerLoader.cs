@@ -1,4 +1,5 @@
 using Mistral.Merge.Inference.Tokenization;
+using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Inference;
 
@@ -12,16 +13,17 @@ public static class TokenizerLoader
     /// </summary>
     public static SentencePieceTokenizer Load(string modelFolder)
     {
-        if (File.Exists(modelFolder))
+        if (Path.Exists(modelFolder) && !Directory.Exists(modelFolder))
         {
+            InputFile.Require(modelFolder);
             var dir = Path.GetDirectoryName(Path.GetFullPath(modelFolder))!;
             return SentencePieceTokenizer.Load(modelFolder, Path.GetFileName(modelFolder) == "tokenizer.model" ? TokenizerConfig.Load(dir) : null);
         }
         if (!Directory.Exists(modelFolder)) throw new MergeException($"{modelFolder}: model folder not found");
         var path = Path.Combine(modelFolder, "tokenizer.model");
-        if (!File.Exists(path))
+        if (!Path.Exists(path))
         {
-            string hint = File.Exists(Path.Combine(modelFolder, "tokenizer.json")) ? " (only tokenizer.json is present; sentencepiece tokenizer.model is required)" : "";
+            string hint = Path.Exists(Path.Combine(modelFolder, "tokenizer.json")) ? " (only tokenizer.json is present; sentencepiece tokenizer.model is required)" : "";
             throw new MergeException($"{modelFolder}: no tokenizer.model in this folder{hint}");
         }
         return SentencePieceTokenizer.Load(path, TokenizerConfig.Load(modelFolder));

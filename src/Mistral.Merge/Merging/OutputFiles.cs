@@ -39,18 +39,16 @@ public static class OutputFiles
         foreach (var name in SideFiles.Tokenizer)
         {
             var src = Path.Combine(folder, name);
-            if (!File.Exists(src) || (ownTemplate && SideFiles.IsChatTemplate(name))) continue; // the recipe's template wins
+            if (!InputFile.IsPresent(src) || (ownTemplate && SideFiles.IsChatTemplate(name))) continue; // the recipe's template wins
             if (name == "tokenizer_config.json" && plan.Recipe.ChatTemplate is { } tpl && tpl != "auto")
             {
-                JsonObject obj;
-                try { obj = JsonNode.Parse(File.ReadAllText(src)) as JsonObject ?? new JsonObject(); }
-                catch (JsonException e) { throw new MergeException($"{src}: invalid JSON ({e.Message.Split('\n')[0]})"); }
+                var obj = JsonFile.ReadObject(src, "tokenizer_config.json");
                 obj["chat_template"] = ChatTemplates.Resolve(tpl);
                 writer.AddFile(name, obj.ToJsonString(Indented) + "\n");
             }
             else writer.CopyFile(src, name);
         }
-        if (plan.Recipe.ChatTemplate is { } t && t != "auto" && !File.Exists(Path.Combine(folder, "tokenizer_config.json")))
+        if (plan.Recipe.ChatTemplate is { } t && t != "auto" && !InputFile.IsPresent(Path.Combine(folder, "tokenizer_config.json")))
             writer.AddFile("tokenizer_config.json", new JsonObject { ["chat_template"] = ChatTemplates.Resolve(t) }.ToJsonString(Indented) + "\n");
     }
 
@@ -60,21 +58,24 @@ public static class OutputFiles
         var sb = new StringBuilder();
         var baseText = r.BaseModel?.Text;
         sb.Append("---\n");
-        if (baseText != null) sb.Append("base_model: ").Append(baseText).Append('\n');
+        if (baseText != null) sb.Append("base_model: ").Append(CardText.YamlString(baseText)).Append('\n');
         sb.Append("tags:\n- merge\n- mistral-merge\n---\n\n");
-        sb.Append("# ").Append(r.Name ?? Path.GetFileNameWithoutExtension(r.Path)).Append("\n\n");
+        sb.Append("# ").Append(CardText.Inline(r.Name ?? Path.GetFileNameWithoutExtension(r.Path))).Append("\n\n");
         sb.Append($"This model was merged with mistral-merge using the **{plan.Method.Spec.Name}** method");
         sb.Append(r.DType is { } d ? $" (float32 maths, dtype {d.ToTorchName()})" : " (float32 maths)");
         sb.Append(".\n\n## Inputs\n\n");
         foreach (var m in plan.Models)
         {
-            sb.Append("* `").Append(m.Text).Append('`');
+            sb.Append("* ").Append(CardText.Code(m.Text));
             if (m.Text == baseText) sb.Append(" (base)");
             sb.Append($" — {m.Layers} layers\n");
         }
         sb.Append($"\nOutput: {plan.Tasks.Count} tensors, {plan.OutputLayers} layers, {ByteSize.Format(plan.WriteBytes)}");
         if (plan.Method.Spec.Name is "dare_linear" or "dare_ties" or "della" or "della_linear") sb.Append($", mask seed {plan.Seed}");
-        sb.Append(".\n\n## Recipe\n\n```yaml\n").Append(r.Text.TrimEnd('\n')).Append("\n```\n");
+        // The recipe as written, in a fence no line of it can close.
+        var recipe = r.Text.TrimEnd('\n');
+        var fence = CardText.Fence(recipe);
+        sb.Append(".\n\n## Recipe\n\n").Append(fence).Append("yaml\n").Append(recipe).Append('\n').Append(fence).Append('\n');
         return sb.ToString();
     }
 }

@@ -37,18 +37,7 @@ public sealed class ModelConfig
 
     public bool IsMoe => NumLocalExperts > 0;
 
-    public static ModelConfig Load(string path)
-    {
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new MergeException($"{path}: cannot read ({e.Message})"); }
-        JsonNode? node;
-        try { node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new MergeException($"{path}: invalid JSON ({e.Message.Split('\n')[0]})"); }
-        if (node is not JsonObject obj) throw new MergeException($"{path}: config is not a JSON object");
-        return FromJson(obj, path);
-    }
+    public static ModelConfig Load(string path) => FromJson(JsonFile.ReadObject(path, "config.json"), path);
 
     public static ModelConfig FromJson(JsonObject obj, string? path = null)
     {
@@ -62,9 +51,7 @@ public sealed class ModelConfig
             "LlamaForCausalLM" => Architecture.Llama,
             _ => modelType switch { "mistral" => Architecture.Mistral, "mixtral" => Architecture.Mixtral, "llama" => Architecture.Llama, _ => Architecture.Unknown },
         };
-        int hidden = Int(obj, "hidden_size", where) ?? 0;
-        int heads = Int(obj, "num_attention_heads", where) ?? 0;
-        int? headDim = Int(obj, "head_dim", where);
+        var b = ConfigBounds.Check(obj, where);
         return new ModelConfig
         {
             Json = obj,
@@ -72,25 +59,23 @@ public sealed class ModelConfig
             Architecture = arch,
             ArchitectureName = archName,
             ModelType = modelType,
-            HiddenSize = hidden,
-            IntermediateSize = Int(obj, "intermediate_size", where) ?? 0,
-            NumHiddenLayers = Int(obj, "num_hidden_layers", where) ?? 0,
-            NumAttentionHeads = heads,
-            NumKeyValueHeads = Int(obj, "num_key_value_heads", where) ?? heads,
-            HeadDim = headDim ?? (heads > 0 ? hidden / heads : 0),
-            VocabSize = Int(obj, "vocab_size", where) ?? 0,
-            MaxPositionEmbeddings = Int(obj, "max_position_embeddings", where) ?? 0,
-            RopeTheta = Dbl(obj, "rope_theta", where) ?? 10000,
-            RmsNormEps = Dbl(obj, "rms_norm_eps", where) ?? 1e-5,
-            SlidingWindow = Int(obj, "sliding_window", where),
-            TieWordEmbeddings = obj["tie_word_embeddings"] is JsonValue t && t.TryGetValue<bool>(out var b) && b,
-            NumLocalExperts = Int(obj, "num_local_experts", where) ?? 0,
-            NumExpertsPerTok = Int(obj, "num_experts_per_tok", where) ?? 0,
+            HiddenSize = b.Hidden,
+            IntermediateSize = b.Int("intermediate_size") ?? 0,
+            NumHiddenLayers = b.Int("num_hidden_layers") ?? 0,
+            NumAttentionHeads = b.Heads,
+            NumKeyValueHeads = b.KvHeads,
+            HeadDim = b.HeadDim,
+            VocabSize = b.Int("vocab_size") ?? 0,
+            MaxPositionEmbeddings = b.Int("max_position_embeddings") ?? 0,
+            RopeTheta = JsonFile.Number(obj, "rope_theta", where, 0, 1e12) ?? 10000,
+            RmsNormEps = JsonFile.Number(obj, "rms_norm_eps", where, 0, 1) ?? 1e-5,
+            SlidingWindow = b.Int("sliding_window"),
+            TieWordEmbeddings = obj["tie_word_embeddings"] is JsonValue t && t.TryGetValue<bool>(out var tie) && tie,
+            NumLocalExperts = b.Int("num_local_experts") ?? 0,
+            NumExpertsPerTok = b.Int("num_experts_per_tok") ?? 0,
             TorchDtype = Str(obj, "torch_dtype") ?? Str(obj, "dtype"),
-            BosTokenId = Int(obj, "bos_token_id", where),
-            EosTokenId = obj["eos_token_id"] is JsonArray ea
-                ? (ea.Count > 0 && ea[0] is JsonValue ev && ev.TryGetValue<int>(out var eos) ? eos : throw new MergeException($"{where}: 'eos_token_id' must be an integer or a non-empty list of integers"))
-                : Int(obj, "eos_token_id", where),
+            BosTokenId = b.Int("bos_token_id"),
+            EosTokenId = b.EosTokenId,
         };
     }
 
@@ -100,31 +85,4 @@ public sealed class ModelConfig
     public string ToJsonText() => Json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
     private static string? Str(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-
-    private static int? Int(JsonObject o, string key, string where)
-    {
-        var n = o[key];
-        if (n is null) return null;
-        if (n is JsonValue v)
-        {
-            if (v.TryGetValue<int>(out var i)) return i;
-            if (v.TryGetValue<long>(out var l) && l is >= int.MinValue and <= int.MaxValue) return (int)l;
-            if (v.TryGetValue<double>(out var d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) return (int)d;
-            if (v.GetValueKind() == JsonValueKind.Number)
-            {
-                var raw = v.ToJsonString();
-                if (double.TryParse(raw, System.Globalization.CultureInfo.InvariantCulture, out var dd) && dd == Math.Floor(dd) && Math.Abs(dd) < int.MaxValue) return (int)dd;
-            }
-        }
-        throw new MergeException($"{where}: '{key}' must be an integer, got {n.ToJsonString()}");
-    }
-
-    private static double? Dbl(JsonObject o, string key, string where)
-    {
-        var n = o[key];
-        if (n is null) return null;
-        if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
-            return double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
-        throw new MergeException($"{where}: '{key}' must be a number, got {n.ToJsonString()}");
-    }
 }

@@ -131,6 +131,8 @@ public static class Synthesizer
             throw new MergeException($"{where}: hidden_size, intermediate_size, num_attention_heads, num_key_value_heads, head_dim and vocab_size must all be positive");
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
             throw new MergeException($"{where}: num_attention_heads {c.NumAttentionHeads} is not divisible by num_key_value_heads {c.NumKeyValueHeads}");
+        if (c.Json["head_dim"] is null && c.HiddenSize % c.NumAttentionHeads != 0)
+            throw new MergeException($"{where}: hidden_size {c.HiddenSize} is not divisible by num_attention_heads {c.NumAttentionHeads} and no head_dim is given");
         if (c.Architecture == Architecture.Mixtral && (c.NumLocalExperts <= 0 || c.NumExpertsPerTok <= 0 || c.NumExpertsPerTok > c.NumLocalExperts))
             throw new MergeException($"{where}: a Mixtral config needs num_local_experts > 0 and 0 < num_experts_per_tok <= num_local_experts");
         if (layers < 0) throw new MergeException($"{where}: number of layers must not be negative, got {layers}");
@@ -179,7 +181,8 @@ public static class Synthesizer
         if (options.TokenizerPath != null)
         {
             tokFile = Directory.Exists(options.TokenizerPath) ? Path.Combine(options.TokenizerPath, "tokenizer.model") : options.TokenizerPath;
-            if (!File.Exists(tokFile)) throw new MergeException($"--tokenizer: {tokFile} not found");
+            if (!Path.Exists(tokFile)) throw new MergeException($"--tokenizer: {tokFile} not found");
+            InputFile.Require(tokFile);
             tokDir = Path.GetDirectoryName(Path.GetFullPath(tokFile));
         }
 

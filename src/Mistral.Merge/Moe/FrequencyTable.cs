@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Moe;
 
@@ -11,10 +11,7 @@ public static class FrequencyTable
 {
     public static double[][] Load(string path, int layers, int experts)
     {
-        JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new MergeException($"{path}: invalid JSON ({e.Message.Split('\n')[0]})"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read ({e.Message})"); }
+        var root = JsonFile.Parse(InputFile.ReadAllBytes(path, InputFile.Limits.JsonSideFile, "a frequency table"), path);
         var node = root is JsonObject o ? o["selection_frequency"] : root;
         if (node is not JsonArray rows) throw new MergeException($"{path}: expected 'selection_frequency' as [layer][expert] numbers");
         return Parse(rows, layers, experts, path);

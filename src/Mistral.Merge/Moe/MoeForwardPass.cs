@@ -1,3 +1,4 @@
+using Mistral.Merge.IO;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Moe;
@@ -38,10 +39,8 @@ public static class MoeForwardPass
     public static int[] Tokens(string model, string textFile, int maxTokens)
     {
         if (maxTokens < 2) throw new MergeException($"token limit must be at least 2, got {maxTokens}");
-        if (!File.Exists(textFile)) throw new MergeException($"{textFile}: text file not found");
-        string text;
-        try { text = File.ReadAllText(textFile); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{textFile}: cannot read ({e.Message})"); }
+        if (!Path.Exists(textFile)) throw new MergeException($"{textFile}: text file not found");
+        var text = InputFile.ReadAllText(textFile, InputFile.Limits.Text, "a text");
         var ids = TokenizerLoader.Load(model).Encode(text, addBos: true);
         if (ids.Length > maxTokens) ids = ids[..maxTokens];
         if (ids.Length < 2) throw new MergeException($"{textFile}: the text gives {ids.Length} token(s) with BOS; at least 2 are needed");

@@ -1,4 +1,5 @@
 using Mistral.Merge.IO;
+using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Moe;
@@ -151,9 +152,9 @@ public static class MoeToDense
         - mistral-merge
         - moe-surgery
         ---
-        # {Path.GetFileName(Path.GetFullPath(source).TrimEnd('/'))} — {what}
+        # {CardText.Inline(Path.GetFileName(Path.GetFullPath(source).TrimEnd('/')))} — {CardText.Inline(what)}
 
-        Made with `mistral-merge` MoE surgery from `{source}`.
+        Made with `mistral-merge` MoE surgery from {CardText.Code(source)}.
 
         Parameters: {parameters:N0}
 

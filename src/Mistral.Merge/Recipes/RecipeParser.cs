@@ -25,18 +25,19 @@ public static class RecipeParser
     /// <summary>Reads and parses <paramref name="path"/>; problems are added to <paramref name="problems"/>.</summary>
     public static Recipe ParseFile(string path, RecipeProblems problems)
     {
-        string text;
         if (Directory.Exists(path)) throw new MergeException($"{path}: is a folder; expected a recipe .yml file");
-        try { text = File.ReadAllText(path); }
-        catch (FileNotFoundException) { throw new MergeException($"{path}: recipe file not found"); }
-        catch (DirectoryNotFoundException) { throw new MergeException($"{path}: recipe file not found"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read recipe ({e.Message})"); }
-        return Parse(text, path, problems);
+        if (!Path.Exists(path)) throw new MergeException($"{path}: recipe file not found");
+        return Parse(InputFile.ReadAllTextStrict(path, InputFile.Limits.Recipe, "a recipe"), path, problems);
     }
 
     public static Recipe Parse(string text, string path, RecipeProblems problems)
     {
         var recipe = new Recipe { Path = path, Label = problems.FileLabel, Text = text };
+        if (YamlGuard.Check(text) is var (at, why))
+        {
+            problems.Add(at, why);
+            return recipe;
+        }
         var stream = new YamlStream();
         try { stream.Load(new StringReader(text)); }
         catch (YamlException e)

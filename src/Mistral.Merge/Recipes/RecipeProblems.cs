@@ -31,7 +31,8 @@ public sealed class RecipeProblems
 
     public void Add(Mark mark, string message)
     {
-        var line = $"{FileLabel}:{mark.Line}:{mark.Column}: {message}";
+        // Messages quote recipe values, which may hold line breaks; each problem must stay one line.
+        var line = $"{FileLabel}:{mark.Line}:{mark.Column}: {message.ReplaceLineEndings(" ")}";
         if (_seen.Add(line)) _items.Add((mark, line));
     }
 

@@ -87,7 +87,7 @@ public class ModelFolderTests
     [Fact]
     public void TensorListedTwiceInIndex()
         => AssertBadIndex(Index([.. GoodMap, ("lm_head.weight", "model-00002-of-00002.safetensors")]),
-            t => $"{t[ModelFolder.IndexFileName]}: tensor 'lm_head.weight' is listed twice");
+            t => $"{t[ModelFolder.IndexFileName]}: invalid JSON (duplicate key 'lm_head.weight')");
 
     [Theory]
     [InlineData("{\"weight_map\": ", "invalid JSON")]
@@ -134,10 +134,10 @@ public class ModelFolderTests
     }
 
     [Theory]
-    [InlineData("{\"hidden_size\": \"big\"}", "'hidden_size' must be an integer, got \"big\"")]
+    [InlineData("{\"hidden_size\": \"big\"}", "'hidden_size' must be an integer from 1 to 1048576, got \"big\"")]
     [InlineData("{\"eos_token_id\": []}", "'eos_token_id' must be an integer or a non-empty list of integers")]
-    [InlineData("{\"rope_theta\": true}", "'rope_theta' must be a number, got true")]
-    [InlineData("[1]", "config is not a JSON object")]
+    [InlineData("{\"rope_theta\": true}", "'rope_theta' must be a number from 0 to 1000000000000, got true")]
+    [InlineData("[1]", "config.json is not a JSON object")]
     [InlineData("{", "invalid JSON")]
     public void BrokenConfig(string config, string fragment)
     {

@@ -144,7 +144,7 @@ public sealed class SynthesizedMergeTests : IDisposable
         Assert.True(File.Exists(Path.Combine(_d["out"], ModelFolder.IndexFileName)));
         Assert.Contains("im_start", File.ReadAllText(Path.Combine(_d["out"], "tokenizer_config.json")));
         Assert.True(File.Exists(Path.Combine(_d["out"], "generation_config.json")));
-        Assert.StartsWith("---\nbase_model: tiny-a", File.ReadAllText(Path.Combine(_d["out"], "README.md")));
+        Assert.StartsWith("---\nbase_model: \"tiny-a\"\n", File.ReadAllText(Path.Combine(_d["out"], "README.md")));
         Assert.Contains("# tiny-slerp", File.ReadAllText(Path.Combine(_d["out"], "README.md")));
         r = CliRunner.Run("merge", recipe, _d["out2"], "--no-copy-tokenizer");
         Assert.True(r.ExitCode == 0, r.Stderr);

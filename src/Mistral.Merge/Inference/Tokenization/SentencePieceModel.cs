@@ -1,4 +1,5 @@
 using System.Text;
+using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Inference.Tokenization;
 
@@ -21,6 +22,8 @@ public enum PieceType
 public sealed record SentencePieceModel
 {
     public const int ModelTypeUnigram = 1, ModelTypeBpe = 2, ModelTypeWord = 3, ModelTypeChar = 4;
+    /// <summary>Far above real vocabularies (Gemma: 256000); a 64 MB file of 2-byte pieces would otherwise hold 32 million.</summary>
+    public const int MaxPieces = 1 << 21;
 
     public required string[] Pieces { get; init; }
     public required byte[][] PieceBytes { get; init; }
@@ -49,12 +52,8 @@ public sealed record SentencePieceModel
     /// <summary>Reads and validates a model file; any problem is a one-line <see cref="MergeException"/> naming the file.</summary>
     public static SentencePieceModel Load(string path)
     {
-        byte[] data;
-        try { data = File.ReadAllBytes(path); }
-        catch (FileNotFoundException) { throw new MergeException($"{path}: tokenizer.model not found"); }
-        catch (DirectoryNotFoundException) { throw new MergeException($"{path}: tokenizer.model not found"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read ({e.Message})"); }
-        return Parse(data, path);
+        if (!Path.Exists(path)) throw new MergeException($"{path}: tokenizer.model not found");
+        return Parse(InputFile.ReadAllBytes(path, InputFile.Limits.TokenizerModel, "a tokenizer.model"), path);
     }
 
     /// <summary>Parses a serialized ModelProto; <paramref name="where"/> names the source in errors.</summary>
@@ -88,6 +87,7 @@ public sealed record SentencePieceModel
             {
                 case 1:
                     ProtoReader.Expect(field, wt, 2);
+                    if (pieces.Count == MaxPieces) throw new InvalidDataException($"more than {MaxPieces} pieces");
                     var (p, s, t) = ParsePiece(r.ReadBytes());
                     pieceBytes.Add(p);
                     pieces.Add(Utf8Strict(p));

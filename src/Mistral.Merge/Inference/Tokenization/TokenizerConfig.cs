@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Inference.Tokenization;
 
@@ -18,6 +18,8 @@ public sealed class TokenizerConfig
     public string? PadToken { get; private set; }
     /// <summary>Added tokens: id → (content, special).</summary>
     public SortedDictionary<int, (string Content, bool Special)> AddedTokens { get; } = [];
+    /// <summary>Token ids size the vocabulary; far above any real one (Gemma: 256000) yet no allocation can explode.</summary>
+    public const int MaxTokenId = (1 << 24) - 1;
     private readonly Dictionary<string, string> _sources = [];
 
     /// <summary>The file a setting (e.g. "bos_token") came from, for error messages.</summary>
@@ -28,11 +30,11 @@ public sealed class TokenizerConfig
     {
         var c = new TokenizerConfig();
         var configPath = Path.Combine(folder, "tokenizer_config.json");
-        if (File.Exists(configPath))
+        if (InputFile.IsPresent(configPath))
         {
-            var o = ReadObject(configPath);
-            c.AddBosToken = Bool(o, "add_bos_token", configPath);
-            c.AddEosToken = Bool(o, "add_eos_token", configPath);
+            var o = JsonFile.ReadObject(configPath, "tokenizer_config.json");
+            c.AddBosToken = JsonFile.Bool(o, "add_bos_token", configPath);
+            c.AddEosToken = JsonFile.Bool(o, "add_eos_token", configPath);
             c.BosToken = c.Token(o, "bos_token", configPath, null);
             c.EosToken = c.Token(o, "eos_token", configPath, null);
             c.UnkToken = c.Token(o, "unk_token", configPath, null);
@@ -40,47 +42,29 @@ public sealed class TokenizerConfig
             if (o["added_tokens_decoder"] is JsonObject added)
                 foreach (var (key, value) in added)
                 {
-                    if (!int.TryParse(key, out int id) || id < 0 || value is not JsonObject t || Token(t, "content", configPath) is not { } content)
+                    if (!int.TryParse(key, out int id) || id < 0 || id > MaxTokenId || value is not JsonObject t || Token(t, "content", configPath) is not { } content)
                         throw new MergeException($"{configPath}: added_tokens_decoder entry '{key}' is not {{\"content\": ...}} under a token id");
-                    c.AddedTokens[id] = (content, Bool(t, "special", configPath) ?? false);
+                    c.AddedTokens[id] = (content, JsonFile.Bool(t, "special", configPath) ?? false);
                 }
         }
         var addedPath = Path.Combine(folder, "added_tokens.json");
-        if (File.Exists(addedPath))
-            foreach (var (content, value) in ReadObject(addedPath))
+        if (InputFile.IsPresent(addedPath))
+            foreach (var (content, value) in JsonFile.ReadObject(addedPath, "added_tokens.json"))
             {
-                if (value is not JsonValue v || !v.TryGetValue(out int id) || id < 0)
-                    throw new MergeException($"{addedPath}: '{content}' must map to a non-negative token id");
+                if (value is not JsonValue v || !v.TryGetValue(out int id) || id < 0 || id > MaxTokenId)
+                    throw new MergeException($"{addedPath}: '{content}' must map to a token id from 0 to {MaxTokenId}");
                 if (!c.AddedTokens.ContainsKey(id)) c.AddedTokens[id] = (content, false);
             }
         var mapPath = Path.Combine(folder, "special_tokens_map.json");
-        if (File.Exists(mapPath))
+        if (InputFile.IsPresent(mapPath))
         {
-            var o = ReadObject(mapPath);
+            var o = JsonFile.ReadObject(mapPath, "special_tokens_map.json");
             c.BosToken = c.Token(o, "bos_token", mapPath, c.BosToken);
             c.EosToken = c.Token(o, "eos_token", mapPath, c.EosToken);
             c.UnkToken = c.Token(o, "unk_token", mapPath, c.UnkToken);
             c.PadToken = c.Token(o, "pad_token", mapPath, c.PadToken);
         }
         return c;
-    }
-
-    private static JsonObject ReadObject(string path)
-    {
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new MergeException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e) { throw new MergeException($"{path}: invalid JSON ({e.Message.Split('\n')[0]})"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new MergeException($"{path}: cannot read ({e.Message})"); }
-    }
-
-    private static bool? Bool(JsonObject o, string key, string path)
-    {
-        var n = o[key];
-        if (n == null) return null;
-        if (n is JsonValue v && v.TryGetValue(out bool b)) return b;
-        throw new MergeException($"{path}: '{key}' must be true or false");
     }
 
     /// <summary>Reads a token setting; a value present in <paramref name="path"/> replaces <paramref name="previous"/>.</summary>

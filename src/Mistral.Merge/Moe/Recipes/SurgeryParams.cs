@@ -107,5 +107,10 @@ internal sealed class SurgeryParams(Recipe recipe, RecipeProblems problems)
     /// <summary>The output dtype: out_dtype, else dtype, else as stored.</summary>
     public IO.DType? OutDType => recipe.OutDType ?? recipe.DType;
 
-    public string CardNote() => $"## Recipe\n\n```yaml\n{recipe.Text.TrimEnd('\n')}\n```\n";
+    public string CardNote()
+    {
+        var text = recipe.Text.TrimEnd('\n');
+        var fence = Merging.CardText.Fence(text); // one no line of the recipe can close
+        return $"## Recipe\n\n{fence}yaml\n{text}\n{fence}\n";
+    }
 }

@@ -43,8 +43,8 @@ public static class MoeReport
         }
         if (o.Ctx < 2) throw new MergeException($"--ctx must be at least 2, got {o.Ctx}");
         string calPath = o.Calibration ?? o.Text;
-        var textKey = ReportCache.Hash("text", ReportCache.FileHash(RequireFile(o.Text)), o.MaxTokens.ToString(CultureInfo.InvariantCulture), o.Ctx.ToString(CultureInfo.InvariantCulture));
-        var calKey = ReportCache.Hash("calibration", ReportCache.FileHash(RequireFile(calPath)), o.CalibrationTokens.ToString(CultureInfo.InvariantCulture), MoeForwardPass.Window.ToString(CultureInfo.InvariantCulture));
+        var textKey = ReportCache.Hash("text", ReportCache.TextHash(RequireFile(o.Text)), o.MaxTokens.ToString(CultureInfo.InvariantCulture), o.Ctx.ToString(CultureInfo.InvariantCulture));
+        var calKey = ReportCache.Hash("calibration", ReportCache.TextHash(RequireFile(calPath)), o.CalibrationTokens.ToString(CultureInfo.InvariantCulture), MoeForwardPass.Window.ToString(CultureInfo.InvariantCulture));
         var cache = new ReportCache(o.CacheDir, o.Model);
         int computed = 0;
         int[]? ids = null;
@@ -71,7 +71,8 @@ public static class MoeReport
         double[][] Frequencies()
         {
             if (freq != null) return freq;
-            if (cache.TryRead("routing", calKey) is { } j) return freq = FrequencyTable.Parse((JsonArray)j["selection_frequency"]!, layers, experts, cache.PathOf("routing", calKey));
+            if (cache.TryRead("routing", calKey) is { } j && j["selection_frequency"] is JsonArray rows)
+                return freq = FrequencyTable.Parse(rows, layers, experts, cache.PathOf("routing", calKey));
             o.Log?.Invoke($"routing frequencies: measuring on {calPath}");
             freq = MoeForwardPass.Routing(o.Model, MoeForwardPass.Tokens(o.Model, calPath, o.CalibrationTokens), o.Threads, token).SelectionFrequencyTable();
             computed++;
@@ -113,7 +114,7 @@ public static class MoeReport
         return new ReportResult(originalRow, rows, computed);
     }
 
-    private static string RequireFile(string path) => File.Exists(path) ? path : throw new MergeException($"{path}: text file not found");
+    private static string RequireFile(string path) => Path.Exists(path) ? path : throw new MergeException($"{path}: text file not found");
 
     private static void StoreFrequencies(ReportCache cache, string key, double[][] freq)
         => cache.Write("routing", key, new JsonObject { ["selection_frequency"] = new JsonArray(freq.Select(r => (JsonNode)new JsonArray(r.Select(v => (JsonNode)v).ToArray())).ToArray()) });

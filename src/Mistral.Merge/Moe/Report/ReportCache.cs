@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Moe.Report;
 
@@ -40,21 +41,24 @@ public sealed class ReportCache
         {
             var p = Path.Combine(folder, name);
             Add(name);
-            if (File.Exists(p)) h.AppendData(File.ReadAllBytes(p));
+            if (InputFile.IsPresent(p)) h.AppendData(InputFile.ReadAllBytes(p, name == "config.json" ? InputFile.Limits.JsonSideFile : InputFile.Limits.TokenizerModel, name));
         }
         foreach (var p in Directory.GetFiles(folder, "*.safetensors").OrderBy(x => x, StringComparer.Ordinal))
         {
-            using var f = File.OpenRead(p);
-            Add($"{Path.GetFileName(p)} {f.Length}");
-            const int Part = 1 << 20;
-            var buf = new byte[Part];
-            int n = f.ReadAtLeast(buf, (int)Math.Min(Part, f.Length), throwOnEndOfStream: false);
-            h.AppendData(buf, 0, n);
-            if (f.Length > Part)
+            var (handle, stamp) = InputFile.OpenRead(p);
+            using (handle)
             {
-                f.Seek(Math.Max(Part, f.Length - Part), SeekOrigin.Begin);
-                n = f.ReadAtLeast(buf, (int)(f.Length - f.Position), throwOnEndOfStream: false);
+                Add($"{Path.GetFileName(p)} {stamp.Length}");
+                const int Part = 1 << 20;
+                var buf = new byte[Part];
+                int n = RandomAccess.Read(handle, buf.AsSpan(0, (int)Math.Min(Part, stamp.Length)), 0);
                 h.AppendData(buf, 0, n);
+                if (stamp.Length > Part)
+                {
+                    long tail = Math.Max(Part, stamp.Length - Part);
+                    n = RandomAccess.Read(handle, buf.AsSpan(0, (int)(stamp.Length - tail)), tail);
+                    h.AppendData(buf, 0, n);
+                }
             }
         }
         return Convert.ToHexString(h.GetHashAndReset())[..24].ToLowerInvariant();
@@ -62,16 +66,16 @@ public sealed class ReportCache
 
     public static string Hash(params string[] parts) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", parts))))[..24].ToLowerInvariant();
 
-    public static string FileHash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
+    /// <summary>The SHA-256 of a text file (at most <see cref="InputFile.Limits.Text"/>).</summary>
+    public static string TextHash(string path) => Convert.ToHexString(SHA256.HashData(InputFile.ReadAllBytes(path, InputFile.Limits.Text, "a text"))).ToLowerInvariant();
 
     public string PathOf(string kind, string key) => Path.Combine(ModelDir, $"{kind}-{key}.json");
 
     public JsonObject? TryRead(string kind, string key)
     {
         var p = PathOf(kind, key);
-        if (!File.Exists(p)) return null;
-        try { return JsonNode.Parse(File.ReadAllText(p)) as JsonObject; }
-        catch (JsonException) { return null; } // a damaged entry is recomputed
+        try { return InputFile.IsPresent(p) ? JsonFile.ReadObject(p, "a cache entry") : null; }
+        catch (MergeException) { return null; } // a damaged entry is recomputed
     }
 
     public void Write(string kind, string key, JsonObject value)

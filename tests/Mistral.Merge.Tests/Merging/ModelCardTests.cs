@@ -1,0 +1,72 @@
+using Mistral.Merge.Merging;
+using Mistral.Merge.Tests.Recipes;
+using YamlDotNet.RepresentationModel;
+
+namespace Mistral.Merge.Tests.Merging;
+
+/// <summary>What a recipe says reaches README.md as text: no Markdown or HTML markup, no broken front matter.</summary>
+public sealed class ModelCardTests : IDisposable
+{
+    private readonly TempDir _d = new();
+    public void Dispose() => _d.Dispose();
+
+    private string Card(string baseDir, string yamlTail)
+    {
+        TinyModels.Write(_d[baseDir], 11);
+        TinyModels.Write(_d["tiny-b"], 12);
+        var recipe = TinyModels.Recipe(_d.Path,
+            $"merge_method: slerp\nbase_model: '{baseDir}'\nmodels:\n  - model: '{baseDir}'\n  - model: tiny-b\nparameters: {{t: 0.5}}\n" + yamlTail);
+        using var plan = MergePlanner.PlanFile(recipe);
+        return OutputFiles.ModelCard(plan);
+    }
+
+    [Fact]
+    public void HostileNameIsOneLineOfPlainText()
+    {
+        var card = Card("tiny-a", "name: \"x</h1><script>alert(1)</script>\\n# injected [link](javascript:x)\"\n");
+        var lines = card.Split('\n');
+        Assert.Contains(@"# x&lt;/h1&gt;&lt;script&gt;alert\(1\)&lt;/script&gt; \# injected \[link\]\(javascript:x\)", lines);
+        Assert.DoesNotContain(lines, l => l.StartsWith("# injected", StringComparison.Ordinal));
+        Assert.DoesNotContain("<script>", card.Split("## Recipe")[0]);
+    }
+
+    [Fact]
+    public void HostileModelPathStaysInACodeSpanAndTheFrontMatterStaysYaml()
+    {
+        var card = Card("we`ird\" dir: <b>", "name: ok\n");
+        Assert.Contains("* ``we`ird\" dir: <b>`` (base) — 2 layers", card.Split('\n'));
+        var front = card.Split("---\n")[1];
+        var yaml = new YamlStream();
+        yaml.Load(new StringReader(front));
+        var root = (YamlMappingNode)yaml.Documents[0].RootNode;
+        Assert.Equal("we`ird\" dir: <b>", ((YamlScalarNode)root["base_model"]).Value);
+    }
+
+    [Fact]
+    public void RecipeFenceCannotBeClosedByTheRecipe()
+    {
+        var card = Card("tiny-a", "name: fenced\n# ```\n# </pre><script>x</script>\n");
+        Assert.Contains("\n````yaml\nmerge_method: slerp\n", card);
+        Assert.EndsWith("# </pre><script>x</script>\n````\n", card);
+    }
+
+    [Theory]
+    [InlineData("plain-name_1", @"plain-name\_1")]
+    [InlineData("a\r\nb\tc", "a  b c")]
+    [InlineData("<&>", "&lt;&amp;&gt;")]
+    [InlineData(@"\*`|!~{}", @"\\\*\`\|\!\~\{\}")]
+    public void InlineEscapes(string value, string expected) => Assert.Equal(expected, CardText.Inline(value));
+
+    [Theory]
+    [InlineData("a", "`a`")]
+    [InlineData("a`b", "``a`b``")]
+    [InlineData("`a``", "``` `a`` ```")]
+    [InlineData("a\nb", "`a b`")]
+    public void CodeSpans(string value, string expected) => Assert.Equal(expected, CardText.Code(value));
+
+    [Theory]
+    [InlineData("org/model", "\"org/model\"")]
+    [InlineData("a\"b\\c\nd: e", "\"a\\\"b\\\\c\\nd: e\"")]
+    [InlineData("\u0001", "\"\\u0001\"")]
+    public void YamlStrings(string value, string expected) => Assert.Equal(expected, CardText.YamlString(value));
+}
