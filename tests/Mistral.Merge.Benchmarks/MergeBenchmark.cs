@@ -142,7 +142,7 @@ public static class MergeBenchmark
         return 0;
     }
 
-    private sealed class PeakSampler : IDisposable
+    internal sealed class PeakSampler : IDisposable
     {
         private long _peak;
         private volatile bool _stop;

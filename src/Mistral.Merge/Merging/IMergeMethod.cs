@@ -64,21 +64,22 @@ public sealed class Chunk
 
 /// <summary>
 /// One merge method. The executor calls, per output tensor: <see cref="Begin"/>; when
-/// <see cref="NeedsReduction"/>, <see cref="Accumulate"/> over every chunk and then
-/// <see cref="Finish"/>; then <see cref="Apply"/> over every chunk. Chunks are whole rows, and the
-/// whole tensor in one chunk when <see cref="NeedsWholeTensor"/>. <see cref="Accumulate"/> must not
-/// modify the inputs; <see cref="Apply"/> may use them as scratch.
+/// <see cref="NeedsReduction"/>, reduction passes: <see cref="Accumulate"/> over every chunk in row
+/// order, then <see cref="Finish"/>, again while Finish asks for another pass; then
+/// <see cref="Apply"/> over every chunk. Chunks are whole rows, the same ones in every pass, so the
+/// memory is bounded by the chunk buffers whatever the tensor's size. <see cref="Accumulate"/> must
+/// not modify the inputs; <see cref="Apply"/> may use them as scratch.
 /// </summary>
 public interface IMergeMethod
 {
     MethodSpec Spec { get; }
     /// <summary>Checks one slice's sources; returns a problem or null.</summary>
     string? CheckSources(int sourceCount, bool hasBase);
-    bool NeedsWholeTensor(MethodTask task);
     bool NeedsReduction(MethodTask task);
     object? Begin(MethodTask task);
     void Accumulate(object? state, MethodTask task, Chunk chunk);
-    void Finish(object? state, MethodTask task);
+    /// <summary>Ends a reduction pass; true when another pass over every chunk is needed.</summary>
+    bool Finish(object? state, MethodTask task);
     void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output);
 }
 
@@ -104,15 +105,14 @@ public interface ISurgeryJob
     string Run(string destination, ExecuteOptions options);
 }
 
-/// <summary>Defaults for methods that need neither a reduction pass nor the whole tensor.</summary>
+/// <summary>Defaults for methods that need no reduction pass.</summary>
 public abstract class MergeMethodBase : IMergeMethod
 {
     public abstract MethodSpec Spec { get; }
     public abstract string? CheckSources(int sourceCount, bool hasBase);
-    public virtual bool NeedsWholeTensor(MethodTask task) => false;
     public virtual bool NeedsReduction(MethodTask task) => false;
     public virtual object? Begin(MethodTask task) => null;
     public virtual void Accumulate(object? state, MethodTask task, Chunk chunk) { }
-    public virtual void Finish(object? state, MethodTask task) { }
+    public virtual bool Finish(object? state, MethodTask task) => false;
     public abstract void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output);
 }

@@ -1,94 +1,25 @@
 namespace Mistral.Merge.Merging;
 
 /// <summary>
-/// Magnitude sparsification in O(n) with a stable order: among equal magnitudes the lower flat
-/// index comes first in the sort order (descending for top-k, ascending for breadcrumbs), exactly
-/// what a stable sort gives.
+/// Magnitude sparsification of a whole span in O(n) with a stable order: among equal magnitudes the
+/// lower flat index comes first in the sort order (descending for top-k, ascending for breadcrumbs),
+/// exactly what a stable sort gives. The span is one piece of a <see cref="MagnitudeSelector"/>.
 /// </summary>
 public static class MagnitudeSelection
 {
     /// <summary>Keeps the <paramref name="k"/> largest |x| (ties: lower index kept first); zeroes the rest.</summary>
-    public static void KeepTopK(Span<float> x, long k)
-    {
-        long n = x.Length;
-        if (k >= n) return;
-        if (k <= 0) { x.Clear(); return; }
-        var mags = Magnitudes(x);
-        // Threshold T = the k-th largest = the (n-k)-th smallest (0-based).
-        float t = Select(mags, n - k);
-        long greater = 0;
-        for (int i = 0; i < x.Length; i++) if (Mag(x[i]) > t) greater++;
-        long equalToKeep = k - greater;
-        for (int i = 0; i < x.Length; i++)
-        {
-            float m = Mag(x[i]);
-            if (m > t) continue;
-            if (m == t && equalToKeep > 0) { equalToKeep--; continue; }
-            x[i] = 0;
-        }
-    }
+    public static void KeepTopK(Span<float> x, long k) => Run(MagnitudeSelector.TopK(x.Length, k), x);
 
     /// <summary>Keeps the elements at positions [lo, hi) of the stable ascending order of |x|; zeroes the rest.</summary>
-    public static void KeepAscendingRange(Span<float> x, long lo, long hi)
-    {
-        long n = x.Length;
-        lo = Math.Max(0, lo); hi = Math.Min(n, hi);
-        if (lo >= hi) { x.Clear(); return; }
-        if (lo == 0 && hi == n) return;
-        var mags = Magnitudes(x);
-        float a = Select(mags, lo);
-        float b = Select(mags, hi - 1);
-        long lessA = 0, lessB = 0;
-        for (int i = 0; i < x.Length; i++)
-        {
-            float m = Mag(x[i]);
-            if (m < a) lessA++;
-            if (m < b) lessB++;
-        }
-        long firstA = lo - lessA;      // occurrences of a (in index order) from this one on are kept
-        long lastB = hi - 1 - lessB;   // occurrences of b up to this one are kept
-        long occA = 0, occB = 0;
-        for (int i = 0; i < x.Length; i++)
-        {
-            float m = Mag(x[i]);
-            bool aboveLo = m > a || (m == a && occA >= firstA);
-            bool belowHi = m < b || (m == b && occB <= lastB);
-            if (m == a) occA++;
-            if (m == b) occB++;
-            if (!(aboveLo && belowHi)) x[i] = 0;
-        }
-    }
+    public static void KeepAscendingRange(Span<float> x, long lo, long hi) => Run(MagnitudeSelector.AscendingRange(x.Length, lo, hi), x);
 
-    private static float Mag(float v) { var m = Math.Abs(v); return float.IsNaN(m) ? float.PositiveInfinity : m; }
-
-    private static float[] Magnitudes(ReadOnlySpan<float> x)
+    private static void Run(MagnitudeSelector s, Span<float> x)
     {
-        var m = GC.AllocateUninitializedArray<float>(x.Length);
-        for (int i = 0; i < x.Length; i++) m[i] = Mag(x[i]);
-        return m;
-    }
-
-    /// <summary>The k-th smallest (0-based) of <paramref name="a"/> (reordered): Hoare's selection.</summary>
-    public static float Select(float[] a, long k)
-    {
-        int lo = 0, hi = a.Length - 1;
-        int kk = (int)k;
-        while (hi > lo)
+        while (s.NeedsPass)
         {
-            int mid = lo + (hi - lo) / 2;
-            float x = a[lo], y = a[mid], z = a[hi];
-            float pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-            int i = lo, j = hi;
-            while (i <= j)
-            {
-                while (a[i] < pivot) i++;
-                while (a[j] > pivot) j--;
-                if (i <= j) { (a[i], a[j]) = (a[j], a[i]); i++; j--; }
-            }
-            if (kk <= j) hi = j;
-            else if (kk >= i) lo = i;
-            else return a[kk];
+            s.Count(x, 0);
+            s.EndPass();
         }
-        return a[kk];
+        s.Mask(x, 0);
     }
 }

@@ -24,7 +24,7 @@ public sealed record MergeProgress(int TensorsDone, int TensorsTotal, long Bytes
 /// the memory maps chunk by chunk (whole rows) and widened to float32; each output chunk is
 /// rounded once to its dtype and written at its final offset. Each worker owns its buffers, sized
 /// from the memory budget, so peak memory depends on the thread count and chunk size, never on
-/// the number of layers. Methods that need the whole tensor run one at a time.
+/// the number of layers or on the size of a tensor.
 /// </summary>
 public static class MergeExecutor
 {
@@ -70,9 +70,6 @@ public static class MergeExecutor
             if (Output.Length < length) Output = GC.AllocateUninitializedArray<float>(length);
             if (Bytes.Length < outBytes) Bytes = GC.AllocateUninitializedArray<byte>(outBytes);
         }
-
-        /// <summary>Drops every buffer (after a whole-tensor task grew them past the normal chunk size).</summary>
-        public void Drop() { Inputs = []; Output = []; Bytes = []; }
     }
 
     private sealed class Execution(MergePlan plan, CheckpointWriter writer, ExecuteOptions o, int threads)
@@ -81,7 +78,6 @@ public static class MergeExecutor
         private long _read, _written;
         private volatile bool _failed;
         private ExceptionDispatchInfo? _error;
-        private readonly SemaphoreSlim _wholeGate = new(1, 1);
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly object _progressLock = new();
         private readonly long _total = plan.WriteBytes;
@@ -142,42 +138,40 @@ public static class MergeExecutor
             long rows = mt.Rows, cols = mt.Cols;
             if (rows * cols == 0) return;
             long chunkElems = Math.Clamp(o.MemoryBudget / ((long)threads * (task.Inputs.Count + 1) * sizeof(float)), 1 << 16, 1 << 26);
-            bool whole = method.NeedsWholeTensor(mt);
-            long chunkRows = whole ? rows : Math.Clamp(chunkElems / cols, 1, rows);
-            if (chunkRows * cols > Array.MaxLength)
-                throw new MergeException($"{task.OutputName}: {rows * cols} elements is too large for {method.Spec.Name}, which needs the whole tensor at once");
-            bool gated = whole && rows * cols > chunkElems;
-            if (gated) _wholeGate.Wait(o.Cancellation);
-            try
+            long chunkRows = Math.Clamp(chunkElems / cols, 1, rows);
+            int maxLen = (int)(chunkRows * cols);
+            int outSize = task.OutDType.SizeOf();
+            b.Ensure(task.Inputs.Count, maxLen, (int)Math.Min((long)maxLen * outSize, (long)PieceElements * outSize));
+            var chunk = new Chunk { Inputs = b.Inputs };
+            var state = method.Begin(mt);
+            long nChunks = (rows + chunkRows - 1) / chunkRows;
+            bool loaded = false; // a single chunk is read once for all the passes
+            void Load(long c)
             {
-                int maxLen = (int)(chunkRows * cols);
-                int outSize = task.OutDType.SizeOf();
-                b.Ensure(task.Inputs.Count, maxLen, (int)Math.Min((long)maxLen * outSize, (long)PieceElements * outSize));
-                var chunk = new Chunk { Inputs = b.Inputs };
-                var state = method.Begin(mt);
-                long nChunks = (rows + chunkRows - 1) / chunkRows;
-                bool reduce = method.NeedsReduction(mt);
-                if (reduce)
+                if (nChunks == 1 && loaded) return;
+                Read(task, chunk, c * chunkRows, (int)Math.Min(chunkRows, rows - c * chunkRows));
+                loaded = true;
+            }
+            if (method.NeedsReduction(mt))
+            {
+                do
                 {
                     for (long c = 0; c < nChunks; c++)
                     {
-                        Read(task, chunk, c * chunkRows, (int)Math.Min(chunkRows, rows - c * chunkRows));
+                        Load(c);
                         method.Accumulate(state, mt, chunk);
+                        o.Cancellation.ThrowIfCancellationRequested();
                     }
-                    method.Finish(state, mt);
                 }
-                for (long c = 0; c < nChunks; c++)
-                {
-                    if (!(reduce && nChunks == 1)) Read(task, chunk, c * chunkRows, (int)Math.Min(chunkRows, rows - c * chunkRows));
-                    var output = b.Output.AsSpan(0, chunk.Length);
-                    method.Apply(state, mt, chunk, output);
-                    Write(task, output, chunk.Row0 * cols, b.Bytes);
-                    o.Cancellation.ThrowIfCancellationRequested();
-                }
+                while (method.Finish(state, mt));
             }
-            finally
+            for (long c = 0; c < nChunks; c++)
             {
-                if (gated) { b.Drop(); _wholeGate.Release(); }
+                Load(c);
+                var output = b.Output.AsSpan(0, chunk.Length);
+                method.Apply(state, mt, chunk, output);
+                Write(task, output, chunk.Row0 * cols, b.Bytes);
+                o.Cancellation.ThrowIfCancellationRequested();
             }
         }
 

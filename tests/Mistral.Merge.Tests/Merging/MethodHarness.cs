@@ -26,7 +26,7 @@ internal static class MethodHarness
         var task = new MethodTask { OutputName = name, Rows = rows, Cols = cols, BaseIndex = baseIndex, Ordinals = ordinals, MethodParams = mp, ModelParams = models, Seed = seed };
         var output = new float[rows * cols];
         var state = m.Begin(task);
-        if (chunkRows <= 0 || m.NeedsWholeTensor(task)) chunkRows = (int)rows;
+        if (chunkRows <= 0) chunkRows = (int)rows;
         Chunk Slice(long r0)
         {
             int n = (int)Math.Min(chunkRows, rows - r0);
@@ -34,8 +34,11 @@ internal static class MethodHarness
         }
         if (m.NeedsReduction(task))
         {
-            for (long r = 0; r < rows; r += chunkRows) m.Accumulate(state, task, Slice(r));
-            m.Finish(state, task);
+            do
+            {
+                for (long r = 0; r < rows; r += chunkRows) m.Accumulate(state, task, Slice(r));
+            }
+            while (m.Finish(state, task));
         }
         for (long r = 0; r < rows; r += chunkRows)
         {

@@ -57,10 +57,11 @@ public sealed class ModelStockMethod : MergeMethodBase
         Pairs(chunk.Inputs, task.BaseIndex, others, 0, chunk.Length, ((State)state!).Sums);
     }
 
-    public override void Finish(object? state, MethodTask task)
+    public override bool Finish(object? state, MethodTask task)
     {
         var s = (State)state!;
         s.T = T(s.Sums, task.Count - 1);
+        return false;
     }
 
     public override void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output)

@@ -31,10 +31,11 @@ public sealed class SlerpMethod : MergeMethodBase
         Kernels.Moments(chunk.Input(task.BaseIndex), chunk.Input(Other(task)), ref s.Aa, ref s.Bb, ref s.Ab);
     }
 
-    public override void Finish(object? state, MethodTask task)
+    public override bool Finish(object? state, MethodTask task)
     {
         var s = (State)state!;
         (s.C0, s.C1) = Coefficients(task.Number("t"), s.Aa, s.Bb, s.Ab);
+        return false;
     }
 
     /// <summary>(s0, s1) from t and the float64 moments Σa², Σb², Σab.</summary>

@@ -36,21 +36,46 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
     private bool Sparsifies(MethodTask task, int i) => Sparsification != Sparsification.None && i != task.BaseIndex && task.ModelNumber(i, "density") < 1;
     private bool AnySparse(MethodTask task) => Enumerable.Range(0, task.Count).Any(i => Sparsifies(task, i));
 
-    public override bool NeedsWholeTensor(MethodTask task)
-        => Sparsification is Sparsification.Magnitude or Sparsification.MagnitudeOutliers && AnySparse(task);
+    private bool ByMagnitude => Sparsification is Sparsification.Magnitude or Sparsification.MagnitudeOutliers;
 
-    /// <summary>A reduction pass computes the L1 rescale factors when masks are drawn chunk by chunk.</summary>
+    /// <summary>Reduction passes select by magnitude over the whole tensor, or compute the L1 rescale
+    /// factors when random masks are drawn chunk by chunk.</summary>
     public override bool NeedsReduction(MethodTask task)
-        => task.Flag("rescale") && Sparsification is Sparsification.Random or Sparsification.DellaMagprune && AnySparse(task);
+        => AnySparse(task) && (ByMagnitude || task.Flag("rescale") && Sparsification is Sparsification.Random or Sparsification.DellaMagprune);
 
-    private sealed class State(int n) { public readonly double[] Before = new double[n], After = new double[n]; public bool Reduced; }
+    private sealed class State(int n)
+    {
+        /// <summary>Per model, with rescale: L1 of δ and of its kept part.</summary>
+        public readonly double[] Before = new double[n], After = new double[n];
+        public readonly MagnitudeReduction?[] Magnitude = new MagnitudeReduction?[n];
+    }
 
-    public override object? Begin(MethodTask task) => new State(task.Count);
+    public override object? Begin(MethodTask task)
+    {
+        var s = new State(task.Count);
+        if (ByMagnitude)
+            for (int i = 0; i < task.Count; i++)
+                if (Sparsifies(task, i)) s.Magnitude[i] = new MagnitudeReduction(Selector(task, i), task.Elements, task.Flag("rescale"));
+        return s;
+    }
+
+    /// <summary>Which |δ| a model keeps, over the whole tensor.</summary>
+    private MagnitudeSelector Selector(MethodTask task, int i)
+    {
+        double density = task.ModelNumber(i, "density");
+        long n = task.Elements;
+        if (Sparsification == Sparsification.Magnitude) return MagnitudeSelector.TopK(n, (long)(density * n));
+        long top = (long)(task.ModelNumber(i, "gamma") * n);
+        long bot = n - (long)(density * n) - top;
+        if (bot < 0) { top += bot; bot = 0; }
+        // mergekit's [bot:-top] keeps nothing when top = 0; we keep [bot:n] (documented).
+        return MagnitudeSelector.AscendingRange(n, bot, n - top);
+    }
 
     public override void Accumulate(object? state, MethodTask task, Chunk chunk)
     {
         var s = (State)state!;
-        s.Reduced = true;
+        if (ByMagnitude) { CountMagnitudes(s, task, chunk); return; }
         var scratch = ArrayPool<float>.Shared.Rent(chunk.Length);
         try
         {
@@ -61,32 +86,64 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
                 var d = scratch.AsSpan(0, chunk.Length);
                 TensorPrimitives.Subtract(chunk.Input(i), b, d);
                 s.Before[i] += Kernels.L1(d);
-                Mask(task, i, chunk, d);
+                Mask(s, task, i, chunk, d);
                 s.After[i] += Kernels.L1(d);
             }
         }
         finally { ArrayPool<float>.Shared.Return(scratch); }
     }
 
-    /// <summary>Zeroes the dropped elements of δ (a chunk of whole rows, the whole tensor for magnitude).</summary>
-    private void Mask(MethodTask task, int i, Chunk chunk, Span<float> d)
+    private const int Piece = 1 << 16;
+
+    /// <summary>Feeds δ to each model's magnitude reduction in pieces of flat order (the inputs stay untouched).</summary>
+    private static void CountMagnitudes(State s, MethodTask task, Chunk chunk)
+    {
+        var scratch = ArrayPool<float>.Shared.Rent(Math.Min(chunk.Length, Piece));
+        try
+        {
+            var b = chunk.Input(task.BaseIndex);
+            long f0 = chunk.FlatOffset(task.Cols);
+            for (int i = 0; i < task.Count; i++)
+            {
+                var r = s.Magnitude[i];
+                if (r == null || !r.NeedsPass) continue;
+                var x = chunk.Input(i);
+                for (int done = 0; done < chunk.Length; done += Piece)
+                {
+                    int n = Math.Min(Piece, chunk.Length - done);
+                    var d = scratch.AsSpan(0, n);
+                    TensorPrimitives.Subtract(x.Slice(done, n), b.Slice(done, n), d);
+                    r.Count(d, f0 + done);
+                }
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(scratch); }
+    }
+
+    public override bool Finish(object? state, MethodTask task)
+    {
+        var s = (State)state!;
+        bool again = false;
+        for (int i = 0; i < task.Count; i++)
+        {
+            var r = s.Magnitude[i];
+            if (r == null || !r.NeedsPass) continue;
+            r.EndPass();
+            if (r.NeedsPass) again = true;
+            else if (task.Flag("rescale")) (s.Before[i], s.After[i]) = (r.Before, r.After);
+        }
+        return again;
+    }
+
+    /// <summary>Zeroes the dropped elements of δ (a chunk of whole rows).</summary>
+    private void Mask(State s, MethodTask task, int i, Chunk chunk, Span<float> d)
     {
         double density = task.ModelNumber(i, "density");
-        long n = task.Elements;
         switch (Sparsification)
         {
-            case Sparsification.Magnitude:
-                MagnitudeSelection.KeepTopK(d, (long)(density * n));
+            case Sparsification.Magnitude or Sparsification.MagnitudeOutliers:
+                s.Magnitude[i]!.Selector.Mask(d, chunk.FlatOffset(task.Cols));
                 break;
-            case Sparsification.MagnitudeOutliers:
-                {
-                    long top = (long)(task.ModelNumber(i, "gamma") * n);
-                    long bot = n - (long)(density * n) - top;
-                    if (bot < 0) { top += bot; bot = 0; }
-                    // mergekit's [bot:-top] keeps nothing when top = 0; we keep [bot:n] (documented).
-                    MagnitudeSelection.KeepAscendingRange(d, bot, n - top);
-                    break;
-                }
             case Sparsification.Random:
                 {
                     ulong key = MaskGenerator.Key(task.Seed, task.OutputName, task.Ordinals[i]);
@@ -146,13 +203,8 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
             Kernels.SubtractInPlace(d, b);
             if (Sparsifies(task, i))
             {
-                double before = s.Reduced ? s.Before[i] : rescale ? Kernels.L1(d) : 0;
-                Mask(task, i, chunk, d);
-                if (rescale)
-                {
-                    double after = s.Reduced ? s.After[i] : Kernels.L1(d);
-                    if (before >= 1e-7 && after >= 1e-7) Kernels.Scale(d, (float)(before / after), d);
-                }
+                Mask(s, task, i, chunk, d);
+                if (rescale && s.Before[i] >= 1e-7 && s.After[i] >= 1e-7) Kernels.Scale(d, (float)(s.Before[i] / s.After[i]), d);
             }
             w[i] = (float)task.ModelNumber(i, "weight");
             Kernels.Scale(d, w[i], d);
