@@ -15,6 +15,10 @@ public sealed record ExecuteOptions
     public long MemoryBudget { get; init; } = 512L << 20;
     public Action<MergeProgress>? Progress { get; init; }
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Write NaN/Inf outputs (and outputs of non-finite inputs) with a warning instead of failing.</summary>
+    public bool AllowNonFinite { get; init; }
+    /// <summary>Receives warnings (one line each, no "warning:" prefix); may be called from worker threads.</summary>
+    public Action<string>? Warning { get; init; }
 }
 
 public sealed record MergeProgress(int TensorsDone, int TensorsTotal, long BytesRead, long BytesWritten, long BytesTotal, TimeSpan Elapsed);
@@ -84,6 +88,7 @@ public static class MergeExecutor
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly object _progressLock = new();
         private readonly long _total = plan.WriteBytes;
+        private readonly FiniteCheck _finite = new(o.AllowNonFinite, o.Warning);
 
         // Largest tasks first: the big embeddings do not end up alone at the tail of the run.
         private readonly int[] _order = Enumerable.Range(0, plan.Tasks.Count).OrderByDescending(i => plan.Tasks[i].ReadBytes).ThenBy(i => i).ToArray();
@@ -209,6 +214,7 @@ public static class MergeExecutor
                         Conversions.ToSingle(bytes, input.Info.DType, dst.Slice((int)(r * cols), (int)cols));
                     }
                 }
+                _finite.Input(task, i, dst);
                 Interlocked.Add(ref _read, (long)chunk.Length * size);
             }
         }
@@ -216,6 +222,7 @@ public static class MergeExecutor
         private void Write(MergeTask task, ReadOnlySpan<float> output, long elementOffset, byte[] scratch)
         {
             int size = task.OutDType.SizeOf();
+            _finite.Output(task, output);
             for (int done = 0; done < output.Length; done += PieceElements)
             {
                 int n = Math.Min(PieceElements, output.Length - done);
@@ -234,6 +241,7 @@ public static class MergeExecutor
             for (long off = 0; off < total; off += piece)
             {
                 int n = (int)Math.Min(piece, total - off);
+                _finite.RawInput(task, input.File.GetBytes(input.Info, off, n));
                 writer.Write(task.OutputName, input.File.GetBytes(input.Info, off, n), off);
                 Interlocked.Add(ref _read, n);
                 Interlocked.Add(ref _written, n);
