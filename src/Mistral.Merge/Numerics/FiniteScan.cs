@@ -48,7 +48,7 @@ public static class FiniteScan
     /// <summary>Counts NaN, +Inf and −Inf of stored values and says whether all are zero (±0).</summary>
     public static ValueCounts Count(ReadOnlySpan<byte> data, DType type)
     {
-        if (!HasFloatBits(type)) return new(0, 0, 0, false);
+        if (!HasFloatBits(type)) return new(0, 0, 0, !data.ContainsAnyExcept((byte)0));
         var (max, inf, bits) = MaxAbsRaw(data, type);
         if (max < inf) return new(0, 0, 0, max == 0);
         // Rare: only a chunk that holds a NaN or Inf is counted element by element.
