@@ -16,10 +16,41 @@ internal sealed class FiniteCheck(bool allow, Action<string>? warn)
     private readonly ConcurrentDictionary<string, byte> _warned = new(StringComparer.Ordinal);
     private readonly object _warnLock = new();
 
-    /// <summary>Checks one input's float32 chunk (before the method may use it as scratch).</summary>
-    public void Input(MergeTask task, int input, ReadOnlySpan<float> values)
+    // 64 KB of float32: each block is scanned while the conversion has it in cache, so the checks add no memory traffic.
+    private const int Block = 1 << 14;
+
+    /// <summary>Widens stored bytes to float32 block by block; returns the largest magnitude's bits (see <see cref="FiniteScan.MaxAbsBits"/>).</summary>
+    public static uint ToSingleScanned(ReadOnlySpan<byte> src, DType type, Span<float> dst)
     {
-        if (!FiniteScan.AllFinite(values)) Found(task, InputCause(task.Inputs[input]));
+        int size = type.SizeOf();
+        uint max = 0;
+        for (int i = 0; i < dst.Length; i += Block)
+        {
+            var d = dst.Slice(i, Math.Min(Block, dst.Length - i));
+            Conversions.ToSingle(src.Slice(i * size, d.Length * size), type, d);
+            max = Math.Max(max, FiniteScan.MaxAbsBits(d));
+        }
+        return max;
+    }
+
+    /// <summary>Rounds float32 to <paramref name="type"/> block by block; returns the largest magnitude's bits before rounding.</summary>
+    public static uint FromSingleScanned(ReadOnlySpan<float> src, DType type, Span<byte> dst)
+    {
+        int size = type.SizeOf();
+        uint max = 0;
+        for (int i = 0; i < src.Length; i += Block)
+        {
+            var s = src.Slice(i, Math.Min(Block, src.Length - i));
+            max = Math.Max(max, FiniteScan.MaxAbsBits(s));
+            Conversions.FromSingle(s, type, dst.Slice(i * size, s.Length * size));
+        }
+        return max;
+    }
+
+    /// <summary>Checks one input's chunk (its <see cref="ToSingleScanned"/> result), before the method may use it as scratch.</summary>
+    public void Input(MergeTask task, int input, uint maxAbsBits)
+    {
+        if (maxAbsBits >= FiniteScan.InfBits) Found(task, InputCause(task.Inputs[input]));
     }
 
     /// <summary>Checks the stored bytes of a raw copy (passthrough without conversion).</summary>
@@ -28,10 +59,9 @@ internal sealed class FiniteCheck(bool allow, Action<string>? warn)
         if (!FiniteScan.AllFinite(bytes, task.Inputs[0].Info.DType)) Found(task, InputCause(task.Inputs[0]));
     }
 
-    /// <summary>Checks one output chunk against the range of the dtype it is about to be rounded to.</summary>
-    public void Output(MergeTask task, ReadOnlySpan<float> values)
+    /// <summary>Checks one output piece (its <see cref="FromSingleScanned"/> result) against the range of the output dtype, before it is written.</summary>
+    public void Output(MergeTask task, uint max)
     {
-        uint max = FiniteScan.MaxAbsBits(values);
         if (max < FiniteScan.OverflowBits(task.OutDType)) return;
         // Inputs were checked as they were read, so the method (or the rounding) made these values.
         Found(task, max > FiniteScan.InfBits ? "the result is NaN although every input is finite"

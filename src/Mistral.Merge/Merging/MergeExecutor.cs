@@ -197,13 +197,14 @@ public static class MergeExecutor
                 var input = task.Inputs[i];
                 int size = input.Info.DType.SizeOf();
                 var dst = chunk.Inputs[i].AsSpan(0, chunk.Length);
+                uint max = 0;
                 if (input.StoredCols == cols)
                 {
                     for (int done = 0; done < chunk.Length; done += PieceElements)
                     {
                         int n = Math.Min(PieceElements, chunk.Length - done);
                         var bytes = input.File.GetBytes(input.Info, (row0 * cols + done) * size, n * size);
-                        Conversions.ToSingle(bytes, input.Info.DType, dst.Slice(done, n));
+                        max = Math.Max(max, FiniteCheck.ToSingleScanned(bytes, input.Info.DType, dst.Slice(done, n)));
                     }
                 }
                 else
@@ -211,10 +212,10 @@ public static class MergeExecutor
                     for (int r = 0; r < count; r++)
                     {
                         var bytes = input.File.GetBytes(input.Info, (row0 + r) * input.StoredCols * size, (int)cols * size);
-                        Conversions.ToSingle(bytes, input.Info.DType, dst.Slice((int)(r * cols), (int)cols));
+                        max = Math.Max(max, FiniteCheck.ToSingleScanned(bytes, input.Info.DType, dst.Slice((int)(r * cols), (int)cols)));
                     }
                 }
-                _finite.Input(task, i, dst);
+                _finite.Input(task, i, max);
                 Interlocked.Add(ref _read, (long)chunk.Length * size);
             }
         }
@@ -222,12 +223,11 @@ public static class MergeExecutor
         private void Write(MergeTask task, ReadOnlySpan<float> output, long elementOffset, byte[] scratch)
         {
             int size = task.OutDType.SizeOf();
-            _finite.Output(task, output);
             for (int done = 0; done < output.Length; done += PieceElements)
             {
                 int n = Math.Min(PieceElements, output.Length - done);
                 var bytes = scratch.AsSpan(0, n * size);
-                Conversions.FromSingle(output.Slice(done, n), task.OutDType, bytes);
+                _finite.Output(task, FiniteCheck.FromSingleScanned(output.Slice(done, n), task.OutDType, bytes));
                 writer.Write(task.OutputName, bytes, (elementOffset + done) * size);
                 Interlocked.Add(ref _written, bytes.Length);
             }
