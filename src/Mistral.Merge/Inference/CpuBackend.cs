@@ -97,17 +97,17 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 
         // 1. token embeddings
         for (int i = 0; i < m; i++) _model.Embedding.WidenRow(tokens[i], 0, h, new Span<float>(_x + (long)i * h, h));
-        Probe(p0, m, "the token embedding");
+        Probe(p0, m, -1, "the token embedding");
 
         // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x))
         for (int l = 0; l < _s.Layers; l++)
         {
             var layer = _model.Layers[l];
             AttentionBlock(layer, l, cache, p0, m);
-            Probe(p0, m, $"layer {l} (attention output)");
+            Probe(p0, m, l, "attention output");
             _layerIndex = l;
             if (_s.IsMoe) MoeBlock(layer, m); else MlpBlock(layer, m);
-            Probe(p0, m, $"layer {l} ({(_s.IsMoe ? "moe" : "mlp")} output)");
+            Probe(p0, m, l, _s.IsMoe ? "moe output" : "mlp output");
         }
         cache.Length = p0 + m;
 
@@ -130,12 +130,13 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         return _probeFound ?? (FiniteScan.AllFinite(logits) ? "the logits (a CPU re-run gives finite ones)" : "the output head (final norm and lm_head)");
     }
 
-    /// <summary>While locating: records the first block after which the probed position's residual stream is not finite.</summary>
-    private void Probe(int p0, int m, string where)
+    /// <summary>While locating: records the first block after which the probed position's residual stream is not finite (no allocation otherwise).</summary>
+    private void Probe(int p0, int m, int layer, string stage)
     {
         int row = _probePosition - p0;
         if (_probeFound != null || (uint)row >= (uint)m) return;
-        if (!FiniteScan.AllFinite(new ReadOnlySpan<float>(_x + (long)row * _s.Hidden, _s.Hidden))) _probeFound = where;
+        if (!FiniteScan.AllFinite(new ReadOnlySpan<float>(_x + (long)row * _s.Hidden, _s.Hidden)))
+            _probeFound = layer < 0 ? stage : $"layer {layer} ({stage})";
     }
 
     private void AttentionBlock(LayerWeights w, int layer, KvCache cache, int p0, int m)
