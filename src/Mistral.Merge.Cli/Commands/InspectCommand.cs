@@ -3,27 +3,34 @@ using System.Globalization;
 using System.Text.Json;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Cli.Commands;
 
-/// <summary><c>inspect MODEL [--json]</c>: header-only summary and tensor table.</summary>
+/// <summary><c>inspect MODEL [--json] [--check]</c>: header-only summary and tensor table; --check also scans every value for NaN/Inf.</summary>
 public static class InspectCommand
 {
     public static Command Create()
     {
         var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
+        var check = new Option<bool>("--check") { Description = "Also scan every value (all cores, streaming from the memory map): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
+            + "and a summary line (with --json: keys nan, pos_inf, neg_inf, all_zero per tensor and a check object). Exit code 1 when any NaN or Inf is found" };
         var cmd = new Command("inspect", "Show architecture, dtypes, parameter count, layers, experts, shards and the tensor table (name, dtype, shape, shard). "
-            + "Reads only the headers and config.json, so it is instant for any model size; every file is validated")
+            + "Reads only the headers and config.json, so it is instant for any model size; every file is validated. --check also reads every value")
         {
-            model, json,
+            model, json, check,
         };
         return cmd.WithAction((p, _) =>
         {
             using var folder = ModelFolder.Open(p.GetValue(model)!);
             var o = p.InvocationConfiguration.Output;
-            if (p.GetValue(json)) WriteJson(folder, o); else WriteText(folder, o);
-            return Cli.Ok;
+            var counts = p.GetValue(check) ? TensorCheck.Scan(folder) : null;
+            if (p.GetValue(json)) WriteJson(folder, o, counts); else WriteText(folder, o, counts);
+            int broken = counts?.Count(c => c.AnyNonFinite) ?? 0;
+            if (broken == 0) return Cli.Ok;
+            p.InvocationConfiguration.Error.WriteLine($"error: {folder.Path}: {broken} tensor{(broken == 1 ? "" : "s")} hold{(broken == 1 ? "s" : "")} NaN or Inf values");
+            return Cli.UserError;
         });
     }
 
@@ -63,7 +70,15 @@ public static class InspectCommand
         return (layers, experts);
     }
 
-    private static void WriteText(ModelFolder f, TextWriter o)
+    private static string Summary(ValueCounts[] counts)
+    {
+        int broken = counts.Count(c => c.AnyNonFinite), zero = counts.Count(c => c.AllZero);
+        var nonFinite = broken == 0 ? "no NaN or Inf"
+            : $"{broken} with NaN/Inf (NaN {N(counts.Sum(c => c.NaN))}, +Inf {N(counts.Sum(c => c.PosInf))}, -Inf {N(counts.Sum(c => c.NegInf))})";
+        return $"{counts.Length} tensors scanned, {nonFinite}, {zero} all-zero";
+    }
+
+    private static void WriteText(ModelFolder f, TextWriter o, ValueCounts[]? counts)
     {
         var c = f.Config;
         var (layers, experts) = CountFromNames(f);
@@ -86,12 +101,26 @@ public static class InspectCommand
         o.WriteLine();
         int w = Math.Max(4, f.TensorNames.Count == 0 ? 4 : f.TensorNames.Max(n => n.Length));
         int ws = Math.Max(5, f.TensorNames.Count == 0 ? 5 : Rows(f).Max(r => r.Info.ShapeText.Length));
-        o.WriteLine($"{"name".PadRight(w)}  {"dtype",-7}  {"shape".PadRight(ws)}  shard");
+        if (counts == null)
+        {
+            o.WriteLine($"{"name".PadRight(w)}  {"dtype",-7}  {"shape".PadRight(ws)}  shard");
+            foreach (var (n, t, s) in Rows(f))
+                o.WriteLine($"{n.PadRight(w)}  {t.DType,-7}  {t.ShapeText.PadRight(ws)}  {s}");
+            return;
+        }
+        int wsh = Math.Max(5, f.TensorNames.Count == 0 ? 5 : Rows(f).Max(r => r.Shard.Length));
+        o.WriteLine($"{"name".PadRight(w)}  {"dtype",-7}  {"shape".PadRight(ws)}  {"shard".PadRight(wsh)}  {"nan",12}  {"+inf",12}  {"-inf",12}  all-zero");
+        int i = 0;
         foreach (var (n, t, s) in Rows(f))
-            o.WriteLine($"{n.PadRight(w)}  {t.DType,-7}  {t.ShapeText.PadRight(ws)}  {s}");
+        {
+            var k = counts[i++];
+            o.WriteLine($"{n.PadRight(w)}  {t.DType,-7}  {t.ShapeText.PadRight(ws)}  {s.PadRight(wsh)}  {N(k.NaN),12}  {N(k.PosInf),12}  {N(k.NegInf),12}  {(k.AllZero ? "yes" : "no")}");
+        }
+        o.WriteLine();
+        o.WriteLine($"check:        {Summary(counts)}");
     }
 
-    private static void WriteJson(ModelFolder f, TextWriter o)
+    private static void WriteJson(ModelFolder f, TextWriter o, ValueCounts[]? counts)
     {
         var c = f.Config;
         var (layers, experts) = CountFromNames(f);
@@ -117,8 +146,23 @@ public static class InspectCommand
             ["dtypes"] = DTypeCounts(f).ToDictionary(x => x.DType, x => x.Elements),
             ["layout"] = f.Layout,
             ["shards"] = f.Files.Select(x => new Dictionary<string, object> { ["file"] = Path.GetFileName(x.Path), ["tensors"] = x.Tensors.Count, ["bytes"] = x.FileLength }).ToArray(),
-            ["tensors"] = Rows(f).Select(r => new Dictionary<string, object> { ["name"] = r.Name, ["dtype"] = r.Info.DType.ToString(), ["shape"] = r.Info.Shape, ["shard"] = r.Shard }).ToArray(),
+            ["tensors"] = Rows(f).Select((r, i) =>
+            {
+                var t = new Dictionary<string, object> { ["name"] = r.Name, ["dtype"] = r.Info.DType.ToString(), ["shape"] = r.Info.Shape, ["shard"] = r.Shard };
+                if (counts != null) { t["nan"] = counts[i].NaN; t["pos_inf"] = counts[i].PosInf; t["neg_inf"] = counts[i].NegInf; t["all_zero"] = counts[i].AllZero; }
+                return t;
+            }).ToArray(),
         };
+        if (counts != null)
+            doc["check"] = new Dictionary<string, object>
+            {
+                ["tensors_with_nonfinite"] = counts.Count(c => c.AnyNonFinite),
+                ["nan"] = counts.Sum(c => c.NaN),
+                ["pos_inf"] = counts.Sum(c => c.PosInf),
+                ["neg_inf"] = counts.Sum(c => c.NegInf),
+                ["all_zero_tensors"] = counts.Count(c => c.AllZero),
+                ["summary"] = Summary(counts),
+            };
         o.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
     }
 }

@@ -18,10 +18,11 @@ public static class MergeCommand
         var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" };
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
         var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
+        var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Write tensors that come out NaN/Inf (or have NaN/Inf inputs) with a warning per tensor; by default such a merge fails and writes nothing" };
         var threads = new Option<int>("--threads") { Description = "Worker threads (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough; MoE surgery: moe_to_dense, moe_prune)")
         {
-            recipe, outDir, dryRun, seed, shard, force, noTok, threads,
+            recipe, outDir, dryRun, seed, shard, force, noTok, allowNonFinite, threads,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -50,7 +51,11 @@ public static class MergeCommand
                 CheckpointWriter.CheckDestination(dest!, p.GetValue(force)); // after the recipe: its problems come first
                 if (plan.Surgery != null)
                 {
-                    var options = new ExecuteOptions { Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token };
+                    var options = new ExecuteOptions
+                    {
+                        Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token,
+                        AllowNonFinite = p.GetValue(allowNonFinite), Warning = w => err.WriteLine($"warning: {w}"),
+                    };
                     output.WriteLine(MergeExecutor.RunAndDescribe(plan, dest!, options)); // checks that the output is not the input, then runs the surgery
                     return Cli.Ok;
                 }
@@ -63,6 +68,8 @@ public static class MergeCommand
                     CopyTokenizer = !p.GetValue(noTok),
                     Progress = progress.Report,
                     Cancellation = token,
+                    AllowNonFinite = p.GetValue(allowNonFinite),
+                    Warning = w => err.WriteLine($"warning: {w}"),
                 });
                 progress.Finish();
                 output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {dest}");

@@ -7,11 +7,12 @@ namespace Mistral.Merge.Cuda;
 /// cache, logits for every token or the last) served by <see cref="CudaTransformer"/>. The weights are read from the
 /// model's folder (the same mmap'ed files the CPU backend uses) and uploaded once, or streamed with offload.
 /// </summary>
-public sealed class CudaBackend : IBackend
+public sealed class CudaBackend : IBackend, ILayerDiagnostics
 {
     private readonly CudaTransformer _t;
     private readonly CudaContext? _ownedContext;
     private readonly CudaTransformerOptions _options;
+    private readonly TransformerModel _model;
 
     public TransformerShape Shape { get; }
     public CudaTransformer Transformer => _t;
@@ -22,11 +23,21 @@ public sealed class CudaBackend : IBackend
     {
         _options = options ?? new CudaTransformerOptions();
         Shape = model.Shape;
+        _model = model;
         _t = CudaTransformer.Load(ctx, new ModelFolderWeights(model.Folder), _options);
         if (ownsContext) _ownedContext = ctx;
     }
 
     public IKvCache CreateCache(int maxTokens) => _t.CreateCache(maxTokens);
+
+    public string ModelName => _model.Path;
+
+    /// <summary>The diagnosis runs on the CPU reference (only after the logits check fired).</summary>
+    public string LocateNonFinite(ReadOnlySpan<int> tokens)
+    {
+        using var cpu = new CpuBackend(_model);
+        return cpu.LocateNonFinite(tokens);
+    }
 
     public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache cache, Span<float> logits)
     {

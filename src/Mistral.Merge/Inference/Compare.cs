@@ -43,6 +43,8 @@ public static class Compare
             var t1 = sw.Elapsed.TotalSeconds;
             b.Forward(tokens, positions.AsSpan(0, w.Length), cb, lb.AsSpan(0, w.Length * vocab));
             secA += t1 - t0; secB += sw.Elapsed.TotalSeconds - t1;
+            LogitsGuard.Check(a, la.AsSpan(0, w.Length * vocab), tokens, w.Begin);
+            LogitsGuard.Check(b, lb.AsSpan(0, w.Length * vocab), tokens, w.Begin);
             for (int t = w.ScoreFrom; t < w.End; t++)
             {
                 var ra = la.AsSpan((t - 1 - w.Begin) * vocab, vocab);

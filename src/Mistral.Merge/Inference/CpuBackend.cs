@@ -10,7 +10,7 @@ namespace Mistral.Merge.Inference;
 /// Batches use the packed GEMM, single tokens the GEMV; nothing is allocated per token once the
 /// buffers have grown to the largest batch.
 /// </summary>
-public sealed unsafe class CpuBackend : IBackend
+public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 {
     /// <summary>Largest batch a forward call processes at once (longer inputs are split).</summary>
     public const int DefaultChunk = 512;
@@ -26,6 +26,9 @@ public sealed unsafe class CpuBackend : IBackend
     private readonly float _eps;
     private readonly int _chunk;
     private int _layerIndex;
+    // LocateNonFinite: the position whose hidden state is checked after every block (-1: none), and what it found.
+    private int _probePosition = -1;
+    private string? _probeFound;
 
     // Activations for up to _capacity tokens (row-major [tokens, width]).
     private int _capacity;
@@ -94,19 +97,46 @@ public sealed unsafe class CpuBackend : IBackend
 
         // 1. token embeddings
         for (int i = 0; i < m; i++) _model.Embedding.WidenRow(tokens[i], 0, h, new Span<float>(_x + (long)i * h, h));
+        Probe(p0, m, -1, "the token embedding");
 
         // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x))
         for (int l = 0; l < _s.Layers; l++)
         {
             var layer = _model.Layers[l];
             AttentionBlock(layer, l, cache, p0, m);
+            Probe(p0, m, l, "attention output");
             _layerIndex = l;
             if (_s.IsMoe) MoeBlock(layer, m); else MlpBlock(layer, m);
+            Probe(p0, m, l, _s.IsMoe ? "moe output" : "mlp output");
         }
         cache.Length = p0 + m;
 
         // 3. final norm and the language-model head
         if (!logits.IsEmpty) Head(m, logits);
+    }
+
+    public string ModelName => _model.Path;
+
+    public string LocateNonFinite(ReadOnlySpan<int> tokens)
+    {
+        using var cache = CreateCache(tokens.Length);
+        var logits = new float[_s.Vocab];
+        var positions = new int[tokens.Length];
+        for (int i = 0; i < positions.Length; i++) positions[i] = i;
+        _probePosition = tokens.Length - 1;
+        _probeFound = null;
+        try { Forward(tokens, positions, cache, logits); }
+        finally { _probePosition = -1; }
+        return _probeFound ?? (FiniteScan.AllFinite(logits) ? "the logits (a CPU re-run gives finite ones)" : "the output head (final norm and lm_head)");
+    }
+
+    /// <summary>While locating: records the first block after which the probed position's residual stream is not finite (no allocation otherwise).</summary>
+    private void Probe(int p0, int m, int layer, string stage)
+    {
+        int row = _probePosition - p0;
+        if (_probeFound != null || (uint)row >= (uint)m) return;
+        if (!FiniteScan.AllFinite(new ReadOnlySpan<float>(_x + (long)row * _s.Hidden, _s.Hidden)))
+            _probeFound = layer < 0 ? stage : $"layer {layer} ({stage})";
     }
 
     private void AttentionBlock(LayerWeights w, int layer, KvCache cache, int p0, int m)

@@ -29,6 +29,7 @@ public static class Generator
 
         var sw = Stopwatch.StartNew();
         backend.Forward(promptIds, positions, cache, logits);                 // prefill
+        LogitsGuard.Check(backend, logits, promptIds);
         MaskPaddedRows(logits, tokenizer.VocabSize);
         double prefill = sw.Elapsed.TotalSeconds;
         sw.Restart();
@@ -47,6 +48,7 @@ public static class Generator
             if (n == maxNewTokens) break;
             one[0] = next; pos[0] = cache.Length;
             backend.Forward(one, pos, cache, logits);                          // decode
+            LogitsGuard.Check(backend, logits, history.AsSpan(0, promptIds.Length + n));
             MaskPaddedRows(logits, tokenizer.VocabSize);
         }
         var ids = history.AsSpan(promptIds.Length, n).ToArray();

@@ -59,6 +59,7 @@ public static class Perplexity
             cache.Reset();
             var span = logits.AsSpan(0, w.Length * vocab);
             backend.Forward(ids.AsSpan(w.Begin, w.Length), positions.AsSpan(0, w.Length), cache, span);
+            LogitsGuard.Check(backend, span, ids.AsSpan(w.Begin, w.Length), w.Begin);
             for (int t = w.ScoreFrom; t < w.End; t++)
                 nll += LogMath.Nll(span.Slice((t - 1 - w.Begin) * vocab, vocab), ids[t]);
             scored += w.Scored;

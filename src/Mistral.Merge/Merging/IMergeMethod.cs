@@ -2,8 +2,8 @@ namespace Mistral.Merge.Merging;
 
 public enum ParamKind { Number, Bool, String }
 
-/// <summary>A parameter a method takes, its type and default (null default + Required: must be given).</summary>
-public sealed record ParamDef(string Name, ParamKind Kind, object? Default = null, bool Required = false);
+/// <summary>A parameter a method takes, its type and default (null default + Required: must be given), and for numbers the values it may take.</summary>
+public sealed record ParamDef(string Name, ParamKind Kind, object? Default = null, bool Required = false, ParamRange? Range = null);
 
 public enum BaseRole
 {

@@ -15,6 +15,10 @@ public sealed record ExecuteOptions
     public long MemoryBudget { get; init; } = 512L << 20;
     public Action<MergeProgress>? Progress { get; init; }
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Write NaN/Inf outputs (and outputs of non-finite inputs) with a warning instead of failing.</summary>
+    public bool AllowNonFinite { get; init; }
+    /// <summary>Receives warnings (one line each, no "warning:" prefix); may be called from worker threads.</summary>
+    public Action<string>? Warning { get; init; }
 }
 
 public sealed record MergeProgress(int TensorsDone, int TensorsTotal, long BytesRead, long BytesWritten, long BytesTotal, TimeSpan Elapsed);
@@ -81,6 +85,7 @@ public static class MergeExecutor
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly object _progressLock = new();
         private readonly long _total = plan.WriteBytes;
+        private readonly FiniteCheck _finite = new(o.AllowNonFinite, o.Warning);
 
         // Largest tasks first: the big embeddings do not end up alone at the tail of the run.
         private readonly int[] _order = Enumerable.Range(0, plan.Tasks.Count).OrderByDescending(i => plan.Tasks[i].ReadBytes).ThenBy(i => i).ToArray();
@@ -187,13 +192,14 @@ public static class MergeExecutor
                 var input = task.Inputs[i];
                 int size = input.Info.DType.SizeOf();
                 var dst = chunk.Inputs[i].AsSpan(0, chunk.Length);
+                uint max = 0;
                 if (input.StoredCols == cols)
                 {
                     for (int done = 0; done < chunk.Length; done += PieceElements)
                     {
                         int n = Math.Min(PieceElements, chunk.Length - done);
                         var bytes = input.File.GetBytes(input.Info, (row0 * cols + done) * size, n * size);
-                        Conversions.ToSingle(bytes, input.Info.DType, dst.Slice(done, n));
+                        max = Math.Max(max, FiniteCheck.ToSingleScanned(bytes, input.Info.DType, dst.Slice(done, n)));
                     }
                 }
                 else
@@ -201,9 +207,10 @@ public static class MergeExecutor
                     for (int r = 0; r < count; r++)
                     {
                         var bytes = input.File.GetBytes(input.Info, (row0 + r) * input.StoredCols * size, (int)cols * size);
-                        Conversions.ToSingle(bytes, input.Info.DType, dst.Slice((int)(r * cols), (int)cols));
+                        max = Math.Max(max, FiniteCheck.ToSingleScanned(bytes, input.Info.DType, dst.Slice((int)(r * cols), (int)cols)));
                     }
                 }
+                _finite.Input(task, i, max);
                 Interlocked.Add(ref _read, (long)chunk.Length * size);
             }
         }
@@ -215,7 +222,7 @@ public static class MergeExecutor
             {
                 int n = Math.Min(PieceElements, output.Length - done);
                 var bytes = scratch.AsSpan(0, n * size);
-                Conversions.FromSingle(output.Slice(done, n), task.OutDType, bytes);
+                _finite.Output(task, FiniteCheck.FromSingleScanned(output.Slice(done, n), task.OutDType, bytes));
                 writer.Write(task.OutputName, bytes, (elementOffset + done) * size);
                 Interlocked.Add(ref _written, bytes.Length);
             }
@@ -229,6 +236,7 @@ public static class MergeExecutor
             for (long off = 0; off < total; off += piece)
             {
                 int n = (int)Math.Min(piece, total - off);
+                _finite.RawInput(task, input.File.GetBytes(input.Info, off, n));
                 writer.Write(task.OutputName, input.File.GetBytes(input.Info, off, n), off);
                 Interlocked.Add(ref _read, n);
                 Interlocked.Add(ref _written, n);

@@ -173,6 +173,13 @@ public sealed class MergePlanner
                     _p.Add(mark, $"parameter '{name}' must be {def.Kind switch { ParamKind.Number => "a number", ParamKind.Bool => "true or false", _ => "a string" }}, got {Show(leaf)}");
                     break;
                 }
+                // Every anchor of a gradient and every filter's value is checked, not just the values some tensor resolves to.
+                if (def.Range != null && leaf is double v)
+                {
+                    var (error, warning) = def.Range.Check(name, v);
+                    if (error != null) _p.Add(mark, error);
+                    if (warning != null) _warnings.Add($"{_p.FileLabel}:{mark.Line}:{mark.Column}: {warning}");
+                }
             }
         }
     }
@@ -443,6 +450,18 @@ public sealed class MergePlanner
                 Seed = _o.Seed,
             },
         });
+        CheckWeightSum(tasks[^1], sliceIndex, sources);
+    }
+
+    /// <summary>linear with normalize divides by Σ weights: a zero sum would write NaN/Inf, so it is refused here.</summary>
+    private void CheckWeightSum(MergeTask task, int sliceIndex, List<SourceSpec> sources)
+    {
+        var mt = task.MethodTask;
+        if (_method is not LinearMethod || mt.MethodParams["normalize"] is not true || mt.ModelParams.Any(p => p["weight"] is not double)) return;
+        if (LinearMethod.WeightSum(mt) != 0) return;
+        var weights = string.Join(", ", task.Inputs.Select(i => $"{i.Model.Text} {MergeTask.Fmt(i.Params["weight"]!)}"));
+        Once($"weightsum:{sliceIndex}", () => _p.Add(sources[0].Mark,
+            $"linear: all-zero weight sum for tensor '{task.OutputName}' ({weights}); normalize would divide by 0 (set normalize: false or change the weights)"));
     }
 
     private static object? Resolve(ParamSet set, string name, string tensor, double t)

@@ -22,13 +22,23 @@ internal static class CheckpointOutput
         return plan;
     }
 
-    /// <summary>Copies a tensor's bytes, or converts it through float32 when the dtype changes.</summary>
+    /// <summary>Copies a tensor's bytes, or converts it through float32 when the dtype changes; refuses NaN/Inf either way.</summary>
     public static void Carry(ModelFolder src, CheckpointWriter w, string name, DType target)
     {
         var (file, info) = src.Lookup(name);
-        if (info.DType == target) { w.CopyFrom(name, file, info, 0, info.ByteLength); return; }
+        if (info.DType == target)
+        {
+            const int Piece = 64 << 20;
+            for (long off = 0; off < info.ByteLength; off += Piece)
+                if (!FiniteScan.AllFinite(file.GetBytes(info, off, (int)Math.Min(Piece, info.ByteLength - off)), info.DType))
+                    throw NonFinite(name, "non-finite values in the source tensor (inspect --check lists them)");
+            w.CopyFrom(name, file, info, 0, info.ByteLength);
+            return;
+        }
         WriteFloats(w, name, src.ReadSingle(name), target);
     }
+
+    private static MergeException NonFinite(string name, string cause) => new($"{name}: {cause}; nothing was written");
 
     public static void WriteFloats(CheckpointWriter w, string name, float[] values, DType target)
     {
@@ -38,6 +48,9 @@ internal static class CheckpointOutput
         {
             int n = Math.Min(Chunk, values.Length - off);
             var dst = buf.AsSpan(0, n * target.SizeOf());
+            uint max = FiniteScan.MaxAbsBits(values.AsSpan(off, n));
+            if (max >= FiniteScan.OverflowBits(target))
+                throw NonFinite(name, max >= FiniteScan.InfBits ? "the result holds NaN or Inf (inspect --check lists the source's non-finite tensors)" : $"result overflowed {target.ToTorchName()}");
             Conversions.FromSingle(values.AsSpan(off, n), target, dst);
             w.Write(name, dst, (long)off * target.SizeOf());
         }

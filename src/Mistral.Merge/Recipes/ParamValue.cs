@@ -32,8 +32,8 @@ public sealed record ScalarValue(object Value, Mark Mark) : ParamValue(Mark)
     public override string Describe() => Fmt(Value);
 }
 
-/// <summary>A numeric list: piecewise-linear over t (pos = t(n-1), i = int(pos), j = min(n-1, i+1)).</summary>
-public sealed record GradientValue(double[] Values, Mark Mark) : ParamValue(Mark)
+/// <summary>A numeric list: piecewise-linear over t (pos = t(n-1), i = int(pos), j = min(n-1, i+1)). <c>Anchors</c>: each value's position, when known.</summary>
+public sealed record GradientValue(double[] Values, Mark Mark, Mark[]? Anchors = null) : ParamValue(Mark)
 {
     public override object? Resolve(string tensorName, double t) => Interpolate(Values, t);
 
@@ -50,7 +50,7 @@ public sealed record GradientValue(double[] Values, Mark Mark) : ParamValue(Mark
         return (1 - f) * v[i] + f * v[j];
     }
 
-    public override IEnumerable<(object, Mark)> Leaves() => Values.Select(v => ((object)v, Mark));
+    public override IEnumerable<(object, Mark)> Leaves() => Values.Select((v, i) => ((object)v, Anchors?[i] ?? Mark));
     public override string Describe() => "[" + string.Join(", ", Values.Select(v => Fmt(v))) + "]";
 }
 

@@ -286,7 +286,7 @@ public static class RecipeParser
                     {
                         var items = seq.Children.Select(Scalar).ToArray();
                         if (items.Any(x => x == null)) { p.Add(mark, $"parameter '{name}': list holds an empty value"); return null; }
-                        if (items.All(x => x is double)) return new GradientValue(items.Select(x => (double)x!).ToArray(), mark);
+                        if (items.All(x => x is double)) return new GradientValue(items.Select(x => (double)x!).ToArray(), mark, seq.Children.Select(c => Mark.From(c.Start)).ToArray());
                         return new IndexedValue(items!, mark);
                     }
                     p.Add(mark, $"parameter '{name}': a list must hold only numbers (a gradient) or only {{filter, value}} conditions");

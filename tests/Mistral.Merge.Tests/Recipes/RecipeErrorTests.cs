@@ -197,4 +197,34 @@ public sealed class RecipeErrorTests : IDisposable
         Assert.Equal($"error: {_d["kept"]}: folder exists and is not empty (use --force to replace it)", again.Stderr.TrimEnd('\n'));
         Assert.Equal(["mine.txt"], Directory.GetFiles(_d["kept"]).Select(Path.GetFileName));
     }
+
+    private const string TiesB = "base_model: a\nmodels:\n  - model: a\n  - model: b\n    parameters:\n      weight: 1\n";
+
+    [Theory]
+    [InlineData("  t: 5\n", "recipe.yml:7:6: parameter 't' must be in [0, 1] (0 gives the base model, 1 the other one), got 5")]
+    [InlineData("  t: -1\n", "recipe.yml:7:6: parameter 't' must be in [0, 1] (0 gives the base model, 1 the other one), got -1")]
+    [InlineData("  t: [0, 0.5, 1.5]\n", "recipe.yml:7:15: parameter 't' must be in [0, 1] (0 gives the base model, 1 the other one), got 1.5")]
+    [InlineData("  t:\n    - filter: mlp\n      value: [0, 2]\n    - value: 0.5\n", "recipe.yml:9:18: parameter 't' must be in [0, 1] (0 gives the base model, 1 the other one), got 2")]
+    public void SlerpT_OutOfRange_AtEveryAnchor(string parameter, string problem)
+        => Assert.Equal([problem], Problems("merge_method: slerp\n" + TwoModels + "parameters:\n" + parameter));
+
+    [Theory]
+    [InlineData("ties", "      density: -0.5\n", "recipe.yml:8:16: parameter 'density' must be in (0, 1] (the fraction of each task vector kept; ties cannot keep nothing), got -0.5")]
+    [InlineData("ties", "      density: 0\n", "recipe.yml:8:16: parameter 'density' must be in (0, 1] (the fraction of each task vector kept; ties cannot keep nothing), got 0")]
+    [InlineData("dare_ties", "      density: 2\n", "recipe.yml:8:16: parameter 'density' must be in [0, 1] (the fraction of each task vector kept), got 2")]
+    [InlineData("dare_linear", "      density: [0.5, -0.5]\n", "recipe.yml:8:22: parameter 'density' must be in [0, 1] (the fraction of each task vector kept), got -0.5")]
+    [InlineData("breadcrumbs", "      gamma: -0.1\n", "recipe.yml:8:14: parameter 'gamma' must be in [0, 1] (the fraction of the largest differences removed), got -0.1")]
+    [InlineData("della", "      density: 0.5\n      epsilon: -0.1\n", "recipe.yml:9:16: parameter 'epsilon' must be in [0, 1] (keep probabilities range over density ± epsilon), got -0.1")]
+    [InlineData("della", "      density: 0.5\n      epsilon: 0.6\n", "recipe.yml:5:5: della: density ± epsilon must lie in (0, 1) (model 'b', tensor 'model.embed_tokens.weight': density 0.5, epsilon 0.6)")]
+    public void TaskVectorParameters_OutOfRange(string method, string parameters, string problem)
+        => Assert.Equal([problem], Problems($"merge_method: {method}\n" + TiesB + parameters));
+
+    [Fact]
+    public void AcceptedButSuspiciousValues_AreWarnings()
+    {
+        var path = TinyModels.Recipe(_d.Path, "merge_method: dare_ties\n" + TiesB + "      density: 0\nparameters:\n  lambda: 0\n");
+        using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
+        Assert.Equal([$"{path}:10:11: parameter 'lambda' is 0: the output is the base model", $"{path}:8:16: parameter 'density' is 0: the model's task vector is dropped entirely"],
+            plan.Warnings.Where(w => w.Contains("parameter")));
+    }
 }

@@ -14,15 +14,16 @@ public sealed class LinearMethod : MergeMethodBase
 
     public override void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output)
     {
-        float w0 = (float)task.ModelNumber(0, "weight");
-        Kernels.Scale(chunk.Input(0), w0, output);
-        float sum = w0;
-        for (int i = 1; i < task.Count; i++)
-        {
-            float w = (float)task.ModelNumber(i, "weight");
-            Kernels.AddScaled(output, chunk.Input(i), w);
-            sum += w;
-        }
-        if (task.Flag("normalize")) TensorPrimitives.Divide(output, sum, output);
+        Kernels.Scale(chunk.Input(0), (float)task.ModelNumber(0, "weight"), output);
+        for (int i = 1; i < task.Count; i++) Kernels.AddScaled(output, chunk.Input(i), (float)task.ModelNumber(i, "weight"));
+        if (task.Flag("normalize")) TensorPrimitives.Divide(output, WeightSum(task), output);
+    }
+
+    /// <summary>Σ wᵢ in float32, in source order: the divisor of normalize (the planner refuses 0).</summary>
+    public static float WeightSum(MethodTask task)
+    {
+        float sum = 0;
+        for (int i = 0; i < task.Count; i++) sum += (float)task.ModelNumber(i, "weight");
+        return sum;
     }
 }

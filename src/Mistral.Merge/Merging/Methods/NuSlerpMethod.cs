@@ -10,7 +10,8 @@ public sealed class NuSlerpMethod : MergeMethodBase
 {
     public override MethodSpec Spec { get; } = new("nuslerp",
         [new("nuslerp_flatten", ParamKind.Bool, true), new("nuslerp_row_wise", ParamKind.Bool, false)],
-        [new("weight", ParamKind.Number, Required: true)],
+        [new("weight", ParamKind.Number, Required: true, Range: new(double.NegativeInfinity, double.PositiveInfinity)
+            { Warn = w => w < 0 ? "with a negative weight t = w2/(w1+w2) leaves [0, 1] and nuslerp extrapolates" : null })],
         BaseRole.Optional);
 
     public override string? CheckSources(int sourceCount, bool hasBase)

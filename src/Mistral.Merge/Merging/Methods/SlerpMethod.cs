@@ -11,7 +11,7 @@ public sealed class SlerpMethod : MergeMethodBase
     public const double Epsilon = 1e-8;
 
     public override MethodSpec Spec { get; } = new("slerp",
-        [new("t", ParamKind.Number, Required: true)],
+        [new("t", ParamKind.Number, Required: true, Range: new(0, 1, Meaning: "0 gives the base model, 1 the other one"))],
         [],
         BaseRole.Required);
 

@@ -19,19 +19,27 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
     public override MethodSpec Spec { get; } = new(name,
         [
             new("normalize", ParamKind.Bool, defaultNormalize),
-            new("lambda", ParamKind.Number, 1.0),
+            new("lambda", ParamKind.Number, 1.0, Range: new(double.NegativeInfinity, double.PositiveInfinity)
+                { Warn = l => l == 0 ? "the output is the base model" : l < 0 ? "the task vectors are subtracted from the base" : null }),
             new("rescale", ParamKind.Bool, defaultRescale),
             new("int8_mask", ParamKind.Bool, false),
         ],
         [
             new("weight", ParamKind.Number, Required: true),
-            new("density", ParamKind.Number, 1.0),
-            .. sparsification == Sparsification.MagnitudeOutliers ? new ParamDef[] { new("gamma", ParamKind.Number, 0.01) } : [],
-            .. sparsification == Sparsification.DellaMagprune ? new ParamDef[] { new("epsilon", ParamKind.Number, 0.15) } : [],
+            new("density", ParamKind.Number, 1.0, Range: DensityRange(sparsification)),
+            .. sparsification == Sparsification.MagnitudeOutliers
+                ? new ParamDef[] { new("gamma", ParamKind.Number, 0.01, Range: new(0, 1, Meaning: "the fraction of the largest differences removed")) } : [],
+            .. sparsification == Sparsification.DellaMagprune
+                ? new ParamDef[] { new("epsilon", ParamKind.Number, 0.15, Range: new(0, 1, Meaning: "keep probabilities range over density ± epsilon")) } : [],
         ],
         BaseRole.Required);
 
     public override string? CheckSources(int sourceCount, bool hasBase) => hasBase ? null : $"{name} needs the base model among the sources";
+
+    /// <summary>The kept fraction: magnitude pruning refuses to keep nothing (mergekit asserts k &gt; 0); the random ones drop the model at 0.</summary>
+    private static ParamRange DensityRange(Sparsification sparsification) => sparsification == Sparsification.Magnitude
+        ? new(0, 1, MinOpen: true, Meaning: "the fraction of each task vector kept; ties cannot keep nothing")
+        : new(0, 1, Meaning: "the fraction of each task vector kept") { Warn = d => d == 0 && sparsification != Sparsification.None ? "the model's task vector is dropped entirely" : null };
 
     private bool Sparsifies(MethodTask task, int i) => Sparsification != Sparsification.None && i != task.BaseIndex && task.ModelNumber(i, "density") < 1;
     private bool AnySparse(MethodTask task) => Enumerable.Range(0, task.Count).Any(i => Sparsifies(task, i));
