@@ -34,6 +34,7 @@ public sealed class CheckpointWriter : IDisposable
     private sealed class Shard
     {
         public required string FileName;
+        public required string TempPath; // where it is written, in the temporary folder
         public required SafeFileHandle Handle;
         public long DataStart;
         public long DataLength;
@@ -90,7 +91,7 @@ public sealed class CheckpointWriter : IDisposable
                 Directory.CreateDirectory(TempDir);
                 PartialMarker.Write(TempDir, ProcessIdentity.Current);
             }
-            catch (Exception e) when (IoErrors.IsIo(e)) { throw new MergeException($"{destination}: cannot create the output folder ({IoErrors.Describe(e)})"); }
+            catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(Destination, e); }
             TotalBytes = Layout(options.ShardSize);
             // Files are sparse until written (preallocating measurably slowed writes); refuse up front what cannot fit.
             long free = new DriveInfo(TempDir).AvailableFreeSpace;
@@ -136,7 +137,7 @@ public sealed class CheckpointWriter : IDisposable
             try
             {
                 var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
-                _shards.Add(new Shard { FileName = fileName, Handle = handle, DataStart = header.Length, DataLength = dataLength });
+                _shards.Add(new Shard { FileName = fileName, TempPath = path, Handle = handle, DataStart = header.Length, DataLength = dataLength });
                 FaultInjection.Check("write", path);
                 RandomAccess.Write(handle, header, 0);
                 RandomAccess.SetLength(handle, header.Length + dataLength);
@@ -201,7 +202,7 @@ public sealed class CheckpointWriter : IDisposable
             throw new InvalidOperationException($"write of {bytes.Length} bytes at {offsetInTensor} overruns tensor '{name}' ({slot.Tensor.ByteLength} bytes)");
         try
         {
-            FaultInjection.Check("write", TempPath(slot.Shard.FileName));
+            FaultInjection.Check("write", slot.Shard.TempPath);
             RandomAccess.Write(slot.Shard.Handle, bytes, slot.Offset + offsetInTensor);
         }
         catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(slot.Shard.FileName), e); }
@@ -286,7 +287,7 @@ public sealed class CheckpointWriter : IDisposable
     {
         if (!OperatingSystem.IsLinux() || _noKernelCopy) return 0;
         // A failing copy falls back to Write, which reports the error (injected ones included) naming the output file.
-        if (FaultInjection.Errno("write", TempPath(shard.FileName)) != 0) return 0;
+        if (FaultInjection.Errno("write", shard.TempPath) != 0) return 0;
         long inOff = file.DataStart + dataOffset, outOff = outOffset, done = 0;
         int inFd = (int)file.ReadHandle.DangerousGetHandle(), outFd = (int)shard.Handle.DangerousGetHandle();
         while (done < length)
@@ -375,7 +376,7 @@ public sealed class CheckpointWriter : IDisposable
                 throw new MergeException($"{Destination}: tensor '{s.Tensor.Name}' is incomplete ({s.Written} of {s.Tensor.ByteLength} bytes written); nothing was written");
         foreach (var sh in _shards)
         {
-            try { Fsync.FileAndClose(sh.Handle, TempPath(sh.FileName)); }
+            try { Fsync.FileAndClose(sh.Handle, sh.TempPath); }
             catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(sh.FileName), e); }
         }
         if (_shards.Count > 1) WriteSmallFile(ModelFolder.IndexFileName, Encoding.UTF8.GetBytes(BuildIndex()));

@@ -57,16 +57,21 @@ internal sealed class OutputLock : IDisposable
     /// <summary>The pid the holder wrote, read without flock (a .NET open would take a shared flock and fail).</summary>
     private static string HolderOf(string path)
     {
-        int fd = Open(path, ORdOnly | OCloExec, 0);
-        if (fd < 0) return "unknown";
-        using var handle = new SafeFileHandle(fd, ownsHandle: true);
-        var buffer = new byte[32];
-        try
+        // The holder writes its pid just after it locks: an empty file is a holder a moment old, so look again.
+        for (int attempt = 0; attempt < 50; attempt++, Thread.Sleep(2))
         {
-            var text = Encoding.ASCII.GetString(buffer, 0, RandomAccess.Read(handle, buffer, 0)).Trim();
-            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid.ToString(CultureInfo.InvariantCulture) : "unknown";
+            int fd = Open(path, ORdOnly | OCloExec, 0);
+            if (fd < 0) break;
+            using var handle = new SafeFileHandle(fd, ownsHandle: true);
+            var buffer = new byte[32];
+            try
+            {
+                var text = Encoding.ASCII.GetString(buffer, 0, RandomAccess.Read(handle, buffer, 0)).Trim();
+                if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) return pid.ToString(CultureInfo.InvariantCulture);
+            }
+            catch (IOException) { break; }
         }
-        catch (IOException) { return "unknown"; }
+        return "unknown";
     }
 
     public void Dispose()
