@@ -56,7 +56,7 @@ done
 # --- kill -9 at random points -------------------------------------------------------------------------------------
 for kind in synth convert merge; do
   for force in "" --force; do
-    SCENARIO="kill -9 $kind${force:+ --force}"; FAILED=0; ok=0
+    SCENARIO="kill -9 $kind${force:+ --force}"; FAILED=0; ok=0; killed=0
     out=$W/k-$kind${force:+-f}; rm -rf "$out"
     for ((i = 0; i < RUNS; i++)); do
       bad=$FAILED
@@ -65,6 +65,7 @@ for kind in synth convert merge; do
       $(cmd $kind new "$out" $force) >/dev/null 2>"$W/err" & pid=$!
       sleep "0.$(printf %03d $((RANDOM % 900)))"
       kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; rc=$?
+      [ $rc = 137 ] && killed=$((killed + 1))
       [ $rc = 0 ] || [ $rc = 137 ] || fail "run $i: exit $rc: $(cat "$W/err")"
       now=$(fp "$out")
       if [ "$now" != "$before" ] && [ "$now" != "${REF[$kind-new]}" ]; then fail "run $i: OUT is neither the old nor the new model ($now)"; fi
@@ -76,7 +77,7 @@ for kind in synth convert merge; do
       [ -z "$(leftovers "$out")" ] || fail "run $i: leftovers after the following run: $(leftovers "$out" | tr '\n' ' ')"
       [ $FAILED = $bad ] && ok=$((ok + 1))
     done
-    row "$SCENARIO" "$RUNS" "$ok" "$FAILED"
+    row "$SCENARIO ($killed killed mid-run)" "$RUNS" "$ok" "$FAILED"
   done
 done
 
