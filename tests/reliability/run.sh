@@ -45,10 +45,12 @@ for v in old:0.5 new:0.3; do
   printf 'merge_method: linear\nmodels:\n  - model: %s\n    parameters: {weight: %s}\n  - model: %s\n    parameters: {weight: 0.5}\ndtype: bfloat16\n' \
     "$W/a" "${v#*:}" "$W/b" >"$W/recipe-${v%%:*}.yml"
 done
-declare -A REF
+declare -A REF MS # reference fingerprints; milliseconds a run takes (kills are spread over it)
 for kind in synth convert merge; do
   for v in old new; do
+    t0=$(date +%s%N)
     $(cmd $kind $v "$W/ref-$kind-$v") >/dev/null 2>&1 || { echo "reference $kind $v failed" >&2; exit 1; }
+    MS[$kind]=$(( ($(date +%s%N) - t0) / 1000000 ))
     REF[$kind-$v]=$(fp "$W/ref-$kind-$v")
   done
 done
@@ -63,7 +65,8 @@ for kind in synth convert merge; do
       rm -rf "$out"; [ -n "$force" ] && cp -r "$W/ref-$kind-old" "$out"
       before=$(fp "$out")
       $(cmd $kind new "$out" $force) >/dev/null 2>"$W/err" & pid=$!
-      sleep "0.$(printf %03d $((RANDOM % 900)))"
+      delay=$(( (RANDOM * 32768 + RANDOM) % (MS[$kind] * 11 / 10 + 1) ))
+      sleep "$((delay / 1000)).$(printf %03d $((delay % 1000)))"
       kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; rc=$?
       [ $rc = 137 ] && killed=$((killed + 1))
       [ $rc = 0 ] || [ $rc = 137 ] || fail "run $i: exit $rc: $(cat "$W/err")"
