@@ -20,6 +20,7 @@ public static class Cli
             Error = stderr ?? Console.Error,
             EnableDefaultExceptionHandler = false,
         };
+        IO.Notices.Writer = stderr ?? Console.Error;
         try
         {
             var parse = root.Parse(args);
@@ -43,7 +44,7 @@ public static class Cli
     /// <summary>Turns any exception into one line on stderr and an exit code — never a stack trace.</summary>
     public static int Report(Exception e, TextWriter err)
     {
-        while (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerExceptions[0];
+        if (e is AggregateException a) e = Principal(a);
         switch (e)
         {
             case MergeException m:
@@ -52,9 +53,6 @@ public static class Cli
             case OperationCanceledException:
                 err.WriteLine("cancelled; nothing was written");
                 return Cancelled;
-            case AggregateException ag when ag.InnerExceptions.OfType<MergeException>().FirstOrDefault() is { } first:
-                err.WriteLine($"error: {OneLine(first.Message)}");
-                return UserError;
             case IOException io:
                 err.WriteLine($"error: {OneLine(io.Message)}");
                 return UserError;
@@ -68,6 +66,18 @@ public static class Cli
                 err.WriteLine($"internal error ({e.GetType().Name}): {OneLine(e.Message)} — please report this");
                 return InternalError;
         }
+    }
+
+    /// <summary>
+    /// The one error to show when worker threads failed together (several may hit a full disk at once): the first
+    /// meant for a person, else the first that is not a cancellation set off by the failure, else the first.
+    /// </summary>
+    private static Exception Principal(AggregateException a)
+    {
+        var all = a.Flatten().InnerExceptions;
+        return all.OfType<MergeException>().FirstOrDefault()
+            ?? all.FirstOrDefault(x => x is not OperationCanceledException)
+            ?? all.FirstOrDefault() ?? a;
     }
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();

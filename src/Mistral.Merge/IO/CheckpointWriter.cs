@@ -24,13 +24,17 @@ public sealed record WriterOptions
 /// final offsets; memory stays bounded by what the caller holds. Everything goes to a hidden
 /// temporary folder beside the destination that is renamed into place by <see cref="Commit"/>;
 /// disposing without committing deletes it, so a failed run never leaves a folder that looks complete.
-/// The writer knows nothing about merging.
+/// For its whole life the writer holds the destination's lock (<see cref="OutputLock"/>); on start it removes what
+/// killed writers of the same destination left (<see cref="StaleOutputs"/>), and its temporary folder carries a
+/// <see cref="PartialMarker"/> until the commit. Every I/O failure becomes one <see cref="MergeException"/> line
+/// naming the output file (or, for a copied input, the source). The writer knows nothing about merging.
 /// </summary>
 public sealed class CheckpointWriter : IDisposable
 {
     private sealed class Shard
     {
         public required string FileName;
+        public required string TempPath; // where it is written, in the temporary folder
         public required SafeFileHandle Handle;
         public long DataStart;
         public long DataLength;
@@ -48,6 +52,7 @@ public sealed class CheckpointWriter : IDisposable
     private readonly List<Shard> _shards = new();
     private readonly List<PlannedTensor> _plan;
     private readonly bool _force;
+    private readonly OutputLock? _lock;
     private bool _committed, _disposed;
 
     public string Destination { get; }
@@ -74,26 +79,28 @@ public sealed class CheckpointWriter : IDisposable
 
         var parent = Path.GetDirectoryName(Destination)!;
         TempDir = Path.Combine(parent, $".{Path.GetFileName(Destination)}.partial-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        try { Directory.CreateDirectory(parent); }
+        catch (Exception e) when (IoErrors.IsIo(e)) { throw new MergeException($"{destination}: cannot create the output folder ({IoErrors.Describe(e)})"); }
+        _lock = OutputLock.Acquire(Destination);
         try
         {
-            Directory.CreateDirectory(parent);
-            Directory.CreateDirectory(TempDir);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new MergeException($"{destination}: cannot create the output folder ({e.Message})"); }
-        try
-        {
+            StaleOutputs.Clean(Destination);
+            CheckDestination(Destination, options.Force); // again: a restored old model counts
+            try
+            {
+                Directory.CreateDirectory(TempDir);
+                PartialMarker.Write(TempDir, ProcessIdentity.Current);
+            }
+            catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(Destination, e); }
             TotalBytes = Layout(options.ShardSize);
             // Files are sparse until written (preallocating measurably slowed writes); refuse up front what cannot fit.
             long free = new DriveInfo(TempDir).AvailableFreeSpace;
             if (free < TotalBytes)
                 throw new MergeException($"{destination}: needs {ByteSize.Format(TotalBytes)} but only {ByteSize.Format(free)} is free on that disk");
         }
-        catch (Exception e)
+        catch
         {
             Dispose();
-            if (e is IOException or UnauthorizedAccessException)
-                throw new MergeException($"{destination}: cannot create output files ({e.Message})");
             throw;
         }
     }
@@ -127,11 +134,16 @@ public sealed class CheckpointWriter : IDisposable
             var header = BuildHeader(groups[g]);
             long dataLength = groups[g].Sum(t => t.ByteLength);
             var path = Path.Combine(TempDir, fileName);
-            var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
-            var shard = new Shard { FileName = fileName, Handle = handle, DataStart = header.Length, DataLength = dataLength };
-            _shards.Add(shard);
-            RandomAccess.Write(handle, header, 0);
-            RandomAccess.SetLength(handle, header.Length + dataLength);
+            try
+            {
+                var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
+                _shards.Add(new Shard { FileName = fileName, TempPath = path, Handle = handle, DataStart = header.Length, DataLength = dataLength });
+                FaultInjection.Check("write", path);
+                RandomAccess.Write(handle, header, 0);
+                RandomAccess.SetLength(handle, header.Length + dataLength);
+            }
+            catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(fileName), e); }
+            var shard = _shards[^1];
             long off = header.Length;
             foreach (var t in groups[g])
             {
@@ -188,7 +200,12 @@ public sealed class CheckpointWriter : IDisposable
         if (bytes.Length == 0) return;
         if (offsetInTensor < 0 || offsetInTensor + bytes.Length > slot.Tensor.ByteLength)
             throw new InvalidOperationException($"write of {bytes.Length} bytes at {offsetInTensor} overruns tensor '{name}' ({slot.Tensor.ByteLength} bytes)");
-        RandomAccess.Write(slot.Shard.Handle, bytes, slot.Offset + offsetInTensor);
+        try
+        {
+            FaultInjection.Check("write", slot.Shard.TempPath);
+            RandomAccess.Write(slot.Shard.Handle, bytes, slot.Offset + offsetInTensor);
+        }
+        catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(slot.Shard.FileName), e); }
         Interlocked.Add(ref slot.Written, bytes.Length);
         StartWriteback(slot.Shard, slot.Offset + offsetInTensor, bytes.Length);
     }
@@ -269,6 +286,8 @@ public sealed class CheckpointWriter : IDisposable
     private long KernelCopy(SafetensorsFile file, long dataOffset, Shard shard, long outOffset, long length)
     {
         if (!OperatingSystem.IsLinux() || _noKernelCopy) return 0;
+        // A failing copy falls back to Write, which reports the error (injected ones included) naming the output file.
+        if (FaultInjection.Errno("write", shard.TempPath) != 0) return 0;
         long inOff = file.DataStart + dataOffset, outOff = outOffset, done = 0;
         int inFd = (int)file.ReadHandle.DangerousGetHandle(), outFd = (int)shard.Handle.DangerousGetHandle();
         while (done < length)
@@ -299,33 +318,54 @@ public sealed class CheckpointWriter : IDisposable
     public void AddFile(string relativeName, byte[] content)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        File.WriteAllBytes(SafeChild(relativeName), content);
+        WriteSmallFile(relativeName, content);
     }
 
+    /// <summary>Copies a file into the output folder: a failed read names the source, a failed write the output file.</summary>
     public void CopyFile(string sourcePath, string relativeName)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var dst = SafeChild(relativeName);
+        byte[] content;
+        try { content = File.ReadAllBytes(sourcePath); }
+        catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Reading(sourcePath, e); }
+        WriteSmallFile(relativeName, content);
+    }
+
+    /// <summary>Writes, flushes to disk and closes one small output file.</summary>
+    private void WriteSmallFile(string relativeName, byte[] content)
+    {
+        var path = SafeChild(relativeName);
         try
         {
-            File.Copy(sourcePath, dst, overwrite: true);
-            // Sources may be read-only (shared fixtures); outputs are ordinary user files.
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dst, File.GetUnixFileMode(dst) | UnixFileMode.UserWrite);
+            // Created fresh (not copied), so read-only sources (shared fixtures) give ordinary writable outputs.
+            var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None);
+            try
+            {
+                FaultInjection.Check("write", path);
+                RandomAccess.Write(handle, content, 0);
+            }
+            catch { handle.Dispose(); throw; }
+            Fsync.FileAndClose(handle, path);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new MergeException($"{sourcePath}: cannot copy ({e.Message})"); }
+        catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(relativeName), e); }
     }
 
     private string SafeChild(string relativeName)
     {
-        if (relativeName.Contains('/') || relativeName.Contains('\\') || relativeName is "." or ".." or "")
+        if (relativeName.Contains('/') || relativeName.Contains('\\') || relativeName is "." or ".." or "" or PartialMarker.FileName)
             throw new InvalidOperationException($"bad output file name '{relativeName}'");
-        return Path.Combine(TempDir, relativeName);
+        return TempPath(relativeName);
     }
 
+    private string TempPath(string fileName) => Path.Combine(TempDir, fileName);
+
+    /// <summary>Where a file of the output will be once committed: the name errors give (the temporary folder is hidden and gone).</summary>
+    private string OutputPath(string fileName) => Path.Combine(Destination, fileName);
+
     /// <summary>
-    /// Checks every tensor was fully written, flushes and closes the shards, writes the index, and
-    /// moves the folder into place (replacing a non-empty destination only when forced, here or in the options).
+    /// Checks every tensor was fully written, flushes and closes the shards, writes the index, and moves the folder
+    /// into place (replacing a non-empty destination only when forced, here or in the options). Every file and both
+    /// folders are flushed to disk first; any failure leaves the destination as it was.
     /// </summary>
     public void Commit(bool force = false)
     {
@@ -334,35 +374,75 @@ public sealed class CheckpointWriter : IDisposable
         foreach (var s in _slots.Values)
             if (Interlocked.Read(ref s.Written) != s.Tensor.ByteLength)
                 throw new MergeException($"{Destination}: tensor '{s.Tensor.Name}' is incomplete ({s.Written} of {s.Tensor.ByteLength} bytes written); nothing was written");
+        foreach (var sh in _shards)
+        {
+            try { Fsync.FileAndClose(sh.Handle, sh.TempPath); }
+            catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(sh.FileName), e); }
+        }
+        if (_shards.Count > 1) WriteSmallFile(ModelFolder.IndexFileName, Encoding.UTF8.GetBytes(BuildIndex()));
+        string? replaced;
         try
         {
-            foreach (var sh in _shards) { RandomAccess.FlushToDisk(sh.Handle); sh.Handle.Dispose(); }
-            if (_shards.Count > 1) File.WriteAllText(Path.Combine(TempDir, ModelFolder.IndexFileName), BuildIndex());
-            string? old = null;
-            if (Directory.Exists(Destination))
+            // The marker goes, durably, before the folder becomes the destination: a committed model never carries it.
+            File.Delete(TempPath(PartialMarker.FileName));
+            Fsync.Directory(TempDir);
+            replaced = PutInPlace(force);
+            try { Fsync.Directory(Path.GetDirectoryName(Destination)!); }
+            catch
             {
-                if (Directory.EnumerateFileSystemEntries(Destination).Any())
-                {
-                    if (!force) throw new MergeException($"{Destination}: folder appeared and is not empty (use --force to replace it)");
-                    old = TempDir + ".old";
-                    Directory.Move(Destination, old);
-                }
-                else Directory.Delete(Destination);
-            }
-            try { Directory.Move(TempDir, Destination); }
-            catch when (old != null)
-            {
-                Directory.Move(old, Destination); // put the previous model back
+                TakeBack(replaced);
                 throw;
             }
-            _committed = true;
-            if (old != null) { try { Directory.Delete(old, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(Destination, e); }
+        _committed = _disposed = true;
+        if (replaced != null) RemoveQuietly(replaced);
+        _lock?.Dispose();
+    }
+
+    /// <summary>Moves the finished temporary folder to the destination; returns where the replaced model now lies, or null.</summary>
+    private string? PutInPlace(bool force)
+    {
+        if (Directory.Exists(Destination))
         {
-            throw new MergeException($"{Destination}: cannot finish writing ({e.Message}); nothing was written");
+            if (Directory.EnumerateFileSystemEntries(Destination).Any())
+            {
+                if (!force) throw new MergeException($"{Destination}: folder appeared and is not empty (use --force to replace it)");
+                if (DirectoryExchange.TrySwap(TempDir, Destination)) return TempDir;
+                // No atomic exchange here: two renames, between which the destination is absent; if the process dies
+                // there, the next writer of this destination puts the parked old model back (StaleOutputs).
+                var old = TempDir + ".old";
+                Directory.Move(Destination, old);
+                try { Directory.Move(TempDir, Destination); }
+                catch
+                {
+                    Directory.Move(old, Destination);
+                    throw;
+                }
+                return old;
+            }
+            Directory.Delete(Destination);
         }
-        _disposed = true;
+        Directory.Move(TempDir, Destination);
+        return null;
+    }
+
+    /// <summary>Undoes <see cref="PutInPlace"/>: the new folder back to the temporary path, the replaced model back in place.</summary>
+    private void TakeBack(string? replaced)
+    {
+        try
+        {
+            if (replaced == TempDir) { DirectoryExchange.TrySwap(TempDir, Destination); return; }
+            Directory.Move(Destination, TempDir);
+            if (replaced != null) Directory.Move(replaced, Destination);
+        }
+        catch (Exception e) when (IoErrors.IsIo(e)) { } // the first failure is the one to report
+    }
+
+    private static void RemoveQuietly(string folder)
+    {
+        try { if (Directory.Exists(folder)) Directory.Delete(folder, true); }
+        catch (Exception e) when (IoErrors.IsIo(e)) { } // left for the next writer of this destination (StaleOutputs)
     }
 
     private string BuildIndex()
@@ -385,12 +465,10 @@ public sealed class CheckpointWriter : IDisposable
 
     public void Dispose()
     {
-        if (_disposed && _committed) return;
+        if (_committed) return;
         _disposed = true;
         foreach (var sh in _shards) sh.Handle.Dispose();
-        if (!_committed && Directory.Exists(TempDir))
-        {
-            try { Directory.Delete(TempDir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
+        RemoveQuietly(TempDir);
+        _lock?.Dispose();
     }
 }

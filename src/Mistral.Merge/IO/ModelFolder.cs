@@ -40,6 +40,7 @@ public sealed class ModelFolder : IDisposable
             throw new MergeException($"{path}: expected a model folder, got a file (pass its folder: {System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))})");
         if (!Directory.Exists(path)) throw new MergeException($"{path}: model folder not found");
         var full = System.IO.Path.GetFullPath(path);
+        PartialMarker.ThrowIfPartial(full, path);
         var configPath = System.IO.Path.Combine(full, "config.json");
         var config = InputFile.IsPresent(configPath) ? ModelConfig.Load(configPath) : null;
 
