@@ -2,10 +2,10 @@ using System.Runtime.InteropServices;
 
 namespace Mistral.Merge.Tests;
 
-/// <summary>A fact that needs Linux (FIFOs, /proc, statx); skipped with the reason elsewhere.</summary>
+/// <summary>A fact that needs Linux (FIFOs, /proc, flock, renameat2, statx); skipped with the reason elsewhere.</summary>
 public sealed class LinuxFactAttribute : FactAttribute
 {
-    public LinuxFactAttribute() { if (!OperatingSystem.IsLinux()) Skip = "needs Linux"; }
+    public LinuxFactAttribute() { if (!OperatingSystem.IsLinux()) Skip = "needs Linux (/proc, flock, renameat2, mkfifo, /dev/zero)"; }
 }
 
 /// <summary>A fact that needs x86-64 Linux (the SIGBUS handler is x86-64 machine code); skipped with the reason elsewhere.</summary>

@@ -77,6 +77,10 @@ public sealed class CheckpointWriter : IDisposable
             if (t.Shape.Any(d => d < 0)) throw new MergeException($"{destination}: tensor '{t.Name}' has a negative dimension");
         }
 
+        // Shards, headers and sizes are settled (and checked) before anything is created on disk.
+        var shards = PlanShards(destination, options.ShardSize, out var totalBytes);
+        TotalBytes = totalBytes;
+
         var parent = Path.GetDirectoryName(Destination)!;
         TempDir = Path.Combine(parent, $".{Path.GetFileName(Destination)}.partial-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         try { Directory.CreateDirectory(parent); }
@@ -92,11 +96,12 @@ public sealed class CheckpointWriter : IDisposable
                 PartialMarker.Write(TempDir, ProcessIdentity.Current);
             }
             catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(Destination, e); }
-            TotalBytes = Layout(options.ShardSize);
             // Files are sparse until written (preallocating measurably slowed writes); refuse up front what cannot fit.
             long free = new DriveInfo(TempDir).AvailableFreeSpace;
-            if (free < TotalBytes)
-                throw new MergeException($"{destination}: needs {ByteSize.Format(TotalBytes)} but only {ByteSize.Format(free)} is free on that disk");
+            long needed = TotalBytes + shards.Sum(g => (long)g.Header.Length);
+            if (free < needed)
+                throw new MergeException($"{destination}: needs {ByteSize.Format(needed)} but only {ByteSize.Format(free)} is free on that disk");
+            CreateShards(shards);
         }
         catch
         {
@@ -114,44 +119,71 @@ public sealed class CheckpointWriter : IDisposable
             throw new MergeException($"{destination}: folder exists and is not empty (use --force to replace it)");
     }
 
-    /// <summary>Greedy sharding in plan order: a new shard starts when the next tensor would pass the size.</summary>
-    private long Layout(long shardSize)
+    /// <summary>Most shards one checkpoint may have: every shard stays open while the model is written.</summary>
+    public const int MaxShards = 10_000;
+
+    private sealed record ShardPlan(string FileName, List<PlannedTensor> Tensors, byte[] Header, long DataLength);
+
+    /// <summary>
+    /// Greedy sharding in plan order (a new shard starts when the next tensor would pass the size), with each shard's
+    /// header. Refuses what its own reader would reject or what cannot be opened: a header over
+    /// <see cref="SafetensorsFile.MaxHeaderBytes"/>, more than <see cref="MaxShards"/> shards, a byte count past 2^63.
+    /// </summary>
+    private List<ShardPlan> PlanShards(string destination, long shardSize, out long total)
     {
         var groups = new List<List<PlannedTensor>>();
-        long current = 0, total = 0;
+        long current = 0;
+        total = 0;
         foreach (var t in _plan)
         {
-            long n = t.ByteLength;
-            total += n;
-            if (groups.Count == 0 || (current > 0 && current + n > shardSize)) { groups.Add(new()); current = 0; }
+            long n;
+            try { n = t.ByteLength; total = checked(total + n); }
+            catch (OverflowException) { throw new MergeException($"{destination}: the model's size overflows a 64-bit byte count (tensor '{t.Name}')"); }
+            if (groups.Count == 0 || (current > 0 && current + n > shardSize))
+            {
+                if (groups.Count == MaxShards)
+                    throw new MergeException($"{destination}: --out-shard-size {ByteSize.Format(shardSize)} makes more than {MaxShards:N0} shards; choose a larger size");
+                groups.Add(new()); current = 0;
+            }
             groups[^1].Add(t);
             current += n;
         }
         if (groups.Count == 0) groups.Add(new());
+        var shards = new List<ShardPlan>(groups.Count);
         for (int g = 0; g < groups.Count; g++)
         {
             var fileName = groups.Count == 1 ? ModelFolder.SingleFileName : $"model-{g + 1:D5}-of-{groups.Count:D5}.safetensors";
             var header = BuildHeader(groups[g]);
-            long dataLength = groups[g].Sum(t => t.ByteLength);
-            var path = Path.Combine(TempDir, fileName);
+            if (header.Length - 8 > SafetensorsFile.MaxHeaderBytes)
+                throw new MergeException($"{destination}: the header of {fileName} would be {ByteSize.Format(header.Length - 8)} ({groups[g].Count:N0} tensors), over the {ByteSize.Format(SafetensorsFile.MaxHeaderBytes)} safetensors readers accept; choose a smaller --out-shard-size");
+            shards.Add(new ShardPlan(fileName, groups[g], header, groups[g].Sum(t => t.ByteLength)));
+        }
+        return shards;
+    }
+
+    /// <summary>Creates the planned shard files in the temporary folder (sparse: header written, length set).</summary>
+    private void CreateShards(List<ShardPlan> plans)
+    {
+        foreach (var p in plans)
+        {
+            var path = Path.Combine(TempDir, p.FileName);
             try
             {
                 var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
-                _shards.Add(new Shard { FileName = fileName, TempPath = path, Handle = handle, DataStart = header.Length, DataLength = dataLength });
+                _shards.Add(new Shard { FileName = p.FileName, TempPath = path, Handle = handle, DataStart = p.Header.Length, DataLength = p.DataLength });
                 FaultInjection.Check("write", path);
-                RandomAccess.Write(handle, header, 0);
-                RandomAccess.SetLength(handle, header.Length + dataLength);
+                RandomAccess.Write(handle, p.Header, 0);
+                RandomAccess.SetLength(handle, p.Header.Length + p.DataLength);
             }
-            catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(fileName), e); }
+            catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(p.FileName), e); }
             var shard = _shards[^1];
-            long off = header.Length;
-            foreach (var t in groups[g])
+            long off = p.Header.Length;
+            foreach (var t in p.Tensors)
             {
                 _slots[t.Name] = new Slot { Tensor = t, Shard = shard, Offset = off };
                 off += t.ByteLength;
             }
         }
-        return total;
     }
 
     /// <summary>8-byte header length + JSON (<c>__metadata__</c> first), space-padded so data starts 8-byte aligned.</summary>

@@ -61,9 +61,3 @@ internal static class CrashSafety
         return dir;
     }
 }
-
-/// <summary>A fact that needs Linux (/proc, flock, renameat2).</summary>
-public sealed class LinuxFactAttribute : FactAttribute
-{
-    public LinuxFactAttribute() { if (!OperatingSystem.IsLinux()) Skip = "Linux only: process identity from /proc, flock and renameat2"; }
-}

@@ -199,9 +199,3 @@ public sealed class HostileSideFileTests : IDisposable
         Assert.Contains("recipe.yml:1:72: the recipe nests more than 64 levels deep", e.Message);
     }
 }
-
-/// <summary>A fact that needs Linux (mkfifo, /dev/zero); skipped with a reason elsewhere.</summary>
-public sealed class LinuxFactAttribute : FactAttribute
-{
-    public LinuxFactAttribute() { if (!OperatingSystem.IsLinux()) Skip = "needs Linux (mkfifo, /dev/zero)"; }
-}
