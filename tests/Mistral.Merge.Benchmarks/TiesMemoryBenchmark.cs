@@ -55,14 +55,19 @@ public static class TiesMemoryBenchmark
         Console.WriteLine($"{label}: peak RssAnon linear {linear / 1e6:0} MB, ties {ties / 1e6:0} MB, ratio ties/linear {(double)ties / linear:0.00}");
     }
 
+    /// <summary>Starts a measurement from the merge's own footprint: synthesis leaves large buffers on the heap.</summary>
+    internal static void Compact()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
+
     /// <summary>Runs the recipe once and returns the peak RssAnon during the merge.</summary>
     private static long Peak(string dir, string name, string yaml, int threads)
     {
         var recipe = Path.Combine(dir, name + ".yml");
         File.WriteAllText(recipe, yaml);
-        // Start from the merge's own footprint: synthesis left large buffers on the heap.
-        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Compact();
         using var plan = MergePlanner.PlanFile(recipe);
         var outDir = Path.Combine(dir, "out-" + name);
         var sw = System.Diagnostics.Stopwatch.StartNew();

@@ -2,7 +2,7 @@
 # Reliability scenarios against the real mistral-merge binary (not part of `dotnet test`):
 #   kill -9 at random points of synth / convert / merge, with and without --force;
 #   disk full on a small tmpfs (needs root; skipped with a message otherwise);
-#   several writers of one OUT at once.
+#   several writers of one OUT at once; then the hostile-input scenarios of inputs.sh (INPUT_RUNS runs where repeated).
 # Prints a table: scenario | runs | ok | failures. Usage: tests/reliability/run.sh [KILL_RUNS_PER_SCENARIO (default 25)]
 set -u
 RUNS=${1:-25}
@@ -152,6 +152,9 @@ for kind in synth convert merge; do
     row "$SCENARIO ($locked lock refusals)" "$rounds" "$ok" "$FAILED"
   done
 done
+
+# --- hostile and unusual inputs (tests/reliability/inputs.sh) ---------------------------------------------------------
+while IFS= read -r line; do TABLE+=("$line"); done < <(MM=$MM LOG=$LOG ROWS_ONLY=1 bash "$ROOT/tests/reliability/inputs.sh" "${INPUT_RUNS:-10}")
 
 echo
 echo "| scenario | runs | ok | failures |"
