@@ -1,83 +1,68 @@
 using System.CommandLine;
+using Mistral.Merge.Cli.Quickstart;
 
 namespace Mistral.Merge.Cli.Commands;
 
 /// <summary>
-/// <c>quickstart [DIR]</c>: the whole job on a built-in default with no downloads: synthesize two small
-/// models (with a built-in byte-level tokenizer), merge them with a SLERP recipe, inspect the result,
-/// measure its perplexity on a built-in text and sample from it. Each step runs the real subcommand.
+/// <c>quickstart [DIR]</c>: the whole job on a built-in default with no downloads. Writes the three small trained
+/// models shipped inside the program (stories260k and its WikiText and Python fine-tunes, bf16) and short eval texts
+/// into DIR, merges the fine-tunes with the base by a per-filter SLERP and by TIES, inspects one merge, prints a
+/// perplexity table (models × texts) and a greedy story from the SLERP merge. Each merge, inspect and generate step
+/// runs the real subcommand.
 /// </summary>
 public static class QuickstartCommand
 {
-    private const string Recipe = """
-        # Quickstart: SLERP of two synthesized models, with separate t schedules for attention and MLP.
-        merge_method: slerp
-        base_model: tiny-a
-        models:
-          - model: tiny-a
-          - model: tiny-b
-        parameters:
-          t:
-            - filter: self_attn
-              value: [0, 0.5, 1]
-            - filter: mlp
-              value: [1, 0.5, 0]
-            - value: 0.5
-        dtype: bfloat16
-        """;
-
-    private const string Text = """
-        Once upon a time, there was a little robot named Bolt. Bolt lived in a small town by the sea.
-        Every morning he walked to the harbour to watch the boats. One day he saw a seagull with a hurt wing.
-        Bolt carried the bird home and made it a soft bed from an old scarf. After many days the wing was strong
-        again, and the seagull flew high over the water. Bolt waved, and the bird came back every morning to say hello.
-        """;
+    private const int Ctx = 256;
+    private static readonly string[] Models = ["base", "wiki", "code", "slerp", "ties"];
+    private static readonly string[] Texts = ["tinystories", "wiki", "code"];
 
     public static Command Create()
     {
         var dir = new Argument<string>("DIR") { Description = "Working folder (default: ./quickstart)", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => "quickstart" };
         var force = new Option<bool>("--force") { Description = "Replace the outputs of an earlier quickstart in DIR" };
-        var cmd = new Command("quickstart", "Synthesize two small models, merge them (SLERP), inspect, evaluate perplexity and generate — no downloads") { dir, force };
-        return cmd.WithAction((p, _) =>
+        var cmd = new Command("quickstart", "Merge three small shipped models (SLERP and TIES), inspect, tabulate perplexities and tell a story — no downloads") { dir, force };
+        return cmd.WithAction((p, cancel) =>
         {
             var o = p.InvocationConfiguration.Output;
             var root = Path.GetFullPath(p.GetValue(dir)!);
             bool replace = p.GetValue(force);
             string[] f = replace ? ["--force"] : [];
-            foreach (var sub in new[] { "tiny-a", "tiny-b", "merged" })
-                IO.CheckpointWriter.CheckDestination(Path.Combine(root, sub), replace);
-            var files = new[] { (Name: "recipe.yml", Text: Recipe + "\n"), (Name: "text.txt", Text: Text + "\n") };
-            foreach (var (name, text) in files)
-            {
-                var path = Path.Combine(root, name);
-                if (!replace && File.Exists(path) && File.ReadAllText(path) != text)
-                    throw new MergeException($"{path}: exists and differs from the quickstart's (use --force to replace it)");
-            }
-            Directory.CreateDirectory(root);
-            foreach (var (name, text) in files) File.WriteAllText(Path.Combine(root, name), text);
+            string At(string name) => Path.Combine(root, name);
 
-            string[] dims = ["--arch", "mistral", "--hidden", "128", "--layers", "4", "--heads", "8", "--kv-heads", "4",
-                "--intermediate", "344", "--vocab", "448", "--tokenizer", BuiltinTokenizer.Name];
-            string[][] steps =
-            [
-                ["synth", Path.Combine(root, "tiny-a"), .. dims, "--seed", "1", .. f],
-                ["synth", Path.Combine(root, "tiny-b"), .. dims, "--seed", "2", .. f],
-                ["merge", Path.Combine(root, "recipe.yml"), Path.Combine(root, "merged"), .. f],
-                ["inspect", Path.Combine(root, "merged")],
-                ["perplexity", Path.Combine(root, "merged"), "--text", Path.Combine(root, "text.txt"), "--ctx", "64"],
-                ["compare", Path.Combine(root, "tiny-a"), Path.Combine(root, "merged"), "--text", Path.Combine(root, "text.txt"), "--ctx", "64"],
-                ["generate", Path.Combine(root, "merged"), "--prompt", "Once upon a time", "--max-new-tokens", "24", "--temperature", "0"],
-            ];
-            foreach (var step in steps)
-            {
-                o.WriteLine();
-                o.WriteLine("$ mistral-merge " + string.Join(' ', step.Select(a => a.Contains(' ') ? $"\"{a}\"" : a)));
-                int rc = Program.BuildRoot().Parse(step).Invoke(p.InvocationConfiguration);
-                if (rc != 0) return rc;
-            }
+            // Everything is checked before anything is written.
+            foreach (var merge in new[] { "slerp", "ties" }) IO.CheckpointWriter.CheckDestination(At(merge), replace);
+            var files = QuickstartFiles.All();
+            QuickstartFiles.Check(root, files, replace);
+            QuickstartFiles.Write(root, files);
+            o.WriteLine($"wrote {root}: models base (stories260k), wiki and code (its WikiText and Python fine-tunes), text/, slerp.yml, ties.yml");
+
+            int rc = Run(p, o, ["merge", At("slerp.yml"), At("slerp"), .. f])
+                  ?? Run(p, o, ["merge", At("ties.yml"), At("ties"), .. f])
+                  ?? Run(p, o, ["inspect", At("slerp")])
+                  ?? Table(o, Models.Select(At).ToArray(), Texts.Select(t => At($"text/{t}.txt")).ToArray(), cancel)
+                  ?? Run(p, o, ["generate", At("slerp"), "--prompt", "Once upon a time", "--max-new-tokens", "75", "--temperature", "0"])
+                  ?? Cli.Ok;
+            if (rc != Cli.Ok) return rc;
             o.WriteLine();
-            o.WriteLine($"quickstart done: models, recipe and merge are in {root}. Random weights, so the text is noise; try the recipes in examples/ next.");
+            o.WriteLine($"quickstart done: models, texts, recipes and merges are in {root}; try the recipes in examples/ next.");
             return Cli.Ok;
         });
+    }
+
+    /// <summary>Runs one real subcommand, echoed as a shell line; null when it succeeded.</summary>
+    private static int? Run(ParseResult p, TextWriter o, string[] args)
+    {
+        o.WriteLine();
+        o.WriteLine("$ mistral-merge " + string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a)));
+        int rc = Program.BuildRoot().Parse(args).Invoke(p.InvocationConfiguration);
+        return rc == Cli.Ok ? null : rc;
+    }
+
+    private static int? Table(TextWriter o, string[] models, string[] texts, CancellationToken cancel)
+    {
+        o.WriteLine();
+        o.WriteLine($"perplexity, lower is better (each cell = mistral-merge perplexity MODEL --text text/TEXT.txt --ctx {Ctx}):");
+        PerplexityTable.Print(o, Models, Texts, PerplexityTable.Measure(models, texts, Ctx, cancel));
+        return null;
     }
 }

@@ -1,0 +1,42 @@
+using System.Globalization;
+using Mistral.Merge.Cli.Commands;
+using Mistral.Merge.Inference;
+
+namespace Mistral.Merge.Cli.Quickstart;
+
+/// <summary>
+/// Perplexity of each model on each text, measured in-process on the CPU backend exactly as
+/// <c>perplexity MODEL --text FILE --ctx N</c> does (BOS + whole text, non-overlapping windows), as an aligned table.
+/// </summary>
+internal static class PerplexityTable
+{
+    public static double[,] Measure(IReadOnlyList<string> models, IReadOnlyList<string> texts, int ctx, CancellationToken cancel)
+    {
+        var ppl = new double[models.Count, texts.Count];
+        var contents = texts.Select(EvalCommon.ReadText).ToArray();
+        for (int i = 0; i < models.Count; i++)
+        {
+            using var m = TransformerModel.Load(models[i]);
+            var tok = TokenizerLoader.Load(m.Path);
+            using var backend = EvalCommon.Backend(m, "cpu", threads: 0, offload: false);
+            for (int j = 0; j < texts.Count; j++)
+            {
+                var ids = EvalCommon.Tokenize(tok, contents[j], 0, texts[j]);
+                ppl[i, j] = Perplexity.Evaluate(backend, ids, ctx, ctx, cancel: cancel).Perplexity;
+            }
+        }
+        return ppl;
+    }
+
+    /// <summary>One header row, then one row per model; numbers right-aligned with 4 decimals.</summary>
+    public static void Print(TextWriter o, IReadOnlyList<string> rows, IReadOnlyList<string> columns, double[,] ppl)
+    {
+        var cells = new string[rows.Count + 1][];
+        cells[0] = ["model", .. columns];
+        for (int i = 0; i < rows.Count; i++)
+            cells[i + 1] = [rows[i], .. Enumerable.Range(0, columns.Count).Select(j => ppl[i, j].ToString("0.0000", CultureInfo.InvariantCulture))];
+        var width = Enumerable.Range(0, columns.Count + 1).Select(c => cells.Max(r => r[c].Length)).ToArray();
+        foreach (var r in cells)
+            o.WriteLine(string.Join("  ", r.Select((s, c) => c == 0 ? s.PadRight(width[c]) : s.PadLeft(width[c]))).TrimEnd());
+    }
+}
