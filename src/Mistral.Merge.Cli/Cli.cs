@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Mistral.Merge;
 
 namespace Mistral.Merge.Cli;
 

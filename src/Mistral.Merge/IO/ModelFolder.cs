@@ -141,7 +141,7 @@ public sealed class ModelFolder : IDisposable
         var (f, t) = Lookup(name);
         if (!t.DType.IsFloatMath() && t.DType != DType.F64)
             throw new MergeException($"{f.Path}: tensor '{name}' has dtype {t.DType}, which has no float math");
-        Numerics.Conversions.ToSingle(f.GetBytes(t), t.DType, dst[..(int)t.ElementCount]);
+        Conversions.ToSingle(f.GetBytes(t), t.DType, dst[..(int)t.ElementCount]);
     }
 
     public float[] ReadSingle(string name)

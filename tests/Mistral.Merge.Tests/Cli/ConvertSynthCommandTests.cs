@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Cli;
 

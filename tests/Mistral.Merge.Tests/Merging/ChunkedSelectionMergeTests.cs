@@ -1,4 +1,3 @@
-using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
 using Mistral.Merge.Recipes;
