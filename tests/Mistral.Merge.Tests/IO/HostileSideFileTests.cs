@@ -131,7 +131,7 @@ public sealed class HostileSideFileTests : IDisposable
     {
         var dir = _d["sharded"];
         Synthesizer.Write(dir, Synthesizer.MakeConfig("mistral", 8, 1, 2, 1, 12, 16), new SynthOptions { Writer = new WriterOptions { ShardSize = 512 } });
-        var index = Path.Combine(dir, ModelFolder.IndexFileName);
+        var index = Path.Combine(dir, CheckpointWriter.IndexFileName);
         File.WriteAllText(index, File.ReadAllText(index).Replace("\"weight_map\": {", "\"weight_map\": {\"lm_head.weight\": \"x\", "));
         AssertOneLineError(Run("inspect", dir), $"{index}: invalid JSON (duplicate key 'lm_head.weight')");
     }

@@ -1,4 +1,5 @@
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 
 namespace Mistral.Merge.Tests.Moe;

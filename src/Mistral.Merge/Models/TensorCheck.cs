@@ -1,6 +1,7 @@
+using Mistral.Merge.IO;
 using Mistral.Merge.Numerics;
 
-namespace Mistral.Merge.IO;
+namespace Mistral.Merge.Models;
 
 /// <summary>
 /// Counts NaN, ±Inf and all-zero tensors of a model straight from the memory maps: every tensor is

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
-using Mistral.Merge.Models;
+using Mistral.Merge.IO;
 
-namespace Mistral.Merge.IO;
+namespace Mistral.Merge.Models;
 
 public sealed record ConvertOptions
 {
