@@ -7,6 +7,7 @@ using Mistral.Merge.Inference.Tokenization;
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 using Mistral.Merge.Tests.Recipes;
 
