@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Mistral.Merge.Cuda;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Cuda;
 

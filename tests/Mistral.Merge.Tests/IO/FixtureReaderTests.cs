@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 using Mistral.Merge.Tests.Numerics;
 

@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using Mistral.Merge.Inference;
 using Mistral.Merge.Inference.Tokenization;
 using Mistral.Merge.IO;
-using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
 using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;

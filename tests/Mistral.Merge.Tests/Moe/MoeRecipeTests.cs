@@ -1,4 +1,3 @@
-using Mistral.Merge.Merging;
 using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 
