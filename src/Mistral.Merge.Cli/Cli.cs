@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Mistral.Merge;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Cli;
 
@@ -35,7 +35,7 @@ public static class Cli
     /// <summary>The closing line of commands that write a model: what the written folder holds, read back from disk.</summary>
     public static void ReportWritten(TextWriter o, string outDir, TimeSpan elapsed)
     {
-        using var written = IO.ModelFolder.Open(outDir);
+        using var written = ModelFolder.Open(outDir);
         var ci = System.Globalization.CultureInfo.InvariantCulture;
         o.WriteLine($"wrote {outDir}: {written.TensorNames.Count} tensors, {written.ParameterCount.ToString("N0", ci)} parameters, "
             + $"{IO.ByteSize.Format(written.TotalBytes)} in {written.Files.Count} file(s), {elapsed.TotalSeconds.ToString("0.00", ci)} s");

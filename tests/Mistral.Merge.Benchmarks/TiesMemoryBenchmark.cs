@@ -2,6 +2,7 @@ using System.Globalization;
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
+using Mistral.Merge.Planning;
 
 namespace Mistral.Merge.Benchmarks;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Cli.Commands;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 
 namespace Mistral.Merge.Cli.Commands;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 
 namespace Mistral.Merge.Cli.Commands;

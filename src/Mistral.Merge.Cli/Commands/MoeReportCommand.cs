@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 using Mistral.Merge.Moe.Report;
 

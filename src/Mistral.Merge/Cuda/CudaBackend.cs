@@ -55,30 +55,3 @@ public sealed class CudaBackend : IBackend, ILayerDiagnostics
         _ownedContext?.Dispose();
     }
 }
-
-/// <summary>Creates the backend the CLI's --device asks for; the CPU path is exactly `new CpuBackend(model, threads)`.</summary>
-public static class Backends
-{
-    /// <param name="note">Receives one line when "auto" falls back to the CPU (why CUDA was not used), or names the GPU.</param>
-    public static IBackend Create(TransformerModel model, string? device, int threads, bool offload = false, Action<string>? note = null)
-    {
-        var sel = DeviceSelector.Resolve(device);
-        if (sel.Device == ComputeDevice.Cpu)
-        {
-            if (offload) throw new MergeException("--offload streams layers to a GPU; it needs --device cuda (or auto with a usable GPU)");
-            if (sel.Note != null) note?.Invoke(sel.Note);
-            return new CpuBackend(model, threads);
-        }
-        try
-        {
-            var b = new CudaBackend(sel.Context!, model, new CudaTransformerOptions { Offload = offload }, ownsContext: true);
-            note?.Invoke("device: " + b.Name);
-            return b;
-        }
-        catch
-        {
-            sel.Context!.Dispose();
-            throw;
-        }
-    }
-}

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Cuda;
 

@@ -1,12 +1,10 @@
 using System.Runtime.InteropServices;
-using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Cuda;
 
 /// <summary>
 /// Copies checkpoint tensors into (pinned) staging memory in the device layout, converting dtypes on the way:
-/// matrices to the compute dtype (F32 → BF16 with round-to-nearest-even, exactly as Numerics/Conversions),
+/// matrices to the compute dtype (F32 → BF16 with round-to-nearest-even, exactly as Core/Conversions),
 /// norms to f32 (exact from F32/BF16/F16). Shapes are checked against the config first.
 /// </summary>
 public static class WeightPacker

@@ -31,6 +31,10 @@ public sealed record WriterOptions
 /// </summary>
 public sealed class CheckpointWriter : IDisposable
 {
+    /// <summary>The names a checkpoint folder's tensors are written under, and read back from by Models.ModelFolder.</summary>
+    public const string SingleFileName = "model.safetensors";
+    public const string IndexFileName = "model.safetensors.index.json";
+
     private sealed class Shard
     {
         public required string FileName;
@@ -152,7 +156,7 @@ public sealed class CheckpointWriter : IDisposable
         var shards = new List<ShardPlan>(groups.Count);
         for (int g = 0; g < groups.Count; g++)
         {
-            var fileName = groups.Count == 1 ? ModelFolder.SingleFileName : $"model-{g + 1:D5}-of-{groups.Count:D5}.safetensors";
+            var fileName = groups.Count == 1 ? SingleFileName : $"model-{g + 1:D5}-of-{groups.Count:D5}.safetensors";
             var header = BuildHeader(groups[g]);
             if (header.Length - 8 > SafetensorsFile.MaxHeaderBytes)
                 throw new MergeException($"{destination}: the header of {fileName} would be {ByteSize.Format(header.Length - 8)} ({groups[g].Count:N0} tensors), over the {ByteSize.Format(SafetensorsFile.MaxHeaderBytes)} safetensors readers accept; choose a smaller --out-shard-size");
@@ -411,7 +415,7 @@ public sealed class CheckpointWriter : IDisposable
             try { Fsync.FileAndClose(sh.Handle, sh.TempPath); }
             catch (Exception e) when (IoErrors.IsIo(e)) { throw IoErrors.Writing(OutputPath(sh.FileName), e); }
         }
-        if (_shards.Count > 1) WriteSmallFile(ModelFolder.IndexFileName, Encoding.UTF8.GetBytes(BuildIndex()));
+        if (_shards.Count > 1) WriteSmallFile(IndexFileName, Encoding.UTF8.GetBytes(BuildIndex()));
         string? replaced;
         try
         {

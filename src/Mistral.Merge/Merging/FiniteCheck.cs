@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Mistral.Merge.IO;
 using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Merging;

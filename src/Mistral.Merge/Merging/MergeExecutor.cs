@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Merging;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Recipes;
 
 namespace Mistral.Merge.Merging;

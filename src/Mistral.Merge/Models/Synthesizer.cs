@@ -4,7 +4,6 @@ using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Models;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Moe;

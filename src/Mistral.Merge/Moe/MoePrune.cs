@@ -1,4 +1,5 @@
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Moe;
 

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Numerics;
 

@@ -1,5 +1,3 @@
-using Mistral.Merge.IO;
-
 namespace Mistral.Merge.Numerics;
 
 /// <summary>

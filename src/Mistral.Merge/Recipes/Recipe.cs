@@ -1,5 +1,3 @@
-using Mistral.Merge.IO;
-
 namespace Mistral.Merge.Recipes;
 
 /// <summary>A model as written in a recipe (resolved to a folder later by <see cref="ModelResolver"/>).</summary>

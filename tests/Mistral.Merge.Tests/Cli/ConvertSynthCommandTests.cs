@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.Cli;
 
@@ -44,7 +44,7 @@ public class ConvertSynthCommandTests
         using var b = ModelFolder.Open(tmp["b"]);
         using var f = ModelFolder.Open(tmp["f"]);
         Assert.True(b.Files.Count > 1);
-        Assert.True(File.Exists(Path.Combine(tmp["b"], ModelFolder.IndexFileName)));
+        Assert.True(File.Exists(Path.Combine(tmp["b"], CheckpointWriter.IndexFileName)));
         Assert.Equal("bfloat16", b.Config!.TorchDtype);
         Assert.Equal("float32", f.Config!.TorchDtype);
         Assert.Single(f.Files);

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Mistral.Merge.Cuda;
 using Mistral.Merge.Inference;
-using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.Cuda;

@@ -1,7 +1,5 @@
 using System.Runtime.InteropServices;
 using Mistral.Merge.Cuda;
-using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Cuda;
 

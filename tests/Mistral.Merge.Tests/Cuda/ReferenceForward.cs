@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using Mistral.Merge.Cuda;
 using Mistral.Merge.Models;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Cuda;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.IO;
 

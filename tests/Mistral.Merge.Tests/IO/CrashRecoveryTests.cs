@@ -1,4 +1,5 @@
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using static Mistral.Merge.Tests.IO.CrashSafety;
 
 namespace Mistral.Merge.Tests.IO;

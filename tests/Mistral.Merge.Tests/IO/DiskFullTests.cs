@@ -38,7 +38,7 @@ public class DiskFullTests
                 Assert.Empty(Leftovers(outDir));
                 if (r.ExitCode == 0)
                 {
-                    using var m = Mistral.Merge.IO.ModelFolder.Open(outDir);
+                    using var m = Mistral.Merge.Models.ModelFolder.Open(outDir);
                     continue;
                 }
                 Assert.True(r.ExitCode == 1 && lines.Length == 1, what);

@@ -1,8 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using Mistral.Merge.IO;
 using Mistral.Merge.Models;
-using Mistral.Merge.Numerics;
 using Mistral.Merge.Tests.Numerics;
 
 namespace Mistral.Merge.Tests.IO;

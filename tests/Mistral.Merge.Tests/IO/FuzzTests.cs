@@ -1,5 +1,5 @@
 using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.IO;
 
@@ -98,7 +98,7 @@ public class FuzzTests
         for (int i = 0; i < 1500; i++)
         {
             var mutated = Mutate(RawSafetensors.Build(index, []), rng);
-            File.WriteAllBytes(tmp[ModelFolder.IndexFileName], mutated.Length > 8 ? mutated[8..] : []);
+            File.WriteAllBytes(tmp[CheckpointWriter.IndexFileName], mutated.Length > 8 ? mutated[8..] : []);
             try { using var m = ModelFolder.Open(tmp.Path); Assert.Equal(3, m.TensorNames.Count); }
             catch (MergeException e) { Assert.DoesNotContain('\n', e.Message); }
             catch (Exception e) { Assert.Fail($"iteration {i}: {e.GetType().Name}: {e.Message}"); }

@@ -145,8 +145,8 @@ public sealed class HfCacheTests : IDisposable
         var r = RunChild(new() { ["HF_HUB_CACHE"] = _d["hub"] }, "merge", recipe, _d["merged"]);
         Assert.True(r.ExitCode == 0, r.Stderr);
         // the average of a model with itself is the model (float32 throughout)
-        using var merged = Mistral.Merge.IO.ModelFolder.Open(_d["merged"]);
-        using var plain = Mistral.Merge.IO.ModelFolder.Open(m.Plain);
+        using var merged = Mistral.Merge.Models.ModelFolder.Open(_d["merged"]);
+        using var plain = Mistral.Merge.Models.ModelFolder.Open(m.Plain);
         foreach (var name in plain.TensorNames) Assert.Equal(plain.ReadSingle(name), merged.ReadSingle(name));
     }
 

@@ -131,7 +131,7 @@ public sealed class HostileSideFileTests : IDisposable
     {
         var dir = _d["sharded"];
         Synthesizer.Write(dir, Synthesizer.MakeConfig("mistral", 8, 1, 2, 1, 12, 16), new SynthOptions { Writer = new WriterOptions { ShardSize = 512 } });
-        var index = Path.Combine(dir, ModelFolder.IndexFileName);
+        var index = Path.Combine(dir, CheckpointWriter.IndexFileName);
         File.WriteAllText(index, File.ReadAllText(index).Replace("\"weight_map\": {", "\"weight_map\": {\"lm_head.weight\": \"x\", "));
         AssertOneLineError(Run("inspect", dir), $"{index}: invalid JSON (duplicate key 'lm_head.weight')");
     }
@@ -187,7 +187,7 @@ public sealed class HostileSideFileTests : IDisposable
     public void HostileRecipes(string yaml, string expected)
     {
         var path = TinyModels.Recipe(_d.Path, yaml);
-        var e = Assert.ThrowsAny<MergeException>(() => Mistral.Merge.Merging.MergePlanner.PlanFile(path).Dispose());
+        var e = Assert.ThrowsAny<MergeException>(() => Mistral.Merge.Planning.MergePlanner.PlanFile(path).Dispose());
         Assert.Equal($"{path.Replace("recipe.yml", "")}{expected}", e.Message.Split('\n')[0]);
     }
 
@@ -195,7 +195,7 @@ public sealed class HostileSideFileTests : IDisposable
     public void DeeplyNestedRecipe()
     {
         var path = TinyModels.Recipe(_d.Path, "models: " + new string('[', 100_000) + new string(']', 100_000) + "\n");
-        var e = Assert.ThrowsAny<MergeException>(() => Mistral.Merge.Merging.MergePlanner.PlanFile(path).Dispose());
+        var e = Assert.ThrowsAny<MergeException>(() => Mistral.Merge.Planning.MergePlanner.PlanFile(path).Dispose());
         Assert.Contains("recipe.yml:1:72: the recipe nests more than 64 levels deep", e.Message);
     }
 }

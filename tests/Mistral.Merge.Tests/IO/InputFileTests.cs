@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.IO;
 

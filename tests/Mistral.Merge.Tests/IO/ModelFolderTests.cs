@@ -1,4 +1,5 @@
 using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.IO;
 
@@ -23,7 +24,7 @@ public class ModelFolderTests
         var tmp = new TempDir();
         File.WriteAllBytes(tmp["model-00001-of-00002.safetensors"], File1("model.embed_tokens.weight", "model.layers.0.x"));
         File.WriteAllBytes(tmp["model-00002-of-00002.safetensors"], File1("model.layers.1.x", "lm_head.weight"));
-        File.WriteAllText(tmp[ModelFolder.IndexFileName], index);
+        File.WriteAllText(tmp[CheckpointWriter.IndexFileName], index);
         return tmp;
     }
 
@@ -57,7 +58,7 @@ public class ModelFolderTests
     [Fact]
     public void IndexNamingAMissingShard()
         => AssertBadIndex(Index([.. GoodMap, ("extra", "model-00003-of-00003.safetensors")]),
-            t => $"{t[ModelFolder.IndexFileName]}: shard 'model-00003-of-00003.safetensors' is listed but does not exist");
+            t => $"{t[CheckpointWriter.IndexFileName]}: shard 'model-00003-of-00003.safetensors' is listed but does not exist");
 
     [Theory]
     [InlineData("../model-00001-of-00002.safetensors")]
@@ -67,12 +68,12 @@ public class ModelFolderTests
     [InlineData("")]
     public void IndexPathsLeavingTheFolder(string shard)
         => AssertBadIndex(Index([.. GoodMap[..3], ("lm_head.weight", shard)]),
-            t => $"{t[ModelFolder.IndexFileName]}: tensor 'lm_head.weight' names shard '{shard.Replace("\\\\", "\\")}', a path outside the model folder");
+            t => $"{t[CheckpointWriter.IndexFileName]}: tensor 'lm_head.weight' names shard '{shard.Replace("\\\\", "\\")}', a path outside the model folder");
 
     [Fact]
     public void TensorListedButAbsentFromItsShard()
         => AssertBadIndex(Index([.. GoodMap, ("model.norm.weight", "model-00002-of-00002.safetensors")]),
-            t => $"{t[ModelFolder.IndexFileName]}: tensor 'model.norm.weight' is listed in 'model-00002-of-00002.safetensors' but that shard does not contain it");
+            t => $"{t[CheckpointWriter.IndexFileName]}: tensor 'model.norm.weight' is listed in 'model-00002-of-00002.safetensors' but that shard does not contain it");
 
     [Fact]
     public void TensorInShardButNotInIndex()
@@ -87,7 +88,7 @@ public class ModelFolderTests
     [Fact]
     public void TensorListedTwiceInIndex()
         => AssertBadIndex(Index([.. GoodMap, ("lm_head.weight", "model-00002-of-00002.safetensors")]),
-            t => $"{t[ModelFolder.IndexFileName]}: invalid JSON (duplicate key 'lm_head.weight')");
+            t => $"{t[CheckpointWriter.IndexFileName]}: invalid JSON (duplicate key 'lm_head.weight')");
 
     [Theory]
     [InlineData("{\"weight_map\": ", "invalid JSON")]
@@ -99,7 +100,7 @@ public class ModelFolderTests
     {
         using var tmp = Sharded(index);
         var e = Assert.Throws<MergeException>(() => ModelFolder.Open(tmp.Path));
-        Assert.StartsWith($"{tmp[ModelFolder.IndexFileName]}: {fragment}", e.Message);
+        Assert.StartsWith($"{tmp[CheckpointWriter.IndexFileName]}: {fragment}", e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }
 

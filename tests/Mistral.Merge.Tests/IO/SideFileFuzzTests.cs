@@ -5,8 +5,8 @@ using System.Text.Json.Nodes;
 using Mistral.Merge.Inference;
 using Mistral.Merge.Inference.Tokenization;
 using Mistral.Merge.IO;
-using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 using Mistral.Merge.Tests.Recipes;
 
@@ -128,7 +128,7 @@ public sealed class SideFileFuzzTests : IDisposable
         var dir = _d["sharded"];
         var cfg = Synthesizer.MakeConfig("mistral", 8, 2, 2, 1, 12, 16);
         Synthesizer.Write(dir, cfg, new SynthOptions { DType = DType.F32, Writer = new WriterOptions { ShardSize = 1024 } });
-        var path = Path.Combine(dir, ModelFolder.IndexFileName);
+        var path = Path.Combine(dir, CheckpointWriter.IndexFileName);
         var valid = JsonNode.Parse(File.ReadAllText(path))!.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         Fuzz(path, 404, rng => Encoding.UTF8.GetBytes(TextMutator.Json(valid, rng)),
             () => { using var m = ModelFolder.Open(dir); },

@@ -1,5 +1,4 @@
 using Mistral.Merge.Inference;
-using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Tests.Inference;
 

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Inference;
 

@@ -1,6 +1,6 @@
-using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 using Mistral.Merge.Tests.Recipes;
 

@@ -1,4 +1,3 @@
-using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 using Mistral.Merge.Tests.Recipes;
 

@@ -1,4 +1,5 @@
 using Mistral.Merge.Merging;
+using Mistral.Merge.Planning;
 
 namespace Mistral.Merge.Tests.Merging;
 

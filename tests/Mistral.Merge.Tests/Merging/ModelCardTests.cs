@@ -1,4 +1,5 @@
 using Mistral.Merge.Merging;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Tests.Recipes;
 using YamlDotNet.RepresentationModel;
 

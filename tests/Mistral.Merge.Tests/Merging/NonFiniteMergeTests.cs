@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Tests.IO;
 using Mistral.Merge.Tests.Recipes;
 

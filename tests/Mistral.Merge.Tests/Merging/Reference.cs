@@ -1,4 +1,4 @@
-using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.Merging;
 

@@ -1,6 +1,7 @@
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Models;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 using Mistral.Merge.Tests.Recipes;
 
@@ -141,7 +142,7 @@ public sealed class SynthesizedMergeTests : IDisposable
         var recipe = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: tiny-a\nmodels:\n  - model: tiny-a\n  - model: tiny-b\nparameters: {t: 0.5}\ntokenizer_source: tiny-b\nchat_template: chatml\nname: tiny-slerp\n");
         var r = CliRunner.Run("merge", recipe, _d["out"], "--out-shard-size", "2KB");
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.True(File.Exists(Path.Combine(_d["out"], ModelFolder.IndexFileName)));
+        Assert.True(File.Exists(Path.Combine(_d["out"], CheckpointWriter.IndexFileName)));
         Assert.Contains("im_start", File.ReadAllText(Path.Combine(_d["out"], "tokenizer_config.json")));
         Assert.True(File.Exists(Path.Combine(_d["out"], "generation_config.json")));
         Assert.StartsWith("---\nbase_model: \"tiny-a\"\n", File.ReadAllText(Path.Combine(_d["out"], "README.md")));

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 
 namespace Mistral.Merge.Tests.Moe;

@@ -1,4 +1,4 @@
-using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 
 namespace Mistral.Merge.Tests.Moe;

@@ -1,4 +1,4 @@
-using Mistral.Merge.Merging;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 
 namespace Mistral.Merge.Tests.Moe;
@@ -138,8 +138,8 @@ public sealed class MoeRecipeTests : IDisposable
             var c = CliRunner.Run(["moe-convert", _mix, _d[$"convert{i}"], .. convert]);
             Assert.True(c.ExitCode == 0, c.Stderr);
             // The recipe run was sharded: compare tensor by tensor.
-            using var a = Mistral.Merge.IO.ModelFolder.Open(_d[$"recipe{i}"]);
-            using var b = Mistral.Merge.IO.ModelFolder.Open(_d[$"convert{i}"]);
+            using var a = Mistral.Merge.Models.ModelFolder.Open(_d[$"recipe{i}"]);
+            using var b = Mistral.Merge.Models.ModelFolder.Open(_d[$"convert{i}"]);
             Assert.True(a.Files.Count > 1);
             Assert.Equal(b.TensorNames, a.TensorNames);
             foreach (var n in a.TensorNames) Assert.True(a.GetBytes(n).SequenceEqual(b.GetBytes(n)), n);

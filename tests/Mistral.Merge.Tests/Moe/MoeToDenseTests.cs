@@ -1,4 +1,4 @@
-using Mistral.Merge.IO;
+using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 
 namespace Mistral.Merge.Tests.Moe;
@@ -28,7 +28,7 @@ public class MoeToDenseTests
         var gate = got.ReadSingle("model.layers.1.mlp.gate_proj.weight");
         var e2 = src.ReadSingle(MixtralLayout.ExpertTensor(1, 2, "w1"));
         for (int i = 0; i < e2.Length; i++)
-            Assert.Equal(Mistral.Merge.Numerics.BFloat16.BitsToSingle(Mistral.Merge.Numerics.BFloat16.RoundToBits(e2[i])), gate[2 * e2.Length + i]);
+            Assert.Equal(BFloat16.BitsToSingle(BFloat16.RoundToBits(e2[i])), gate[2 * e2.Length + i]);
         Assert.True(File.Exists(tmp["out/README.md"]));
     }
 

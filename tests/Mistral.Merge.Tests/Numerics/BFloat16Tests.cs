@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using Mistral.Merge.IO;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Numerics;
 

@@ -1,4 +1,3 @@
-using Mistral.Merge.IO;
 using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Numerics;

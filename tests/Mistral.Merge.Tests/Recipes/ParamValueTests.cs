@@ -64,7 +64,7 @@ public class ParamValueTests
         Assert.Equal(["a", "b"], r.Slices[0].Sources.Select(s => s.Model.Text));
         Assert.Equal(new Mark(7, 3), r.Parameters.Items["t"].KeyMark);
         Assert.Equal(true, r.Parameters.Items["normalize"].Value.Resolve("x", 0));
-        Assert.Equal(Mistral.Merge.IO.DType.BF16, r.DType);
+        Assert.Equal(DType.BF16, r.DType);
         Assert.Equal(0.49355, Math.Round((double)r.Parameters.Items["t"].Value.Resolve("model.layers.8.self_attn.o_proj.weight", 8.0 / 31)!, 5));
     }
 

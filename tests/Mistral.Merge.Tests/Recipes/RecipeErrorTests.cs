@@ -1,4 +1,4 @@
-using Mistral.Merge.Merging;
+using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 
 namespace Mistral.Merge.Tests.Recipes;

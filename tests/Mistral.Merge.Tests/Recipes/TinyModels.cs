@@ -1,4 +1,3 @@
-using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Tests.Recipes;

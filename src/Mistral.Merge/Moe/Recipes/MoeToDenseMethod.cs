@@ -1,5 +1,4 @@
 using System.Globalization;
-using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Recipes;
 

@@ -105,7 +105,7 @@ internal sealed class SurgeryParams(Recipe recipe, RecipeProblems problems)
     }
 
     /// <summary>The output dtype: out_dtype, else dtype, else as stored.</summary>
-    public IO.DType? OutDType => recipe.OutDType ?? recipe.DType;
+    public Core.DType? OutDType => recipe.OutDType ?? recipe.DType;
 
     public string CardNote()
     {

@@ -1,6 +1,6 @@
 using Mistral.Merge.Numerics;
 
-namespace Mistral.Merge.IO;
+namespace Mistral.Merge.Models;
 
 /// <summary>
 /// Counts NaN, ±Inf and all-zero tensors of a model straight from the memory maps: every tensor is

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
-namespace Mistral.Merge.Numerics;
+namespace Mistral.Merge.Core;
 
 /// <summary>
 /// bfloat16: the top 16 bits of an IEEE float32. Conversion from float rounds to nearest, ties

@@ -1,8 +1,7 @@
 using System.Runtime.InteropServices;
-using Mistral.Merge.Models;
-using Mistral.Merge.Numerics;
+using Mistral.Merge.IO;
 
-namespace Mistral.Merge.IO;
+namespace Mistral.Merge.Models;
 
 public sealed record ConvertOptions
 {
@@ -19,7 +18,7 @@ public sealed record ConvertOptions
 public static class CheckpointConverter
 {
     public static DType TargetOf(DType source, DType? target) =>
-        target is { } t && (source.IsFloatMath() || source == IO.DType.F64) ? t : source;
+        target is { } t && (source.IsFloatMath() || source == Core.DType.F64) ? t : source;
 
     public static void Convert(string modelDir, string outDir, ConvertOptions options, CancellationToken cancel = default)
     {

@@ -2,9 +2,8 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using Mistral.Merge.IO;
 
-namespace Mistral.Merge.Numerics;
+namespace Mistral.Merge.Core;
 
 /// <summary>Bulk, exact conversions between the float storage types and float32 (SIMD).</summary>
 public static class Conversions

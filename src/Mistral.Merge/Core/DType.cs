@@ -1,4 +1,4 @@
-namespace Mistral.Merge.IO;
+namespace Mistral.Merge.Core;
 
 /// <summary>The element types of the safetensors format.</summary>
 public enum DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, F8_E4M3, F8_E5M2 }

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
-using Mistral.Merge.Models;
+using Mistral.Merge.IO;
 
-namespace Mistral.Merge.IO;
+namespace Mistral.Merge.Models;
 
 /// <summary>
 /// A checkpoint folder: one <c>model.safetensors</c>, shards listed by
@@ -10,9 +10,6 @@ namespace Mistral.Merge.IO;
 /// </summary>
 public sealed class ModelFolder : IDisposable
 {
-    public const string IndexFileName = "model.safetensors.index.json";
-    public const string SingleFileName = "model.safetensors";
-
     private readonly List<SafetensorsFile> _files;
     private readonly Dictionary<string, (SafetensorsFile File, TensorInfo Info)> _tensors;
 
@@ -47,7 +44,7 @@ public sealed class ModelFolder : IDisposable
         var files = new List<SafetensorsFile>();
         try
         {
-            var indexPath = System.IO.Path.Combine(full, IndexFileName);
+            var indexPath = System.IO.Path.Combine(full, CheckpointWriter.IndexFileName);
             string layout;
             if (InputFile.IsPresent(indexPath))
             {
@@ -64,15 +61,15 @@ public sealed class ModelFolder : IDisposable
                 CheckIndexAgainstShards(indexPath, map, shards);
                 layout = $"sharded ({files.Count} files, index)";
             }
-            else if (File.Exists(System.IO.Path.Combine(full, SingleFileName)))
+            else if (File.Exists(System.IO.Path.Combine(full, CheckpointWriter.SingleFileName)))
             {
-                files.Add(SafetensorsFile.Open(System.IO.Path.Combine(full, SingleFileName)));
+                files.Add(SafetensorsFile.Open(System.IO.Path.Combine(full, CheckpointWriter.SingleFileName)));
                 layout = "single file";
             }
             else
             {
                 var all = Directory.GetFiles(full, "*.safetensors").OrderBy(s => s, StringComparer.Ordinal).ToList();
-                if (all.Count == 0) throw new MergeException($"{path}: no model.safetensors, {IndexFileName} or *.safetensors files in this folder");
+                if (all.Count == 0) throw new MergeException($"{path}: no model.safetensors, {CheckpointWriter.IndexFileName} or *.safetensors files in this folder");
                 foreach (var f in all) files.Add(SafetensorsFile.Open(f));
                 layout = $"{files.Count} files, no index";
             }
@@ -111,9 +108,9 @@ public sealed class ModelFolder : IDisposable
             foreach (var t in f.Tensors)
             {
                 if (!map.TryGetValue(t.Name, out var listed))
-                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in the shard but not in {IndexFileName}");
+                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in the shard but not in {CheckpointWriter.IndexFileName}");
                 if (listed != rel)
-                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in this shard but {IndexFileName} says it is in '{listed}'");
+                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in this shard but {CheckpointWriter.IndexFileName} says it is in '{listed}'");
             }
         foreach (var (name, rel) in map)
             if (!shards[rel].Contains(name))
@@ -141,7 +138,7 @@ public sealed class ModelFolder : IDisposable
         var (f, t) = Lookup(name);
         if (!t.DType.IsFloatMath() && t.DType != DType.F64)
             throw new MergeException($"{f.Path}: tensor '{name}' has dtype {t.DType}, which has no float math");
-        Numerics.Conversions.ToSingle(f.GetBytes(t), t.DType, dst[..(int)t.ElementCount]);
+        Conversions.ToSingle(f.GetBytes(t), t.DType, dst[..(int)t.ElementCount]);
     }
 
     public float[] ReadSingle(string name)

@@ -1,8 +1,12 @@
+using Mistral.Merge.Merging;
 using Mistral.Merge.Merging.Methods;
 
-namespace Mistral.Merge.Merging;
+namespace Mistral.Merge.Planning;
 
-/// <summary>The registry: adding a method is one file in Methods/ and one line here.</summary>
+/// <summary>
+/// The registry: adding a method is one file in Merging/Methods/ and one line here. It lives above Merging and
+/// Moe because it lists the merge methods and the MoE surgeries, which build on the merge-method types.
+/// </summary>
 public static class MergeMethods
 {
     private static readonly IMergeMethod[] All =

@@ -1,4 +1,4 @@
-namespace Mistral.Merge;
+namespace Mistral.Merge.Core;
 
 /// <summary>
 /// The one error type meant for a person: a single line naming the file, tensor or recipe line.

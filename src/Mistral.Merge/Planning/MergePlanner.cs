@@ -1,9 +1,10 @@
 using Mistral.Merge.IO;
+using Mistral.Merge.Merging;
 using Mistral.Merge.Merging.Methods;
 using Mistral.Merge.Models;
 using Mistral.Merge.Recipes;
 
-namespace Mistral.Merge.Merging;
+namespace Mistral.Merge.Planning;
 
 public sealed record PlanOptions
 {
