@@ -15,9 +15,20 @@ public enum BaseRole
     Required,
 }
 
-/// <summary>What a method takes: method parameters, per-model parameters, and how it uses the base.</summary>
+/// <summary>
+/// What a method takes: method parameters, per-model parameters, how it uses the base, and the facts the
+/// parser, planner and output files ask about it (read here, never by testing the method's name or type).
+/// </summary>
 public sealed record MethodSpec(string Name, ParamDef[] MethodParams, ParamDef[] ModelParams, BaseRole Base)
 {
+    /// <summary>Rewrites the base_model alone (MoE surgery): the recipe gives neither 'models' nor 'slices'.</summary>
+    public bool BaseOnly { get; init; }
+    /// <summary>Draws random masks, so the output depends on --seed (said in the model card).</summary>
+    public bool UsesRandomMasks { get; init; }
+    /// <summary>The output takes the base's shape; other inputs are cropped to it (task vectors need base-shaped δ).</summary>
+    public bool BaseShapesOutput { get; init; }
+    /// <summary>With one input and no per-model parameter set, the output is that input: same dtype and shape make it a byte copy.</summary>
+    public bool CopiesInput { get; init; }
     public ParamDef? Find(string name) => MethodParams.FirstOrDefault(p => p.Name == name) ?? ModelParams.FirstOrDefault(p => p.Name == name);
     public bool IsMethodParam(string name) => MethodParams.Any(p => p.Name == name);
     public bool IsModelParam(string name) => ModelParams.Any(p => p.Name == name);
@@ -75,6 +86,11 @@ public interface IMergeMethod
     MethodSpec Spec { get; }
     /// <summary>Checks one slice's sources; returns a problem or null.</summary>
     string? CheckSources(int sourceCount, bool hasBase);
+    /// <summary>Checks one input's resolved per-model parameters together (the ranges check each alone);
+    /// <paramref name="where"/> names the model and tensor. Returns a problem or null.</summary>
+    string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where);
+    /// <summary>Checks a planned tensor's resolved parameters together; <paramref name="models"/> names each input. Returns a problem or null.</summary>
+    string? CheckTask(MethodTask task, IReadOnlyList<string> models);
     bool NeedsReduction(MethodTask task);
     object? Begin(MethodTask task);
     void Accumulate(object? state, MethodTask task, Chunk chunk);
@@ -110,6 +126,8 @@ public abstract class MergeMethodBase : IMergeMethod
 {
     public abstract MethodSpec Spec { get; }
     public abstract string? CheckSources(int sourceCount, bool hasBase);
+    public virtual string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where) => null;
+    public virtual string? CheckTask(MethodTask task, IReadOnlyList<string> models) => null;
     public virtual bool NeedsReduction(MethodTask task) => false;
     public virtual object? Begin(MethodTask task) => null;
     public virtual void Accumulate(object? state, MethodTask task, Chunk chunk) { }

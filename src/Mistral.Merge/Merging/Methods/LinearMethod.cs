@@ -12,6 +12,14 @@ public sealed class LinearMethod : MergeMethodBase
 
     public override string? CheckSources(int sourceCount, bool hasBase) => sourceCount >= 1 ? null : "linear needs at least one model";
 
+    /// <summary>normalize divides by Σ weights: a zero sum would write NaN/Inf, so it is refused when planning.</summary>
+    public override string? CheckTask(MethodTask task, IReadOnlyList<string> models)
+    {
+        if (task.MethodParams["normalize"] is not true || task.ModelParams.Any(p => p["weight"] is not double) || WeightSum(task) != 0) return null;
+        var weights = string.Join(", ", models.Select((m, i) => $"{m} {MergeTask.Fmt(task.ModelParams[i]["weight"]!)}"));
+        return $"linear: all-zero weight sum for tensor '{task.OutputName}' ({weights}); normalize would divide by 0 (set normalize: false or change the weights)";
+    }
+
     public override void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output)
     {
         Kernels.Scale(chunk.Input(0), (float)task.ModelNumber(0, "weight"), output);
@@ -19,8 +27,8 @@ public sealed class LinearMethod : MergeMethodBase
         if (task.Flag("normalize")) TensorPrimitives.Divide(output, WeightSum(task), output);
     }
 
-    /// <summary>Σ wᵢ in float32, in source order: the divisor of normalize (the planner refuses 0).</summary>
-    public static float WeightSum(MethodTask task)
+    /// <summary>Σ wᵢ in float32, in source order: the divisor of normalize (<see cref="CheckTask"/> refuses 0).</summary>
+    private static float WeightSum(MethodTask task)
     {
         float sum = 0;
         for (int i = 0; i < task.Count; i++) sum += (float)task.ModelNumber(i, "weight");

@@ -6,7 +6,7 @@ public sealed class PassthroughMethod : MergeMethodBase
     public override MethodSpec Spec { get; } = new("passthrough",
         [],
         [new("scale", ParamKind.Number)],
-        BaseRole.Ordinary);
+        BaseRole.Ordinary) { CopiesInput = true };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount == 1 ? null : $"passthrough takes exactly one source per slice (got {sourceCount})";

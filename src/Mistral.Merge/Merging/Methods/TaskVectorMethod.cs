@@ -32,9 +32,19 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
             .. sparsification == Sparsification.DellaMagprune
                 ? new ParamDef[] { new("epsilon", ParamKind.Number, 0.15, Range: new(0, 1, Meaning: "keep probabilities range over density ± epsilon")) } : [],
         ],
-        BaseRole.Required);
+        BaseRole.Required)
+    {
+        UsesRandomMasks = sparsification is Sparsification.Random or Sparsification.DellaMagprune,
+        BaseShapesOutput = true,
+    };
 
     public override string? CheckSources(int sourceCount, bool hasBase) => hasBase ? null : $"{name} needs the base model among the sources";
+
+    /// <summary>della's keep probabilities range over density ± epsilon, which must stay inside (0, 1).</summary>
+    public override string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where)
+        => Sparsification == Sparsification.DellaMagprune && modelParams["density"] is double d && d is > 0 and < 1
+           && modelParams["epsilon"] is double e && (d + e >= 1 || d - e <= 0)
+            ? $"{name}: density ± epsilon must lie in (0, 1) ({where}: density {d}, epsilon {e})" : null;
 
     /// <summary>The kept fraction: magnitude pruning refuses to keep nothing (mergekit asserts k &gt; 0); the random ones drop the model at 0.</summary>
     private static ParamRange DensityRange(Sparsification sparsification) => sparsification == Sparsification.Magnitude

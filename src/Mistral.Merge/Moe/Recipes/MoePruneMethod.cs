@@ -20,7 +20,7 @@ public sealed class MoePruneMethod : SurgeryMethodBase
         new("group", ParamKind.Bool, false),
         new("experts_per_token", ParamKind.Number),
         .. CalibrationParams,
-    ], [], BaseRole.Required);
+    ], [], BaseRole.Required) { BaseOnly = true };
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)
     {

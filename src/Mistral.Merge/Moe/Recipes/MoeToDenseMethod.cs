@@ -20,7 +20,7 @@ public sealed class MoeToDenseMethod : SurgeryMethodBase
         new("weighted", ParamKind.Bool, false),
         new("top_k", ParamKind.Number),
         .. CalibrationParams,
-    ], [], BaseRole.Required);
+    ], [], BaseRole.Required) { BaseOnly = true };
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)
     {
