@@ -1,10 +1,5 @@
 namespace Mistral.Merge.Merging;
 
-public enum ParamKind { Number, Bool, String }
-
-/// <summary>A parameter a method takes, its type and default (null default + Required: must be given), and for numbers the values it may take.</summary>
-public sealed record ParamDef(string Name, ParamKind Kind, object? Default = null, bool Required = false, ParamRange? Range = null);
-
 public enum BaseRole
 {
     /// <summary>The base is an ordinary input (linear, passthrough).</summary>
@@ -56,10 +51,19 @@ public sealed class MethodTask
     public ulong Seed { get; init; }
     public int Count => Ordinals.Length;
 
-    public double Number(string name) => MethodParams[name] is double d ? d : throw new InvalidOperationException($"parameter {name} unresolved");
-    public bool Flag(string name) => MethodParams[name] is bool b ? b : throw new InvalidOperationException($"parameter {name} unresolved");
-    public double ModelNumber(int input, string name) => ModelParams[input][name] is double d ? d : throw new InvalidOperationException($"parameter {name} unresolved for input {input}");
-    public double? ModelNumberOrNull(int input, string name) => ModelParams[input].TryGetValue(name, out var v) && v is double d ? d : null;
+    /// <summary>The resolved value of a method parameter.</summary>
+    public T Get<T>(ParamDef<T> p) where T : notnull
+        => p.In(MethodParams) is T v ? v : throw new InvalidOperationException($"parameter {p.Name} unresolved");
+    /// <summary>The resolved value of a per-model parameter for <paramref name="input"/>.</summary>
+    public T Get<T>(ParamDef<T> p, int input) where T : notnull
+        => p.In(ModelParams[input]) is T v ? v : throw new InvalidOperationException($"parameter {p.Name} unresolved for input {input}");
+    /// <summary>A per-model parameter that may be unset (no default, not required).</summary>
+    public bool TryGet<T>(ParamDef<T> p, int input, out T value) where T : notnull
+    {
+        if (p.In(ModelParams[input]) is T v) { value = v; return true; }
+        value = default!;
+        return false;
+    }
 }
 
 /// <summary>A block of whole rows [Row0, Row0 + RowCount) of every input, widened to float32.</summary>
