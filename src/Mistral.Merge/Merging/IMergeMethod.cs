@@ -1,10 +1,5 @@
 namespace Mistral.Merge.Merging;
 
-public enum ParamKind { Number, Bool, String }
-
-/// <summary>A parameter a method takes, its type and default (null default + Required: must be given), and for numbers the values it may take.</summary>
-public sealed record ParamDef(string Name, ParamKind Kind, object? Default = null, bool Required = false, ParamRange? Range = null);
-
 public enum BaseRole
 {
     /// <summary>The base is an ordinary input (linear, passthrough).</summary>
@@ -15,9 +10,20 @@ public enum BaseRole
     Required,
 }
 
-/// <summary>What a method takes: method parameters, per-model parameters, and how it uses the base.</summary>
+/// <summary>
+/// What a method takes: method parameters, per-model parameters, how it uses the base, and the facts the
+/// parser, planner and output files ask about it (read here, never by testing the method's name or type).
+/// </summary>
 public sealed record MethodSpec(string Name, ParamDef[] MethodParams, ParamDef[] ModelParams, BaseRole Base)
 {
+    /// <summary>Rewrites the base_model alone (MoE surgery): the recipe gives neither 'models' nor 'slices'.</summary>
+    public bool BaseOnly { get; init; }
+    /// <summary>Draws random masks, so the output depends on --seed (said in the model card).</summary>
+    public bool UsesRandomMasks { get; init; }
+    /// <summary>The output takes the base's shape; other inputs are cropped to it (task vectors need base-shaped δ).</summary>
+    public bool BaseShapesOutput { get; init; }
+    /// <summary>With one input and no per-model parameter set, the output is that input: same dtype and shape make it a byte copy.</summary>
+    public bool CopiesInput { get; init; }
     public ParamDef? Find(string name) => MethodParams.FirstOrDefault(p => p.Name == name) ?? ModelParams.FirstOrDefault(p => p.Name == name);
     public bool IsMethodParam(string name) => MethodParams.Any(p => p.Name == name);
     public bool IsModelParam(string name) => ModelParams.Any(p => p.Name == name);
@@ -45,10 +51,19 @@ public sealed class MethodTask
     public ulong Seed { get; init; }
     public int Count => Ordinals.Length;
 
-    public double Number(string name) => MethodParams[name] is double d ? d : throw new InvalidOperationException($"parameter {name} unresolved");
-    public bool Flag(string name) => MethodParams[name] is bool b ? b : throw new InvalidOperationException($"parameter {name} unresolved");
-    public double ModelNumber(int input, string name) => ModelParams[input][name] is double d ? d : throw new InvalidOperationException($"parameter {name} unresolved for input {input}");
-    public double? ModelNumberOrNull(int input, string name) => ModelParams[input].TryGetValue(name, out var v) && v is double d ? d : null;
+    /// <summary>The resolved value of a method parameter.</summary>
+    public T Get<T>(ParamDef<T> p) where T : notnull
+        => p.In(MethodParams) is T v ? v : throw new InvalidOperationException($"parameter {p.Name} unresolved");
+    /// <summary>The resolved value of a per-model parameter for <paramref name="input"/>.</summary>
+    public T Get<T>(ParamDef<T> p, int input) where T : notnull
+        => p.In(ModelParams[input]) is T v ? v : throw new InvalidOperationException($"parameter {p.Name} unresolved for input {input}");
+    /// <summary>A per-model parameter that may be unset (no default, not required).</summary>
+    public bool TryGet<T>(ParamDef<T> p, int input, out T value) where T : notnull
+    {
+        if (p.In(ModelParams[input]) is T v) { value = v; return true; }
+        value = default!;
+        return false;
+    }
 }
 
 /// <summary>A block of whole rows [Row0, Row0 + RowCount) of every input, widened to float32.</summary>
@@ -75,6 +90,11 @@ public interface IMergeMethod
     MethodSpec Spec { get; }
     /// <summary>Checks one slice's sources; returns a problem or null.</summary>
     string? CheckSources(int sourceCount, bool hasBase);
+    /// <summary>Checks one input's resolved per-model parameters together (the ranges check each alone);
+    /// <paramref name="where"/> names the model and tensor. Returns a problem or null.</summary>
+    string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where);
+    /// <summary>Checks a planned tensor's resolved parameters together; <paramref name="models"/> names each input. Returns a problem or null.</summary>
+    string? CheckTask(MethodTask task, IReadOnlyList<string> models);
     bool NeedsReduction(MethodTask task);
     object? Begin(MethodTask task);
     void Accumulate(object? state, MethodTask task, Chunk chunk);
@@ -110,6 +130,8 @@ public abstract class MergeMethodBase : IMergeMethod
 {
     public abstract MethodSpec Spec { get; }
     public abstract string? CheckSources(int sourceCount, bool hasBase);
+    public virtual string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where) => null;
+    public virtual string? CheckTask(MethodTask task, IReadOnlyList<string> models) => null;
     public virtual bool NeedsReduction(MethodTask task) => false;
     public virtual object? Begin(MethodTask task) => null;
     public virtual void Accumulate(object? state, MethodTask task, Chunk chunk) { }

@@ -43,8 +43,8 @@ public sealed class MergeTask
     public long WriteBytes => Elements * OutDType.SizeOf();
     public long ReadBytes => Inputs.Sum(i => i.Info.ByteLength);
 
-    /// <summary>A passthrough with no scale, same dtype and shape: a byte copy.</summary>
-    public bool IsRawCopy => Method.Spec.Name == "passthrough" && Inputs.Count == 1 && Inputs[0].Params.GetValueOrDefault("scale") is null
+    /// <summary>A copying method's one input with no per-model parameter set, same dtype and shape: a byte copy.</summary>
+    public bool IsRawCopy => Method.Spec.CopiesInput && Inputs.Count == 1 && Inputs[0].Params.Values.All(v => v is null)
                              && Inputs[0].Info.DType == OutDType && Inputs[0].Info.Shape.SequenceEqual(Shape);
 
     public string Describe()

@@ -71,7 +71,7 @@ public static class OutputFiles
             sb.Append($" — {m.Layers} layers\n");
         }
         sb.Append($"\nOutput: {plan.Tasks.Count} tensors, {plan.OutputLayers} layers, {ByteSize.Format(plan.WriteBytes)}");
-        if (plan.Method.Spec.Name is "dare_linear" or "dare_ties" or "della" or "della_linear") sb.Append($", mask seed {plan.Seed}");
+        if (plan.Method.Spec.UsesRandomMasks) sb.Append($", mask seed {plan.Seed}");
         // The recipe as written, in a fence no line of it can close.
         var recipe = r.Text.TrimEnd('\n');
         var fence = CardText.Fence(recipe);

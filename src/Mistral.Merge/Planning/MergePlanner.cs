@@ -1,6 +1,5 @@
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
-using Mistral.Merge.Merging.Methods;
 using Mistral.Merge.Models;
 using Mistral.Merge.Recipes;
 
@@ -59,6 +58,8 @@ public sealed class MergePlanner
         var method = _r.Method.Length == 0 ? null : MergeMethods.Find(_r.Method);
         if (method == null && _r.Method.Length > 0)
             _p.Add(_r.MethodMark, $"unknown merge_method '{_r.Method}'{Suggest.Hint(_r.Method, MergeMethods.Names)} (known: {string.Join(", ", MergeMethods.Names)})");
+        if (_r.SourcesMissing && method is not { Spec.BaseOnly: true })
+            _p.Add(_r.RootMark, "missing 'models' or 'slices' (one of them is required)");
         if (method != null) { _method = method; CheckStatic(); }
         ResolveModels();
         if (method is ICheckpointSurgery surgery) return BuildSurgery(surgery);
@@ -334,7 +335,7 @@ public sealed class MergePlanner
         var inputs = new List<TaskInput>();
         var ordinals = new List<int>();
         int ordinal = 0, baseIndex = -1;
-        bool taskVectors = _method is TaskVectorMethod;
+        bool baseShaped = spec.BaseShapesOutput;
         TensorInfo? baseInfo = null;
 
         // First pass: locate each source's tensor.
@@ -367,7 +368,7 @@ public sealed class MergePlanner
         long[] shape;
         var shapes = located.Select(x => x.I.Shape).ToList();
         bool same = shapes.All(s => s.SequenceEqual(shapes[0]));
-        if (taskVectors && baseInfo != null) shape = baseInfo.Shape;
+        if (baseShaped && baseInfo != null) shape = baseInfo.Shape;
         else if (same) shape = shapes[0];
         else if (IsEmbed(outName) && shapes.All(s => s.Length == 2))
         {
@@ -394,7 +395,7 @@ public sealed class MergePlanner
                     Once($"skip:{x.M.Text}:{outName}", () => _warnings.Add($"skipping model '{x.M.Text}' for {outName}: shape [{string.Join(", ", x.I.Shape)}] differs from the base's [{string.Join(", ", shape)}]"));
                     continue;
                 }
-                if (taskVectors) Once($"crop:{x.M.Text}:{outName}", () => _warnings.Add($"{outName}: using the top-left [{shape[0]}, {shape[1]}] of model '{x.M.Text}' [{string.Join(", ", x.I.Shape)}]"));
+                if (baseShaped) Once($"crop:{x.M.Text}:{outName}", () => _warnings.Add($"{outName}: using the top-left [{shape[0]}, {shape[1]}] of model '{x.M.Text}' [{string.Join(", ", x.I.Shape)}]"));
             }
             var ps = new Dictionary<string, object?>(StringComparer.Ordinal);
             foreach (var def in spec.ModelParams)
@@ -406,8 +407,8 @@ public sealed class MergePlanner
                         $"parameter '{def.Name}' has no value for model '{x.M.Text}' at tensor '{x.Name}' (no filter matched; add an entry without a filter as the fallback)"));
                 ps[def.Name] = v;
             }
-            if (_method is DellaMethod or DellaLinearMethod && ps["density"] is double d && d is > 0 and < 1 && ps["epsilon"] is double e && (d + e >= 1 || d - e <= 0))
-                Once($"eps:{x.M.Text}", () => _p.Add(x.Src.Mark, $"{spec.Name}: density ± epsilon must lie in (0, 1) (model '{x.M.Text}', tensor '{x.Name}': density {d}, epsilon {e})"));
+            if (_method.CheckInput(ps, $"model '{x.M.Text}', tensor '{x.Name}'") is { } inputProblem)
+                Once($"input:{x.M.Text}", () => _p.Add(x.Src.Mark, inputProblem));
             if (x.IsBase) baseIndex = inputs.Count;
             ordinals.Add(ord);
             inputs.Add(new TaskInput { Model = x.M, TensorName = x.Name, File = x.F, Info = x.I, IsBase = x.IsBase, Params = ps });
@@ -451,18 +452,8 @@ public sealed class MergePlanner
                 Seed = _o.Seed,
             },
         });
-        CheckWeightSum(tasks[^1], sliceIndex, sources);
-    }
-
-    /// <summary>linear with normalize divides by Σ weights: a zero sum would write NaN/Inf, so it is refused here.</summary>
-    private void CheckWeightSum(MergeTask task, int sliceIndex, List<SourceSpec> sources)
-    {
-        var mt = task.MethodTask;
-        if (_method is not LinearMethod || mt.MethodParams["normalize"] is not true || mt.ModelParams.Any(p => p["weight"] is not double)) return;
-        if (LinearMethod.WeightSum(mt) != 0) return;
-        var weights = string.Join(", ", task.Inputs.Select(i => $"{i.Model.Text} {MergeTask.Fmt(i.Params["weight"]!)}"));
-        Once($"weightsum:{sliceIndex}", () => _p.Add(sources[0].Mark,
-            $"linear: all-zero weight sum for tensor '{task.OutputName}' ({weights}); normalize would divide by 0 (set normalize: false or change the weights)"));
+        if (_method.CheckTask(tasks[^1].MethodTask, inputs.Select(i => i.Model.Text).ToList()) is { } taskProblem)
+            Once($"task:{sliceIndex}", () => _p.Add(sources[0].Mark, taskProblem));
     }
 
     private static object? Resolve(ParamSet set, string name, string tensor, double t)

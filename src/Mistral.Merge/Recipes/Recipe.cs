@@ -58,6 +58,8 @@ public sealed class Recipe
     public string? ChatTemplate { get; set; }
     public string? Name { get; set; }
     public Mark RootMark { get; set; } = new(1, 1);
+    /// <summary>Neither 'models' nor 'slices' given: a problem unless the method rewrites the base_model alone (the planner knows).</summary>
+    public bool SourcesMissing { get; set; }
 
     /// <summary>Every distinct model text, in first-mention order.</summary>
     public IEnumerable<ModelRef> AllModelRefs()

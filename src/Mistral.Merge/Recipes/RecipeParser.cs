@@ -19,8 +19,6 @@ public static class RecipeParser
     public static readonly string[] SourceKeys = ["model", "layer_range", "parameters"];
     public static readonly string[] ConditionKeys = ["filter", "value"];
     public static readonly string[] TokenizerKeys = ["source"];
-    /// <summary>Methods that rewrite the base_model alone (MoE surgery): they take neither 'models' nor 'slices'.</summary>
-    public static readonly string[] BaseOnlyMethods = ["moe_to_dense", "moe_prune"];
 
     /// <summary>Reads and parses <paramref name="path"/>; problems are added to <paramref name="problems"/>.</summary>
     public static Recipe ParseFile(string path, RecipeProblems problems)
@@ -58,6 +56,7 @@ public static class RecipeParser
             problems.Add(Mark.From(stream.Documents[0].RootNode.Start), "the recipe must be a mapping of keys (merge_method, models or slices, parameters, ...)");
             return recipe;
         }
+        recipe.RootMark = Mark.From(root.Start);
         new Reader(problems).ReadTop(root, recipe);
         return recipe;
     }
@@ -96,10 +95,7 @@ public static class RecipeParser
                 p.Add(Mark.From(root.Start), "missing required key 'merge_method'");
             if (models != null && slices != null)
                 p.Add(slicesKey.Line > modelsKey.Line ? slicesKey : modelsKey, "give either 'models' or 'slices', not both");
-            else if (models == null && slices == null)
-            {
-                if (Array.IndexOf(BaseOnlyMethods, r.Method) < 0) p.Add(Mark.From(root.Start), "missing 'models' or 'slices' (one of them is required)");
-            }
+            else if (models == null && slices == null) r.SourcesMissing = true;
             else if (models != null)
             {
                 r.FromModels = true;

@@ -8,8 +8,10 @@ namespace Mistral.Merge.Merging.Methods;
 /// </summary>
 public sealed class ModelStockMethod : MergeMethodBase
 {
+    private static readonly ParamDef<bool> FilterWise = new("filter_wise", false);
+
     public override MethodSpec Spec { get; } = new("model_stock",
-        [new("filter_wise", ParamKind.Bool, false)],
+        [FilterWise],
         [],
         BaseRole.Required);
 
@@ -18,7 +20,7 @@ public sealed class ModelStockMethod : MergeMethodBase
 
     private sealed class State(int n) { public readonly double[] Sums = new double[n * n]; public float T; }
 
-    public override bool NeedsReduction(MethodTask task) => !task.Flag("filter_wise");
+    public override bool NeedsReduction(MethodTask task) => !task.Get(FilterWise);
     public override object? Begin(MethodTask task) => new State(task.Count);
 
     private static int[] Others(MethodTask task) => Enumerable.Range(0, task.Count).Where(i => i != task.BaseIndex).ToArray();
@@ -74,7 +76,7 @@ public sealed class ModelStockMethod : MergeMethodBase
         for (int i = 1; i < n; i++) TensorPrimitives.Add(output, chunk.Input(others[i]), output);
         TensorPrimitives.Divide(output, (float)n, output);
         var w0 = chunk.Input(task.BaseIndex);
-        if (!task.Flag("filter_wise"))
+        if (!task.Get(FilterWise))
         {
             Kernels.Combine(output, s.T, w0, 1f - s.T, output);
             return;

@@ -8,10 +8,14 @@ namespace Mistral.Merge.Merging.Methods;
 /// </summary>
 public sealed class NuSlerpMethod : MergeMethodBase
 {
+    private static readonly ParamDef<bool> Flatten = new("nuslerp_flatten", true);
+    private static readonly ParamDef<bool> RowWise = new("nuslerp_row_wise", false);
+    private static readonly ParamDef<double> Weight = new("weight", Required: true, Range: new(double.NegativeInfinity, double.PositiveInfinity)
+        { Warn = w => w < 0 ? "with a negative weight t = w2/(w1+w2) leaves [0, 1] and nuslerp extrapolates" : null });
+
     public override MethodSpec Spec { get; } = new("nuslerp",
-        [new("nuslerp_flatten", ParamKind.Bool, true), new("nuslerp_row_wise", ParamKind.Bool, false)],
-        [new("weight", ParamKind.Number, Required: true, Range: new(double.NegativeInfinity, double.PositiveInfinity)
-            { Warn = w => w < 0 ? "with a negative weight t = w2/(w1+w2) leaves [0, 1] and nuslerp extrapolates" : null })],
+        [Flatten, RowWise],
+        [Weight],
         BaseRole.Optional);
 
     public override string? CheckSources(int sourceCount, bool hasBase)
@@ -20,7 +24,7 @@ public sealed class NuSlerpMethod : MergeMethodBase
     private enum Mode { Flat, Rows, Columns }
 
     private static Mode ModeOf(MethodTask task)
-        => task.Flag("nuslerp_flatten") || task.Rows == 1 ? Mode.Flat : task.Flag("nuslerp_row_wise") ? Mode.Columns : Mode.Rows;
+        => task.Get(Flatten) || task.Rows == 1 ? Mode.Flat : task.Get(RowWise) ? Mode.Columns : Mode.Rows;
 
     private sealed class State(long vectors)
     {
@@ -75,7 +79,7 @@ public sealed class NuSlerpMethod : MergeMethodBase
     {
         var s = (State)state!;
         var (a, b) = Pair(task);
-        double t = T(task.ModelNumber(a, "weight"), task.ModelNumber(b, "weight"));
+        double t = T(task.Get(Weight, a), task.Get(Weight, b));
         var va = chunk.Input(a);
         var vb = chunk.Input(b);
         if (task.BaseIndex >= 0)

@@ -3,17 +3,16 @@ namespace Mistral.Merge.Merging.Methods;
 /// <summary>passthrough: the one source's tensor, times <c>scale</c> when set (frankenmerges via slices).</summary>
 public sealed class PassthroughMethod : MergeMethodBase
 {
-    public override MethodSpec Spec { get; } = new("passthrough",
-        [],
-        [new("scale", ParamKind.Number)],
-        BaseRole.Ordinary);
+    private static readonly ParamDef<double> Scale = new("scale");
+
+    public override MethodSpec Spec { get; } = new("passthrough", [], [Scale], BaseRole.Ordinary) { CopiesInput = true };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount == 1 ? null : $"passthrough takes exactly one source per slice (got {sourceCount})";
 
     public override void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output)
     {
-        if (task.ModelNumberOrNull(0, "scale") is double scale) Kernels.Scale(chunk.Input(0), (float)scale, output);
+        if (task.TryGet(Scale, 0, out var scale)) Kernels.Scale(chunk.Input(0), (float)scale, output);
         else chunk.Input(0).CopyTo(output);
     }
 }

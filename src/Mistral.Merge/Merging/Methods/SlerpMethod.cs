@@ -10,8 +10,10 @@ public sealed class SlerpMethod : MergeMethodBase
     public const double DotThreshold = 0.9995;
     public const double Epsilon = 1e-8;
 
+    private static readonly ParamDef<double> T = new("t", Required: true, Range: new(0, 1, Meaning: "0 gives the base model, 1 the other one"));
+
     public override MethodSpec Spec { get; } = new("slerp",
-        [new("t", ParamKind.Number, Required: true, Range: new(0, 1, Meaning: "0 gives the base model, 1 the other one"))],
+        [T],
         [],
         BaseRole.Required);
 
@@ -34,7 +36,7 @@ public sealed class SlerpMethod : MergeMethodBase
     public override bool Finish(object? state, MethodTask task)
     {
         var s = (State)state!;
-        (s.C0, s.C1) = Coefficients(task.Number("t"), s.Aa, s.Bb, s.Ab);
+        (s.C0, s.C1) = Coefficients(task.Get(T), s.Aa, s.Bb, s.Ab);
         return false;
     }
 

@@ -16,32 +16,47 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
     public Sparsification Sparsification { get; } = sparsification;
     public bool Consensus { get; } = consensus;
 
-    public override MethodSpec Spec { get; } = new(name,
+    private readonly ParamDef<bool> _normalize = new("normalize", defaultNormalize);
+    private static readonly ParamDef<double> Lambda = new("lambda", 1.0, Range: new(double.NegativeInfinity, double.PositiveInfinity)
+        { Warn = l => l == 0 ? "the output is the base model" : l < 0 ? "the task vectors are subtracted from the base" : null });
+    private readonly ParamDef<bool> _rescale = new("rescale", defaultRescale);
+    private static readonly ParamDef<bool> Int8Mask = new("int8_mask", false);
+    private static readonly ParamDef<double> Weight = new("weight", Required: true);
+    private readonly ParamDef<double> _density = new("density", 1.0, Range: DensityRange(sparsification));
+    private static readonly ParamDef<double> Gamma = new("gamma", 0.01, Range: new(0, 1, Meaning: "the fraction of the largest differences removed"));
+    private static readonly ParamDef<double> Epsilon = new("epsilon", 0.15, Range: new(0, 1, Meaning: "keep probabilities range over density ± epsilon"));
+
+    private MethodSpec? _spec;
+
+    /// <summary>Built on first use: field initializers cannot read the instance's own parameter declarations.</summary>
+    public override MethodSpec Spec => _spec ??= new(name,
+        [_normalize, Lambda, _rescale, Int8Mask],
         [
-            new("normalize", ParamKind.Bool, defaultNormalize),
-            new("lambda", ParamKind.Number, 1.0, Range: new(double.NegativeInfinity, double.PositiveInfinity)
-                { Warn = l => l == 0 ? "the output is the base model" : l < 0 ? "the task vectors are subtracted from the base" : null }),
-            new("rescale", ParamKind.Bool, defaultRescale),
-            new("int8_mask", ParamKind.Bool, false),
+            Weight,
+            _density,
+            .. Sparsification == Sparsification.MagnitudeOutliers ? new ParamDef[] { Gamma } : [],
+            .. Sparsification == Sparsification.DellaMagprune ? new ParamDef[] { Epsilon } : [],
         ],
-        [
-            new("weight", ParamKind.Number, Required: true),
-            new("density", ParamKind.Number, 1.0, Range: DensityRange(sparsification)),
-            .. sparsification == Sparsification.MagnitudeOutliers
-                ? new ParamDef[] { new("gamma", ParamKind.Number, 0.01, Range: new(0, 1, Meaning: "the fraction of the largest differences removed")) } : [],
-            .. sparsification == Sparsification.DellaMagprune
-                ? new ParamDef[] { new("epsilon", ParamKind.Number, 0.15, Range: new(0, 1, Meaning: "keep probabilities range over density ± epsilon")) } : [],
-        ],
-        BaseRole.Required);
+        BaseRole.Required)
+    {
+        UsesRandomMasks = Sparsification is Sparsification.Random or Sparsification.DellaMagprune,
+        BaseShapesOutput = true,
+    };
 
     public override string? CheckSources(int sourceCount, bool hasBase) => hasBase ? null : $"{name} needs the base model among the sources";
+
+    /// <summary>della's keep probabilities range over density ± epsilon, which must stay inside (0, 1).</summary>
+    public override string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where)
+        => Sparsification == Sparsification.DellaMagprune && _density.In(modelParams) is double d && d is > 0 and < 1
+           && Epsilon.In(modelParams) is double e && (d + e >= 1 || d - e <= 0)
+            ? $"{name}: density ± epsilon must lie in (0, 1) ({where}: density {d}, epsilon {e})" : null;
 
     /// <summary>The kept fraction: magnitude pruning refuses to keep nothing (mergekit asserts k &gt; 0); the random ones drop the model at 0.</summary>
     private static ParamRange DensityRange(Sparsification sparsification) => sparsification == Sparsification.Magnitude
         ? new(0, 1, MinOpen: true, Meaning: "the fraction of each task vector kept; ties cannot keep nothing")
         : new(0, 1, Meaning: "the fraction of each task vector kept") { Warn = d => d == 0 && sparsification != Sparsification.None ? "the model's task vector is dropped entirely" : null };
 
-    private bool Sparsifies(MethodTask task, int i) => Sparsification != Sparsification.None && i != task.BaseIndex && task.ModelNumber(i, "density") < 1;
+    private bool Sparsifies(MethodTask task, int i) => Sparsification != Sparsification.None && i != task.BaseIndex && task.Get(_density, i) < 1;
     private bool AnySparse(MethodTask task) => Enumerable.Range(0, task.Count).Any(i => Sparsifies(task, i));
 
     private bool ByMagnitude => Sparsification is Sparsification.Magnitude or Sparsification.MagnitudeOutliers;
@@ -49,7 +64,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
     /// <summary>Reduction passes select by magnitude over the whole tensor, or compute the L1 rescale
     /// factors when random masks are drawn chunk by chunk.</summary>
     public override bool NeedsReduction(MethodTask task)
-        => AnySparse(task) && (ByMagnitude || task.Flag("rescale") && Sparsification is Sparsification.Random or Sparsification.DellaMagprune);
+        => AnySparse(task) && (ByMagnitude || task.Get(_rescale) && Sparsification is Sparsification.Random or Sparsification.DellaMagprune);
 
     private sealed class State(int n)
     {
@@ -63,17 +78,17 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
         var s = new State(task.Count);
         if (ByMagnitude)
             for (int i = 0; i < task.Count; i++)
-                if (Sparsifies(task, i)) s.Magnitude[i] = new MagnitudeReduction(Selector(task, i), task.Elements, task.Flag("rescale"));
+                if (Sparsifies(task, i)) s.Magnitude[i] = new MagnitudeReduction(Selector(task, i), task.Elements, task.Get(_rescale));
         return s;
     }
 
     /// <summary>Which |δ| a model keeps, over the whole tensor.</summary>
     private MagnitudeSelector Selector(MethodTask task, int i)
     {
-        double density = task.ModelNumber(i, "density");
+        double density = task.Get(_density, i);
         long n = task.Elements;
         if (Sparsification == Sparsification.Magnitude) return MagnitudeSelector.TopK(n, (long)(density * n));
-        long top = (long)(task.ModelNumber(i, "gamma") * n);
+        long top = (long)(task.Get(Gamma, i) * n);
         long bot = n - (long)(density * n) - top;
         if (bot < 0) { top += bot; bot = 0; }
         // mergekit's [bot:-top] keeps nothing when top = 0; we keep [bot:n] (documented).
@@ -138,7 +153,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
             if (r == null || !r.NeedsPass) continue;
             r.EndPass();
             if (r.NeedsPass) again = true;
-            else if (task.Flag("rescale")) (s.Before[i], s.After[i]) = (r.Before, r.After);
+            else if (task.Get(_rescale)) (s.Before[i], s.After[i]) = (r.Before, r.After);
         }
         return again;
     }
@@ -146,7 +161,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
     /// <summary>Zeroes the dropped elements of δ (a chunk of whole rows).</summary>
     private void Mask(State s, MethodTask task, int i, Chunk chunk, Span<float> d)
     {
-        double density = task.ModelNumber(i, "density");
+        double density = task.Get(_density, i);
         switch (Sparsification)
         {
             case Sparsification.Magnitude or Sparsification.MagnitudeOutliers:
@@ -169,7 +184,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
     private static void DellaMask(MethodTask task, int i, Chunk chunk, Span<float> d, double density)
     {
         if (density <= 0) { d.Clear(); return; }
-        double eps = task.ModelNumber(i, "epsilon");
+        double eps = task.Get(Epsilon, i);
         ulong key = MaskGenerator.Key(task.Seed, task.OutputName, task.Ordinals[i]);
         int m = (int)task.Cols;
         long f0 = chunk.FlatOffset(task.Cols);
@@ -202,7 +217,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
     {
         var s = (State)state!;
         var b = chunk.Input(task.BaseIndex);
-        bool rescale = task.Flag("rescale");
+        bool rescale = task.Get(_rescale);
         Span<float> w = stackalloc float[task.Count];
         for (int i = 0; i < task.Count; i++)
         {
@@ -214,18 +229,18 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
                 Mask(s, task, i, chunk, d);
                 if (rescale && s.Before[i] >= 1e-7 && s.After[i] >= 1e-7) Kernels.Scale(d, (float)(s.Before[i] / s.After[i]), d);
             }
-            w[i] = (float)task.ModelNumber(i, "weight");
+            w[i] = (float)task.Get(Weight, i);
             Kernels.Scale(d, w[i], d);
         }
         Mix(task, chunk, w, output);
-        if (task.Flag("normalize") && !Consensus)
+        if (task.Get(_normalize) && !Consensus)
         {
             float div = 0;
             for (int i = 0; i < task.Count; i++) if (i != task.BaseIndex) div += w[i];
             if (Math.Abs(div) < 1e-8f) div = 1;
             TensorPrimitives.Divide(output, div, output);
         }
-        double lambda = task.Number("lambda");
+        double lambda = task.Get(Lambda);
         if (lambda != 1) TensorPrimitives.Multiply(output, (float)lambda, output);
         TensorPrimitives.Add(output, b, output);
     }
@@ -241,7 +256,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
                 if (i != task.BaseIndex) TensorPrimitives.Add(output, chunk.Input(i), output);
             return;
         }
-        bool normalize = task.Flag("normalize");
+        bool normalize = task.Get(_normalize);
         var inputs = chunk.Inputs;
         int count = task.Count, baseIndex = task.BaseIndex;
         for (int e = 0; e < chunk.Length; e++)

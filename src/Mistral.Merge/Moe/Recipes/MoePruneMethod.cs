@@ -15,12 +15,12 @@ public sealed class MoePruneMethod : SurgeryMethodBase
 
     public override MethodSpec Spec { get; } = new("moe_prune",
     [
-        new("num_experts", ParamKind.Number, Required: true),
-        new("criterion", ParamKind.String, "frequency"),
-        new("group", ParamKind.Bool, false),
-        new("experts_per_token", ParamKind.Number),
+        new ParamDef<double>("num_experts", Required: true),
+        new ParamDef<string>("criterion", "frequency"),
+        new ParamDef<bool>("group", false),
+        new ParamDef<double>("experts_per_token"),
         .. CalibrationParams,
-    ], [], BaseRole.Required);
+    ], [], BaseRole.Required) { BaseOnly = true };
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)
     {

@@ -14,13 +14,13 @@ public sealed class MoeToDenseMethod : SurgeryMethodBase
 
     public override MethodSpec Spec { get; } = new("moe_to_dense",
     [
-        new("strategy", ParamKind.String, "mean"),
-        new("expert", ParamKind.Number),
-        new("reference", ParamKind.Number),
-        new("weighted", ParamKind.Bool, false),
-        new("top_k", ParamKind.Number),
+        new ParamDef<string>("strategy", "mean"),
+        new ParamDef<double>("expert"),
+        new ParamDef<double>("reference"),
+        new ParamDef<bool>("weighted", false),
+        new ParamDef<double>("top_k"),
         .. CalibrationParams,
-    ], [], BaseRole.Required);
+    ], [], BaseRole.Required) { BaseOnly = true };
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)
     {

@@ -10,9 +10,9 @@ public abstract class SurgeryMethodBase : MergeMethodBase, ICheckpointSurgery
     /// <summary>Where routing frequencies / MoE block inputs come from; shared by both surgeries.</summary>
     protected static readonly ParamDef[] CalibrationParams =
     [
-        new("calibration", ParamKind.String),
-        new("calibration_tokens", ParamKind.Number),
-        new("frequencies", ParamKind.String),
+        new ParamDef<string>("calibration"),
+        new ParamDef<double>("calibration_tokens"),
+        new ParamDef<string>("frequencies"),
     ];
 
     public override string? CheckSources(int sourceCount, bool hasBase) => null;
