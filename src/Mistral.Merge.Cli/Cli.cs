@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Cli;
@@ -24,12 +25,23 @@ public static class Cli
         try
         {
             var parse = root.Parse(args);
+            if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction) return Usage(parse, config.Error);
             return parse.Invoke(config);
         }
         catch (Exception e)
         {
             return Report(e, stderr ?? Console.Error);
         }
+    }
+
+    /// <summary>A malformed command line: the first parse error and where help is, on stderr; exit 2 (never the whole help).</summary>
+    private static int Usage(ParseResult parse, TextWriter err)
+    {
+        var command = parse.CommandResult.Command;
+        var name = command is RootCommand ? "mistral-merge" : $"mistral-merge {command.Name}";
+        err.WriteLine($"error: {OneLine(parse.Errors[0].Message)}");
+        err.WriteLine($"see '{name} --help'");
+        return UsageError;
     }
 
     /// <summary>The closing line of commands that write a model: what the written folder holds, read back from disk.</summary>

@@ -16,11 +16,11 @@ public static class MergeCommand
         var outDir = new Argument<string?>("OUT_DIR") { Description = "Output model folder (not needed with --dry-run)", Arity = ArgumentArity.ZeroOrOne };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (every output tensor, inputs, resolved parameters, bytes) and stop" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random masks (dare_*, della*)", DefaultValueFactory = _ => 0 };
-        var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" };
+        var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" }.Check(v => ByteSize.Parse(v));
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
         var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
         var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Write tensors that come out NaN/Inf (or have NaN/Inf inputs) with a warning per tensor; by default such a merge fails and writes nothing" };
-        var threads = new Option<int>("--threads") { Description = "Worker threads (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = CommonOptions.Threads();
         var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough; MoE surgery: moe_to_dense, moe_prune)")
         {
             recipe, outDir, dryRun, seed, shard, force, noTok, allowNonFinite, threads,
@@ -34,8 +34,7 @@ public static class MergeCommand
             bool dry = p.GetValue(dryRun);
             if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("merge: OUT_DIR is required (or use --dry-run)");
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
-            int nThreads = p.GetValue(threads);
-            if (nThreads < 1) throw new MergeException($"--threads: must be at least 1 (got {nThreads})");
+            int nThreads = CommonOptions.ThreadCount(p.GetValue(threads));
 
             MergePlan plan;
             try { plan = MergePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed) }); }

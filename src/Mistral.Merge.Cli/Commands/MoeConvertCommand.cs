@@ -17,18 +17,21 @@ public static class MoeConvertCommand
     {
         var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder" };
         var output = new Argument<string>("OUT") { Description = "Output folder" };
-        var strategy = new Option<string>("--strategy") { Description = "expert | mean | frequency | aligned_mean | concat", DefaultValueFactory = _ => "mean" };
+        var strategy = new Option<string>("--strategy") { Description = "How the experts become one MLP", DefaultValueFactory = _ => "mean" }
+            .OneOf(["expert", "mean", "frequency", "aligned_mean", "concat"], v => MoeToDense.ParseStrategy(v, "--strategy"));
         var expert = new Option<string?>("--expert") { Description = "expert strategy: one index, or one per layer separated by commas" };
         var frequencies = new Option<string?>("--frequencies") { Description = "JSON with selection_frequency [layer][expert] (the output of moe-stats --json)" };
         var calibration = new Option<string?>("--calibration") { Description = "text file to measure routing frequencies on (measured with the built-in forward pass)" };
-        var calTokens = new Option<int>("--calibration-tokens") { Description = "token limit for --calibration", DefaultValueFactory = _ => 20000 };
+        var calTokens = new Option<int>("--calibration-tokens") { Description = "token limit for --calibration", DefaultValueFactory = _ => 20000 }.AtLeast(2);
         var topK = new Option<int?>("--top-k") { Description = "concat: keep the K most frequent experts (default all)" };
         var weighted = new Option<bool>("--weighted") { Description = "aligned_mean: weight by routing frequency" };
         var reference = new Option<int?>("--reference") { Description = "aligned_mean: reference expert (default the most frequent, else 0)" };
         var prune = new Option<int?>("--prune") { Description = "keep N experts per layer (Mixtral output) instead of converting to dense" };
-        var select = new Option<string>("--select") { Description = "--prune: choose experts by 'frequency' or 'output' (least change of the block output; needs --calibration)", DefaultValueFactory = _ => "frequency" };
+        var select = new Option<string>("--select") { Description = "--prune: choose experts by 'frequency' or 'output' (least change of the block output; needs --calibration)", DefaultValueFactory = _ => "frequency" }
+            .OneOf("frequency", "output");
         var group = new Option<bool>("--group") { Description = "--prune: merge clusters of similar experts instead of dropping (needs --calibration)" };
-        var outDtype = new Option<string?>("--out-dtype") { Description = "float32 | bfloat16 | float16 (default: as stored)" };
+        var outDtype = new Option<string?>("--out-dtype") { Description = "Output dtype (default: as stored)" }
+            .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--out-dtype"); });
         var force = new Option<bool>("--force") { Description = "replace a non-empty output folder" };
         var cmd = new Command("moe-convert", "Collapse a Mixtral's experts into a dense Mistral, or prune/group its experts")
         { model, output, strategy, expert, frequencies, calibration, calTokens, topK, weighted, reference, prune, select, group, outDtype, force };
@@ -46,8 +49,7 @@ public static class MoeConvertCommand
             if (p.GetValue(prune) is { } n)
             {
                 MoeCalibration? calSource = null;
-                string sel = p.GetValue(select)!;
-                if (sel is not ("frequency" or "output")) throw new MergeException($"--select: expected 'frequency' or 'output', got '{sel}'");
+                string sel = p.GetValue(select)!.ToLowerInvariant();
                 if (p.GetValue(group) || sel == "output")
                 {
                     var cal = p.GetValue(calibration) ?? throw new MergeException("--group and --select output need --calibration TEXT");

@@ -13,7 +13,7 @@ public static class MoeStatsCommand
     {
         var model = new Argument<string>("MODEL") { Description = "Mixtral model folder" };
         var text = new Option<string>("--text") { Description = "text file to route", Required = true };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
         var json = new Option<bool>("--json") { Description = "JSON output (selection_frequency, mean_weight, co_selection, ...)" };
         var plot = new Option<string?>("--plot") { Description = "write an SVG heatmap (layers × experts) of the selection frequency" };
         var cmd = new Command("moe-stats", "Router statistics of a Mixtral model on a text: expert selection frequency, mean routing weight, co-selection")

@@ -29,7 +29,7 @@ public class MoeCommandTests
         using var tmp = new TempDir();
         TinyMixtral.Write(tmp["in"], 4);
         void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(args), expect);
-        Fails("unknown strategy 'avg'", "moe-convert", tmp["in"], tmp["o"], "--strategy", "avg");
+        CliRunner.AssertUsageError(CliRunner.Run("moe-convert", tmp["in"], tmp["o"], "--strategy", "avg"), "moe-convert", "unknown strategy 'avg'");
         Fails("needs routing frequencies", "moe-convert", tmp["in"], tmp["o"], "--strategy", "frequency");
         Fails("'x' is not an integer", "moe-convert", tmp["in"], tmp["o"], "--strategy", "expert", "--expert", "x");
         File.WriteAllText(tmp["bad.json"], "{\"selection_frequency\": [[1,2,3]]}");
@@ -107,7 +107,7 @@ public class MoeStatsCommandTests
         void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(args), expect);
         Fails("not a Mixtral model", "moe-stats", dense, "--text", text);
         Fails($"{tmp["none.txt"]}: text file not found", "moe-stats", mix, "--text", tmp["none.txt"]);
-        Fails("token limit must be at least 2", "moe-stats", mix, "--text", text, "--max-tokens", "0");
+        CliRunner.AssertUsageError(CliRunner.Run("moe-stats", mix, "--text", text, "--max-tokens", "0"), "moe-stats", "--max-tokens must be at least 2, got 0");
         Fails("cannot write", "moe-stats", mix, "--text", text, "--plot", tmp["no/such/dir/p.svg"]);
         Fails("not found", "moe-stats", tmp["nothing"], "--text", text);
     }
