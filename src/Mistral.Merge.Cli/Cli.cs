@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using System.Text.Json.Nodes;
 using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Cli;
@@ -44,11 +45,26 @@ public static class Cli
         return UsageError;
     }
 
-    /// <summary>The closing line of commands that write a model: what the written folder holds, read back from disk.</summary>
-    public static void ReportWritten(TextWriter o, string outDir, TimeSpan elapsed)
+    /// <summary>
+    /// The closing line of commands that write a model: what the written folder holds, read back from disk; with
+    /// <paramref name="json"/> (the command's inputs) one JSON document with the same facts instead.
+    /// </summary>
+    public static void ReportWritten(TextWriter o, string outDir, TimeSpan elapsed, JsonObject? json = null)
     {
         using var written = ModelFolder.Open(outDir);
         var ci = System.Globalization.CultureInfo.InvariantCulture;
+        if (json != null)
+        {
+            json["version"] = CommonOptions.Version;
+            json["out"] = written.Path;
+            json["tensors"] = written.TensorNames.Count;
+            json["parameters"] = written.ParameterCount;
+            json["bytes"] = written.TotalBytes;
+            json["files"] = written.Files.Count;
+            json["seconds"] = Math.Round(elapsed.TotalSeconds, 3);
+            o.WriteLine(IO.JsonText.Write(json));
+            return;
+        }
         o.WriteLine($"wrote {outDir}: {written.TensorNames.Count} tensors, {written.ParameterCount.ToString("N0", ci)} parameters, "
             + $"{IO.ByteSize.Format(written.TotalBytes)} in {written.Files.Count} file(s), {elapsed.TotalSeconds.ToString("0.00", ci)} s");
     }

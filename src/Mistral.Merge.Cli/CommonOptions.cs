@@ -90,14 +90,12 @@ internal static class CommonOptions
     /// <summary>Where progress and informational lines go: stderr, or nowhere with --quiet.</summary>
     public static TextWriter Chatter(ParseResult p, Option<bool> quiet) => p.GetValue(quiet) ? TextWriter.Null : p.InvocationConfiguration.Error;
 
-    /// <summary>The start of every --json document: the tool's version (as --version prints it) and the command.</summary>
-    public static JsonObject Document(string command) => new() { ["version"] = Version, ["command"] = command };
-
+    /// <summary>The tool's version as --version prints it; every --json document carries it.</summary>
     public static string Version { get; } =
         typeof(CommonOptions).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
     /// <summary>Prints a --json document on stdout (one document, readable escapes).</summary>
-    public static void Print(ParseResult p, JsonObject doc) => p.InvocationConfiguration.Output.WriteLine(IO.JsonText.Write(doc));
+    public static void Print(ParseResult p, JsonObject doc) => p.InvocationConfiguration.Output.WriteLine(IO.JsonText.Write(doc, indented: false));
 
     /// <summary>An output file option checked before the long work: its folder exists and it is not a folder itself.</summary>
     public static void CheckOutputFile(string? path, string option)

@@ -44,8 +44,15 @@ public static class CompareCommand
             b.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
-                o.WriteLine(new JsonObject
+                CommonOptions.Print(p, new JsonObject
                 {
+                    ["version"] = CommonOptions.Version,
+                    ["model_a"] = a.Path,
+                    ["model_b"] = b.Path,
+                    ["text"] = textPath,
+                    ["ctx"] = c,
+                    ["stride"] = s,
+                    ["max_tokens"] = p.GetValue(maxTokens),
                     ["kl_mean"] = r.MeanKl,
                     ["kl_p99"] = r.P99Kl,
                     ["kl_max"] = r.MaxKl,
@@ -56,7 +63,7 @@ public static class CompareCommand
                     ["nll_b"] = r.B.MeanNll,
                     ["tokens"] = r.Tokens,
                     ["tokens_per_second"] = Math.Round(r.Seconds > 0 ? r.Tokens / r.Seconds : 0, 1),
-                }.ToJsonString());
+                });
             else
             {
                 o.WriteLine($"KL(A‖B):         mean {EvalCommon.F(r.MeanKl, "0.000000")}   p99 {EvalCommon.F(r.P99Kl, "0.000000")}   max {EvalCommon.F(r.MaxKl, "0.000000")} nats");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
@@ -18,9 +19,10 @@ public static class ConvertCommand
         var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) }
             .Check(v => ByteSize.Parse(v));
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var json = CommonOptions.Json("out, tensors, parameters, bytes, files, seconds");
         var cmd = new Command("convert", "Convert dtypes and reshard a checkpoint, streaming (bounded memory); copies config.json (torch_dtype updated) and tokenizer files")
         {
-            model, output, dtype, shardSize, force,
+            model, output, dtype, shardSize, force, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -33,7 +35,8 @@ public static class ConvertCommand
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();
             CheckpointConverter.Convert(p.GetValue(model)!, outDir, options, token);
-            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed);
+            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,
+                p.GetValue(json) ? new JsonObject { ["model"] = p.GetValue(model), ["dtype"] = d, ["out_shard_size"] = options.Writer.ShardSize } : null);
             return Cli.Ok;
         });
     }

@@ -56,8 +56,13 @@ public static class GenerateCommand
             m.Folder.CheckUnchanged();
             bool atContext = clipped && !r.StoppedAtEos && r.Ids.Length == allowed;
             if (asJson)
-                o.WriteLine(new JsonObject
+                CommonOptions.Print(p, new JsonObject
                 {
+                    ["version"] = CommonOptions.Version,
+                    ["model"] = m.Path,
+                    ["max_new_tokens"] = budget,
+                    ["temperature"] = options.Temperature,
+                    ["seed"] = options.Seed,
                     ["prompt"] = promptText,
                     ["prompt_ids"] = new JsonArray([.. ids.Select(i => (JsonNode)i)]),
                     ["ids"] = new JsonArray([.. r.Ids.Select(i => (JsonNode)i)]),
@@ -67,7 +72,7 @@ public static class GenerateCommand
                     ["chat_template"] = kind.ToString().ToLowerInvariant(),
                     ["prefill_tokens_per_second"] = Math.Round(r.PrefillTokensPerSecond, 1),
                     ["decode_tokens_per_second"] = Math.Round(r.DecodeTokensPerSecond, 1),
-                }.ToJsonString());
+                });
             else
             {
                 o.WriteLine();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
@@ -33,8 +34,9 @@ public static class MoeConvertCommand
         var outDtype = new Option<string?>("--out-dtype") { Description = "Output dtype (default: as stored)" }
             .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--out-dtype"); });
         var force = new Option<bool>("--force") { Description = "replace a non-empty output folder" };
+        var json = CommonOptions.Json("model, out, strategy or prune, parameters, layer_notes");
         var cmd = new Command("moe-convert", "Collapse a Mixtral's experts into a dense Mistral, or prune/group its experts")
-        { model, output, strategy, expert, frequencies, calibration, calTokens, topK, weighted, reference, prune, select, group, outDtype, force };
+        { model, output, strategy, expert, frequencies, calibration, calTokens, topK, weighted, reference, prune, select, group, outDtype, force, json };
         return cmd.WithAction((p, token) =>
         {
             string src = p.GetValue(model)!, dst = p.GetValue(output)!;
@@ -46,6 +48,18 @@ public static class MoeConvertCommand
             if (p.GetValue(frequencies) is { } ff) freq = FrequencyTable.Load(ff, layers, experts);
             else if (p.GetValue(calibration) is { } cal && p.GetValue(prune) == null) freq = MeasureFrequencies(src, cal, p.GetValue(calTokens), token);
             var o = p.InvocationConfiguration.Output;
+            bool Json(string summary, long parameters, IEnumerable<string> notes, JsonObject how)
+            {
+                if (!p.GetValue(json)) return false;
+                how["version"] = CommonOptions.Version;
+                how["model"] = src;
+                how["out"] = dst;
+                how["summary"] = summary;
+                how["parameters"] = parameters;
+                how["layer_notes"] = new JsonArray([.. notes.Select(n => (JsonNode)n)]);
+                CommonOptions.Print(p, how);
+                return true;
+            }
             if (p.GetValue(prune) is { } n)
             {
                 MoeCalibration? calSource = null;
@@ -65,7 +79,9 @@ public static class MoeConvertCommand
                         NumExperts = n, Group = p.GetValue(group), Selection = sel == "output" ? PruneSelection.OutputChange : PruneSelection.Frequency,
                         Frequencies = freq, Calibration = calSource, OutDType = dt, Writer = writer,
                     }, token);
-                o.WriteLine($"wrote {dst}: Mixtral with {n} experts per layer, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters");
+                var pruned = $"wrote {dst}: Mixtral with {n} experts per layer, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters";
+                if (Json(pruned, r.Parameters, r.LayerNotes, new JsonObject { ["prune"] = n, ["select"] = sel, ["group"] = p.GetValue(group) })) return Cli.Ok;
+                o.WriteLine(pruned);
                 foreach (var line in r.LayerNotes) o.WriteLine("  " + line);
                 return Cli.Ok;
             }
@@ -82,7 +98,9 @@ public static class MoeConvertCommand
                 Strategy = strat, ExpertPerLayer = perLayer, Frequencies = freq, ConcatTopK = p.GetValue(topK),
                 AlignedFrequencyWeighted = p.GetValue(weighted), ReferenceExpert = p.GetValue(reference), OutDType = dt, Writer = writer,
             }, token);
-            o.WriteLine($"wrote {dst}: MistralForCausalLM, intermediate {res.Intermediate}, {res.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters ({MoeToDense.StrategyName(strat)})");
+            var dense = $"wrote {dst}: MistralForCausalLM, intermediate {res.Intermediate}, {res.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters ({MoeToDense.StrategyName(strat)})";
+            if (Json(dense, res.Parameters, res.LayerNotes, new JsonObject { ["strategy"] = MoeToDense.StrategyName(strat), ["intermediate"] = res.Intermediate })) return Cli.Ok;
+            o.WriteLine(dense);
             foreach (var line in res.LayerNotes) o.WriteLine("  " + line);
             return Cli.Ok;
         });

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 using Mistral.Merge.Moe.Report;
@@ -21,7 +20,7 @@ public static class MoeReportCommand
             Description = "comma-separated: expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output], group:N",
             DefaultValueFactory = _ => DefaultStrategies,
         };
-        var json = new Option<bool>("--json") { Description = "JSON output instead of the markdown table" };
+        var json = CommonOptions.Json("a row per strategy; instead of the markdown table");
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens of --text (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
         var calTokens = new Option<int>("--calibration-tokens") { Description = "tokens of --calibration", DefaultValueFactory = _ => 20000 }.AtLeast(2);
         var ctx = new Option<int>("--ctx") { Description = "perplexity window (stride = ctx)", DefaultValueFactory = _ => MoeForwardPass.Window }.AtLeast(2);
@@ -45,7 +44,12 @@ public static class MoeReportCommand
             };
             var r = MoeReport.Run(o, token);
             var output = p.InvocationConfiguration.Output;
-            if (p.GetValue(json)) output.WriteLine(MoeReport.Json(r, m, o.Text, o.Calibration).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (p.GetValue(json))
+            {
+                var doc = MoeReport.Json(r, m, o.Text, o.Calibration);
+                doc["version"] = CommonOptions.Version;
+                output.WriteLine(IO.JsonText.Write(doc));
+            }
             else output.Write(MoeReport.Markdown(r, m, o.Text));
             return Cli.Ok;
         });

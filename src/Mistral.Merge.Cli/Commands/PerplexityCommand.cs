@@ -37,13 +37,19 @@ public static class PerplexityCommand
             m.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
-                o.WriteLine(new JsonObject
+                CommonOptions.Print(p, new JsonObject
                 {
+                    ["version"] = CommonOptions.Version,
+                    ["model"] = m.Path,
+                    ["text"] = textPath,
+                    ["ctx"] = c,
+                    ["stride"] = s,
+                    ["max_tokens"] = p.GetValue(maxTokens),
                     ["perplexity"] = r.Perplexity,
                     ["nll"] = r.MeanNll,
                     ["tokens"] = r.Tokens,
                     ["tokens_per_second"] = Math.Round(r.TokensPerSecond, 1),
-                }.ToJsonString());
+                });
             else
             {
                 o.WriteLine($"perplexity:   {EvalCommon.F(r.Perplexity)}");

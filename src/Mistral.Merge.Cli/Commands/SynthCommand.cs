@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
@@ -30,10 +31,11 @@ public static class SynthCommand
         var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) }
             .Check(v => ByteSize.Parse(v));
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var json = CommonOptions.Json("config, seed, dtype, out, tensors, parameters, bytes, files, seconds");
 
         var cmd = new Command("synth", "Write a seeded random-init checkpoint (HF tensor names, config.json) for benchmarks and tests")
         {
-            output, config, arch, hidden, layers, heads, kvHeads, inter, vocab, experts, perTok, layersOverride, dtype, seed, tokenizer, shardSize, force,
+            output, config, arch, hidden, layers, heads, kvHeads, inter, vocab, experts, perTok, layersOverride, dtype, seed, tokenizer, shardSize, force, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -67,7 +69,8 @@ public static class SynthCommand
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();
             Synthesizer.Write(outDir, cfg, options, token);
-            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed);
+            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,
+                p.GetValue(json) ? new JsonObject { ["config"] = configPath, ["arch"] = cfg.ArchitectureName, ["seed"] = options.Seed, ["dtype"] = options.DType.ToTorchName() } : null);
             return Cli.Ok;
         });
     }

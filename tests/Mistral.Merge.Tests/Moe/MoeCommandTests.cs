@@ -50,12 +50,12 @@ public class MoeCommandTests
         s.Add(0, Enumerable.Range(0, 400).Select(_ => (float)rng.NextDouble()).ToArray());
         s.Add(1, Enumerable.Range(0, 400).Select(i => i % 4 == 2 ? 3f : (float)rng.NextDouble()).ToArray());
         var o = new StringWriter();
-        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", false, tmp["h.svg"], o);
+        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", 20000, false, tmp["h.svg"], o);
         Assert.Contains("100 tokens, top-2 of 4 experts", o.ToString());
         Assert.Contains("0.5000", o.ToString()); // expert 2 of layer 1 is in every top-2
         Assert.StartsWith("<svg", File.ReadAllText(tmp["h.svg"]));
         var j = new StringWriter();
-        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", true, null, j);
+        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", 20000, true, null, j);
         Assert.Equal(0.5, JsonNode.Parse(j.ToString())!["selection_frequency"]![1]![2]!.GetValue<double>());
     }
 }
