@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 namespace Mistral.Merge.Cli;
 
 /// <summary>
-/// The options every command shares (--json, --quiet, --threads) and the validators that make a malformed command
+/// The options every command shares (--json, --threads) and the validators that make a malformed command
 /// line a usage error (exit 2, see <see cref="Cli.Run"/>): they run while parsing, before any action.
 /// </summary>
 internal static class CommonOptions
@@ -19,11 +19,6 @@ internal static class CommonOptions
     public static Option<bool> Json(string? keys = null) => new("--json")
     {
         Description = "Print one JSON document on stdout (the inputs, \"version\"" + (keys == null ? "" : ", " + keys) + "); progress stays on stderr",
-    };
-
-    public static Option<bool> Quiet() => new("--quiet", "-q")
-    {
-        Description = "No progress or informational lines on stderr; warnings and errors are still printed",
     };
 
     public static Option<int> Threads() => new Option<int>("--threads")
@@ -87,24 +82,12 @@ internal static class CommonOptions
         return command;
     }
 
-    /// <summary>Where progress and informational lines go: stderr, or nowhere with --quiet.</summary>
-    public static TextWriter Chatter(ParseResult p, Option<bool> quiet) => p.GetValue(quiet) ? TextWriter.Null : p.InvocationConfiguration.Error;
-
     /// <summary>The tool's version as --version prints it; every --json document carries it.</summary>
     public static string Version { get; } =
         typeof(CommonOptions).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
     /// <summary>Prints a --json document on stdout (one document, readable escapes).</summary>
     public static void Print(ParseResult p, JsonObject doc) => p.InvocationConfiguration.Output.WriteLine(IO.JsonText.Write(doc, indented: false));
-
-    /// <summary>An output file option checked before the long work: its folder exists and it is not a folder itself.</summary>
-    public static void CheckOutputFile(string? path, string option)
-    {
-        if (path == null) return;
-        if (Directory.Exists(path)) throw new MergeException($"{option} {path}: is a folder, expected a file name");
-        var parent = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (parent != null && !Directory.Exists(parent)) throw new MergeException($"{option} {path}: folder {parent} does not exist");
-    }
 
     private static string Alternatives(string[] v) => v.Length == 1 ? v[0] : string.Join(", ", v[..^1]) + " or " + v[^1];
 }

@@ -5,8 +5,7 @@ using System.Text.Json.Nodes;
 namespace Mistral.Merge.IO;
 
 /// <summary>
-/// The one place that decides how JSON the tool writes looks: stdout documents and files (config.json,
-/// tokenizer_config.json, the shard index, reports) keep <c>&lt;</c>, <c>&gt;</c>, <c>&amp;</c>, <c>'</c> and
+/// The one place that decides how the CLI's JSON documents look: they keep <c>&lt;</c>, <c>&gt;</c>, <c>&amp;</c>, <c>'</c> and
 /// non-ASCII characters as they are instead of <c>\u003C</c>-style escapes, so chat templates and paths stay readable.
 /// </summary>
 public static class JsonText
@@ -15,9 +14,6 @@ public static class JsonText
 
     public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = Encoder };
     public static readonly JsonSerializerOptions Compact = new() { Encoder = Encoder };
-
-    public static readonly JsonWriterOptions IndentedWriter = new() { Indented = true, Encoder = Encoder };
-    public static readonly JsonWriterOptions CompactWriter = new() { Encoder = Encoder };
 
     public static string Write(JsonNode node, bool indented = true) => node.ToJsonString(indented ? Indented : Compact);
 
