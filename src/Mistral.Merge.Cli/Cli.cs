@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.Text.Json.Nodes;
 using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Cli;
@@ -24,6 +26,7 @@ public static class Cli
         try
         {
             var parse = root.Parse(args);
+            if (parse.Errors.Count > 0 && parse.Action is ParseErrorAction) return Usage(parse, config.Error);
             return parse.Invoke(config);
         }
         catch (Exception e)
@@ -32,11 +35,36 @@ public static class Cli
         }
     }
 
-    /// <summary>The closing line of commands that write a model: what the written folder holds, read back from disk.</summary>
-    public static void ReportWritten(TextWriter o, string outDir, TimeSpan elapsed)
+    /// <summary>A malformed command line: the first parse error and where help is, on stderr; exit 2 (never the whole help).</summary>
+    private static int Usage(ParseResult parse, TextWriter err)
+    {
+        var command = parse.CommandResult.Command;
+        var name = command is RootCommand ? "mistral-merge" : $"mistral-merge {command.Name}";
+        err.WriteLine($"error: {OneLine(parse.Errors[0].Message)}");
+        err.WriteLine($"see '{name} --help'");
+        return UsageError;
+    }
+
+    /// <summary>
+    /// The closing line of commands that write a model: what the written folder holds, read back from disk; with
+    /// <paramref name="json"/> (the command's inputs) one JSON document with the same facts instead.
+    /// </summary>
+    public static void ReportWritten(TextWriter o, string outDir, TimeSpan elapsed, JsonObject? json = null)
     {
         using var written = ModelFolder.Open(outDir);
         var ci = System.Globalization.CultureInfo.InvariantCulture;
+        if (json != null)
+        {
+            json["version"] = CommonOptions.Version;
+            json["out"] = written.Path;
+            json["tensors"] = written.TensorNames.Count;
+            json["parameters"] = written.ParameterCount;
+            json["bytes"] = written.TotalBytes;
+            json["files"] = written.Files.Count;
+            json["seconds"] = Math.Round(elapsed.TotalSeconds, 3);
+            o.WriteLine(IO.JsonText.Write(json));
+            return;
+        }
         o.WriteLine($"wrote {outDir}: {written.TensorNames.Count} tensors, {written.ParameterCount.ToString("N0", ci)} parameters, "
             + $"{IO.ByteSize.Format(written.TotalBytes)} in {written.Files.Count} file(s), {elapsed.TotalSeconds.ToString("0.00", ci)} s");
     }

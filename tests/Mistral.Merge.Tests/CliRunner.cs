@@ -22,4 +22,16 @@ public static class CliRunner
         Assert.StartsWith("error: ", lines[0]);
         Assert.Contains(fragment, lines[0]);
     }
+
+    /// <summary>A malformed command line: exit code 2 and exactly "error: ..." and "see 'mistral-merge COMMAND --help'" on stderr, no help text.</summary>
+    public static void AssertUsageError(Result r, string command, string fragment)
+    {
+        Assert.True(r.ExitCode == 2, $"exit {r.ExitCode}: {r.Stderr}");
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Contains(fragment, lines[0]);
+        Assert.Equal($"see 'mistral-merge {command} --help'", lines[1]);
+        Assert.Equal("", r.Stdout);
+    }
 }

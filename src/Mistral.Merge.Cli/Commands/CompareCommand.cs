@@ -12,20 +12,19 @@ public static class CompareCommand
         var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder (P in KL(P‖Q); its tokenizer is used)" };
         var modelB = new Argument<string>("MODEL_B") { Description = "Model folder to compare (Q), same vocabulary" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file", Required = true };
-        var ctx = new Option<int>("--ctx") { Description = "Tokens per window", DefaultValueFactory = _ => 512 };
+        var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx)" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "Use only the first N tokens (with BOS); 0 = all", DefaultValueFactory = _ => 0 };
-        var threads = EvalCommon.Threads();
-        var json = EvalCommon.Json();
+        var maxTokens = EvalCommon.MaxTokens("Use only the first N tokens (with BOS); 0 = all");
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json();
         var device = EvalCommon.Device();
         var offload = EvalCommon.Offload();
         var cmd = new Command("compare", "Compare two models on the same text: per-token KL(A‖B) mean / p99 / max, top-1 agreement, both perplexities")
         { modelA, modelB, text, ctx, stride, maxTokens, threads, json, device, offload };
-        return cmd.WithAction((p, cancel) =>
+        return cmd.CheckWindows(ctx, stride).WithAction((p, cancel) =>
         {
             int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
-            Perplexity.Windows(2, c, s);
-            int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            int nThreads = p.GetValue(threads);
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = EvalCommon.ReadText(textPath);
@@ -45,8 +44,15 @@ public static class CompareCommand
             b.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
-                o.WriteLine(new JsonObject
+                CommonOptions.Print(p, new JsonObject
                 {
+                    ["version"] = CommonOptions.Version,
+                    ["model_a"] = a.Path,
+                    ["model_b"] = b.Path,
+                    ["text"] = textPath,
+                    ["ctx"] = c,
+                    ["stride"] = s,
+                    ["max_tokens"] = p.GetValue(maxTokens),
                     ["kl_mean"] = r.MeanKl,
                     ["kl_p99"] = r.P99Kl,
                     ["kl_max"] = r.MaxKl,
@@ -57,7 +63,7 @@ public static class CompareCommand
                     ["nll_b"] = r.B.MeanNll,
                     ["tokens"] = r.Tokens,
                     ["tokens_per_second"] = Math.Round(r.Seconds > 0 ? r.Tokens / r.Seconds : 0, 1),
-                }.ToJsonString());
+                });
             else
             {
                 o.WriteLine($"KL(A‖B):         mean {EvalCommon.F(r.MeanKl, "0.000000")}   p99 {EvalCommon.F(r.P99Kl, "0.000000")}   max {EvalCommon.F(r.MaxKl, "0.000000")} nats");

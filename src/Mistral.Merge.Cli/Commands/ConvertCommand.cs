@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
@@ -13,12 +14,15 @@ public static class ConvertCommand
     {
         var model = new Argument<string>("MODEL") { Description = "Input model folder (single file, sharded with index, or several *.safetensors)" };
         var output = new Argument<string>("OUT") { Description = "Output model folder (must not be the input or contain it)" };
-        var dtype = new Option<string?>("--dtype") { Description = "Convert F32/F16/BF16/F64 tensors to bfloat16, float16 or float32 (round to nearest even); default: keep dtypes, only reshard. Integer and FP8 tensors are copied unchanged" };
-        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) };
+        var dtype = new Option<string?>("--dtype") { Description = "Convert F32/F16/BF16/F64 tensors to bfloat16, float16 or float32 (round to nearest even); default: keep dtypes, only reshard. Integer and FP8 tensors are copied unchanged" }
+            .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--dtype"); });
+        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) }
+            .Check(v => ByteSize.Parse(v));
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var json = CommonOptions.Json("out, tensors, parameters, bytes, files, seconds");
         var cmd = new Command("convert", "Convert dtypes and reshard a checkpoint, streaming (bounded memory); copies config.json (torch_dtype updated) and tokenizer files")
         {
-            model, output, dtype, shardSize, force,
+            model, output, dtype, shardSize, force, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -31,7 +35,8 @@ public static class ConvertCommand
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();
             CheckpointConverter.Convert(p.GetValue(model)!, outDir, options, token);
-            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed);
+            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,
+                p.GetValue(json) ? new JsonObject { ["model"] = p.GetValue(model), ["dtype"] = d, ["out_shard_size"] = options.Writer.ShardSize } : null);
             return Cli.Ok;
         });
     }

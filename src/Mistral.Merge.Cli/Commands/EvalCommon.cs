@@ -9,22 +9,30 @@ namespace Mistral.Merge.Cli.Commands;
 /// <summary>Options and helpers shared by perplexity, generate and compare.</summary>
 internal static class EvalCommon
 {
-    public static Option<int> Threads() => new("--threads")
+    public static Option<string> Device() => new Option<string>("--device") { Description = DeviceSelector.OptionDescription, DefaultValueFactory = _ => "auto" }
+        .OneOf(DeviceSelector.Values, v => CheckDevice(v));
+
+    /// <summary>--max-tokens: the first N tokens (with BOS) of the text; 0 = all.</summary>
+    public static Option<int> MaxTokens(string description) =>
+        new Option<int>("--max-tokens") { Description = description, DefaultValueFactory = _ => 0 }.AtLeast(0);
+
+    public const int DefaultCtx = 512;
+
+    public static Option<int> Ctx() => new Option<int>("--ctx") { Description = "Tokens per window", DefaultValueFactory = _ => DefaultCtx }.AtLeast(2);
+
+    /// <summary>--ctx ≥ 2 and 1 ≤ --stride ≤ --ctx, checked while parsing (a command validator sees only the options given).</summary>
+    public static Command CheckWindows(this Command cmd, Option<int> ctx, Option<int?> stride) => cmd.Check(r =>
     {
-        Description = "Worker threads for the CPU kernels (default: all logical processors)",
-        DefaultValueFactory = _ => 0,
-    };
-
-    public static Option<bool> Json() => new("--json") { Description = "Machine-readable JSON output on stdout" };
-
-    public static Option<string> Device() => new("--device") { Description = DeviceSelector.OptionDescription, DefaultValueFactory = _ => "auto" };
+        int c = r.GetResult(ctx) == null ? DefaultCtx : r.GetValue(ctx);
+        Perplexity.Windows(2, c, r.GetValue(stride) ?? c);
+    });
 
     public static Option<bool> Offload() => new("--offload")
     {
         Description = "With CUDA: keep two layers on the GPU and stream the others in, overlapped with compute (models larger than GPU memory)",
     };
 
-    /// <summary>Rejects an unknown --device value before anything is loaded.</summary>
+    /// <summary>The --device value in lower case; an unknown one is a usage error (the option's validator).</summary>
     public static string CheckDevice(string? device)
     {
         string v = (device ?? "auto").Trim().ToLowerInvariant();
@@ -37,12 +45,6 @@ internal static class EvalCommon
     public static IBackend Backend(TransformerModel model, string device, int threads, bool offload) =>
         Backends.Create(model, device, threads, offload);
 
-    public static int CheckThreads(int threads)
-    {
-        if (threads < 0 || threads > 1024) throw new MergeException($"--threads must be between 1 and 1024 (or 0 for all processors), got {threads}");
-        return threads;
-    }
-
     public static string ReadText(string path)
     {
         if (!Path.Exists(path)) throw new MergeException($"{path}: text file not found");
@@ -52,7 +54,6 @@ internal static class EvalCommon
     /// <summary>[BOS] + encode(text), cut to <paramref name="maxTokens"/> (0 = all).</summary>
     public static int[] Tokenize(ITokenizer tok, string text, int maxTokens, string path)
     {
-        if (maxTokens < 0) throw new MergeException($"--max-tokens must be positive, got {maxTokens}");
         var ids = tok.Encode(text, addBos: true);
         if (maxTokens > 0 && ids.Length > maxTokens) ids = ids[..maxTokens];
         if (ids.Length < 2) throw new MergeException($"{path}: the text gives {ids.Length} token(s) with BOS; at least 2 are needed");

@@ -11,16 +11,22 @@ public static class GenerateCommand
     {
         var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors)" };
         var prompt = new Option<string>("--prompt") { Description = "The prompt text", Required = true };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate", DefaultValueFactory = _ => 128 };
-        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature; 0 = greedy (deterministic)", DefaultValueFactory = _ => 0.7f };
-        var topK = new Option<int>("--top-k") { Description = "Sample only from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
-        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling: the smallest set of tokens with probability ≥ p (1 = off)", DefaultValueFactory = _ => 1f };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "HF repetition penalty over prompt and output (1 = off)", DefaultValueFactory = _ => 1f };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate", DefaultValueFactory = _ => 128 }.AtLeast(0);
+        // Each sampling option is checked on its own, by the library's rule, against the other settings' defaults.
+        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature; 0 = greedy (deterministic)", DefaultValueFactory = _ => 0.7f }
+            .Check(v => new SamplingOptions { Temperature = v }.Validate());
+        var topK = new Option<int>("--top-k") { Description = "Sample only from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 }
+            .Check(v => new SamplingOptions { TopK = v }.Validate());
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling: the smallest set of tokens with probability ≥ p (1 = off)", DefaultValueFactory = _ => 1f }
+            .Check(v => new SamplingOptions { TopP = v }.Validate());
+        var penalty = new Option<float>("--repetition-penalty") { Description = "HF repetition penalty over prompt and output (1 = off)", DefaultValueFactory = _ => 1f }
+            .Check(v => new SamplingOptions { RepetitionPenalty = v }.Validate());
         var seed = new Option<ulong?>("--seed") { Description = "Random seed: the same seed gives the same output" };
-        var template = new Option<string>("--chat-template") { Description = "auto (from tokenizer_config.json), mistral, chatml or none", DefaultValueFactory = _ => "auto" };
+        var template = new Option<string>("--chat-template") { Description = "auto (from tokenizer_config.json), mistral, chatml or none", DefaultValueFactory = _ => "auto" }
+            .OneOf("auto", "mistral", "chatml", "none");
         var system = new Option<string?>("--system") { Description = "System prompt (with a chat template)" };
-        var threads = EvalCommon.Threads();
-        var json = EvalCommon.Json();
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json();
         var device = EvalCommon.Device();
         var offload = EvalCommon.Offload();
         var cmd = new Command("generate", "Generate text from a prompt with a KV cache, streaming it as it is produced; stops at EOS")
@@ -32,10 +38,8 @@ public static class GenerateCommand
                 Temperature = p.GetValue(temperature), TopK = p.GetValue(topK), TopP = p.GetValue(topP),
                 RepetitionPenalty = p.GetValue(penalty), Seed = p.GetValue(seed),
             };
-            options.Validate();
             int budget = p.GetValue(maxNew);
-            if (budget < 0) throw new MergeException($"--max-new-tokens must be ≥ 0, got {budget}");
-            int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            int nThreads = p.GetValue(threads);
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string folder = p.GetValue(model)!;
             using var m = TransformerModel.Load(folder);
@@ -52,8 +56,13 @@ public static class GenerateCommand
             m.Folder.CheckUnchanged();
             bool atContext = clipped && !r.StoppedAtEos && r.Ids.Length == allowed;
             if (asJson)
-                o.WriteLine(new JsonObject
+                CommonOptions.Print(p, new JsonObject
                 {
+                    ["version"] = CommonOptions.Version,
+                    ["model"] = m.Path,
+                    ["max_new_tokens"] = budget,
+                    ["temperature"] = options.Temperature,
+                    ["seed"] = options.Seed,
                     ["prompt"] = promptText,
                     ["prompt_ids"] = new JsonArray([.. ids.Select(i => (JsonNode)i)]),
                     ["ids"] = new JsonArray([.. r.Ids.Select(i => (JsonNode)i)]),
@@ -63,7 +72,7 @@ public static class GenerateCommand
                     ["chat_template"] = kind.ToString().ToLowerInvariant(),
                     ["prefill_tokens_per_second"] = Math.Round(r.PrefillTokensPerSecond, 1),
                     ["decode_tokens_per_second"] = Math.Round(r.DecodeTokensPerSecond, 1),
-                }.ToJsonString());
+                });
             else
             {
                 o.WriteLine();

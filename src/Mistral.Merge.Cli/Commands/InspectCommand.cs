@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 using Mistral.Merge.Numerics;
@@ -13,7 +12,7 @@ public static class InspectCommand
     public static Command Create()
     {
         var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors)" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: version, path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
         var check = new Option<bool>("--check") { Description = "Also scan every value (all cores, streaming from the memory map): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
             + "and a summary line (with --json: keys nan, pos_inf, neg_inf, all_zero per tensor and a check object). Exit code 1 when any NaN or Inf is found" };
         var cmd = new Command("inspect", "Show architecture, dtypes, parameter count, layers, experts, shards and the tensor table (name, dtype, shape, shard). "
@@ -126,6 +125,7 @@ public static class InspectCommand
         var (layers, experts) = CountFromNames(f);
         var doc = new Dictionary<string, object?>
         {
+            ["version"] = CommonOptions.Version,
             ["path"] = f.Path,
             ["architecture"] = c?.ArchitectureName,
             ["model_type"] = c?.ModelType,
@@ -163,6 +163,6 @@ public static class InspectCommand
                 ["all_zero_tensors"] = counts.Count(c => c.AllZero),
                 ["summary"] = Summary(counts),
             };
-        o.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+        o.WriteLine(JsonText.Serialize(doc));
     }
 }

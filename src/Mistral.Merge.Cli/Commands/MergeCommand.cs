@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Planning;
@@ -16,14 +17,15 @@ public static class MergeCommand
         var outDir = new Argument<string?>("OUT_DIR") { Description = "Output model folder (not needed with --dry-run)", Arity = ArgumentArity.ZeroOrOne };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (every output tensor, inputs, resolved parameters, bytes) and stop" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random masks (dare_*, della*)", DefaultValueFactory = _ => 0 };
-        var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" };
+        var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" }.Check(v => ByteSize.Parse(v));
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
         var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
         var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Write tensors that come out NaN/Inf (or have NaN/Inf inputs) with a warning per tensor; by default such a merge fails and writes nothing" };
-        var threads = new Option<int>("--threads") { Description = "Worker threads (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json("recipe, method, seed; with --dry-run the plan: models, tensors, read_bytes, write_bytes; else out, tensors, parameters, bytes, files, seconds");
         var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough; MoE surgery: moe_to_dense, moe_prune)")
         {
-            recipe, outDir, dryRun, seed, shard, force, noTok, allowNonFinite, threads,
+            recipe, outDir, dryRun, seed, shard, force, noTok, allowNonFinite, threads, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -34,8 +36,7 @@ public static class MergeCommand
             bool dry = p.GetValue(dryRun);
             if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("merge: OUT_DIR is required (or use --dry-run)");
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
-            int nThreads = p.GetValue(threads);
-            if (nThreads < 1) throw new MergeException($"--threads: must be at least 1 (got {nThreads})");
+            int nThreads = CommonOptions.ThreadCount(p.GetValue(threads));
 
             MergePlan plan;
             try { plan = MergePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed) }); }
@@ -48,7 +49,17 @@ public static class MergeCommand
             using (plan)
             {
                 foreach (var w in plan.Warnings) err.WriteLine($"warning: {w}");
-                if (dry) { PrintPlan(plan, output); return Cli.Ok; }
+                bool asJson = p.GetValue(json);
+                if (dry)
+                {
+                    if (asJson) output.WriteLine(JsonText.Write(PlanJson(plan)));
+                    else PrintPlan(plan, output);
+                    return Cli.Ok;
+                }
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                JsonObject? Summary() => asJson
+                    ? new JsonObject { ["recipe"] = plan.Recipe.Path, ["method"] = plan.Method.Spec.Name, ["seed"] = plan.Seed }
+                    : null;
                 CheckpointWriter.CheckDestination(dest!, p.GetValue(force)); // after the recipe: its problems come first
                 if (plan.Surgery != null)
                 {
@@ -57,7 +68,9 @@ public static class MergeCommand
                         Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token,
                         AllowNonFinite = p.GetValue(allowNonFinite), Warning = w => err.WriteLine($"warning: {w}"),
                     };
-                    output.WriteLine(MergeExecutor.RunAndDescribe(plan, dest!, options)); // checks that the output is not the input, then runs the surgery
+                    var summary = MergeExecutor.RunAndDescribe(plan, dest!, options); // checks that the output is not the input, then runs the surgery
+                    if (Summary() is { } doc) { doc["summary"] = summary; Cli.ReportWritten(output, dest!, sw.Elapsed, doc); }
+                    else output.WriteLine(summary);
                     return Cli.Ok;
                 }
                 var progress = new ProgressPrinter(err, ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected);
@@ -73,7 +86,8 @@ public static class MergeCommand
                     Warning = w => err.WriteLine($"warning: {w}"),
                 });
                 progress.Finish();
-                output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {dest}");
+                if (Summary() is { } written) Cli.ReportWritten(output, dest!, sw.Elapsed, written);
+                else output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {dest}");
                 return Cli.Ok;
             }
         });
@@ -98,6 +112,36 @@ public static class MergeCommand
         o.WriteLine($"write:    {ByteSize.Format(plan.WriteBytes)} ({plan.WriteBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
         o.WriteLine("tensors:");
         foreach (var t in plan.Tasks) o.WriteLine("  " + t.Describe().Replace("\n", "\n  "));
+    }
+
+    /// <summary>The --dry-run plan as JSON: the same facts as <see cref="PrintPlan"/>.</summary>
+    private static JsonObject PlanJson(MergePlan plan)
+    {
+        var r = plan.Recipe;
+        var doc = new JsonObject
+        {
+            ["version"] = CommonOptions.Version,
+            ["recipe"] = r.Path,
+            ["method"] = plan.Method.Spec.Name,
+            ["seed"] = plan.Seed,
+            ["base_model"] = r.BaseModel?.Text,
+        };
+        if (plan.Surgery != null)
+        {
+            doc["surgery"] = new JsonArray([.. plan.Surgery.Describe().Select(l => (JsonNode)l)]);
+            return doc;
+        }
+        doc["models"] = new JsonArray([.. plan.Models.Select(m => (JsonNode)new JsonObject
+        {
+            ["name"] = m.Text, ["path"] = m.Folder.Path, ["layers"] = m.Layers, ["base"] = m.Text == r.BaseModel?.Text,
+        })]);
+        doc["output_layers"] = plan.OutputLayers;
+        doc["config_from"] = plan.ConfigModel.Text;
+        doc["tokenizer_from"] = plan.TokenizerModel?.Text;
+        doc["read_bytes"] = plan.ReadBytes;
+        doc["write_bytes"] = plan.WriteBytes;
+        doc["tensors"] = new JsonArray([.. plan.Tasks.Select(t => (JsonNode)t.Describe())]);
+        return doc;
     }
 
     /// <summary>A bar on a terminal (tensors, GB/s, ETA); plain lines at most every 5 s when redirected.</summary>

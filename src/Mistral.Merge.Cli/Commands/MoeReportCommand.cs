@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 using Mistral.Merge.Moe.Report;
@@ -21,12 +20,12 @@ public static class MoeReportCommand
             Description = "comma-separated: expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output], group:N",
             DefaultValueFactory = _ => DefaultStrategies,
         };
-        var json = new Option<bool>("--json") { Description = "JSON output instead of the markdown table" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens of --text (BOS + text, cut)", DefaultValueFactory = _ => 20000 };
-        var calTokens = new Option<int>("--calibration-tokens") { Description = "tokens of --calibration", DefaultValueFactory = _ => 20000 };
-        var ctx = new Option<int>("--ctx") { Description = "perplexity window (stride = ctx)", DefaultValueFactory = _ => MoeForwardPass.Window };
+        var json = CommonOptions.Json("a row per strategy; instead of the markdown table");
+        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens of --text (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
+        var calTokens = new Option<int>("--calibration-tokens") { Description = "tokens of --calibration", DefaultValueFactory = _ => 20000 }.AtLeast(2);
+        var ctx = new Option<int>("--ctx") { Description = "perplexity window (stride = ctx)", DefaultValueFactory = _ => MoeForwardPass.Window }.AtLeast(2);
         var cacheDir = new Option<string?>("--cache") { Description = "cache folder (default: $XDG_CACHE_HOME or ~/.cache, /mistral-merge/moe-report)" };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (default: all)", DefaultValueFactory = _ => 0 };
+        var threads = CommonOptions.Threads();
         var cmd = new Command("moe-report", "Collapse/prune a Mixtral with several strategies and compare their perplexity with the original (markdown table or JSON); results cached")
         { model, text, calibration, strategies, json, maxTokens, calTokens, ctx, cacheDir, threads };
         return cmd.WithAction((p, token) =>
@@ -35,9 +34,6 @@ public static class MoeReportCommand
             int experts;
             using (var f = ModelFolder.Open(m)) experts = new MixtralLayout(f).Experts;
             int mt = p.GetValue(maxTokens), ct = p.GetValue(calTokens), th = p.GetValue(threads);
-            if (mt < 2) throw new MergeException($"--max-tokens must be at least 2, got {mt}");
-            if (ct < 2) throw new MergeException($"--calibration-tokens must be at least 2, got {ct}");
-            if (th < 0) throw new MergeException($"--threads must not be negative, got {th}");
             var err = p.InvocationConfiguration.Error;
             var o = new ReportOptions
             {
@@ -48,7 +44,12 @@ public static class MoeReportCommand
             };
             var r = MoeReport.Run(o, token);
             var output = p.InvocationConfiguration.Output;
-            if (p.GetValue(json)) output.WriteLine(MoeReport.Json(r, m, o.Text, o.Calibration).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (p.GetValue(json))
+            {
+                var doc = MoeReport.Json(r, m, o.Text, o.Calibration);
+                doc["version"] = CommonOptions.Version;
+                output.WriteLine(IO.JsonText.Write(doc));
+            }
             else output.Write(MoeReport.Markdown(r, m, o.Text));
             return Cli.Ok;
         });

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 
@@ -13,8 +12,8 @@ public static class MoeStatsCommand
     {
         var model = new Argument<string>("MODEL") { Description = "Mixtral model folder" };
         var text = new Option<string>("--text") { Description = "text file to route", Required = true };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 };
-        var json = new Option<bool>("--json") { Description = "JSON output (selection_frequency, mean_weight, co_selection, ...)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
+        var json = CommonOptions.Json("model, text, max_tokens, selection_frequency, mean_weight, co_selection, ...");
         var plot = new Option<string?>("--plot") { Description = "write an SVG heatmap (layers × experts) of the selection frequency" };
         var cmd = new Command("moe-stats", "Router statistics of a Mixtral model on a text: expert selection frequency, mean routing weight, co-selection")
         { model, text, maxTokens, json, plot };
@@ -24,13 +23,13 @@ public static class MoeStatsCommand
             using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
             var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
             var stats = MoeForwardPass.Routing(m, ids, token: token);
-            Write(stats, m, p.GetValue(text)!, p.GetValue(json), p.GetValue(plot), p.InvocationConfiguration.Output);
+            Write(stats, m, p.GetValue(text)!, p.GetValue(maxTokens), p.GetValue(json), p.GetValue(plot), p.InvocationConfiguration.Output);
             return Cli.Ok;
         });
     }
 
     /// <summary>Prints the statistics and writes the heatmap (separate from routing so it can be tested on its own).</summary>
-    internal static void Write(RoutingStatistics s, string model, string text, bool json, string? plot, TextWriter o)
+    internal static void Write(RoutingStatistics s, string model, string text, int maxTokens, bool json, string? plot, TextWriter o)
     {
         if (plot != null)
         {
@@ -41,8 +40,8 @@ public static class MoeStatsCommand
         if (json)
         {
             var j = s.ToJson();
-            j["model"] = model; j["text"] = text;
-            o.WriteLine(j.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            j["version"] = CommonOptions.Version; j["model"] = model; j["text"] = text; j["max_tokens"] = maxTokens;
+            o.WriteLine(IO.JsonText.Write(j));
             return;
         }
         var ci = CultureInfo.InvariantCulture;

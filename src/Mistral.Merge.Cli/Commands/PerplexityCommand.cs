@@ -11,20 +11,19 @@ public static class PerplexityCommand
     {
         var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors)" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file to score", Required = true };
-        var ctx = new Option<int>("--ctx") { Description = "Tokens per window", DefaultValueFactory = _ => 512 };
+        var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx, non-overlapping)" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "Use only the first N tokens (with BOS) of the text; 0 = all", DefaultValueFactory = _ => 0 };
-        var threads = EvalCommon.Threads();
-        var json = EvalCommon.Json();
+        var maxTokens = EvalCommon.MaxTokens("Use only the first N tokens (with BOS) of the text; 0 = all");
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json();
         var device = EvalCommon.Device();
         var offload = EvalCommon.Offload();
         var cmd = new Command("perplexity", "Perplexity of a model on a text: BOS + the tokenized text in windows of --ctx tokens, PPL = exp(mean NLL)")
         { model, text, ctx, stride, maxTokens, threads, json, device, offload };
-        return cmd.WithAction((p, cancel) =>
+        return cmd.CheckWindows(ctx, stride).WithAction((p, cancel) =>
         {
             int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
-            Perplexity.Windows(2, c, s); // validate --ctx/--stride before loading anything
-            int nThreads = EvalCommon.CheckThreads(p.GetValue(threads));
+            int nThreads = p.GetValue(threads);
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = EvalCommon.ReadText(textPath);
@@ -38,13 +37,19 @@ public static class PerplexityCommand
             m.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
-                o.WriteLine(new JsonObject
+                CommonOptions.Print(p, new JsonObject
                 {
+                    ["version"] = CommonOptions.Version,
+                    ["model"] = m.Path,
+                    ["text"] = textPath,
+                    ["ctx"] = c,
+                    ["stride"] = s,
+                    ["max_tokens"] = p.GetValue(maxTokens),
                     ["perplexity"] = r.Perplexity,
                     ["nll"] = r.MeanNll,
                     ["tokens"] = r.Tokens,
                     ["tokens_per_second"] = Math.Round(r.TokensPerSecond, 1),
-                }.ToJsonString());
+                });
             else
             {
                 o.WriteLine($"perplexity:   {EvalCommon.F(r.Perplexity)}");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Mistral.Merge.Cli.Quickstart;
 
 namespace Mistral.Merge.Cli.Commands;
@@ -20,10 +21,14 @@ public static class QuickstartCommand
     {
         var dir = new Argument<string>("DIR") { Description = "Working folder (default: ./quickstart)", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => "quickstart" };
         var force = new Option<bool>("--force") { Description = "Replace the outputs of an earlier quickstart in DIR" };
-        var cmd = new Command("quickstart", "Merge three small shipped models (SLERP and TIES), inspect, tabulate perplexities and tell a story — no downloads") { dir, force };
+        var json = CommonOptions.Json("dir, models, texts, ctx, perplexity[model][text]; the transcript goes to stderr");
+        var cmd = new Command("quickstart", "Merge three small shipped models (SLERP and TIES), inspect, tabulate perplexities and tell a story — no downloads") { dir, force, json };
         return cmd.WithAction((p, cancel) =>
         {
-            var o = p.InvocationConfiguration.Output;
+            bool asJson = p.GetValue(json);
+            var o = asJson ? p.InvocationConfiguration.Error : p.InvocationConfiguration.Output;
+            var nested = asJson ? new InvocationConfiguration { Output = o, Error = o, EnableDefaultExceptionHandler = false } : p.InvocationConfiguration;
+            double[,]? ppl = null;
             var root = Path.GetFullPath(p.GetValue(dir)!);
             bool replace = p.GetValue(force);
             string[] f = replace ? ["--force"] : [];
@@ -36,33 +41,46 @@ public static class QuickstartCommand
             QuickstartFiles.Write(root, files);
             o.WriteLine($"wrote {root}: models base (stories260k), wiki and code (its WikiText and Python fine-tunes), text/, slerp.yml, ties.yml");
 
-            int rc = Run(p, o, ["merge", At("slerp.yml"), At("slerp"), .. f])
-                  ?? Run(p, o, ["merge", At("ties.yml"), At("ties"), .. f])
-                  ?? Run(p, o, ["inspect", At("slerp")])
-                  ?? Table(o, Models.Select(At).ToArray(), Texts.Select(t => At($"text/{t}.txt")).ToArray(), cancel)
-                  ?? Run(p, o, ["generate", At("slerp"), "--prompt", "Once upon a time", "--max-new-tokens", "75", "--temperature", "0"])
+            int rc = Run(nested, ["merge", At("slerp.yml"), At("slerp"), .. f])
+                  ?? Run(nested, ["merge", At("ties.yml"), At("ties"), .. f])
+                  ?? Run(nested, ["inspect", At("slerp")])
+                  ?? Table(o, Models.Select(At).ToArray(), Texts.Select(t => At($"text/{t}.txt")).ToArray(), out ppl, cancel)
+                  ?? Run(nested, ["generate", At("slerp"), "--prompt", "Once upon a time", "--max-new-tokens", "75", "--temperature", "0"])
                   ?? Cli.Ok;
             if (rc != Cli.Ok) return rc;
             o.WriteLine();
             o.WriteLine($"quickstart done: models, texts, recipes and merges are in {root}; try the recipes in examples/ next.");
+            if (asJson)
+                CommonOptions.Print(p, new JsonObject
+                {
+                    ["version"] = CommonOptions.Version,
+                    ["dir"] = root,
+                    ["models"] = new JsonObject(Models.Select(m => KeyValuePair.Create(m, (JsonNode?)At(m)))),
+                    ["texts"] = new JsonObject(Texts.Select(t => KeyValuePair.Create(t, (JsonNode?)At($"text/{t}.txt")))),
+                    ["ctx"] = Ctx,
+                    ["perplexity"] = new JsonObject(Models.Select((m, i) => KeyValuePair.Create(m,
+                        (JsonNode?)new JsonObject(Texts.Select((t, j) => KeyValuePair.Create(t, (JsonNode?)ppl![i, j])))))),
+                });
             return Cli.Ok;
         });
     }
 
     /// <summary>Runs one real subcommand, echoed as a shell line; null when it succeeded.</summary>
-    private static int? Run(ParseResult p, TextWriter o, string[] args)
+    private static int? Run(InvocationConfiguration config, string[] args)
     {
+        var o = config.Output;
         o.WriteLine();
         o.WriteLine("$ mistral-merge " + string.Join(' ', args.Select(a => a.Contains(' ') ? $"\"{a}\"" : a)));
-        int rc = Program.BuildRoot().Parse(args).Invoke(p.InvocationConfiguration);
+        int rc = Program.BuildRoot().Parse(args).Invoke(config);
         return rc == Cli.Ok ? null : rc;
     }
 
-    private static int? Table(TextWriter o, string[] models, string[] texts, CancellationToken cancel)
+    private static int? Table(TextWriter o, string[] models, string[] texts, out double[,] ppl, CancellationToken cancel)
     {
         o.WriteLine();
         o.WriteLine($"perplexity, lower is better (each cell = mistral-merge perplexity MODEL --text text/TEXT.txt --ctx {Ctx}):");
-        PerplexityTable.Print(o, Models, Texts, PerplexityTable.Measure(models, texts, Ctx, cancel));
+        ppl = PerplexityTable.Measure(models, texts, Ctx, cancel);
+        PerplexityTable.Print(o, Models, Texts, ppl);
         return null;
     }
 }

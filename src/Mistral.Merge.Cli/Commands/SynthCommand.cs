@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
@@ -13,25 +14,28 @@ public static class SynthCommand
     {
         var output = new Argument<string>("OUT") { Description = "Output model folder" };
         var config = new Option<string?>("--config") { Description = "Take the architecture and dimensions from this config.json (e.g. a real model's)" };
-        var arch = new Option<string?>("--arch") { Description = "Architecture when no --config is given: mistral, mixtral or llama" };
-        var hidden = new Option<int?>("--hidden") { Description = "hidden_size" };
-        var layers = new Option<int?>("--layers") { Description = "num_hidden_layers" };
-        var heads = new Option<int?>("--heads") { Description = "num_attention_heads" };
-        var kvHeads = new Option<int?>("--kv-heads") { Description = "num_key_value_heads (default: --heads)" };
-        var inter = new Option<int?>("--intermediate") { Description = "intermediate_size (per expert for mixtral)" };
-        var vocab = new Option<int?>("--vocab") { Description = "vocab_size" };
+        var arch = new Option<string?>("--arch") { Description = "Architecture when no --config is given" }.OneOf("mistral", "mixtral", "llama");
+        var hidden = new Option<int?>("--hidden") { Description = "hidden_size" }.AtLeast(1);
+        var layers = new Option<int?>("--layers") { Description = "num_hidden_layers" }.AtLeast(1);
+        var heads = new Option<int?>("--heads") { Description = "num_attention_heads" }.AtLeast(1);
+        var kvHeads = new Option<int?>("--kv-heads") { Description = "num_key_value_heads (default: --heads)" }.AtLeast(1);
+        var inter = new Option<int?>("--intermediate") { Description = "intermediate_size (per expert for mixtral)" }.AtLeast(1);
+        var vocab = new Option<int?>("--vocab") { Description = "vocab_size" }.AtLeast(1);
         var experts = new Option<int?>("--experts") { Description = "num_local_experts (mixtral)" };
         var perTok = new Option<int?>("--experts-per-token") { Description = "num_experts_per_tok (mixtral)" };
-        var layersOverride = new Option<int?>("--layers-override") { Description = "Write this many layers instead of the config's num_hidden_layers (config.json is updated)" };
-        var dtype = new Option<string>("--dtype") { Description = "Weight dtype: bfloat16, float16 or float32", DefaultValueFactory = _ => "bfloat16" };
+        var layersOverride = new Option<int?>("--layers-override") { Description = "Write this many layers instead of the config's num_hidden_layers (config.json is updated)" }.AtLeast(0);
+        var dtype = new Option<string>("--dtype") { Description = "Weight dtype", DefaultValueFactory = _ => "bfloat16" }
+            .OneOf(CommonOptions.DTypes, v => DTypes.ParseUser(v, "--dtype"));
         var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)", DefaultValueFactory = _ => 0 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.model to copy (tokenizer_config.json and special_tokens_map.json beside it are copied too), or 'byte-level' for the built-in 448-piece byte-level tokenizer" };
-        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) };
+        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) }
+            .Check(v => ByteSize.Parse(v));
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var json = CommonOptions.Json("config, seed, dtype, out, tensors, parameters, bytes, files, seconds");
 
         var cmd = new Command("synth", "Write a seeded random-init checkpoint (HF tensor names, config.json) for benchmarks and tests")
         {
-            output, config, arch, hidden, layers, heads, kvHeads, inter, vocab, experts, perTok, layersOverride, dtype, seed, tokenizer, shardSize, force,
+            output, config, arch, hidden, layers, heads, kvHeads, inter, vocab, experts, perTok, layersOverride, dtype, seed, tokenizer, shardSize, force, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -53,7 +57,6 @@ public static class SynthCommand
                 cfg = Synthesizer.MakeConfig(a, h, l, nh, p.GetValue(kvHeads) ?? nh, Need(inter), Need(vocab), p.GetValue(experts) ?? 0, p.GetValue(perTok) ?? 0);
             }
             var lo = p.GetValue(layersOverride);
-            if (lo is < 0) throw new MergeException($"--layers-override: must not be negative, got {lo}");
             var options = new SynthOptions
             {
                 LayersOverride = lo,
@@ -66,7 +69,8 @@ public static class SynthCommand
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();
             Synthesizer.Write(outDir, cfg, options, token);
-            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed);
+            Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,
+                p.GetValue(json) ? new JsonObject { ["config"] = configPath, ["arch"] = cfg.ArchitectureName, ["seed"] = options.Seed, ["dtype"] = options.DType.ToTorchName() } : null);
             return Cli.Ok;
         });
     }

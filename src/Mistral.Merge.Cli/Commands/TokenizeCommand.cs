@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
@@ -18,7 +17,7 @@ public static class TokenizeCommand
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS (default: tokenizer_config.json add_bos_token, else BOS)" };
         var special = new Option<bool>("--special") { Description = "Treat special-token strings in the text (<s>, </s>, control tokens) as their ids, as in a chat template" };
         var count = new Option<bool>("--count") { Description = "Print only the token count and the encoding speed" };
-        var json = new Option<bool>("--json") { Description = "Machine-readable JSON output" };
+        var json = CommonOptions.Json("tokens, ids, pieces");
         var cmd = new Command("tokenize", "Encode text with the model's sentencepiece tokenizer and print ids and pieces") { model, text, file, noBos, special, count, json };
         return cmd.WithAction((p, _) =>
         {
@@ -37,8 +36,11 @@ public static class TokenizeCommand
             bool onlyCount = p.GetValue(count);
             if (p.GetValue(json))
             {
-                var doc = new Dictionary<string, object>
+                var doc = new Dictionary<string, object?>
                 {
+                    ["version"] = CommonOptions.Version,
+                    ["model"] = p.GetValue(model),
+                    ["file"] = f,
                     ["tokens"] = ids.Length,
                     ["bos_added"] = addBos,
                     ["seconds"] = Math.Round(seconds, 6),
@@ -49,7 +51,7 @@ public static class TokenizeCommand
                     doc["ids"] = ids;
                     doc["pieces"] = ids.Select(tok.IdToPiece).ToArray();
                 }
-                o.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+                o.WriteLine(IO.JsonText.Serialize(doc, indented: false));
             }
             else if (onlyCount)
             {

@@ -42,8 +42,7 @@ public class CliDeviceTests
         foreach (var args in Commands("tpu"))
         {
             var r = CliRunner.Run(args);
-            Assert.NotEqual(0, r.ExitCode);
-            Assert.Contains("--device tpu: unknown device (expected one of: auto, cpu, cuda)", r.Stderr);
+            CliRunner.AssertUsageError(r, args[0], "--device tpu: unknown device (expected one of: auto, cpu, cuda)");
         }
     }
 

@@ -108,9 +108,10 @@ public class CommandTests
     {
         using var dir = new TempDir();
         var m = Tiny(dir);
-        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--ctx", "1"), "--ctx must be at least 2");
-        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--ctx", "8", "--stride", "9"), "--stride must be between 1 and --ctx");
-        AssertOneLineError(CliRunner.Run("compare", m, m, "--text", dir["t.txt"], "--ctx", "0"), "--ctx must be at least 2");
+        CliRunner.AssertUsageError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--ctx", "1"), "perplexity", "--ctx must be at least 2");
+        CliRunner.AssertUsageError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--ctx", "8", "--stride", "9"), "perplexity", "--stride must be between 1 and --ctx");
+        CliRunner.AssertUsageError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--stride", "513"), "perplexity", "--stride must be between 1 and --ctx (512)");
+        CliRunner.AssertUsageError(CliRunner.Run("compare", m, m, "--text", dir["t.txt"], "--ctx", "0"), "compare", "--ctx must be at least 2");
     }
 
     [Fact]
@@ -151,11 +152,11 @@ public class CommandTests
         using var dir = new TempDir();
         var m = Tiny(dir);
         AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"]), "no tokenizer.model");
-        AssertOneLineError(CliRunner.Run("generate", m, "--prompt", "x", "--temperature", "-1"), "--temperature must be ≥ 0");
-        AssertOneLineError(CliRunner.Run("generate", m, "--prompt", "x", "--top-p", "0"), "--top-p must be in (0, 1]");
-        AssertOneLineError(CliRunner.Run("generate", m, "--prompt", "x", "--chat-template", "alpaca"), "--chat-template must be");
+        CliRunner.AssertUsageError(CliRunner.Run("generate", m, "--prompt", "x", "--temperature", "-1"), "generate", "--temperature must be ≥ 0");
+        CliRunner.AssertUsageError(CliRunner.Run("generate", m, "--prompt", "x", "--top-p", "0"), "generate", "--top-p must be in (0, 1]");
+        CliRunner.AssertUsageError(CliRunner.Run("generate", m, "--prompt", "x", "--chat-template", "alpaca"), "generate", "--chat-template: expected auto, mistral, chatml or none, got 'alpaca'");
         AssertOneLineError(CliRunner.Run("generate", dir["missing"], "--prompt", "x"), "model folder not found");
-        AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--threads", "-2"), "--threads must be");
+        CliRunner.AssertUsageError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--threads", "-2"), "perplexity", "--threads must be");
     }
 
     [Fact]

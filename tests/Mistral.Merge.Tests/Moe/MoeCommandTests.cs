@@ -29,7 +29,7 @@ public class MoeCommandTests
         using var tmp = new TempDir();
         TinyMixtral.Write(tmp["in"], 4);
         void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(args), expect);
-        Fails("unknown strategy 'avg'", "moe-convert", tmp["in"], tmp["o"], "--strategy", "avg");
+        CliRunner.AssertUsageError(CliRunner.Run("moe-convert", tmp["in"], tmp["o"], "--strategy", "avg"), "moe-convert", "unknown strategy 'avg'");
         Fails("needs routing frequencies", "moe-convert", tmp["in"], tmp["o"], "--strategy", "frequency");
         Fails("'x' is not an integer", "moe-convert", tmp["in"], tmp["o"], "--strategy", "expert", "--expert", "x");
         File.WriteAllText(tmp["bad.json"], "{\"selection_frequency\": [[1,2,3]]}");
@@ -50,12 +50,12 @@ public class MoeCommandTests
         s.Add(0, Enumerable.Range(0, 400).Select(_ => (float)rng.NextDouble()).ToArray());
         s.Add(1, Enumerable.Range(0, 400).Select(i => i % 4 == 2 ? 3f : (float)rng.NextDouble()).ToArray());
         var o = new StringWriter();
-        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", false, tmp["h.svg"], o);
+        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", 20000, false, tmp["h.svg"], o);
         Assert.Contains("100 tokens, top-2 of 4 experts", o.ToString());
         Assert.Contains("0.5000", o.ToString()); // expert 2 of layer 1 is in every top-2
         Assert.StartsWith("<svg", File.ReadAllText(tmp["h.svg"]));
         var j = new StringWriter();
-        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", true, null, j);
+        Mistral.Merge.Cli.Commands.MoeStatsCommand.Write(s, "m", "t.txt", 20000, true, null, j);
         Assert.Equal(0.5, JsonNode.Parse(j.ToString())!["selection_frequency"]![1]![2]!.GetValue<double>());
     }
 }
@@ -107,7 +107,7 @@ public class MoeStatsCommandTests
         void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(args), expect);
         Fails("not a Mixtral model", "moe-stats", dense, "--text", text);
         Fails($"{tmp["none.txt"]}: text file not found", "moe-stats", mix, "--text", tmp["none.txt"]);
-        Fails("token limit must be at least 2", "moe-stats", mix, "--text", text, "--max-tokens", "0");
+        CliRunner.AssertUsageError(CliRunner.Run("moe-stats", mix, "--text", text, "--max-tokens", "0"), "moe-stats", "--max-tokens must be at least 2, got 0");
         Fails("cannot write", "moe-stats", mix, "--text", text, "--plot", tmp["no/such/dir/p.svg"]);
         Fails("not found", "moe-stats", tmp["nothing"], "--text", text);
     }

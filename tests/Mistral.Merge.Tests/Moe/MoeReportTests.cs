@@ -90,6 +90,6 @@ public class MoeReportTests
         Fails("not a Mixtral model", "moe-report", dense, "--text", text, "--cache", tmp["c"]);
         Fails("text file not found", "moe-report", m, "--text", tmp["none.txt"], "--cache", tmp["c"]);
         Fails("text file not found", "moe-report", m, "--text", text, "--calibration", tmp["none.txt"], "--cache", tmp["c"]);
-        Fails("--max-tokens must be at least 2", "moe-report", m, "--text", text, "--max-tokens", "1", "--cache", tmp["c"]);
+        CliRunner.AssertUsageError(CliRunner.Run("moe-report", m, "--text", text, "--max-tokens", "1", "--cache", tmp["c"]), "moe-report", "--max-tokens must be at least 2, got 1");
     }
 }

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Reflection;
+using System.Text.Json.Nodes;
+
+namespace Mistral.Merge.Cli;
+
+/// <summary>
+/// The options every command shares (--json, --threads) and the validators that make a malformed command
+/// line a usage error (exit 2, see <see cref="Cli.Run"/>): they run while parsing, before any action.
+/// </summary>
+internal static class CommonOptions
+{
+    public const int MaxThreads = 1024;
+
+    /// <summary>The dtypes a --dtype option offers (aliases such as bf16 are accepted too).</summary>
+    public static readonly string[] DTypes = ["bfloat16", "float16", "float32"];
+
+    public static Option<bool> Json(string? keys = null) => new("--json")
+    {
+        Description = "Print one JSON document on stdout (the inputs, \"version\"" + (keys == null ? "" : ", " + keys) + "); progress stays on stderr",
+    };
+
+    public static Option<int> Threads() => new Option<int>("--threads")
+    {
+        Description = $"Worker threads: 0 = all logical processors (the default), N = N (at most {MaxThreads})",
+        DefaultValueFactory = _ => 0,
+    }.Check(t =>
+    {
+        if (t < 0 || t > MaxThreads) throw new MergeException($"--threads must be between 0 (all logical processors) and {MaxThreads}, got {t}");
+    });
+
+    /// <summary>--threads as a count: 0 = all logical processors.</summary>
+    public static int ThreadCount(int threads) => threads == 0 ? Environment.ProcessorCount : threads;
+
+    /// <summary>Adds a validator: <paramref name="check"/> throws a <see cref="MergeException"/> for a bad value, which becomes a parse error.</summary>
+    public static Option<T> Check<T>(this Option<T> option, Action<T> check)
+    {
+        option.Validators.Add(r =>
+        {
+            T value;
+            try { value = r.GetValueOrDefault<T>(); }
+            catch (InvalidOperationException e) { r.AddError(e.Message); return; } // does not parse as a T
+            try { check(value); }
+            catch (MergeException e) { r.AddError(e.Message); }
+        });
+        return option;
+    }
+
+    /// <summary>An enumerated option: <paramref name="values"/> shows in --help as &lt;a|b|c&gt;, <paramref name="check"/> rejects the rest.</summary>
+    public static Option<T> OneOf<T>(this Option<T> option, string[] values, Action<T> check)
+    {
+        option.HelpName = string.Join('|', values);
+        return option.Check(check);
+    }
+
+    /// <summary>An enumerated string option, case-insensitive; a value outside <paramref name="values"/> is "OPTION: expected a, b or c, got 'x'".</summary>
+    public static Option<T> OneOf<T>(this Option<T> option, params string[] values) where T : class? => option.OneOf(values, v =>
+    {
+        if (v is string s && !values.Contains(s, StringComparer.OrdinalIgnoreCase))
+            throw new MergeException($"{option.Name}: expected {Alternatives(values)}, got '{s}'");
+    });
+
+    public static Option<int> AtLeast(this Option<int> option, int min) => option.Check(v =>
+    {
+        if (v < min) throw new MergeException($"{option.Name} must be at least {min}, got {v}");
+    });
+
+    public static Option<int?> AtLeast(this Option<int?> option, int min) => option.Check(v =>
+    {
+        if (v < min) throw new MergeException($"{option.Name} must be at least {min}, got {v}");
+    });
+
+    /// <summary>A validator over several options of <paramref name="command"/> (e.g. --stride against --ctx).</summary>
+    public static Command Check(this Command command, Action<CommandResult> check)
+    {
+        command.Validators.Add(r =>
+        {
+            try { check(r); }
+            catch (MergeException e) { r.AddError(e.Message); }
+        });
+        return command;
+    }
+
+    /// <summary>The tool's version as --version prints it; every --json document carries it.</summary>
+    public static string Version { get; } =
+        typeof(CommonOptions).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    /// <summary>Prints a --json document on stdout (one document, readable escapes).</summary>
+    public static void Print(ParseResult p, JsonObject doc) => p.InvocationConfiguration.Output.WriteLine(IO.JsonText.Write(doc, indented: false));
+
+    private static string Alternatives(string[] v) => v.Length == 1 ? v[0] : string.Join(", ", v[..^1]) + " or " + v[^1];
+}

@@ -1,0 +1,46 @@
+namespace Mistral.Merge.Tests.Cli;
+
+/// <summary>A malformed command line is a usage error on every command: exit 2, "error: …" and where help is, never the whole help.</summary>
+public sealed class UsageErrorTests
+{
+    public static TheoryData<string[], string> BadValues => new()
+    {
+        { ["inspect", "m", "--bogus"], "Unrecognized command or argument '--bogus'" },
+        { ["tokenize", "m", "--text"], "Required argument missing for option: '--text'" },
+        { ["merge", "r.yml", "o", "--threads", "-1"], "--threads must be between 0 (all logical processors) and 1024, got -1" },
+        { ["merge", "r.yml", "o", "--out-shard-size", "lots"], "--out-shard-size: 'lots' is not a size" },
+        { ["synth", "o", "--hidden", "2147483648"], "Cannot parse argument '2147483648' for option '--hidden'" },
+        { ["synth", "o", "--arch", "gpt2"], "--arch: expected mistral, mixtral or llama, got 'gpt2'" },
+        { ["synth", "o", "--layers-override", "-1"], "--layers-override must be at least 0, got -1" },
+        { ["convert", "m", "o", "--dtype", "int8"], "--dtype: unknown dtype 'int8'" },
+        { ["moe-convert", "m", "o", "--strategy", "median"], "--strategy: unknown strategy 'median'" },
+        { ["moe-convert", "m", "o", "--prune", "2", "--select", "best"], "--select: expected frequency or output, got 'best'" },
+        { ["moe-stats", "m", "--text", "t", "--max-tokens", "1"], "--max-tokens must be at least 2, got 1" },
+        { ["moe-report", "m", "--text", "t", "--threads", "-3"], "--threads must be between 0" },
+        { ["perplexity", "m", "--text", "t", "--device", "tpu"], "--device tpu: unknown device" },
+        { ["generate", "m", "--prompt", "x", "--max-new-tokens", "-1"], "--max-new-tokens must be at least 0, got -1" },
+        { ["compare", "a", "b", "--text", "t", "--max-tokens", "-1"], "--max-tokens must be at least 0, got -1" },
+        { ["quickstart", "d", "--bogus"], "Unrecognized command or argument '--bogus'" },
+    };
+
+    [Theory, MemberData(nameof(BadValues))]
+    public void Bad_option_value_is_a_short_usage_error(string[] args, string message) =>
+        CliRunner.AssertUsageError(CliRunner.Run(args), args[0], message);
+
+    [Fact]
+    public void Unknown_command_points_at_the_top_level_help()
+    {
+        var r = CliRunner.Run("frobnicate");
+        Assert.Equal(2, r.ExitCode);
+        Assert.EndsWith("see 'mistral-merge --help'", r.Stderr.TrimEnd());
+    }
+
+    [Fact]
+    public void Allowed_values_show_in_help()
+    {
+        Assert.Contains("--dtype <bfloat16|float16|float32>", CliRunner.Run("convert", "--help").Stdout);
+        Assert.Contains("--strategy <expert|mean|frequency|aligned_mean|concat>", CliRunner.Run("moe-convert", "--help").Stdout);
+        Assert.Contains("--device <auto|cpu|cuda>", CliRunner.Run("perplexity", "--help").Stdout);
+        Assert.Contains("--arch <mistral|mixtral|llama>", CliRunner.Run("synth", "--help").Stdout);
+    }
+}
