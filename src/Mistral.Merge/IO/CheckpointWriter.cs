@@ -194,7 +194,7 @@ public sealed class CheckpointWriter : IDisposable
     private static byte[] BuildHeader(List<PlannedTensor> tensors)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JsonText.Encoder }))
         {
             w.WriteStartObject();
             w.WriteStartObject("__metadata__");
@@ -484,7 +484,7 @@ public sealed class CheckpointWriter : IDisposable
     private string BuildIndex()
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true, Encoder = JsonText.Encoder }))
         {
             w.WriteStartObject();
             w.WriteStartObject("metadata");

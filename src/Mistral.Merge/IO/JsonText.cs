@@ -5,7 +5,8 @@ using System.Text.Json.Nodes;
 namespace Mistral.Merge.IO;
 
 /// <summary>
-/// The one place that decides how the CLI's JSON documents look: they keep <c>&lt;</c>, <c>&gt;</c>, <c>&amp;</c>, <c>'</c> and
+/// The one place that decides how the JSON the tool writes looks (stdout documents, config.json, tokenizer_config.json,
+/// safetensors headers and index, report caches): they keep <c>&lt;</c>, <c>&gt;</c>, <c>&amp;</c>, <c>'</c> and
 /// non-ASCII characters as they are instead of <c>\u003C</c>-style escapes, so chat templates and paths stay readable.
 /// </summary>
 public static class JsonText

@@ -10,7 +10,6 @@ public static class OutputFiles
 {
     public const string RecipeFileName = "mergekit_config.yml";
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <summary>config.json: the base's (else the first model's) with torch_dtype, and layer/vocab counts updated.</summary>
     public static JsonObject BuildConfig(MergePlan plan)
@@ -25,7 +24,7 @@ public static class OutputFiles
 
     public static void Write(MergePlan plan, CheckpointWriter writer, bool copyTokenizer)
     {
-        writer.AddFile("config.json", BuildConfig(plan).ToJsonString(Indented) + "\n");
+        writer.AddFile("config.json", JsonText.Write(BuildConfig(plan)) + "\n");
         SideFiles.CopyExisting(plan.ConfigModel.Folder.Path, writer, [SideFiles.GenerationConfig]);
         if (copyTokenizer && plan.TokenizerModel != null) CopyTokenizer(plan, writer);
         writer.AddFile("README.md", ModelCard(plan));
@@ -44,12 +43,12 @@ public static class OutputFiles
             {
                 var obj = JsonFile.ReadObject(src, "tokenizer_config.json");
                 obj["chat_template"] = ChatTemplates.Resolve(tpl);
-                writer.AddFile(name, obj.ToJsonString(Indented) + "\n");
+                writer.AddFile(name, JsonText.Write(obj) + "\n");
             }
             else writer.CopyFile(src, name);
         }
         if (plan.Recipe.ChatTemplate is { } t && t != "auto" && !InputFile.IsPresent(Path.Combine(folder, "tokenizer_config.json")))
-            writer.AddFile("tokenizer_config.json", new JsonObject { ["chat_template"] = ChatTemplates.Resolve(t) }.ToJsonString(Indented) + "\n");
+            writer.AddFile("tokenizer_config.json", JsonText.Write(new JsonObject { ["chat_template"] = ChatTemplates.Resolve(t) }) + "\n");
     }
 
     public static string ModelCard(MergePlan plan)

@@ -82,7 +82,7 @@ public sealed class ModelConfig
     /// <summary>A deep copy of the JSON for writing a derived config.</summary>
     public JsonObject CloneJson() => (JsonObject)Json.DeepClone();
 
-    public string ToJsonText() => Json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    public string ToJsonText() => IO.JsonText.Write(Json);
 
     private static string? Str(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 }

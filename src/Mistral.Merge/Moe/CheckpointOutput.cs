@@ -61,7 +61,7 @@ internal static class CheckpointOutput
     public static void Finish(CheckpointWriter w, string source, string sourceFolder, SurgeryOutputOptions o,
         JsonObject config, string what, long parameters, string? cardNote)
     {
-        w.AddFile("config.json", config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        w.AddFile("config.json", JsonText.Write(config));
         if (o.CopyTokenizer) SideFiles.CopyExisting(sourceFolder, w, SideFiles.All);
         if (o.RecipeText != null) w.AddFile(Merging.OutputFiles.RecipeFileName, o.RecipeText);
         w.AddFile("README.md", MoeToDense.ModelCard(o.SourceLabel ?? source, what, parameters, cardNote));

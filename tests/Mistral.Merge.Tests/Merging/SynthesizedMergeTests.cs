@@ -143,7 +143,10 @@ public sealed class SynthesizedMergeTests : IDisposable
         var r = CliRunner.Run("merge", recipe, _d["out"], "--out-shard-size", "2KB");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.True(File.Exists(Path.Combine(_d["out"], CheckpointWriter.IndexFileName)));
-        Assert.Contains("im_start", File.ReadAllText(Path.Combine(_d["out"], "tokenizer_config.json")));
+        // written readably: the template's special tokens as they are, not as \u003C escapes
+        var tokConfig = File.ReadAllText(Path.Combine(_d["out"], "tokenizer_config.json"));
+        Assert.Contains("<|im_start|>", tokConfig);
+        Assert.DoesNotContain("\\u003C", tokConfig);
         Assert.True(File.Exists(Path.Combine(_d["out"], "generation_config.json")));
         Assert.StartsWith("---\nbase_model: \"tiny-a\"\n", File.ReadAllText(Path.Combine(_d["out"], "README.md")));
         Assert.Contains("# tiny-slerp", File.ReadAllText(Path.Combine(_d["out"], "README.md")));

@@ -82,7 +82,7 @@ public sealed class ReportCache
     {
         var p = PathOf(kind, key);
         var tmp = p + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        File.WriteAllText(tmp, value.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(tmp, IO.JsonText.Write(value));
         File.Move(tmp, p, overwrite: true);
     }
 
