@@ -90,4 +90,20 @@ internal static class CommonOptions
     public static void Print(ParseResult p, JsonObject doc) => p.InvocationConfiguration.Output.WriteLine(IO.JsonText.Write(doc, indented: false));
 
     private static string Alternatives(string[] v) => v.Length == 1 ? v[0] : string.Join(", ", v[..^1]) + " or " + v[^1];
+
+    /// <summary>
+    /// Checks an output file option before any long computation: its folder must exist and the path must not name a
+    /// folder or anything but a regular file (a FIFO would block the write at the end of a long run).
+    /// </summary>
+    public static void CheckOutputFile(string? path, string option)
+    {
+        if (path == null) return;
+        var full = Path.GetFullPath(path);
+        var folder = Path.GetDirectoryName(full);
+        if (folder == null || !Directory.Exists(folder))
+            throw new MergeException($"{option} {path}: cannot write (the folder {folder} does not exist)");
+        var kind = IO.FileStamp.OfPath(full).Kind;
+        if (kind is not (IO.FileKind.Missing or IO.FileKind.Regular))
+            throw new MergeException($"{option} {path}: cannot write ({IO.FileStamp.Describe(kind)}, not a regular file)");
+    }
 }

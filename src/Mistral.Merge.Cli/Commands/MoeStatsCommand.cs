@@ -20,6 +20,7 @@ public static class MoeStatsCommand
         return cmd.WithAction((p, token) =>
         {
             string m = p.GetValue(model)!;
+            CommonOptions.CheckOutputFile(p.GetValue(plot), "--plot"); // before the routing pass, not after it
             using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
             var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
             var stats = MoeForwardPass.Routing(m, ids, token: token);

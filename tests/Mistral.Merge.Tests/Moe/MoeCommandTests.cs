@@ -108,7 +108,8 @@ public class MoeStatsCommandTests
         Fails("not a Mixtral model", "moe-stats", dense, "--text", text);
         Fails($"{tmp["none.txt"]}: text file not found", "moe-stats", mix, "--text", tmp["none.txt"]);
         CliRunner.AssertUsageError(CliRunner.Run("moe-stats", mix, "--text", text, "--max-tokens", "0"), "moe-stats", "--max-tokens must be at least 2, got 0");
-        Fails("cannot write", "moe-stats", mix, "--text", text, "--plot", tmp["no/such/dir/p.svg"]);
+        Fails($"--plot {tmp["no/such/dir/p.svg"]}: cannot write (the folder {tmp["no/such/dir"]} does not exist)", "moe-stats", mix, "--text", text, "--plot", tmp["no/such/dir/p.svg"]);
+        Fails($"--plot {tmp.Path}: cannot write (a directory, not a regular file)", "moe-stats", mix, "--text", text, "--plot", tmp.Path);
         Fails("not found", "moe-stats", tmp["nothing"], "--text", text);
     }
 }
