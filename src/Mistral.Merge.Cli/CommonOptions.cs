@@ -106,4 +106,14 @@ internal static class CommonOptions
         if (kind is not (IO.FileKind.Missing or IO.FileKind.Regular))
             throw new MergeException($"{option} {path}: cannot write ({IO.FileStamp.Describe(kind)}, not a regular file)");
     }
+
+    /// <summary>--quiet, on the root and so on every command: no progress and no informational lines on stderr;
+    /// warnings, errors and notices of removed leftovers still appear.</summary>
+    public static Option<bool> Quiet() => new("--quiet", "-q")
+    {
+        Description = "No progress or informational lines on stderr (warnings and errors still appear)",
+        Recursive = true,
+    };
+
+    public static bool IsQuiet(ParseResult p) => p.GetValue<bool>("--quiet");
 }

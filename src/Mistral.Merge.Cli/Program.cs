@@ -6,7 +6,9 @@ namespace Mistral.Merge.Cli;
 public static class Program
 {
     /// <summary>Every subcommand lives in Commands/&lt;Name&gt;Command.cs and exposes Create(); register it here.</summary>
-    public static RootCommand BuildRoot() => new("mistral-merge: merge, convert, inspect and evaluate Mistral-family checkpoints")
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("mistral-merge: merge, convert, inspect and evaluate Mistral-family checkpoints")
     {
         InspectCommand.Create(),
         TokenizeCommand.Create(),
@@ -20,7 +22,10 @@ public static class Program
         GenerateCommand.Create(),
         CompareCommand.Create(),
         QuickstartCommand.Create(),
-    };
+        };
+        root.Options.Add(CommonOptions.Quiet()); // recursive: every command takes --quiet
+        return root;
+    }
 
     public static int Main(string[] args)
     {

@@ -38,8 +38,8 @@ public static class CompareCommand
             ContextBudget.CheckWindow(b, c, ids.Length, models: 2);
             using var ba = EvalCommon.Backend(a, dev, nThreads, p.GetValue(offload));
             using var bb = EvalCommon.Backend(b, dev, nThreads, p.GetValue(offload));
-            var bar = new ProgressBar(p.InvocationConfiguration.Error, "compare");
-            var r = Compare.Run(ba, bb, ids, c, s, bar.Report, cancel);
+            Action<long, long>? report = CommonOptions.IsQuiet(p) ? null : new ProgressBar(p.InvocationConfiguration.Error, "compare").Report;
+            var r = Compare.Run(ba, bb, ids, c, s, report, cancel);
             a.Folder.CheckUnchanged();
             b.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;

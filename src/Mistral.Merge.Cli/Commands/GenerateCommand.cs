@@ -76,7 +76,7 @@ public static class GenerateCommand
             else
             {
                 o.WriteLine();
-                p.InvocationConfiguration.Error.WriteLine(
+                if (!CommonOptions.IsQuiet(p)) p.InvocationConfiguration.Error.WriteLine(
                     $"[{r.Ids.Length} tokens{(r.StoppedAtEos ? ", stopped at EOS" : "")}{(atContext ? $", stopped at the model's context of {ContextBudget.ModelContext(m)} tokens" : "")}; prefill {ids.Length} tokens at {EvalCommon.F(r.PrefillTokensPerSecond, "0.0")} tokens/s, decode {EvalCommon.F(r.DecodeTokensPerSecond, "0.0")} tokens/s, {backend.Name}]");
             }
             return Cli.Ok;

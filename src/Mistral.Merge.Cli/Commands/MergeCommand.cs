@@ -80,12 +80,12 @@ public static class MergeCommand
                     ShardSize = shardSize,
                     Force = p.GetValue(force),
                     CopyTokenizer = !p.GetValue(noTok),
-                    Progress = progress.Report,
+                    Progress = CommonOptions.IsQuiet(p) ? null : progress.Report,
                     Cancellation = token,
                     AllowNonFinite = p.GetValue(allowNonFinite),
                     Warning = w => err.WriteLine($"warning: {w}"),
                 });
-                progress.Finish();
+                if (!CommonOptions.IsQuiet(p)) progress.Finish();
                 if (Summary() is { } written) Cli.ReportWritten(output, dest!, sw.Elapsed, written);
                 else output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {dest}");
                 return Cli.Ok;

@@ -40,7 +40,7 @@ public static class MoeReportCommand
                 Model = m, Text = p.GetValue(text)!, Calibration = p.GetValue(calibration),
                 Strategies = ReportStrategy.ParseList(p.GetValue(strategies)!, experts),
                 MaxTokens = mt, CalibrationTokens = ct, Ctx = p.GetValue(ctx), Threads = th,
-                CacheDir = p.GetValue(cacheDir) ?? ReportCache.DefaultRoot(), Log = s => err.WriteLine("moe-report: " + s),
+                CacheDir = p.GetValue(cacheDir) ?? ReportCache.DefaultRoot(), Log = CommonOptions.IsQuiet(p) ? _ => { } : s => err.WriteLine("moe-report: " + s),
             };
             var r = MoeReport.Run(o, token);
             var output = p.InvocationConfiguration.Output;

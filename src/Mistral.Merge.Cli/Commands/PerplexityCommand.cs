@@ -32,8 +32,8 @@ public static class PerplexityCommand
             var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(m, c, ids.Length);
             using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
-            var bar = new ProgressBar(p.InvocationConfiguration.Error, "perplexity");
-            var r = Perplexity.Evaluate(backend, ids, c, s, bar.Report, cancel);
+            Action<long, long>? report = CommonOptions.IsQuiet(p) ? null : new ProgressBar(p.InvocationConfiguration.Error, "perplexity").Report;
+            var r = Perplexity.Evaluate(backend, ids, c, s, report, cancel);
             m.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))

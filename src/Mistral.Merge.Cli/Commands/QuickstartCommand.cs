@@ -31,7 +31,7 @@ public static class QuickstartCommand
             double[,]? ppl = null;
             var root = Path.GetFullPath(p.GetValue(dir)!);
             bool replace = p.GetValue(force);
-            string[] f = replace ? ["--force"] : [];
+            string[] f = [.. replace ? ["--force"] : Array.Empty<string>(), .. CommonOptions.IsQuiet(p) ? ["--quiet"] : Array.Empty<string>()];
             string At(string name) => Path.Combine(root, name);
 
             // Everything is checked before anything is written.
