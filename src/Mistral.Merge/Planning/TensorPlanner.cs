@@ -1,0 +1,223 @@
+using Mistral.Merge.IO;
+using Mistral.Merge.Merging;
+using Mistral.Merge.Models;
+using Mistral.Merge.Recipes;
+
+namespace Mistral.Merge.Planning;
+
+/// <summary>One source's tensor for one output tensor, found in its model.</summary>
+internal readonly record struct LocatedInput(SourceSpec Src, InputModel M, string Name, SafetensorsFile F, TensorInfo I, bool IsBase);
+
+/// <summary>
+/// Walks the recipe's slices and layers into one <see cref="MergeTask"/> per output tensor: the embeddings before
+/// the layers from the first slice, every layer's tensors from the slice that gives it, the rest after from the
+/// last slice. Each task locates its inputs, takes its shape and dtype from <see cref="ShapePolicy"/> and its
+/// parameters from <see cref="ParameterResolver"/>.
+/// </summary>
+internal sealed class TensorPlanner
+{
+    private readonly PlanContext _c;
+    private readonly ShapePolicy _shapes;
+    private readonly ParameterResolver _params;
+    private Recipe _r => _c.Recipe;
+    private RecipeProblems _p => _c.Problems;
+    private IMergeMethod _method => _c.Method;
+    private Dictionary<string, InputModel> _models => _c.Models;
+
+    public TensorPlanner(PlanContext context)
+    {
+        _c = context;
+        _shapes = new ShapePolicy(context);
+        _params = new ParameterResolver(context);
+    }
+
+    public MergePlan BuildTasks(List<List<(int Start, int End)>> ranges)
+    {
+        var configRef = _r.BaseModel ?? _r.Slices[0].Sources[0].Model;
+        var configModel = _models[configRef.Text];
+        var tasks = new List<MergeTask>();
+        var (pre, post) = NonLayerTensors(configModel);
+        WarnUntied(configModel, configRef.Text);
+
+        var first = _r.Slices[0];
+        foreach (var n in pre) AddTask(tasks, 0, first, first.Sources, ranges[0], _ => n, n, 0);
+
+        int outLayer = AddLayerTasks(tasks, ranges);
+
+        var last = _r.Slices[^1];
+        var postSources = last.Sources.Take(first.Sources.Count).ToList();
+        foreach (var n in post) AddTask(tasks, _r.Slices.Count - 1, last, postSources, ranges[^1], _ => n, n, 0);
+
+        InputModel? tokModel = _r.TokenizerSource != null ? _models.GetValueOrDefault(_r.TokenizerSource.Text) : configModel;
+        int? vocab = ShapePolicy.OutputVocab(tasks, configModel);
+
+        return new MergePlan
+        {
+            Recipe = _r,
+            Method = _method,
+            Models = _models.Values.ToList(),
+            Tasks = tasks,
+            Warnings = _c.Warnings,
+            ConfigModel = configModel,
+            TokenizerModel = tokModel,
+            OutputLayers = _r.FromModels ? configModel.Folder.Config?.NumHiddenLayers ?? outLayer : outLayer,
+            OutputVocab = vocab,
+            Seed = _c.Options.Seed,
+        };
+    }
+
+    /// <summary>The config model's tensors outside the layers: embeddings go before the layers, the rest after.</summary>
+    private static (List<string> Pre, List<string> Post) NonLayerTensors(InputModel configModel)
+    {
+        var pre = new List<string>();
+        var post = new List<string>();
+        foreach (var n in configModel.Folder.TensorNames)
+        {
+            if (TensorNames.TryParseLayer(n, out _, out _) || IsIgnored(n)) continue;
+            (n.Contains("embed", StringComparison.Ordinal) ? pre : post).Add(n);
+        }
+        return (pre, post);
+    }
+
+    /// <summary>The output follows the config model's layout: with tied embeddings there is no lm_head to merge into.</summary>
+    private void WarnUntied(InputModel configModel, string configName)
+    {
+        if (!configModel.Folder.Contains(TensorNames.LmHead))
+            foreach (var m in _models.Values.Where(m => m != configModel && m.Folder.Contains(TensorNames.LmHead)))
+                _c.Once($"untied:{m.Text}", () => _c.Warnings.Add($"model '{m.Text}' has its own {TensorNames.LmHead}, but '{configName}' ties it to {TensorNames.Embed}; the output is tied too and that lm_head is not used"));
+    }
+
+    /// <summary>Adds every layer's tasks, slice by slice; returns the number of output layers.</summary>
+    private int AddLayerTasks(List<MergeTask> tasks, List<List<(int Start, int End)>> ranges)
+    {
+        int outLayer = 0;
+        var suffixCache = new Dictionary<(InputModel, int), List<string>>();
+        for (int s = 0; s < _r.Slices.Count; s++)
+        {
+            var slice = _r.Slices[s];
+            var (start, end) = ranges[s][0];
+            int n = end - start;
+            for (int k = 0; k < n; k++)
+            {
+                double t = n == 1 ? 1 : (double)k / (n - 1);
+                var lead = _models[slice.Sources[0].Model.Text];
+                foreach (var suffix in Suffixes(suffixCache, lead, start + k))
+                {
+                    int kk = k, ss = s;
+                    AddTask(tasks, s, slice, slice.Sources, ranges[s], src => TensorNames.Layer(ranges[ss][slice.Sources.IndexOf(src)].Start + kk, suffix),
+                        TensorNames.Layer(outLayer, suffix), t);
+                }
+                outLayer++;
+            }
+        }
+        return outLayer;
+    }
+
+    private static bool IsIgnored(string name) => name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal);
+
+    private static List<string> Suffixes(Dictionary<(InputModel, int), List<string>> cache, InputModel m, int layer)
+    {
+        if (cache.TryGetValue((m, layer), out var list)) return list;
+        list = new List<string>();
+        foreach (var n in m.Folder.TensorNames)
+            if (TensorNames.TryParseLayer(n, out var l, out var suffix) && l == layer && !IsIgnored(n)) list.Add(suffix);
+        cache[(m, layer)] = list;
+        return list;
+    }
+
+    private void AddTask(List<MergeTask> tasks, int sliceIndex, SliceSpec slice, List<SourceSpec> sources, List<(int, int)> ranges,
+        Func<SourceSpec, string> inputName, string outName, double t)
+    {
+        var spec = _method.Spec;
+        var baseRef = slice.BaseModel ?? _r.BaseModel;
+        bool usesBase = spec.Base != BaseRole.Ordinary;
+        bool baseShaped = spec.BaseShapesOutput;
+
+        var located = Locate(sources, inputName, outName, usesBase, baseRef?.Text, out var baseInfo);
+        if (located == null) return;
+        var shape = _shapes.OutputShape(located, baseInfo, baseShaped, outName, sources[0]);
+        if (shape == null) return;
+        var outDType = _shapes.OutputDType(baseInfo ?? located[0].I);
+
+        var inputs = new List<TaskInput>();
+        var ordinals = new List<int>();
+        int ordinal = 0, baseIndex = -1;
+        foreach (var x in located)
+        {
+            int ord = x.IsBase ? -1 : ordinal++;
+            if (!_shapes.Fits(x, shape, outName, baseShaped)) continue;
+            var ps = _params.ModelParams(x, slice, t, sliceIndex);
+            if (_method.CheckInput(ps, $"model '{x.M.Text}', tensor '{x.Name}'") is { } inputProblem)
+                _c.Once($"input:{x.M.Text}", () => _p.Add(x.Src.Mark, inputProblem));
+            if (x.IsBase) baseIndex = inputs.Count;
+            ordinals.Add(ord);
+            inputs.Add(new TaskInput { Model = x.M, TensorName = x.Name, File = x.F, Info = x.I, IsBase = x.IsBase, Params = ps });
+        }
+
+        var mp = _params.MethodParams(slice, outName, t, sliceIndex);
+        tasks.Add(NewTask(outName, shape, outDType, inputs, t, sliceIndex, baseIndex, ordinals, mp));
+        if (_method.CheckTask(tasks[^1].MethodTask, inputs.Select(i => i.Model.Text).ToList()) is { } taskProblem)
+            _c.Once($"task:{sliceIndex}", () => _p.Add(sources[0].Mark, taskProblem));
+    }
+
+    /// <summary>Each source's tensor, in order; null when one is missing or cannot be merged (reported).</summary>
+    private List<LocatedInput>? Locate(List<SourceSpec> sources, Func<SourceSpec, string> inputName, string outName,
+        bool usesBase, string? baseName, out TensorInfo? baseInfo)
+    {
+        baseInfo = null;
+        var located = new List<LocatedInput>();
+        foreach (var src in sources)
+        {
+            var m = _models[src.Model.Text];
+            var name = inputName(src);
+            if (!m.Folder.TryGet(name, out var f, out var info))
+            {
+                if (name.EndsWith("lm_head.weight", StringComparison.Ordinal) && m.Folder.TryGet(TensorNames.Embed, out f, out info))
+                    _c.Once($"tied:{m.Text}", () => _c.Warnings.Add($"model '{m.Text}' has no {name}; using its tied {TensorNames.Embed}"));
+                else
+                {
+                    _c.Once($"missing:{m.Text}:{name}", () => _p.Add(src.Mark, $"model '{m.Text}' has no tensor '{name}' (needed for output '{outName}')"));
+                    return null;
+                }
+            }
+            if (!info.DType.IsFloatMath() && info.DType != DType.F64)
+            {
+                _p.Add(src.Mark, $"model '{m.Text}': tensor '{name}' has dtype {info.DType}, which cannot be merged");
+                return null;
+            }
+            bool isBase = usesBase && baseName != null && src.Model.Text == baseName;
+            if (isBase) baseInfo = info;
+            located.Add(new LocatedInput(src, m, name, f, info, isBase));
+        }
+        return located;
+    }
+
+    private MergeTask NewTask(string outName, long[] shape, DType outDType, List<TaskInput> inputs, double t, int sliceIndex,
+        int baseIndex, List<int> ordinals, Dictionary<string, object?> mp)
+    {
+        long cols = shape.Length == 0 ? 1 : shape[^1];
+        long elements = 1;
+        foreach (var dim in shape) elements *= dim;
+        return new MergeTask
+        {
+            OutputName = outName,
+            Shape = shape,
+            OutDType = outDType,
+            Method = _method,
+            Inputs = inputs,
+            T = t,
+            Slice = sliceIndex,
+            MethodTask = new MethodTask
+            {
+                OutputName = outName,
+                Rows = cols == 0 ? 0 : elements / cols,
+                Cols = cols,
+                BaseIndex = baseIndex,
+                Ordinals = ordinals.ToArray(),
+                MethodParams = mp,
+                ModelParams = inputs.Select(i => i.Params).ToList(),
+                Seed = _c.Options.Seed,
+            },
+        };
+    }
+}
