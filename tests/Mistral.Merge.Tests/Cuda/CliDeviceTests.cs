@@ -1,17 +1,8 @@
-using Mistral.Merge.Cuda;
-
 namespace Mistral.Merge.Tests.Cuda;
 
 /// <summary>--device / --offload on perplexity, generate and compare, as seen on a machine without a usable GPU.</summary>
 public class CliDeviceTests
 {
-    private static readonly Lazy<string?> NoGpuReason = new(() =>
-    {
-        if (!CudaRuntime.TryOpen(out var ctx, out var why)) return why;
-        ctx!.Dispose();
-        return null;
-    });
-
     private static string Model => SharedFixtures.PathOf("stories260k");
     private static string Text => SharedFixtures.PathOf("text", "tinystories-eval.txt");
 
@@ -22,10 +13,10 @@ public class CliDeviceTests
         ["compare", Model, SharedFixtures.PathOf("stories260k-bf16"), "--text", Text, "--max-tokens", "300", "--ctx", "64", "--json", "--device", device],
     ];
 
-    [FixtureFact]
+    [NoGpuFixtureFact]
     public void Device_cuda_without_a_gpu_fails_with_the_reason_on_every_command()
     {
-        if (NoGpuReason.Value is not { } why) return;   // a usable GPU: the GPU tests cover this path
+        var why = GpuTestContext.WhyNot;
         foreach (var args in Commands("cuda"))
         {
             var r = CliRunner.Run(args);
@@ -46,10 +37,9 @@ public class CliDeviceTests
         }
     }
 
-    [FixtureFact]
+    [NoGpuFixtureFact]
     public void Auto_without_a_gpu_is_exactly_the_cpu_path()
     {
-        if (NoGpuReason.Value is null) return;
         var auto = Commands("auto");
         var cpu = Commands("cpu");
         for (int i = 0; i < auto.Length; i++)

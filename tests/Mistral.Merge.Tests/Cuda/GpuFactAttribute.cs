@@ -34,3 +34,16 @@ public sealed class GpuFixtureFactAttribute : FactAttribute
         else if (!GpuTestContext.Available) Skip = "no usable CUDA device: " + GpuTestContext.WhyNot;
     }
 }
+
+/// <summary>
+/// A fact about the no-GPU path that also needs ../shared/fixtures; skipped with the reason on a machine with a
+/// usable CUDA device (the GPU tests cover that path there).
+/// </summary>
+public sealed class NoGpuFixtureFactAttribute : FactAttribute
+{
+    public NoGpuFixtureFactAttribute()
+    {
+        if (!SharedFixtures.Available) Skip = SharedFixtures.SkipReason;
+        else if (GpuTestContext.Available) Skip = "a usable CUDA device is present: this test covers the no-GPU path, the GPU tests cover this one";
+    }
+}
