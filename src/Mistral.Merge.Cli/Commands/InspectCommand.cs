@@ -13,8 +13,11 @@ public static class InspectCommand
     {
         var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: version, path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
-        var check = new Option<bool>("--check") { Description = "Also scan every value (all cores, streaming from the memory map): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
-            + "and a summary line (with --json: keys nan, pos_inf, neg_inf, all_zero per tensor and a check object). Exit code 1 when any NaN or Inf is found" };
+        var check = new Option<bool>("--check")
+        {
+            Description = "Also scan every value (all cores, streaming from the memory map): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
+            + "and a summary line (with --json: keys nan, pos_inf, neg_inf, all_zero per tensor and a check object). Exit code 1 when any NaN or Inf is found"
+        };
         var cmd = new Command("inspect", "Show architecture, dtypes, parameter count, layers, experts, shards and the tensor table (name, dtype, shape, shard). "
             + "Reads only the headers and config.json, so it is instant for any model size; every file is validated. --check also reads every value")
         {

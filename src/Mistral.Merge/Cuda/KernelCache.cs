@@ -49,7 +49,8 @@ public static unsafe class KernelCache
         {
             if (File.Exists(path)) { fromCache = true; return File.ReadAllBytes(path); }
         }
-        catch (IOException) { } catch (UnauthorizedAccessException) { }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
 
         byte[] cubin = Compile(ctx.Nvrtc, source, ctx.Arch, version);
         fromCache = false;
@@ -61,7 +62,8 @@ public static unsafe class KernelCache
     internal static void Forget(CudaContext ctx)
     {
         try { File.Delete(PathFor(Key(KernelSources.Combined(), ctx.Arch, ctx.Nvrtc.Version()))); }
-        catch (IOException) { } catch (UnauthorizedAccessException) { }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     private static void TryWrite(string path, byte[] bytes)
@@ -73,7 +75,8 @@ public static unsafe class KernelCache
             File.WriteAllBytes(tmp, bytes);
             File.Move(tmp, path, overwrite: true);   // atomic: concurrent processes never read half a file
         }
-        catch (IOException) { } catch (UnauthorizedAccessException) { }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     internal static byte[] Compile(NvrtcApi nvrtc, string source, string arch, (int Major, int Minor) version)

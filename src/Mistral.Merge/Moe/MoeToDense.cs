@@ -32,14 +32,20 @@ public static class MoeToDense
 {
     public static string StrategyName(DenseStrategy s) => s switch
     {
-        DenseStrategy.Expert => "expert", DenseStrategy.Mean => "mean", DenseStrategy.Frequency => "frequency",
-        DenseStrategy.AlignedMean => "aligned_mean", _ => "concat",
+        DenseStrategy.Expert => "expert",
+        DenseStrategy.Mean => "mean",
+        DenseStrategy.Frequency => "frequency",
+        DenseStrategy.AlignedMean => "aligned_mean",
+        _ => "concat",
     };
 
     public static DenseStrategy ParseStrategy(string s, string where) => s switch
     {
-        "expert" => DenseStrategy.Expert, "mean" or "uniform" => DenseStrategy.Mean, "frequency" => DenseStrategy.Frequency,
-        "aligned_mean" or "aligned" => DenseStrategy.AlignedMean, "concat" => DenseStrategy.Concat,
+        "expert" => DenseStrategy.Expert,
+        "mean" or "uniform" => DenseStrategy.Mean,
+        "frequency" => DenseStrategy.Frequency,
+        "aligned_mean" or "aligned" => DenseStrategy.AlignedMean,
+        "concat" => DenseStrategy.Concat,
         _ => throw new MergeException($"{where}: unknown strategy '{s}' (expected expert, mean, frequency, aligned_mean or concat)"),
     };
 

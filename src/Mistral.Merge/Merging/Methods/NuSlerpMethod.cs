@@ -11,7 +11,7 @@ public sealed class NuSlerpMethod : MergeMethodBase
     private static readonly ParamDef<bool> Flatten = new("nuslerp_flatten", true);
     private static readonly ParamDef<bool> RowWise = new("nuslerp_row_wise", false);
     private static readonly ParamDef<double> Weight = new("weight", Required: true, Range: new(double.NegativeInfinity, double.PositiveInfinity)
-        { Warn = w => w < 0 ? "with a negative weight t = w2/(w1+w2) leaves [0, 1] and nuslerp extrapolates" : null });
+    { Warn = w => w < 0 ? "with a negative weight t = w2/(w1+w2) leaves [0, 1] and nuslerp extrapolates" : null });
 
     public override MethodSpec Spec { get; } = new("nuslerp",
         [Flatten, RowWise],

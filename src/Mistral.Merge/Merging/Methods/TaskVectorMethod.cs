@@ -18,7 +18,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
 
     private readonly ParamDef<bool> _normalize = new("normalize", defaultNormalize);
     private static readonly ParamDef<double> Lambda = new("lambda", 1.0, Range: new(double.NegativeInfinity, double.PositiveInfinity)
-        { Warn = l => l == 0 ? "the output is the base model" : l < 0 ? "the task vectors are subtracted from the base" : null });
+    { Warn = l => l == 0 ? "the output is the base model" : l < 0 ? "the task vectors are subtracted from the base" : null });
     private readonly ParamDef<bool> _rescale = new("rescale", defaultRescale);
     private static readonly ParamDef<bool> Int8Mask = new("int8_mask", false);
     private static readonly ParamDef<double> Weight = new("weight", Required: true);

@@ -20,7 +20,8 @@ public sealed class MoePruneMethod : SurgeryMethodBase
         new ParamDef<bool>("group", false),
         new ParamDef<double>("experts_per_token"),
         .. CalibrationParams,
-    ], [], BaseRole.Required) { BaseOnly = true };
+    ], [], BaseRole.Required)
+    { BaseOnly = true };
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)
     {

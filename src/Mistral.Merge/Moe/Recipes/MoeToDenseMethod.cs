@@ -20,7 +20,8 @@ public sealed class MoeToDenseMethod : SurgeryMethodBase
         new ParamDef<bool>("weighted", false),
         new ParamDef<double>("top_k"),
         .. CalibrationParams,
-    ], [], BaseRole.Required) { BaseOnly = true };
+    ], [], BaseRole.Required)
+    { BaseOnly = true };
 
     public override void CheckStatic(Recipe recipe, RecipeProblems problems)
     {
@@ -92,7 +93,9 @@ public sealed class MoeToDenseMethod : SurgeryMethodBase
                 : null;
             var r = MoeToDense.Convert(source, destination, options with
             {
-                Frequencies = freq, Writer = Writer(eo), CopyTokenizer = eo.CopyTokenizer,
+                Frequencies = freq,
+                Writer = Writer(eo),
+                CopyTokenizer = eo.CopyTokenizer,
             }, eo.Cancellation);
             return $"wrote {destination}: MistralForCausalLM from {_label}, intermediate {r.Intermediate}, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters ({MoeToDense.StrategyName(options.Strategy)})";
         }
