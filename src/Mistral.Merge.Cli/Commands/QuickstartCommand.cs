@@ -17,6 +17,8 @@ public static class QuickstartCommand
     private static readonly string[] Models = ["base", "wiki", "code", "slerp", "ties"];
     private static readonly string[] Texts = ["tinystories", "wiki", "code"];
 
+    private static readonly string[] Merges = ["slerp", "ties"];
+
     public static Command Create()
     {
         var dir = new Argument<string>("DIR") { Description = "Working folder (default: ./quickstart)", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => "quickstart" };
@@ -35,7 +37,7 @@ public static class QuickstartCommand
             string At(string name) => Path.Combine(root, name);
 
             // Everything is checked before anything is written.
-            foreach (var merge in new[] { "slerp", "ties" }) IO.CheckpointWriter.CheckDestination(At(merge), replace);
+            foreach (var merge in Merges) IO.CheckpointWriter.CheckDestination(At(merge), replace);
             var files = QuickstartFiles.All();
             QuickstartFiles.Check(root, files, replace);
             QuickstartFiles.Write(root, files);

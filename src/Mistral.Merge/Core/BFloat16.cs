@@ -49,5 +49,10 @@ public readonly struct BFloat16 : IEquatable<BFloat16>, IComparable<BFloat16>
     public int CompareTo(BFloat16 other) => ((float)this).CompareTo((float)other);
     public static bool operator ==(BFloat16 a, BFloat16 b) => a.Equals(b);
     public static bool operator !=(BFloat16 a, BFloat16 b) => !a.Equals(b);
+    // Ordering operators compare the values as IEEE floats do (any comparison with NaN is false), like float's own.
+    public static bool operator <(BFloat16 a, BFloat16 b) => (float)a < (float)b;
+    public static bool operator <=(BFloat16 a, BFloat16 b) => (float)a <= (float)b;
+    public static bool operator >(BFloat16 a, BFloat16 b) => (float)a > (float)b;
+    public static bool operator >=(BFloat16 a, BFloat16 b) => (float)a >= (float)b;
     public override string ToString() => ((float)this).ToString(CultureInfo.InvariantCulture);
 }

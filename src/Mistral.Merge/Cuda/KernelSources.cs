@@ -41,7 +41,7 @@ public static partial class KernelSources
     [GeneratedRegex(@"extern\s+""C""\s+__global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*\(")]
     private static partial Regex EntryRegex();
 
-    private static IReadOnlyList<(string, string)> Load()
+    private static List<(string, string)> Load()
     {
         var asm = typeof(KernelSources).Assembly;
         var names = asm.GetManifestResourceNames().Where(n => n.StartsWith(Prefix, StringComparison.Ordinal)).ToList();

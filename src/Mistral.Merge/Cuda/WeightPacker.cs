@@ -26,7 +26,7 @@ public static class WeightPacker
     /// </summary>
     public static unsafe void PackLayer(IWeightSource src, LayerLayout layout, int layer, byte* dst, long capacity)
     {
-        if (capacity < layout.Bytes) throw new ArgumentOutOfRangeException(nameof(capacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, layout.Bytes);
         var parts = layout.Parts(layer).ToList();
         foreach (var (name, _, shape, _) in parts) CheckShape(src, name, shape);
         nint basePtr = (nint)dst;

@@ -13,7 +13,7 @@ internal static class ChunkWorkers
     /// <summary>Elements per chunk: a few MB per worker, many chunks per tensor to share out.</summary>
     public const int ChunkElements = 1 << 20;
 
-    public static void Run<T>(List<T> chunks, CancellationToken cancel, Action<T, float[], byte[]> body) =>
+    public static void Run<T>(List<T> chunks, Action<T, float[], byte[]> body, CancellationToken cancel) =>
         Parallel.ForEach(Partitioner.Create(chunks, EnumerablePartitionerOptions.NoBuffering),
             new ParallelOptions { CancellationToken = cancel, MaxDegreeOfParallelism = Environment.ProcessorCount },
             () => (Floats: new float[ChunkElements], Bytes: new byte[ChunkElements * sizeof(float)]),

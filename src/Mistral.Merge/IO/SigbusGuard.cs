@@ -79,5 +79,5 @@ public static unsafe class SigbusGuard
     private static extern int Raise(int sig);
 
     /// <summary>Raises SIGBUS in this process (the test of the handler runs it in a child process).</summary>
-    public static void RaiseForTest() => Raise(SigBus);
+    public static void RaiseForTest() => _ = Raise(SigBus);
 }

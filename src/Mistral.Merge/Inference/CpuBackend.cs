@@ -65,9 +65,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 
     public IKvCache CreateCache(int maxTokens) => new KvCache(_s.Layers, _s.KvHeads, _s.HeadDim, maxTokens, _s.SlidingWindow, _chunk);
 
-    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache kv, Span<float> logits)
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache cache, Span<float> logits)
     {
-        var cache = kv as KvCache ?? throw new ArgumentException("the CPU backend needs a cache from its own CreateCache");
+        var kv = cache as KvCache ?? throw new ArgumentException("the CPU backend needs a cache from its own CreateCache");
         int m = tokens.Length, vocab = _s.Vocab;
         if (m == 0) throw new ArgumentException("no tokens");
         if (positions.Length != m) throw new ArgumentException("one position per token");
@@ -75,18 +75,18 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         if (!all && logits.Length != vocab) throw new ArgumentException($"logits must hold {m}×{vocab} or {vocab} values");
         for (int i = 0; i < m; i++)
         {
-            if (positions[i] != cache.Length + i) throw new ArgumentException($"position {positions[i]} is not the next one ({cache.Length + i})");
+            if (positions[i] != kv.Length + i) throw new ArgumentException($"position {positions[i]} is not the next one ({kv.Length + i})");
             if ((uint)tokens[i] >= (uint)vocab) throw new MergeException($"token id {tokens[i]} is outside the model's vocabulary (0..{vocab - 1})");
         }
-        if (cache.Length + m > cache.MaxLength)
-            throw new MergeException($"the sequence ({cache.Length + m} tokens) is longer than the cache ({cache.MaxLength})");
+        if (kv.Length + m > kv.MaxLength)
+            throw new MergeException($"the sequence ({kv.Length + m} tokens) is longer than the cache ({kv.MaxLength})");
 
-        for (int start = 0; start < m; start += cache.MaxChunk)
+        for (int start = 0; start < m; start += kv.MaxChunk)
         {
-            int n = Math.Min(cache.MaxChunk, m - start);
+            int n = Math.Min(kv.MaxChunk, m - start);
             var part = all ? logits.Slice(start * vocab, n * vocab)
                 : start + n == m ? logits : Span<float>.Empty; // last-token logits come from the last chunk
-            ForwardChunk(tokens.Slice(start, n), cache, part);
+            ForwardChunk(tokens.Slice(start, n), kv, part);
         }
     }
 

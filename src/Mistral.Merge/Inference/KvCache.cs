@@ -27,7 +27,7 @@ public sealed unsafe class KvCache : IKvCache
 
     public KvCache(int layers, int kvHeads, int headDim, int maxTokens, int? window, int chunk)
     {
-        if (maxTokens < 1) throw new ArgumentOutOfRangeException(nameof(maxTokens));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTokens, 1);
         Layers = layers; KvHeads = kvHeads; HeadDim = headDim;
         Rolling = window is { } w && w + chunk - 1 < maxTokens;
         Capacity = Rolling ? window!.Value + chunk - 1 : maxTokens;

@@ -83,7 +83,7 @@ public static class CheckpointConverter
             cancel.ThrowIfCancellationRequested();
             writer.CopyTensorsFrom(file, run);
         }
-        ChunkWorkers.Run(items, cancel, (it, floats, bytes) =>
+        ChunkWorkers.Run(items, (it, floats, bytes) =>
         {
             int inSize = it.Src.DType.SizeOf(), outSize = it.Target.SizeOf();
             var src = it.File.GetBytes(it.Src, it.Start * inSize, it.Count * inSize);
@@ -96,7 +96,7 @@ public static class CheckpointConverter
                 Conversions.FromSingle(f, it.Target, dst);
             }
             writer.Write(it.Src.Name, dst, it.Start * outSize);
-        });
+        }, cancel);
     }
 
     private static Span<float> Widen(ReadOnlySpan<byte> src, DType type, Span<float> buffer)

@@ -207,7 +207,7 @@ public static class Synthesizer
             long n = t.ElementCount;
             for (long s = 0; s < n; s += ChunkWorkers.ChunkElements) items.Add((t, key, isNorm, s, (int)Math.Min(ChunkWorkers.ChunkElements, n - s)));
         }
-        ChunkWorkers.Run(items, cancel, (it, floats, bytes) =>
+        ChunkWorkers.Run(items, (it, floats, bytes) =>
         {
             var f = floats.AsSpan(0, it.Count);
             if (it.IsNorm) f.Fill(1f); else Normal(it.Key, it.Start, f);
@@ -215,7 +215,7 @@ public static class Synthesizer
             var dst = bytes.AsSpan(0, it.Count * size);
             Conversions.FromSingle(f, it.Tensor.DType, dst);
             writer.Write(it.Tensor.Name, dst, it.Start * size);
-        });
+        }, cancel);
     }
 
     /// <summary>Per-tensor stream key: splitmix64 of the seed mixed with the FNV-1a hash of the name.</summary>

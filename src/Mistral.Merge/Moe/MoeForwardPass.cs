@@ -13,10 +13,10 @@ public sealed class MoeCalibration(CalibrationStore? inputs, int layers, int hid
     public int Hidden => hidden;
     public int Tokens => inputs?.Tokens ?? 0;
     public RoutingStatistics Routing => routing;
-    public float[] MoeInputs(int layer, out int t)
+    public float[] MoeInputs(int layer, out int tokens)
     {
         if (inputs == null) throw new InvalidOperationException("no block inputs were captured (routing-only run)");
-        t = inputs.Tokens;
+        tokens = inputs.Tokens;
         return inputs.MoeInputs(layer);
     }
     public void Dispose() => inputs?.Dispose();

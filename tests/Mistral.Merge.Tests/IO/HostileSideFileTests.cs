@@ -41,7 +41,7 @@ public sealed class HostileSideFileTests : IDisposable
         return task.Result;
     }
 
-    private void Replace(string path, Action<string> make)
+    private static void Replace(string path, Action<string> make)
     {
         File.Delete(path);
         make(path);

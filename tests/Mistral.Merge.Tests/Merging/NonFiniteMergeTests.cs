@@ -34,7 +34,7 @@ public sealed class NonFiniteMergeTests : IDisposable
         Assert.DoesNotContain(Directory.GetDirectories(_d.Path), p => Path.GetFileName(p).StartsWith(".out.partial", StringComparison.Ordinal));
     }
 
-    private string NanInput(string model) => $"error: {Up}: non-finite value in input model '{model}' tensor {Up}; nothing was written (--allow-nonfinite writes it anyway)";
+    private static string NanInput(string model) => $"error: {Up}: non-finite value in input model '{model}' tensor {Up}; nothing was written (--allow-nonfinite writes it anyway)";
 
     [Fact]
     public void Linear_ZeroWeights_AreAnAllZeroWeightSum_AtPlanning()
