@@ -26,7 +26,6 @@ public sealed record MethodSpec(string Name, ParamDef[] MethodParams, ParamDef[]
     public bool CopiesInput { get; init; }
     public ParamDef? Find(string name) => MethodParams.FirstOrDefault(p => p.Name == name) ?? ModelParams.FirstOrDefault(p => p.Name == name);
     public bool IsMethodParam(string name) => MethodParams.Any(p => p.Name == name);
-    public bool IsModelParam(string name) => ModelParams.Any(p => p.Name == name);
     /// <summary>Per-model parameters of the base are not needed unless the base is an ordinary input.</summary>
     public bool BaseNeedsModelParams => Base == BaseRole.Ordinary;
 }

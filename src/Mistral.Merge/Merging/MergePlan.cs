@@ -37,8 +37,6 @@ public sealed class MergeTask
     public required IMergeMethod Method { get; init; }
     public required List<TaskInput> Inputs { get; init; }
     public required MethodTask MethodTask { get; init; }
-    public double T { get; init; }
-    public int Slice { get; init; }
     public long Elements => MethodTask.Elements;
     public long WriteBytes => Elements * OutDType.SizeOf();
     public long ReadBytes => Inputs.Sum(i => i.Info.ByteLength);

@@ -155,7 +155,7 @@ internal sealed class TensorPlanner
         }
 
         var mp = _params.MethodParams(slice, outName, t, sliceIndex);
-        tasks.Add(NewTask(outName, shape, outDType, inputs, t, sliceIndex, baseIndex, ordinals, mp));
+        tasks.Add(NewTask(outName, shape, outDType, inputs, baseIndex, ordinals, mp));
         if (_method.CheckTask(tasks[^1].MethodTask, inputs.Select(i => i.Model.Text).ToList()) is { } taskProblem)
             _c.Once($"task:{sliceIndex}", () => _p.Add(sources[0].Mark, taskProblem));
     }
@@ -192,8 +192,8 @@ internal sealed class TensorPlanner
         return located;
     }
 
-    private MergeTask NewTask(string outName, long[] shape, DType outDType, List<TaskInput> inputs, double t, int sliceIndex,
-        int baseIndex, List<int> ordinals, Dictionary<string, object?> mp)
+    private MergeTask NewTask(string outName, long[] shape, DType outDType, List<TaskInput> inputs, int baseIndex,
+        List<int> ordinals, Dictionary<string, object?> mp)
     {
         long cols = shape.Length == 0 ? 1 : shape[^1];
         long elements = 1;
@@ -205,8 +205,6 @@ internal sealed class TensorPlanner
             OutDType = outDType,
             Method = _method,
             Inputs = inputs,
-            T = t,
-            Slice = sliceIndex,
             MethodTask = new MethodTask
             {
                 OutputName = outName,
