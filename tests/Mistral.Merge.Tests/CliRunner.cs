@@ -13,6 +13,14 @@ public static class CliRunner
         return new Result(code, o.ToString(), e.ToString());
     }
 
+    /// <summary>Runs the CLI and fails the test when it has not answered within 30 s (a reader blocked on a FIFO never returns).</summary>
+    public static Result RunWithin(params string[] args)
+    {
+        var task = Task.Run(() => Run(args));
+        Assert.True(task.Wait(TimeSpan.FromSeconds(30)), $"mistral-merge {string.Join(' ', args)} hung");
+        return task.Result;
+    }
+
     /// <summary>A bad input: exit code 1 and one stderr line, "error: ..." containing <paramref name="fragment"/> (no stack trace).</summary>
     public static void AssertOneLineError(Result r, string fragment)
     {

@@ -41,13 +41,6 @@ public static class InputFile
         return true;
     }
 
-    /// <summary>True when <paramref name="path"/> names a regular file (through links).</summary>
-    public static bool IsRegular(string path)
-    {
-        try { return FileStamp.OfPath(path).Kind == FileKind.Regular; }
-        catch (IOException) { return false; }
-    }
-
     /// <summary>Opens a regular file for reading; returns the handle and the stamp of the opened file.</summary>
     public static (SafeFileHandle Handle, FileStamp Stamp) OpenRead(string path)
     {

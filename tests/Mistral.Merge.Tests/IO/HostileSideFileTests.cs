@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Mistral.Merge.Inference;
 using Mistral.Merge.Inference.Tokenization;
@@ -13,7 +12,7 @@ namespace Mistral.Merge.Tests.IO;
 /// <summary>FIFOs, devices, oversized files, duplicate keys, hostile values and YAML bombs: one line, exit 1, no hang.</summary>
 public sealed class HostileSideFileTests : IDisposable
 {
-    private const string Fifo = "is a FIFO (named pipe), not a regular file";
+    private const string FifoError = "is a FIFO (named pipe), not a regular file";
     private readonly TempDir _d = new();
     public void Dispose() => _d.Dispose();
 
@@ -26,21 +25,6 @@ public sealed class HostileSideFileTests : IDisposable
         return dir;
     }
 
-    private static void MakeFifo(string path)
-    {
-        using var p = Process.Start(new ProcessStartInfo("mkfifo", [path]) { RedirectStandardError = true })!;
-        p.WaitForExit();
-        Assert.Equal(0, p.ExitCode);
-    }
-
-    /// <summary>The CLI must answer within seconds: a reader blocked on a FIFO would never return.</summary>
-    private static Result RunWithin(params string[] args)
-    {
-        var task = Task.Run(() => Run(args));
-        Assert.True(task.Wait(TimeSpan.FromSeconds(30)), $"mistral-merge {string.Join(' ', args)} hung");
-        return task.Result;
-    }
-
     private static void Replace(string path, Action<string> make)
     {
         File.Delete(path);
@@ -51,40 +35,40 @@ public sealed class HostileSideFileTests : IDisposable
     public void FifoAsTokenizerModel()
     {
         var m = Model();
-        Replace(Path.Combine(m, "tokenizer.model"), MakeFifo);
-        AssertOneLineError(RunWithin("tokenize", m, "--text", "hi"), $"tokenizer.model: {Fifo}");
+        Replace(Path.Combine(m, "tokenizer.model"), Fifo.Make);
+        AssertOneLineError(RunWithin("tokenize", m, "--text", "hi"), $"tokenizer.model: {FifoError}");
     }
 
     [LinuxFact]
     public void FifoAsConfigJson()
     {
         var m = Model();
-        Replace(Path.Combine(m, "config.json"), MakeFifo);
-        AssertOneLineError(RunWithin("inspect", m), $"config.json: {Fifo}");
+        Replace(Path.Combine(m, "config.json"), Fifo.Make);
+        AssertOneLineError(RunWithin("inspect", m), $"config.json: {FifoError}");
     }
 
     [LinuxFact]
     public void FifoAsTokenizerConfigJson()
     {
         var m = Model();
-        Replace(Path.Combine(m, "tokenizer_config.json"), MakeFifo);
-        AssertOneLineError(RunWithin("tokenize", m, "--text", "hi"), $"tokenizer_config.json: {Fifo}");
+        Replace(Path.Combine(m, "tokenizer_config.json"), Fifo.Make);
+        AssertOneLineError(RunWithin("tokenize", m, "--text", "hi"), $"tokenizer_config.json: {FifoError}");
     }
 
     [LinuxFact]
     public void FifoAsText()
     {
         var m = Model();
-        MakeFifo(_d["text.fifo"]);
-        AssertOneLineError(RunWithin("perplexity", m, "--text", _d["text.fifo"]), $"text.fifo: {Fifo}");
-        AssertOneLineError(RunWithin("tokenize", m, "--file", _d["text.fifo"]), $"text.fifo: {Fifo}");
+        Fifo.Make(_d["text.fifo"]);
+        AssertOneLineError(RunWithin("perplexity", m, "--text", _d["text.fifo"]), $"text.fifo: {FifoError}");
+        AssertOneLineError(RunWithin("tokenize", m, "--file", _d["text.fifo"]), $"text.fifo: {FifoError}");
     }
 
     [LinuxFact]
     public void FifoAsRecipe()
     {
-        MakeFifo(_d["recipe.yml"]);
-        AssertOneLineError(RunWithin("merge", _d["recipe.yml"], "--dry-run"), $"recipe.yml: {Fifo}");
+        Fifo.Make(_d["recipe.yml"]);
+        AssertOneLineError(RunWithin("merge", _d["recipe.yml"], "--dry-run"), $"recipe.yml: {FifoError}");
     }
 
     [LinuxFact]
