@@ -59,7 +59,7 @@ public readonly record struct FileStamp(FileKind Kind, long Length, long MTimeSe
         if (Directory.Exists(info.FullName)) return new FileStamp(FileKind.Directory, 0, 0, 0, 0);
         if (!info.Exists) return default;
         var t = info.LastWriteTimeUtc - DateTime.UnixEpoch;
-        return new FileStamp(FileKind.Regular, ((FileInfo)new FileInfo(info.FullName)).Length, (long)t.TotalSeconds, (uint)(t.Ticks % TimeSpan.TicksPerSecond * 100), 0);
+        return new FileStamp(FileKind.Regular, new FileInfo(info.FullName).Length, (long)t.TotalSeconds, (uint)(t.Ticks % TimeSpan.TicksPerSecond * 100), 0);
     }
 
     private const int AtFdCwd = -100;

@@ -95,21 +95,17 @@ public static class InputFile
     }
 
     /// <summary>Reads a whole regular text file as UTF-8 (a leading byte-order mark dropped; invalid bytes become U+FFFD).</summary>
-    public static string ReadAllText(string path, long limit, string what)
-    {
-        var bytes = ReadAllBytes(path, limit, what);
-        var span = bytes.AsSpan();
-        if (span.StartsWith("\uFEFF"u8)) span = span[3..];
-        return Encoding.UTF8.GetString(span);
-    }
+    public static string ReadAllText(string path, long limit, string what) =>
+        Encoding.UTF8.GetString(WithoutByteOrderMark(ReadAllBytes(path, limit, what)));
 
     /// <summary>Reads a whole regular text file that must be valid UTF-8.</summary>
     public static string ReadAllTextStrict(string path, long limit, string what)
     {
-        var bytes = ReadAllBytes(path, limit, what);
-        var span = bytes.AsSpan();
-        if (span.StartsWith("\uFEFF"u8)) span = span[3..];
+        var span = WithoutByteOrderMark(ReadAllBytes(path, limit, what));
         try { return new UTF8Encoding(false, true).GetString(span); }
         catch (DecoderFallbackException) { throw new MergeException($"{path}: {what} is not valid UTF-8"); }
     }
+
+    private static ReadOnlySpan<byte> WithoutByteOrderMark(byte[] bytes) =>
+        bytes.AsSpan().StartsWith("\uFEFF"u8) ? bytes.AsSpan(3) : bytes;
 }
