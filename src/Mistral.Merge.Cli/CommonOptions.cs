@@ -30,6 +30,16 @@ internal static class CommonOptions
         if (t < 0 || t > MaxThreads) throw new MergeException($"--threads must be between 0 (all logical processors) and {MaxThreads}, got {t}");
     });
 
+    /// <summary>--out-shard-size, the same on every command that writes a model.</summary>
+    public static Option<string> OutShardSize() => new Option<string>("--out-shard-size")
+    {
+        Description = "Maximum shard size: bytes or a size such as 5GB, 500MB, 1.5GiB",
+        DefaultValueFactory = _ => "5GB",
+    }.Check(v => IO.ByteSize.Parse(v));
+
+    /// <summary>--force, the same on every command that writes a model folder.</summary>
+    public static Option<bool> Force() => new("--force") { Description = "Replace a non-empty output folder" };
+
     /// <summary>--threads as a count: 0 = all logical processors.</summary>
     public static int ThreadCount(int threads) => threads == 0 ? Environment.ProcessorCount : threads;
 
@@ -78,6 +88,7 @@ internal static class CommonOptions
         {
             try { check(r); }
             catch (MergeException e) { r.AddError(e.Message); }
+            catch (InvalidOperationException) { } // an option that does not parse: its own error is reported
         });
         return command;
     }

@@ -16,9 +16,8 @@ public static class ConvertCommand
         var output = new Argument<string>("OUT") { Description = "Output model folder (must not be the input or contain it)" };
         var dtype = new Option<string?>("--dtype") { Description = "Convert F32/F16/BF16/F64 tensors to bfloat16, float16 or float32 (round to nearest even); default: keep dtypes, only reshard. Integer and FP8 tensors are copied unchanged" }
             .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--dtype"); });
-        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) }
-            .Check(v => ByteSize.Parse(v));
-        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var shardSize = CommonOptions.OutShardSize();
+        var force = CommonOptions.Force();
         var json = CommonOptions.Json("out, tensors, parameters, bytes, files, seconds");
         var cmd = new Command("convert", "Convert dtypes and reshard a checkpoint, streaming (bounded memory); copies config.json (torch_dtype updated) and tokenizer files")
         {

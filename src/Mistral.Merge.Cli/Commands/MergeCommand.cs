@@ -17,8 +17,8 @@ public static class MergeCommand
         var outDir = new Argument<string?>("OUT_DIR") { Description = "Output model folder (not needed with --dry-run)", Arity = ArgumentArity.ZeroOrOne };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (every output tensor, inputs, resolved parameters, bytes) and stop" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random masks (dare_*, della*)", DefaultValueFactory = _ => 0 };
-        var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" }.Check(v => ByteSize.Parse(v));
-        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var shard = CommonOptions.OutShardSize();
+        var force = CommonOptions.Force();
         var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
         var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Write tensors that come out NaN/Inf (or have NaN/Inf inputs) with a warning per tensor; by default such a merge fails and writes nothing" };
         var threads = CommonOptions.Threads();

@@ -28,9 +28,8 @@ public static class SynthCommand
             .OneOf(CommonOptions.DTypes, v => DTypes.ParseUser(v, "--dtype"));
         var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)", DefaultValueFactory = _ => 0 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.model to copy (tokenizer_config.json and special_tokens_map.json beside it are copied too), or 'byte-level' for the built-in 448-piece byte-level tokenizer" };
-        var shardSize = new Option<string>("--out-shard-size") { Description = "Maximum shard size, e.g. 5000000000, 500MB, 2GB, 1.5GiB", DefaultValueFactory = _ => WriterOptions.DefaultShardSize.ToString(CultureInfo.InvariantCulture) }
-            .Check(v => ByteSize.Parse(v));
-        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var shardSize = CommonOptions.OutShardSize();
+        var force = CommonOptions.Force();
         var json = CommonOptions.Json("config, seed, dtype, out, tensors, parameters, bytes, files, seconds");
 
         var cmd = new Command("synth", "Write a seeded random-init checkpoint (HF tensor names, config.json) for benchmarks and tests")

@@ -6,23 +6,27 @@ using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
 
-/// <summary><c>tokenize MODEL --text STRING | --file FILE [--no-bos] [--special] [--count] [--json]</c>: token ids and pieces, exactly as sentencepiece.</summary>
+/// <summary><c>tokenize MODEL (TEXT | --text FILE) [--no-bos] [--special] [--count] [--json]</c>: token ids and pieces, exactly as sentencepiece.
+/// <c>--text</c> names a file, as in every command; a literal string is the positional TEXT.</summary>
 public static class TokenizeCommand
 {
     public static Command Create()
     {
         var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model (special tokens from tokenizer_config.json), or a .model file" };
-        var text = new Option<string?>("--text") { Description = "Text to encode" };
-        var file = new Option<string?>("--file") { Description = "UTF-8 file to encode (whole file, as one text)" };
+        var text = new Argument<string?>("TEXT") { Description = "Text to encode (or --text FILE)", Arity = ArgumentArity.ZeroOrOne };
+        var file = new Option<string?>("--text") { Description = "UTF-8 text file to encode (whole file, as one text)" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS (default: tokenizer_config.json add_bos_token, else BOS)" };
         var special = new Option<bool>("--special") { Description = "Treat special-token strings in the text (<s>, </s>, control tokens) as their ids, as in a chat template" };
         var count = new Option<bool>("--count") { Description = "Print only the token count and the encoding speed" };
         var json = CommonOptions.Json("tokens, ids, pieces");
         var cmd = new Command("tokenize", "Encode text with the model's sentencepiece tokenizer and print ids and pieces") { model, text, file, noBos, special, count, json };
+        cmd.Check(r =>
+        {
+            if ((r.GetValue(text) == null) == (r.GetValue(file) == null)) throw new MergeException("give exactly one of TEXT or --text FILE");
+        });
         return cmd.WithAction((p, _) =>
         {
             string? t = p.GetValue(text), f = p.GetValue(file);
-            if ((t == null) == (f == null)) throw new MergeException("give exactly one of --text STRING or --file FILE");
             var tok = TokenizerLoader.Load(p.GetValue(model)!);
             string input = t ?? ReadUtf8(f!);
             bool addBos = !p.GetValue(noBos) && tok.AddBosByDefault;
@@ -40,7 +44,7 @@ public static class TokenizeCommand
                 {
                     ["version"] = CommonOptions.Version,
                     ["model"] = p.GetValue(model),
-                    ["file"] = f,
+                    ["text"] = f,
                     ["tokens"] = ids.Length,
                     ["bos_added"] = addBos,
                     ["seconds"] = Math.Round(seconds, 6),

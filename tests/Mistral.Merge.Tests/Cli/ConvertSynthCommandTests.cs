@@ -65,7 +65,7 @@ public class ConvertSynthCommandTests
         Assert.Equal(0, CliRunner.Run(["synth", tmp["m"], "--arch", "mistral", "--hidden", "64", "--layers", "2", "--heads", "8", "--kv-heads", "4",
             "--intermediate", "172", "--vocab", "448", "--tokenizer", "byte-level"]).ExitCode);
         Assert.True(File.Exists(Path.Combine(tmp["m"], "tokenizer.model")));
-        var t = CliRunner.Run("tokenize", tmp["m"], "--text", "hi", "--json");
+        var t = CliRunner.Run("tokenize", tmp["m"], "hi", "--json");
         Assert.Equal(0, t.ExitCode);
         using (var doc = JsonDocument.Parse(t.Stdout))
             Assert.Equal(1, doc.RootElement.GetProperty("ids")[0].GetInt32()); // BOS from tokenizer_config.json

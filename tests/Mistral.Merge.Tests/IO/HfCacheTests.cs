@@ -81,7 +81,7 @@ public sealed class HfCacheTests : IDisposable
     {
         var m = Dense();
         var text = Text();
-        Same(m, "tokenize", "MODEL", "--text", "hello world");
+        Same(m, "tokenize", "MODEL", "hello world");
         // timing fields differ between runs: compare the model's answers only
         var ppl = CliRunner.Run("perplexity", m.Linked, "--text", text, "--ctx", "128", "--json");
         var pplPlain = CliRunner.Run("perplexity", m.Plain, "--text", text, "--ctx", "128", "--json");

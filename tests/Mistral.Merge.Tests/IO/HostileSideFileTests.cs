@@ -36,7 +36,7 @@ public sealed class HostileSideFileTests : IDisposable
     {
         var m = Model();
         Replace(Path.Combine(m, "tokenizer.model"), Fifo.Make);
-        AssertOneLineError(RunWithin("tokenize", m, "--text", "hi"), $"tokenizer.model: {FifoError}");
+        AssertOneLineError(RunWithin("tokenize", m, "hi"), $"tokenizer.model: {FifoError}");
     }
 
     [LinuxFact]
@@ -52,7 +52,7 @@ public sealed class HostileSideFileTests : IDisposable
     {
         var m = Model();
         Replace(Path.Combine(m, "tokenizer_config.json"), Fifo.Make);
-        AssertOneLineError(RunWithin("tokenize", m, "--text", "hi"), $"tokenizer_config.json: {FifoError}");
+        AssertOneLineError(RunWithin("tokenize", m, "hi"), $"tokenizer_config.json: {FifoError}");
     }
 
     [LinuxFact]
@@ -61,7 +61,7 @@ public sealed class HostileSideFileTests : IDisposable
         var m = Model();
         Fifo.Make(_d["text.fifo"]);
         AssertOneLineError(RunWithin("perplexity", m, "--text", _d["text.fifo"]), $"text.fifo: {FifoError}");
-        AssertOneLineError(RunWithin("tokenize", m, "--file", _d["text.fifo"]), $"text.fifo: {FifoError}");
+        AssertOneLineError(RunWithin("tokenize", m, "--text", _d["text.fifo"]), $"text.fifo: {FifoError}");
     }
 
     [LinuxFact]
@@ -77,7 +77,7 @@ public sealed class HostileSideFileTests : IDisposable
         var m = Model();
         AssertOneLineError(RunWithin("perplexity", m, "--text", "/dev/zero"), "/dev/zero: is a character device, not a regular file");
         Replace(Path.Combine(m, "tokenizer.model"), p => File.CreateSymbolicLink(p, "/dev/zero"));
-        AssertOneLineError(RunWithin("tokenize", m, "--text", "hi"), "tokenizer.model: is a character device, not a regular file");
+        AssertOneLineError(RunWithin("tokenize", m, "hi"), "tokenizer.model: is a character device, not a regular file");
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public sealed class HostileSideFileTests : IDisposable
     {
         var m = Model();
         File.WriteAllText(Path.Combine(m, file), json);
-        var r = Run(file == "config.json" ? ["inspect", m] : ["tokenize", m, "--text", "hi"]);
+        var r = Run(file == "config.json" ? ["inspect", m] : ["tokenize", m, "hi"]);
         AssertOneLineError(r, $"{Path.Combine(m, file)}: invalid JSON (duplicate key '{key}')");
     }
 

@@ -103,7 +103,7 @@ public sealed class SideFileFuzzTests : IDisposable
                 TokenizerLoader.Load(dir).Encode("Hello <s> world", addBos: true);
                 ChatTemplate.Detect(dir);
             },
-            () => CliRunner.Run("tokenize", dir, "--text", "hi"));
+            () => CliRunner.Run("tokenize", dir, "hi"));
     }
 
     [Fact]
@@ -119,7 +119,7 @@ public sealed class SideFileFuzzTests : IDisposable
                 var ids = t.Encode("Hello, wörld! 123", addBos: true);
                 t.Decode(ids);
             },
-            () => CliRunner.Run("tokenize", dir, "--text", "hi"));
+            () => CliRunner.Run("tokenize", dir, "hi"));
     }
 
     [Fact]
