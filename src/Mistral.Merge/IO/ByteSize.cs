@@ -2,9 +2,16 @@ using System.Globalization;
 
 namespace Mistral.Merge.IO;
 
-/// <summary>Parses sizes such as <c>5000000000</c>, <c>500MB</c>, <c>2GB</c>, <c>5B</c>, <c>1.5GiB</c>.</summary>
+/// <summary>
+/// Parses sizes such as <c>5000000000</c>, <c>500MB</c>, <c>2GB</c>, <c>1.5GiB</c>, and mergekit's own forms, which it
+/// reads as counts: <c>5B</c> = 5·10⁹ (billion, not bytes), <c>500M</c> = 5·10⁸, <c>2k</c> = 2,000. <c>0</c> means no limit
+/// (one shard), as mergekit's limit ≤ 0 does.
+/// </summary>
 public static class ByteSize
 {
+    /// <summary>What <c>0</c> parses to: no shard limit.</summary>
+    public const long NoLimit = long.MaxValue / 2;
+
     public static long Parse(string text, string optionName = "--out-shard-size")
     {
         var s = text.Trim();
@@ -16,7 +23,8 @@ public static class ByteSize
             throw new MergeException($"{optionName}: '{text}' is not a size (examples: 5000000000, 500MB, 2GB)");
         double mult = unit switch
         {
-            "" or "B" => 1,
+            "" => 1,
+            "B" => 1e9, // mergekit's suffix for billions: --out-shard-size 5B is its default, 5·10⁹ bytes
             "K" or "KB" => 1e3,
             "M" or "MB" => 1e6,
             "G" or "GB" => 1e9,
@@ -25,9 +33,10 @@ public static class ByteSize
             "MIB" => 1024d * 1024,
             "GIB" => 1024d * 1024 * 1024,
             "TIB" => 1024d * 1024 * 1024 * 1024,
-            _ => throw new MergeException($"{optionName}: unknown unit '{s[i..]}' in '{text}' (use B, KB, MB, GB, TB or KiB, MiB, GiB)"),
+            _ => throw new MergeException($"{optionName}: unknown unit '{s[i..]}' in '{text}' (use K, M, B as mergekit does, KB, MB, GB, TB, or KiB, MiB, GiB)"),
         };
         var bytes = value * mult;
+        if (bytes == 0 && unit.Length == 0) return NoLimit;
         if (bytes < 1 || bytes > long.MaxValue / 2)
             throw new MergeException($"{optionName}: '{text}' is out of range (must be at least 1 byte)");
         return (long)Math.Round(bytes);
