@@ -44,7 +44,9 @@ public static class DTypes
     /// (bfloat16/bf16, float16/fp16/half, float32/fp32/float).</summary>
     public static bool TryParseUser(string? s, out DType t)
     {
-        switch (s?.Trim().ToLowerInvariant())
+        var name = s?.Trim().ToLowerInvariant();
+        if (name != null && name.StartsWith("torch.", StringComparison.Ordinal)) name = name[6..]; // mergekit accepts torch.float16
+        switch (name)
         {
             case "bfloat16" or "bf16": t = DType.BF16; return true;
             case "float16" or "fp16" or "f16" or "half": t = DType.F16; return true;

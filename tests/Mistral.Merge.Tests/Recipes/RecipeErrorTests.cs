@@ -149,6 +149,17 @@ public sealed class RecipeErrorTests : IDisposable
     public void SyntaxError_HasPosition()
         => Has(Problems("merge_method: slerp\nmodels: [a\n"), "recipe.yml:", "YAML syntax error");
 
+    [Theory]
+    [InlineData("torch.float16", DType.F16)]
+    [InlineData("torch.bfloat16", DType.BF16)]
+    [InlineData("float32", DType.F32)]
+    public void TorchDtypeSpellingsAreAccepted(string dtype, DType expected)
+    {
+        var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\n" + TwoModels + "parameters:\n  t: 0.5\ndtype: " + dtype + "\n");
+        using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
+        Assert.All(plan.Tasks, t => Assert.Equal(expected, t.OutDType));
+    }
+
     [Fact]
     public void AllProblemsAtOnce()
     {
