@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
+using Mistral.Merge.Recipes;
 
 namespace Mistral.Merge.Merging;
 
@@ -34,21 +35,23 @@ public static class OutputFiles
     private static void CopyTokenizer(MergePlan plan, CheckpointWriter writer)
     {
         var folder = plan.TokenizerModel!.Folder.Path;
-        bool ownTemplate = plan.Recipe.ChatTemplate is { } own && own != "auto";
+        // The recipe's template (a name, a Jinja text, or auto's pick) goes into tokenizer_config.json and replaces the
+        // donor's chat_template.jinja/.json, which readers would otherwise prefer; null keeps the donor's own.
+        var template = ChatTemplates.Resolve(plan.Recipe.ChatTemplate, plan.Models.Select(m => m.Folder.Path));
         foreach (var name in SideFiles.Tokenizer)
         {
             var src = Path.Combine(folder, name);
-            if (!InputFile.IsPresent(src) || (ownTemplate && SideFiles.IsChatTemplate(name))) continue; // the recipe's template wins
-            if (name == "tokenizer_config.json" && plan.Recipe.ChatTemplate is { } tpl && tpl != "auto")
+            if (!InputFile.IsPresent(src) || (template != null && SideFiles.IsChatTemplate(name))) continue;
+            if (name == "tokenizer_config.json" && template != null)
             {
                 var obj = JsonFile.ReadObject(src, "tokenizer_config.json");
-                obj["chat_template"] = ChatTemplates.Resolve(tpl);
+                obj["chat_template"] = template;
                 writer.AddFile(name, JsonText.Write(obj) + "\n");
             }
             else writer.CopyFile(src, name);
         }
-        if (plan.Recipe.ChatTemplate is { } t && t != "auto" && !InputFile.IsPresent(Path.Combine(folder, "tokenizer_config.json")))
-            writer.AddFile("tokenizer_config.json", JsonText.Write(new JsonObject { ["chat_template"] = ChatTemplates.Resolve(t) }) + "\n");
+        if (template != null && !InputFile.IsPresent(Path.Combine(folder, "tokenizer_config.json")))
+            writer.AddFile("tokenizer_config.json", JsonText.Write(new JsonObject { ["chat_template"] = template }) + "\n");
     }
 
     public static string ModelCard(MergePlan plan)
@@ -77,17 +80,4 @@ public static class OutputFiles
         sb.Append(".\n\n## Recipe\n\n").Append(fence).Append("yaml\n").Append(recipe).Append('\n').Append(fence).Append('\n');
         return sb.ToString();
     }
-}
-
-/// <summary>chat_template values: a Jinja template copied through, or a well-known name.</summary>
-public static class ChatTemplates
-{
-    public const string ChatMl =
-        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-
-    public static string Resolve(string value) => value switch
-    {
-        "chatml" => ChatMl,
-        _ => value,
-    };
 }

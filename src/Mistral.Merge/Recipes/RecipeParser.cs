@@ -87,7 +87,10 @@ public static class RecipeParser
                         foreach (var (tk, tv) in Entries(tm, TokenizerKeys, "key of tokenizer", unsupported: ["tokens", "pad_to_multiple_of"]))
                             r.TokenizerSource = TokenizerSource(tv);
                         break;
-                    case "chat_template": r.ChatTemplate = String(v, "chat_template"); break;
+                    case "chat_template":
+                        r.ChatTemplate = String(v, "chat_template");
+                        if (r.ChatTemplate != null && ChatTemplates.Problem(r.ChatTemplate) is { } bad) p.Add(Mark.From(v.Start), bad);
+                        break;
                     case "name": r.Name = String(v, "name"); break;
                 }
             }
