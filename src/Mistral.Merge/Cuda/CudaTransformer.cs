@@ -91,7 +91,7 @@ public sealed partial class CudaTransformer : IForwardModel
 
     private T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
 
-    private static void Validate(ModelConfig c, string origin)
+    internal static void Validate(ModelConfig c, string origin)
     {
         if (c.Architecture is not { } arch)
             throw new MergeException($"{origin}: architecture '{c.Identity}' is not supported by the CUDA forward pass ({Architecture.SupportedList})");

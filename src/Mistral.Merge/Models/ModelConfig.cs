@@ -17,7 +17,8 @@ public sealed class ModelConfig
     /// <summary>The declaration whose tensor names to use: <see cref="Architecture"/>, else <see cref="Architecture.Default"/>.</summary>
     public Architecture Names => Architecture ?? Models.Architecture.Default;
     /// <summary>What the config says it is, for messages: <c>architectures[0]</c>, else <c>model_type</c>, else "unspecified".</summary>
-    public string Identity => ArchitectureName.Length > 0 ? ArchitectureName : ModelType.Length > 0 ? ModelType : "unspecified";
+    public string Identity => ArchitectureName.Length > 0 ? ArchitectureName : ModelType.Length > 0 ? ModelType : Unspecified;
+    public const string Unspecified = "unspecified";
     public string ArchitectureName { get; init; } = "";
     public string ModelType { get; init; } = "";
     public int HiddenSize { get; init; }

@@ -32,6 +32,7 @@ internal sealed class ModelInputs
             }
             catch (MergeException e) { _p.Add(mref.Mark, $"model '{mref.Text}': {e.Message}"); }
         }
+        new ArchitectureCheck(_c).Check();
     }
 
     private static int LayerCount(ModelFolder f)
