@@ -152,7 +152,7 @@ public sealed unsafe class TransformerModel : IDisposable
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
             throw new MergeException($"{where}: num_attention_heads ({c.NumAttentionHeads}) is not a multiple of num_key_value_heads ({c.NumKeyValueHeads})");
         if (c.HeadDim % 2 != 0) throw new MergeException($"{where}: head_dim {c.HeadDim} is odd; rotary embeddings need an even head_dim");
-        if (c.Json["head_dim"] is null && c.HiddenSize % c.NumAttentionHeads != 0)
+        if (c.Json[c.Names.Keys.HeadDim] is null && c.HiddenSize % c.NumAttentionHeads != 0)
             throw new MergeException($"{where}: hidden_size ({c.HiddenSize}) is not a multiple of num_attention_heads ({c.NumAttentionHeads}) and no head_dim is given");
         if (c.SlidingWindow is { } w && w <= 0) throw new MergeException($"{where}: 'sliding_window' must be positive or null, got {w}");
         if (!(c.RopeTheta > 0)) throw new MergeException($"{where}: 'rope_theta' must be positive, got {c.RopeTheta}");

@@ -65,6 +65,7 @@ public sealed class ModelConfig
         var arch = Models.Architecture.Match(archName, modelType);
         var keys = (arch ?? Models.Architecture.Default).Keys;
         var b = ConfigBounds.Check(obj, where);
+        int hidden = b.Int(keys.Hidden) ?? 0, heads = b.Int(keys.Heads) ?? 0;
         return new ModelConfig
         {
             Json = obj,
@@ -72,12 +73,12 @@ public sealed class ModelConfig
             Architecture = arch,
             ArchitectureName = archName,
             ModelType = modelType,
-            HiddenSize = b.Hidden,
+            HiddenSize = hidden,
             IntermediateSize = b.Int(keys.Intermediate) ?? 0,
             NumHiddenLayers = b.Int(keys.Layers) ?? 0,
-            NumAttentionHeads = b.Heads,
-            NumKeyValueHeads = b.KvHeads,
-            HeadDim = b.HeadDim,
+            NumAttentionHeads = heads,
+            NumKeyValueHeads = b.Int(keys.KvHeads) ?? heads,
+            HeadDim = b.Int(keys.HeadDim) ?? (heads > 0 ? hidden / heads : 0),
             VocabSize = b.Int(keys.Vocab) ?? 0,
             MaxPositionEmbeddings = b.Int("max_position_embeddings") ?? 0,
             RopeTheta = JsonFile.Number(obj, keys.RopeTheta, where, 0, 1e12) ?? 10000,

@@ -134,7 +134,7 @@ public static class Synthesizer
             throw new MergeException($"{where}: hidden_size, intermediate_size, num_attention_heads, num_key_value_heads, head_dim and vocab_size must all be positive");
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
             throw new MergeException($"{where}: num_attention_heads {c.NumAttentionHeads} is not divisible by num_key_value_heads {c.NumKeyValueHeads}");
-        if (c.Json["head_dim"] is null && c.HiddenSize % c.NumAttentionHeads != 0)
+        if (c.Json[c.Names.Keys.HeadDim] is null && c.HiddenSize % c.NumAttentionHeads != 0)
             throw new MergeException($"{where}: hidden_size {c.HiddenSize} is not divisible by num_attention_heads {c.NumAttentionHeads} and no head_dim is given");
         if (c.Architecture.IsMoe && (c.NumLocalExperts <= 0 || c.NumExpertsPerTok <= 0 || c.NumExpertsPerTok > c.NumLocalExperts))
             throw new MergeException($"{where}: a {c.Architecture} config needs {c.Architecture.Keys.Experts} > 0 and 0 < {c.Architecture.Keys.ExpertsPerToken} <= {c.Architecture.Keys.Experts}");
