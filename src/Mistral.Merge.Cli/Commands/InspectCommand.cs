@@ -59,15 +59,20 @@ public static class InspectCommand
         return list;
     }
 
-    /// <summary>Layer and expert counts as the tensor names show them (independent of config.json).</summary>
+    /// <summary>
+    /// Layer and expert counts as the tensor names show them: layers as the model's declaration names them, experts
+    /// as any MoE declaration does (a checkpoint's experts are counted even when config.json is missing or dense).
+    /// </summary>
     private static (int Layers, int Experts) CountFromNames(ModelFolder f)
     {
         int layers = 0, experts = 0;
+        var moe = Architecture.All.Where(a => a.IsMoe).Prepend(f.Names).Distinct().ToList();
         foreach (var n in f.TensorNames)
         {
-            if (!TensorNames.TryParseLayer(n, out var l, out var suffix)) continue;
+            if (!f.Names.TryParseLayer(n, out var l, out var suffix)) continue;
             layers = Math.Max(layers, l + 1);
-            if (TensorNames.TryParseExpert(suffix, out var e, out _)) experts = Math.Max(experts, e + 1);
+            foreach (var a in moe)
+                if (a.TryParseExpert(suffix, out var e, out _)) { experts = Math.Max(experts, e + 1); break; }
         }
         return (layers, experts);
     }

@@ -20,12 +20,13 @@ public static class MergeCommand
         var shard = CommonOptions.OutShardSize();
         var force = CommonOptions.Force();
         var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
+        var allowCrimes = new Option<bool>("--allow-crimes") { Description = "Merge models whose architectures or dimensions differ (config.json); by default such a merge is refused" };
         var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Write tensors that come out NaN/Inf (or have NaN/Inf inputs) with a warning per tensor; by default such a merge fails and writes nothing" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json("recipe, method, seed; with --dry-run the plan: models, tensors, read_bytes, write_bytes; else out, tensors, parameters, bytes, files, seconds");
         var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough; MoE surgery: moe_to_dense, moe_prune)")
         {
-            recipe, outDir, dryRun, seed, shard, force, noTok, allowNonFinite, threads, json,
+            recipe, outDir, dryRun, seed, shard, force, noTok, allowCrimes, allowNonFinite, threads, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -39,7 +40,7 @@ public static class MergeCommand
             int nThreads = CommonOptions.ThreadCount(p.GetValue(threads));
 
             MergePlan plan;
-            try { plan = MergePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed) }); }
+            try { plan = MergePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) }); }
             catch (RecipeException e)
             {
                 foreach (var line in e.Problems) err.WriteLine(line);

@@ -14,15 +14,15 @@ public static class SynthCommand
     {
         var output = new Argument<string>("OUT") { Description = "Output model folder" };
         var config = new Option<string?>("--config") { Description = "Take the architecture and dimensions from this config.json (e.g. a real model's)" };
-        var arch = new Option<string?>("--arch") { Description = "Architecture when no --config is given" }.OneOf("mistral", "mixtral", "llama");
+        var arch = new Option<string?>("--arch") { Description = "Architecture when no --config is given" }.OneOf(Architecture.All.Select(a => a.Name).ToArray());
         var hidden = new Option<int?>("--hidden") { Description = "hidden_size" }.AtLeast(1);
         var layers = new Option<int?>("--layers") { Description = "num_hidden_layers" }.AtLeast(1);
         var heads = new Option<int?>("--heads") { Description = "num_attention_heads" }.AtLeast(1);
         var kvHeads = new Option<int?>("--kv-heads") { Description = "num_key_value_heads (default: --heads)" }.AtLeast(1);
-        var inter = new Option<int?>("--intermediate") { Description = "intermediate_size (per expert for mixtral)" }.AtLeast(1);
+        var inter = new Option<int?>("--intermediate") { Description = "intermediate_size (per expert for MoE architectures)" }.AtLeast(1);
         var vocab = new Option<int?>("--vocab") { Description = "vocab_size" }.AtLeast(1);
-        var experts = new Option<int?>("--experts") { Description = "num_local_experts (mixtral)" };
-        var perTok = new Option<int?>("--experts-per-token") { Description = "num_experts_per_tok (mixtral)" };
+        var experts = new Option<int?>("--experts") { Description = "number of experts (MoE architectures)" };
+        var perTok = new Option<int?>("--experts-per-token") { Description = "experts routed per token (MoE architectures)" };
         var layersOverride = new Option<int?>("--layers-override") { Description = "Write this many layers instead of the config's num_hidden_layers (config.json is updated)" }.AtLeast(0);
         var dtype = new Option<string>("--dtype") { Description = "Weight dtype", DefaultValueFactory = _ => "bfloat16" }
             .OneOf(CommonOptions.DTypes, v => DTypes.ParseUser(v, "--dtype"));
@@ -50,7 +50,7 @@ public static class SynthCommand
             }
             else
             {
-                var a = p.GetValue(arch) ?? throw new MergeException("synth: give --config FILE or --arch mistral|mixtral|llama with --hidden, --layers, --heads, --kv-heads, --intermediate and --vocab");
+                var a = p.GetValue(arch) ?? throw new MergeException($"synth: give --config FILE or --arch {string.Join('|', Architecture.All.Select(x => x.Name))} with --hidden, --layers, --heads, --kv-heads, --intermediate and --vocab");
                 int Need(Option<int?> o) => p.GetValue(o) ?? throw new MergeException($"synth --arch {a}: {o.Name} is required");
                 int h = Need(hidden), l = Need(layers), nh = Need(heads);
                 cfg = Synthesizer.MakeConfig(a, h, l, nh, p.GetValue(kvHeads) ?? nh, Need(inter), Need(vocab), p.GetValue(experts) ?? 0, p.GetValue(perTok) ?? 0);

@@ -18,8 +18,9 @@ public sealed partial class CudaTransformer
     private readonly int[] _slotLayer = [-1, -1];
     private CudaEvent[] _slotReady = [], _slotFree = [], _stagingFree = [];
 
+    private Models.Architecture Names => Config.Names;
     private long EmbedBytes => (long)Vocab * Hidden * Es;
-    private bool SeparateHead => !Config.TieWordEmbeddings && _src.Contains(TensorNames.LmHead);
+    private bool SeparateHead => !Config.TieWordEmbeddings && _src.Contains(Names.LmHead);
     /// <summary>Per token: the LM head matrix (tied or not), one embedding row, the final norm.</summary>
     private long HeadBytes() => EmbedBytes + (long)Hidden * Es + (long)Hidden * 4;
     private long GlobalBytes() => EmbedBytes + (SeparateHead ? EmbedBytes : 0) + (long)Hidden * 4 + 2L * MaxSequence * (Config.HeadDim / 2) * 4;
@@ -50,17 +51,17 @@ public sealed partial class CudaTransformer
         long stagingBytes = Math.Max(_layout.Bytes, 64L << 20);
         _staging[0] = Own(_ctx.AllocPinned(stagingBytes));
         _staging[1] = Own(_ctx.AllocPinned(stagingBytes));
-        _embed = Dev(EmbedBytes, TensorNames.Embed);
-        UploadMatrix(TensorNames.Embed, _embed, [Vocab, Hidden]);
+        _embed = Dev(EmbedBytes, Names.Embed);
+        UploadMatrix(Names.Embed, _embed, [Vocab, Hidden]);
         if (SeparateHead)
         {
-            _lmHead = Dev(EmbedBytes, TensorNames.LmHead);
-            UploadMatrix(TensorNames.LmHead, _lmHead, [Vocab, Hidden]);
+            _lmHead = Dev(EmbedBytes, Names.LmHead);
+            UploadMatrix(Names.LmHead, _lmHead, [Vocab, Hidden]);
         }
-        else if (!Config.TieWordEmbeddings && !_src.Contains(TensorNames.LmHead))
-            throw new MergeException($"{_src.Origin}: {TensorNames.LmHead} is missing and tie_word_embeddings is false");
-        _finalNorm = Dev((long)Hidden * 4, TensorNames.FinalNorm);
-        UploadNorm(TensorNames.FinalNorm, _finalNorm);
+        else if (!Config.TieWordEmbeddings && !_src.Contains(Names.LmHead))
+            throw new MergeException($"{_src.Origin}: {Names.LmHead} is missing and tie_word_embeddings is false");
+        _finalNorm = Dev((long)Hidden * 4, Names.FinalNorm);
+        UploadNorm(Names.FinalNorm, _finalNorm);
         EnsurePositions(MaxSequence);
     }
 

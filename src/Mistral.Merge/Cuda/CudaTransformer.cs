@@ -38,7 +38,7 @@ public sealed partial class CudaTransformer : IForwardModel
     private int Hidden => Config.HiddenSize;
     private int Vocab => Config.VocabSize;
     private int Layers => Config.NumHiddenLayers;
-    private int Window => Config.SlidingWindow ?? 0;
+    private int Window => Config.EffectiveSlidingWindow(out _) ?? 0;
     private int K => Math.Max(1, Config.NumExpertsPerTok);
     private int Es => Bf16 ? 2 : 4;
 
@@ -91,10 +91,12 @@ public sealed partial class CudaTransformer : IForwardModel
 
     private T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
 
-    private static void Validate(ModelConfig c, string origin)
+    internal static void Validate(ModelConfig c, string origin)
     {
-        if (c.Architecture is not (Architecture.Mistral or Architecture.Mixtral or Architecture.Llama))
-            throw new MergeException($"{origin}: architecture '{c.ArchitectureName}' is not supported by the CUDA forward pass (Mistral, Mixtral, Llama)");
+        if (c.Architecture is not { } arch)
+            throw new MergeException($"{origin}: architecture '{c.Identity}' is not supported by the CUDA forward pass ({Architecture.SupportedList})");
+        if (arch.HasAttentionBias)
+            throw new MergeException($"{origin}: {arch} has q/k/v biases, which the CUDA forward pass does not apply; use --device cpu");
         if (c.HiddenSize <= 0 || c.NumHiddenLayers <= 0 || c.NumAttentionHeads <= 0 || c.NumKeyValueHeads <= 0 || c.VocabSize <= 0 || c.IntermediateSize <= 0)
             throw new MergeException($"{origin}: config.json lacks hidden_size/num_hidden_layers/num_attention_heads/num_key_value_heads/vocab_size/intermediate_size");
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)

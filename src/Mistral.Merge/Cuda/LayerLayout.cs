@@ -36,10 +36,14 @@ public sealed class LayerLayout
     public long ExpertDownStride => (long)Hidden * Intermediate * ElementSize;
     public long Bytes { get; }
 
+    /// <summary>The declaration the tensor names come from.</summary>
+    public Architecture Names { get; }
+
     public LayerLayout(ModelConfig c, bool bf16)
     {
+        Names = c.Names;
         Hidden = c.HiddenSize; Heads = c.NumAttentionHeads; KvHeads = c.NumKeyValueHeads; HeadDim = c.HeadDim;
-        Intermediate = c.IntermediateSize; Experts = c.NumLocalExperts; ExpertsPerToken = c.NumExpertsPerTok; Bf16 = bf16;
+        Intermediate = c.IntermediateSize; Experts = Names.IsMoe ? c.NumLocalExperts : 0; ExpertsPerToken = c.NumExpertsPerTok; Bf16 = bf16;
         long at = 0;
         long Take(long bytes) { long o = at; at = (at + bytes + Align - 1) / Align * Align; return o; }
         Norm1 = Take((long)Hidden * 4);
@@ -64,30 +68,31 @@ public sealed class LayerLayout
     /// <summary>Every (tensor name, byte offset in the slot, expected shape, is-norm) of layer <paramref name="layer"/>, in slot order.</summary>
     public IEnumerable<(string Name, long Offset, long[] Shape, bool Norm)> Parts(int layer)
     {
-        string L(string s) => TensorNames.Layer(layer, s);
+        var a = Names;
+        string L(string s) => a.Layer(layer, s);
         long qRows = (long)Heads * HeadDim, kvRows = (long)KvHeads * HeadDim;
-        yield return (L("input_layernorm.weight"), Norm1, [Hidden], true);
-        yield return (L("post_attention_layernorm.weight"), Norm2, [Hidden], true);
-        yield return (L("self_attn.q_proj.weight"), Qkv, [qRows, Hidden], false);
-        yield return (L("self_attn.k_proj.weight"), Qkv + qRows * Hidden * ElementSize, [kvRows, Hidden], false);
-        yield return (L("self_attn.v_proj.weight"), Qkv + (qRows + kvRows) * Hidden * ElementSize, [kvRows, Hidden], false);
-        yield return (L("self_attn.o_proj.weight"), O, [Hidden, qRows], false);
+        yield return (L(a.InputNorm), Norm1, [Hidden], true);
+        yield return (L(a.PostAttentionNorm), Norm2, [Hidden], true);
+        yield return (L(a.Q), Qkv, [qRows, Hidden], false);
+        yield return (L(a.K), Qkv + qRows * Hidden * ElementSize, [kvRows, Hidden], false);
+        yield return (L(a.V), Qkv + (qRows + kvRows) * Hidden * ElementSize, [kvRows, Hidden], false);
+        yield return (L(a.O), O, [Hidden, qRows], false);
         long upOffset = (long)Intermediate * Hidden * ElementSize;
         if (IsMoe)
         {
-            yield return (L("block_sparse_moe.gate.weight"), Router, [Experts, Hidden], false);
+            yield return (L(a.Router!), Router, [Experts, Hidden], false);
             for (int e = 0; e < Experts; e++)
             {
-                yield return (L($"block_sparse_moe.experts.{e}.w1.weight"), GateUp + e * ExpertGateUpStride, [Intermediate, Hidden], false);
-                yield return (L($"block_sparse_moe.experts.{e}.w3.weight"), GateUp + e * ExpertGateUpStride + upOffset, [Intermediate, Hidden], false);
-                yield return (L($"block_sparse_moe.experts.{e}.w2.weight"), Down + e * ExpertDownStride, [Hidden, Intermediate], false);
+                yield return (L(Architecture.Expert(a.ExpertGate!, e)), GateUp + e * ExpertGateUpStride, [Intermediate, Hidden], false);
+                yield return (L(Architecture.Expert(a.ExpertUp!, e)), GateUp + e * ExpertGateUpStride + upOffset, [Intermediate, Hidden], false);
+                yield return (L(Architecture.Expert(a.ExpertDown!, e)), Down + e * ExpertDownStride, [Hidden, Intermediate], false);
             }
         }
         else
         {
-            yield return (L("mlp.gate_proj.weight"), GateUp, [Intermediate, Hidden], false);
-            yield return (L("mlp.up_proj.weight"), GateUp + upOffset, [Intermediate, Hidden], false);
-            yield return (L("mlp.down_proj.weight"), Down, [Hidden, Intermediate], false);
+            yield return (L(a.Gate!), GateUp, [Intermediate, Hidden], false);
+            yield return (L(a.Up!), GateUp + upOffset, [Intermediate, Hidden], false);
+            yield return (L(a.Down!), Down, [Hidden, Intermediate], false);
         }
     }
 }

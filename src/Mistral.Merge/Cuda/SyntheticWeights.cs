@@ -27,9 +27,10 @@ public sealed class SyntheticWeights : IWeightSource
         if (dtype is not (DType.F32 or DType.BF16)) throw new ArgumentException("F32 or BF16", nameof(dtype));
         Config = config; _dtype = dtype; _seed = seed; _share = shareAcrossLayers;
         Origin = $"synthetic {config.ArchitectureName} (seed {seed})";
-        Add(TensorNames.Embed, [config.VocabSize, config.HiddenSize]);
-        Add(TensorNames.FinalNorm, [config.HiddenSize]);
-        if (!config.TieWordEmbeddings) Add(TensorNames.LmHead, [config.VocabSize, config.HiddenSize]);
+        var names = config.Names;
+        Add(names.Embed, [config.VocabSize, config.HiddenSize]);
+        Add(names.FinalNorm, [config.HiddenSize]);
+        if (!config.TieWordEmbeddings) Add(names.LmHead, [config.VocabSize, config.HiddenSize]);
         var layout = new LayerLayout(config, bf16: true);
         for (int l = 0; l < config.NumHiddenLayers; l++)
             foreach (var (name, _, shape, _) in layout.Parts(l)) Add(name, shape);
@@ -50,8 +51,9 @@ public sealed class SyntheticWeights : IWeightSource
     /// <summary>With sharing, layer and expert indices are dropped: all layers/experts map to one buffer.</summary>
     private string Canonical(string name)
     {
-        if (!_share || !TensorNames.TryParseLayer(name, out _, out var suffix)) return name;
-        return "layer." + (TensorNames.TryParseExpert(suffix, out _, out var w) ? "expert." + w : suffix);
+        var names = Config.Names;
+        if (!_share || !names.TryParseLayer(name, out _, out var suffix)) return name;
+        return "layer." + (names.TryParseExpert(suffix, out _, out var w) ? "expert." + w : suffix);
     }
 
     private byte[] Generate(string name)
@@ -59,7 +61,7 @@ public sealed class SyntheticWeights : IWeightSource
         var info = Info(name);
         long n = info.ElementCount;
         bool norm = info.Shape.Length == 1;
-        float a = norm ? 0.1f : name == TensorNames.Embed ? MathF.Sqrt(3f) : MathF.Sqrt(3f / info.Shape[^1]);
+        float a = norm ? 0.1f : name == Config.Names.Embed ? MathF.Sqrt(3f) : MathF.Sqrt(3f / info.Shape[^1]);
         var bytes = new byte[checked(n * _dtype.SizeOf())];
         ulong baseSeed = _seed ^ Fnv(Canonical(name));
         const int Chunk = 1 << 20;
@@ -100,13 +102,8 @@ public sealed class SyntheticWeights : IWeightSource
         int experts = 0, int expertsPerToken = 0, int? headDim = null, int? slidingWindow = null, bool tieEmbeddings = false,
         int maxPositions = 4096, double ropeTheta = 10000, double rmsNormEps = 1e-5)
     {
-        var (archName, type) = arch switch
-        {
-            "mistral" => ("MistralForCausalLM", "mistral"),
-            "mixtral" => ("MixtralForCausalLM", "mixtral"),
-            "llama" => ("LlamaForCausalLM", "llama"),
-            _ => throw new MergeException($"unknown architecture '{arch}' (mistral, mixtral, llama)"),
-        };
+        var a = Architecture.Named(arch) ?? throw new MergeException($"unknown architecture '{arch}' ({string.Join(", ", Architecture.All.Select(x => x.Name))})");
+        var (archName, type) = (a.HfArchitecture, a.ModelType);
         var o = new JsonObject
         {
             ["architectures"] = new JsonArray(archName),

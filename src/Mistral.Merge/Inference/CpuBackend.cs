@@ -148,6 +148,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         Linear(w.Q, _q);
         Linear(w.K, _k);
         Linear(w.V, _v);
+        Bias.AddRows(_q, w.QBias, m);
+        Bias.AddRows(_k, w.KBias, m);
+        Bias.AddRows(_v, w.VBias, m);
 
         // rotary embeddings on q and k, then k and v into the cache
         for (int i = 0; i < m; i++)

@@ -13,6 +13,10 @@ public sealed class LayerWeights
     public required WeightMatrix K { get; init; }
     public required WeightMatrix V { get; init; }
     public required WeightMatrix O { get; init; }
+    // Biases of the q/k/v projections (Qwen2), widened to float32; null when the architecture has none.
+    public float[]? QBias { get; init; }
+    public float[]? KBias { get; init; }
+    public float[]? VBias { get; init; }
     // Dense MLP (null for MoE layers).
     public WeightMatrix? Gate { get; init; }
     public WeightMatrix? Up { get; init; }
@@ -35,7 +39,7 @@ public sealed record TransformerShape(
 }
 
 /// <summary>
-/// An HF Mistral / Mixtral / Llama checkpoint ready for the forward pass: the config validated,
+/// An HF checkpoint of a declared <see cref="Architecture"/> ready for the forward pass: the config validated,
 /// every tensor found with the shape the config implies, big weights left memory-mapped in their
 /// stored dtype (F32/F16/BF16), only the norm vectors copied to float32.
 /// </summary>
@@ -87,42 +91,47 @@ public sealed unsafe class TransformerModel : IDisposable
             return folder.ReadSingle(name);
         }
 
-        var embed = MatrixOf(folder, TensorNames.Embed, shape.Vocab, shape.Hidden);
+        var a = shape.Architecture;
+        var embed = MatrixOf(folder, a.Embed, shape.Vocab, shape.Hidden);
         var layers = new LayerWeights[shape.Layers];
         for (int l = 0; l < shape.Layers; l++)
         {
-            string P(string s) => TensorNames.Layer(l, s);
+            string P(string s) => a.Layer(l, s);
+            float[]? Bias(string? s, int n) => s == null ? null : Vector(P(s), n);
             var gates = new WeightMatrix[shape.Experts];
             var ups = new WeightMatrix[shape.Experts];
             var downs = new WeightMatrix[shape.Experts];
             for (int e = 0; e < shape.Experts; e++)
             {
-                gates[e] = Matrix(P($"block_sparse_moe.experts.{e}.w1.weight"), shape.Intermediate, shape.Hidden);
-                downs[e] = Matrix(P($"block_sparse_moe.experts.{e}.w2.weight"), shape.Hidden, shape.Intermediate);
-                ups[e] = Matrix(P($"block_sparse_moe.experts.{e}.w3.weight"), shape.Intermediate, shape.Hidden);
+                gates[e] = Matrix(P(Architecture.Expert(a.ExpertGate!, e)), shape.Intermediate, shape.Hidden);
+                downs[e] = Matrix(P(Architecture.Expert(a.ExpertDown!, e)), shape.Hidden, shape.Intermediate);
+                ups[e] = Matrix(P(Architecture.Expert(a.ExpertUp!, e)), shape.Intermediate, shape.Hidden);
             }
             layers[l] = new LayerWeights
             {
-                InputNorm = Vector(P("input_layernorm.weight"), shape.Hidden),
-                PostAttentionNorm = Vector(P("post_attention_layernorm.weight"), shape.Hidden),
-                Q = Matrix(P("self_attn.q_proj.weight"), shape.QDim, shape.Hidden),
-                K = Matrix(P("self_attn.k_proj.weight"), shape.KvDim, shape.Hidden),
-                V = Matrix(P("self_attn.v_proj.weight"), shape.KvDim, shape.Hidden),
-                O = Matrix(P("self_attn.o_proj.weight"), shape.Hidden, shape.QDim),
-                Gate = shape.IsMoe ? null : Matrix(P("mlp.gate_proj.weight"), shape.Intermediate, shape.Hidden),
-                Up = shape.IsMoe ? null : Matrix(P("mlp.up_proj.weight"), shape.Intermediate, shape.Hidden),
-                Down = shape.IsMoe ? null : Matrix(P("mlp.down_proj.weight"), shape.Hidden, shape.Intermediate),
-                Router = shape.IsMoe ? Matrix(P("block_sparse_moe.gate.weight"), shape.Experts, shape.Hidden) : null,
+                InputNorm = Vector(P(a.InputNorm), shape.Hidden),
+                PostAttentionNorm = Vector(P(a.PostAttentionNorm), shape.Hidden),
+                Q = Matrix(P(a.Q), shape.QDim, shape.Hidden),
+                K = Matrix(P(a.K), shape.KvDim, shape.Hidden),
+                V = Matrix(P(a.V), shape.KvDim, shape.Hidden),
+                O = Matrix(P(a.O), shape.Hidden, shape.QDim),
+                QBias = Bias(a.QBias, shape.QDim),
+                KBias = Bias(a.KBias, shape.KvDim),
+                VBias = Bias(a.VBias, shape.KvDim),
+                Gate = shape.IsMoe ? null : Matrix(P(a.Gate!), shape.Intermediate, shape.Hidden),
+                Up = shape.IsMoe ? null : Matrix(P(a.Up!), shape.Intermediate, shape.Hidden),
+                Down = shape.IsMoe ? null : Matrix(P(a.Down!), shape.Hidden, shape.Intermediate),
+                Router = shape.IsMoe ? Matrix(P(a.Router!), shape.Experts, shape.Hidden) : null,
                 ExpertGate = gates, ExpertUp = ups, ExpertDown = downs,
             };
         }
-        var finalNorm = Vector(TensorNames.FinalNorm, shape.Hidden);
+        var finalNorm = Vector(a.FinalNorm, shape.Hidden);
         WeightMatrix head;
-        if (shape.TiedEmbeddings && !folder.Contains(TensorNames.LmHead)) head = embed;
-        else if (!folder.Contains(TensorNames.LmHead))
-            throw new MergeException($"{folder.Path}: model has no tensor '{TensorNames.LmHead}' and config.json does not set tie_word_embeddings");
+        if (shape.TiedEmbeddings && !folder.Contains(a.LmHead)) head = embed;
+        else if (!folder.Contains(a.LmHead))
+            throw new MergeException($"{folder.Path}: model has no tensor '{a.LmHead}' and config.json does not set tie_word_embeddings");
         else if (shape.TiedEmbeddings) head = embed; // HF ties: the embedding is the head, a stored copy is ignored
-        else head = MatrixOf(folder, TensorNames.LmHead, shape.Vocab, shape.Hidden);
+        else head = MatrixOf(folder, a.LmHead, shape.Vocab, shape.Hidden);
         bytes += head.ByteLength;
         return new TransformerModel(folder, config, shape, embed, head, finalNorm, layers, bytes);
     }
@@ -130,8 +139,8 @@ public sealed unsafe class TransformerModel : IDisposable
     /// <summary>Reads and checks the hyper-parameters the forward pass needs.</summary>
     public static TransformerShape ShapeOf(ModelConfig c, string where)
     {
-        if (c.Architecture == Architecture.Unknown)
-            throw new MergeException($"{where}: unsupported architecture '{(c.ArchitectureName.Length > 0 ? c.ArchitectureName : c.ModelType)}' (supported: MistralForCausalLM, MixtralForCausalLM, LlamaForCausalLM)");
+        if (c.Architecture is not { } arch)
+            throw new MergeException($"{where}: unsupported architecture '{(c.ArchitectureName.Length > 0 ? c.ArchitectureName : c.ModelType)}' (supported: {Architecture.SupportedList})");
         void Positive(string key, int v) { if (v <= 0) throw new MergeException($"{where}: '{key}' must be a positive integer, got {v}"); }
         Positive("hidden_size", c.HiddenSize);
         Positive("intermediate_size", c.IntermediateSize);
@@ -143,7 +152,7 @@ public sealed unsafe class TransformerModel : IDisposable
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
             throw new MergeException($"{where}: num_attention_heads ({c.NumAttentionHeads}) is not a multiple of num_key_value_heads ({c.NumKeyValueHeads})");
         if (c.HeadDim % 2 != 0) throw new MergeException($"{where}: head_dim {c.HeadDim} is odd; rotary embeddings need an even head_dim");
-        if (c.Json["head_dim"] is null && c.HiddenSize % c.NumAttentionHeads != 0)
+        if (c.Json[c.Names.Keys.HeadDim] is null && c.HiddenSize % c.NumAttentionHeads != 0)
             throw new MergeException($"{where}: hidden_size ({c.HiddenSize}) is not a multiple of num_attention_heads ({c.NumAttentionHeads}) and no head_dim is given");
         if (c.SlidingWindow is { } w && w <= 0) throw new MergeException($"{where}: 'sliding_window' must be positive or null, got {w}");
         if (!(c.RopeTheta > 0)) throw new MergeException($"{where}: 'rope_theta' must be positive, got {c.RopeTheta}");
@@ -154,16 +163,17 @@ public sealed unsafe class TransformerModel : IDisposable
             if (c.Json[bias] is System.Text.Json.Nodes.JsonValue bv && bv.TryGetValue<bool>(out var on) && on)
                 throw new MergeException($"{where}: '{bias}': true is not supported by the built-in forward pass");
         int experts = 0, perToken = 0;
-        if (c.Architecture == Architecture.Mixtral)
+        if (arch.IsMoe)
         {
             experts = c.NumLocalExperts; perToken = c.NumExpertsPerTok;
             Positive("num_local_experts", experts);
             if (perToken <= 0 || perToken > experts)
                 throw new MergeException($"{where}: 'num_experts_per_tok' must be between 1 and num_local_experts ({experts}), got {perToken}");
         }
-        // Llama and Mistral share the math; Llama configs have no sliding window.
-        int? window = c.Architecture == Architecture.Llama ? null : c.SlidingWindow;
-        return new TransformerShape(c.Architecture, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, c.NumAttentionHeads,
+        // The architectures share the math; the window applies where the declaration reads one (not Llama's).
+        int? window = c.EffectiveSlidingWindow(out var unsupported);
+        if (unsupported != null) throw new MergeException($"{where}: {unsupported}");
+        return new TransformerShape(arch, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, c.NumAttentionHeads,
             c.NumKeyValueHeads, c.HeadDim, c.VocabSize, c.RopeTheta, c.RmsNormEps, window, c.TieWordEmbeddings, experts, perToken);
     }
 

@@ -29,10 +29,6 @@ internal sealed class ConfigBounds
 
     private readonly Dictionary<string, int> _values = new(StringComparer.Ordinal);
 
-    public int Hidden => Int("hidden_size") ?? 0;
-    public int Heads => Int("num_attention_heads") ?? 0;
-    public int KvHeads => Int("num_key_value_heads") ?? Heads;
-    public int HeadDim => Int("head_dim") ?? (Heads > 0 ? Hidden / Heads : 0);
     public int? EosTokenId { get; private set; }
 
     public int? Int(string key) => _values.TryGetValue(key, out var v) ? v : null;

@@ -19,6 +19,8 @@ public sealed class ModelFolder : IDisposable
     /// <summary>Tensor names in natural model order (embeddings, layers by number, head).</summary>
     public IReadOnlyList<string> TensorNames { get; }
     public string Layout { get; }
+    /// <summary>The declaration whose names this model uses: its config's architecture, else <see cref="Architecture.Default"/>.</summary>
+    public Architecture Names => Config?.Names ?? Architecture.Default;
 
     private ModelFolder(string path, ModelConfig? config, List<SafetensorsFile> files, string layout)
     {
@@ -28,7 +30,7 @@ public sealed class ModelFolder : IDisposable
             foreach (var t in f.Tensors)
                 if (!_tensors.TryAdd(t.Name, (f, t)))
                     throw new MergeException($"{path}: tensor '{t.Name}' appears in both {System.IO.Path.GetFileName(_tensors[t.Name].File.Path)} and {System.IO.Path.GetFileName(f.Path)}");
-        TensorNames = Models.TensorNames.SortNatural(_tensors.Keys);
+        TensorNames = Names.SortNatural(_tensors.Keys);
     }
 
     public static ModelFolder Open(string path)

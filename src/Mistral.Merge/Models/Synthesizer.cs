@@ -22,7 +22,7 @@ public sealed record SynthOptions
 }
 
 /// <summary>
-/// Seeded random-init checkpoints with HF tensor names (Mistral, Llama, Mixtral), streamed chunk by
+/// Seeded random-init checkpoints of any declared <see cref="Architecture"/>, streamed chunk by
 /// chunk through <see cref="CheckpointWriter"/> in parallel: memory stays at a few MB per thread
 /// whatever the model size. Values are a pure function of (seed, tensor name, element index), so the
 /// output is identical for any thread count or chunk size.
@@ -35,52 +35,51 @@ public static class Synthesizer
     public static ModelConfig MakeConfig(string arch, int hidden, int layers, int heads, int kvHeads, int intermediate, int vocab,
         int experts = 0, int expertsPerToken = 0)
     {
-        var a = (arch ?? "").Trim().ToLowerInvariant();
-        if (a is not ("mistral" or "mixtral" or "llama"))
-            throw new MergeException($"--arch: unknown architecture '{arch}' (expected mistral, mixtral or llama)");
+        var decl = Architecture.Named(arch ?? "")
+            ?? throw new MergeException($"--arch: unknown architecture '{arch}' (expected {string.Join(", ", Architecture.All.Select(x => x.Name))})");
+        string a = decl.Name;
         void Positive(string opt, int v) { if (v <= 0) throw new MergeException($"{opt}: must be a positive integer, got {v}"); }
         Positive("--hidden", hidden); Positive("--layers", layers); Positive("--heads", heads);
         Positive("--kv-heads", kvHeads); Positive("--intermediate", intermediate); Positive("--vocab", vocab);
         if (hidden % heads != 0) throw new MergeException($"--hidden {hidden} is not divisible by --heads {heads}");
         if (heads % kvHeads != 0) throw new MergeException($"--heads {heads} is not divisible by --kv-heads {kvHeads}");
-        if (a == "mixtral")
+        if (decl.IsMoe)
         {
-            if (experts <= 0) throw new MergeException("--experts: mixtral needs a positive number of experts");
+            if (experts <= 0) throw new MergeException($"--experts: {a} needs a positive number of experts");
             if (expertsPerToken <= 0 || expertsPerToken > experts)
                 throw new MergeException($"--experts-per-token: must be between 1 and --experts ({experts}), got {expertsPerToken}");
         }
         else if (experts != 0 || expertsPerToken != 0)
-            throw new MergeException($"--experts/--experts-per-token: only valid with --arch mixtral, not {a}");
+            throw new MergeException($"--experts/--experts-per-token: only valid with an MoE --arch ({string.Join(", ", Architecture.All.Where(x => x.IsMoe).Select(x => x.Name))}), not {a}");
 
         var json = new JsonObject
         {
-            ["architectures"] = new JsonArray(a switch { "mistral" => "MistralForCausalLM", "mixtral" => "MixtralForCausalLM", _ => "LlamaForCausalLM" }),
+            ["architectures"] = new JsonArray(decl.HfArchitecture),
             ["bos_token_id"] = 1,
             ["eos_token_id"] = 2,
             ["hidden_act"] = "silu",
-            ["hidden_size"] = hidden,
+            [decl.Keys.Hidden] = hidden,
             ["initializer_range"] = InitStd,
-            ["intermediate_size"] = intermediate,
-            ["max_position_embeddings"] = a == "llama" ? 4096 : 32768,
-            ["model_type"] = a,
-            ["num_attention_heads"] = heads,
-            ["num_hidden_layers"] = layers,
-            ["num_key_value_heads"] = kvHeads,
-            ["rms_norm_eps"] = 1e-05,
-            ["rope_theta"] = a == "mixtral" ? 1000000.0 : 10000.0,
+            [decl.Keys.Intermediate] = intermediate,
+            ["max_position_embeddings"] = decl.Synth.MaxPositionEmbeddings,
+            ["model_type"] = decl.ModelType,
+            [decl.Keys.Heads] = heads,
+            [decl.Keys.Layers] = layers,
+            [decl.Keys.KvHeads] = kvHeads,
+            [decl.Keys.RmsNormEps] = 1e-05,
+            [decl.Keys.RopeTheta] = decl.Synth.RopeTheta,
         };
-        if (a != "llama") json["sliding_window"] = a == "mistral" ? 4096 : null;
-        if (a == "mixtral")
+        foreach (var (key, value) in decl.Synth.Keys) json[key] = value?.DeepClone();
+        if (decl.IsMoe)
         {
-            json["num_local_experts"] = experts;
-            json["num_experts_per_tok"] = expertsPerToken;
-            json["router_aux_loss_coef"] = 0.02;
-            json["output_router_logits"] = false;
+            json[decl.Keys.Experts!] = experts;
+            json[decl.Keys.ExpertsPerToken!] = expertsPerToken;
+            foreach (var (key, value) in decl.Synth.MoeKeys) json[key] = value?.DeepClone();
         }
-        json["tie_word_embeddings"] = false;
+        json[decl.Keys.TieWordEmbeddings] = false;
         json["torch_dtype"] = "bfloat16";
         json["use_cache"] = true;
-        json["vocab_size"] = vocab;
+        json[decl.Keys.Vocab] = vocab;
         return ModelConfig.FromJson(json);
     }
 
@@ -90,50 +89,55 @@ public static class Synthesizer
         CheckConfig(config, layers);
         long h = config.HiddenSize, inter = config.IntermediateSize, v = config.VocabSize;
         long q = (long)config.NumAttentionHeads * config.HeadDim, kv = (long)config.NumKeyValueHeads * config.HeadDim;
-        var plan = new List<PlannedTensor> { new(TensorNames.Embed, dtype, [v, h]) };
+        var a = config.Architecture!;
+        var plan = new List<PlannedTensor> { new(a.Embed, dtype, [v, h]) };
         for (int l = 0; l < layers; l++)
         {
-            plan.Add(new(TensorNames.Layer(l, "self_attn.q_proj.weight"), dtype, [q, h]));
-            plan.Add(new(TensorNames.Layer(l, "self_attn.k_proj.weight"), dtype, [kv, h]));
-            plan.Add(new(TensorNames.Layer(l, "self_attn.v_proj.weight"), dtype, [kv, h]));
-            plan.Add(new(TensorNames.Layer(l, "self_attn.o_proj.weight"), dtype, [h, q]));
-            if (config.Architecture == Architecture.Mixtral)
+            void Add(string? suffix, long[] shape) { if (suffix != null) plan.Add(new(a.Layer(l, suffix), dtype, shape)); }
+            Add(a.Q, [q, h]);
+            Add(a.QBias, [q]);
+            Add(a.K, [kv, h]);
+            Add(a.KBias, [kv]);
+            Add(a.V, [kv, h]);
+            Add(a.VBias, [kv]);
+            Add(a.O, [h, q]);
+            if (a.IsMoe)
             {
-                plan.Add(new(TensorNames.Layer(l, "block_sparse_moe.gate.weight"), dtype, [config.NumLocalExperts, h]));
+                Add(a.Router, [config.NumLocalExperts, h]);
                 for (int e = 0; e < config.NumLocalExperts; e++)
                 {
-                    plan.Add(new(TensorNames.Layer(l, $"block_sparse_moe.experts.{e}.w1.weight"), dtype, [inter, h]));
-                    plan.Add(new(TensorNames.Layer(l, $"block_sparse_moe.experts.{e}.w2.weight"), dtype, [h, inter]));
-                    plan.Add(new(TensorNames.Layer(l, $"block_sparse_moe.experts.{e}.w3.weight"), dtype, [inter, h]));
+                    Add(Architecture.Expert(a.ExpertGate!, e), [inter, h]);
+                    Add(Architecture.Expert(a.ExpertDown!, e), [h, inter]);
+                    Add(Architecture.Expert(a.ExpertUp!, e), [inter, h]);
                 }
             }
             else
             {
-                plan.Add(new(TensorNames.Layer(l, "mlp.gate_proj.weight"), dtype, [inter, h]));
-                plan.Add(new(TensorNames.Layer(l, "mlp.up_proj.weight"), dtype, [inter, h]));
-                plan.Add(new(TensorNames.Layer(l, "mlp.down_proj.weight"), dtype, [h, inter]));
+                Add(a.Gate, [inter, h]);
+                Add(a.Up, [inter, h]);
+                Add(a.Down, [h, inter]);
             }
-            plan.Add(new(TensorNames.Layer(l, "input_layernorm.weight"), dtype, [h]));
-            plan.Add(new(TensorNames.Layer(l, "post_attention_layernorm.weight"), dtype, [h]));
+            Add(a.InputNorm, [h]);
+            Add(a.PostAttentionNorm, [h]);
         }
-        plan.Add(new(TensorNames.FinalNorm, dtype, [h]));
-        if (!config.TieWordEmbeddings) plan.Add(new(TensorNames.LmHead, dtype, [v, h]));
+        plan.Add(new(a.FinalNorm, dtype, [h]));
+        if (!config.TieWordEmbeddings) plan.Add(new(a.LmHead, dtype, [v, h]));
         return plan;
     }
 
     private static void CheckConfig(ModelConfig c, int layers)
     {
         string where = c.SourcePath ?? "synth dimensions";
-        if (c.Architecture == Architecture.Unknown)
-            throw new MergeException($"{where}: architecture '{c.ArchitectureName}' / model_type '{c.ModelType}' is not Mistral, Mixtral or Llama");
+        if (c.Architecture == null)
+            throw new MergeException($"{where}: architecture '{c.ArchitectureName}' / model_type '{c.ModelType}' is not one of {Architecture.SupportedList}");
         if (c.HiddenSize <= 0 || c.IntermediateSize <= 0 || c.NumAttentionHeads <= 0 || c.NumKeyValueHeads <= 0 || c.HeadDim <= 0 || c.VocabSize <= 0)
             throw new MergeException($"{where}: hidden_size, intermediate_size, num_attention_heads, num_key_value_heads, head_dim and vocab_size must all be positive");
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
             throw new MergeException($"{where}: num_attention_heads {c.NumAttentionHeads} is not divisible by num_key_value_heads {c.NumKeyValueHeads}");
-        if (c.Json["head_dim"] is null && c.HiddenSize % c.NumAttentionHeads != 0)
+        if (c.Json[c.Names.Keys.HeadDim] is null && c.HiddenSize % c.NumAttentionHeads != 0)
             throw new MergeException($"{where}: hidden_size {c.HiddenSize} is not divisible by num_attention_heads {c.NumAttentionHeads} and no head_dim is given");
-        if (c.Architecture == Architecture.Mixtral && (c.NumLocalExperts <= 0 || c.NumExpertsPerTok <= 0 || c.NumExpertsPerTok > c.NumLocalExperts))
-            throw new MergeException($"{where}: a Mixtral config needs num_local_experts > 0 and 0 < num_experts_per_tok <= num_local_experts");
+        if (c.Architecture.IsMoe && (c.NumLocalExperts <= 0 || c.NumExpertsPerTok <= 0 || c.NumExpertsPerTok > c.NumLocalExperts))
+            throw new MergeException($"{where}: a {c.Architecture} config needs {c.Architecture.Keys.Experts} > 0 and 0 < {c.Architecture.Keys.ExpertsPerToken} <= {c.Architecture.Keys.Experts}");
         if (layers < 0) throw new MergeException($"{where}: number of layers must not be negative, got {layers}");
         CheckSize(c, layers, where);
     }
@@ -145,15 +149,15 @@ public static class Synthesizer
     /// <summary>Refuses, before any plan is built, dimensions whose tensor count or byte size cannot be written.</summary>
     private static void CheckSize(ModelConfig c, int layers, string where)
     {
-        int experts = c.Architecture == Architecture.Mixtral ? c.NumLocalExperts : 0;
-        long perLayer = 6 + (experts > 0 ? 1 + 3L * experts : 3);
+        int experts = c.Architecture!.IsMoe ? c.NumLocalExperts : 0;
+        long perLayer = 6 + (c.Architecture.HasAttentionBias ? 3 : 0) + (experts > 0 ? 1 + 3L * experts : 3);
         if (layers * perLayer > MaxTensors)
             throw new MergeException($"{where}: {layers} layers make {layers * perLayer:N0} tensors, more than the {MaxTensors:N0} a checkpoint header can list");
         try
         {
             long h = c.HiddenSize, q = checked((long)c.NumAttentionHeads * c.HeadDim), kv = checked((long)c.NumKeyValueHeads * c.HeadDim);
             long mlp = checked(3L * c.IntermediateSize * h * Math.Max(1, experts) + experts * h);
-            long layer = checked(2 * q * h + 2 * kv * h + mlp + 2 * h);
+            long layer = checked(2 * q * h + 2 * kv * h + mlp + 2 * h + q + 2 * kv);
             _ = checked(layer * layers + 2L * c.VocabSize * h + h);
             _ = checked((long)c.VocabSize * h * sizeof(float));
             _ = checked(layer * sizeof(float));

@@ -4,13 +4,16 @@ using Mistral.Merge.Models;
 namespace Mistral.Merge.Moe;
 
 /// <summary>
-/// A validated Mixtral checkpoint: every layer has a router [E, H] and E experts with w1/w3 [I, H] and
-/// w2 [H, I]; all other tensors are "carried" unchanged by MoE surgery.
+/// A validated checkpoint of an MoE architecture (Mixtral): every layer has a router [E, H] and E experts with
+/// w1/w3 [I, H] and w2 [H, I], named by the model's <see cref="Architecture"/> declaration; all other tensors are
+/// "carried" unchanged by MoE surgery.
 /// </summary>
 public sealed class MixtralLayout
 {
     public ModelFolder Folder { get; }
     public ModelConfig Config { get; }
+    /// <summary>The declaration the names come from (MoE).</summary>
+    public Architecture Names { get; }
     public int Layers { get; }
     public int Experts { get; }
     public int Hidden { get; }
@@ -19,15 +22,20 @@ public sealed class MixtralLayout
     /// <summary>Tensors that are not experts or routers, in natural order.</summary>
     public IReadOnlyList<string> Carried { get; }
 
-    public static string Router(int layer) => TensorNames.Layer(layer, "block_sparse_moe.gate.weight");
-    public static string ExpertTensor(int layer, int expert, string w) => TensorNames.Layer(layer, $"block_sparse_moe.experts.{expert}.{w}.weight");
+    /// <summary>Mixtral's router / expert tensor names (for callers without a model; the instance members follow the model).</summary>
+    public static string Router(int layer) => Architecture.Mixtral.Layer(layer, Architecture.Mixtral.Router!);
+    public static string ExpertTensor(int layer, int expert, string w) => Architecture.Mixtral.Layer(layer, Architecture.Expert(Architecture.Mixtral.ExpertTemplate(w), expert));
+
+    public string RouterName(int layer) => Names.Layer(layer, Names.Router!);
+    public string ExpertName(int layer, int expert, string w) => Names.Layer(layer, Architecture.Expert(Names.ExpertTemplate(w), expert));
 
     public MixtralLayout(ModelFolder folder)
     {
         Folder = folder;
         Config = folder.Config ?? throw new MergeException($"{folder.Path}: no config.json; MoE surgery needs a Mixtral config");
-        if (!Config.IsMoe || Config.Architecture != Architecture.Mixtral)
-            throw new MergeException($"{folder.Path}: not a Mixtral model (architecture '{Config.ArchitectureName}', num_local_experts {Config.NumLocalExperts}); MoE surgery needs MixtralForCausalLM");
+        if (!Config.IsMoe || Config.Architecture is not { IsMoe: true } arch)
+            throw new MergeException($"{folder.Path}: not a Mixtral model (architecture '{Config.ArchitectureName}', num_local_experts {Config.NumLocalExperts}); MoE surgery needs {string.Join(" or ", Architecture.All.Where(a => a.IsMoe))}");
+        Names = arch;
         Layers = Config.NumHiddenLayers; Experts = Config.NumLocalExperts; Hidden = Config.HiddenSize; Intermediate = Config.IntermediateSize;
         if (Layers < 1 || Hidden < 1 || Intermediate < 1) throw new MergeException($"{folder.Path}: config.json lacks num_hidden_layers/hidden_size/intermediate_size");
         if (Config.NumExpertsPerTok < 1 || Config.NumExpertsPerTok > Experts)
@@ -35,12 +43,12 @@ public sealed class MixtralLayout
         DType? dt = null;
         for (int l = 0; l < Layers; l++)
         {
-            Expect(Router(l), Experts, Hidden);
+            Expect(RouterName(l), Experts, Hidden);
             for (int e = 0; e < Experts; e++)
             {
                 foreach (var (w, r, c) in new[] { ("w1", Intermediate, Hidden), ("w3", Intermediate, Hidden), ("w2", Hidden, Intermediate) })
                 {
-                    var info = Expect(ExpertTensor(l, e, w), r, c);
+                    var info = Expect(ExpertName(l, e, w), r, c);
                     if (!info.DType.IsFloatMath()) throw new MergeException($"{folder.Path}: tensor '{info.Name}' has dtype {info.DType}; experts must be F32/F16/BF16");
                     dt ??= info.DType;
                 }
@@ -50,13 +58,13 @@ public sealed class MixtralLayout
         var carried = new List<string>();
         foreach (var n in folder.TensorNames)
         {
-            if (TensorNames.TryParseLayer(n, out var l, out var suffix))
+            if (Names.TryParseLayer(n, out var l, out var suffix))
             {
                 if (l >= Layers) throw new MergeException($"{folder.Path}: tensor '{n}' belongs to layer {l}, but num_hidden_layers is {Layers}");
-                if (suffix.StartsWith("block_sparse_moe.", StringComparison.Ordinal))
+                if (Names.IsMoeSuffix(suffix))
                 {
-                    if (suffix == "block_sparse_moe.gate.weight") continue;
-                    if (TensorNames.TryParseExpert(suffix, out var e, out _) && e < Experts) continue;
+                    if (suffix == Names.Router) continue;
+                    if (Names.TryParseExpert(suffix, out var e, out _) && e < Experts) continue;
                     throw new MergeException($"{folder.Path}: unexpected MoE tensor '{n}' (num_local_experts is {Experts})");
                 }
             }
@@ -75,7 +83,7 @@ public sealed class MixtralLayout
     }
 
     public ExpertWeights ReadExpert(int layer, int expert) => new(Hidden, Intermediate,
-        Folder.ReadSingle(ExpertTensor(layer, expert, "w1")), Folder.ReadSingle(ExpertTensor(layer, expert, "w3")), Folder.ReadSingle(ExpertTensor(layer, expert, "w2")));
+        Folder.ReadSingle(ExpertName(layer, expert, "w1")), Folder.ReadSingle(ExpertName(layer, expert, "w3")), Folder.ReadSingle(ExpertName(layer, expert, "w2")));
 
     public ExpertWeights[] ReadExperts(int layer)
     {
@@ -84,5 +92,5 @@ public sealed class MixtralLayout
         return r;
     }
 
-    public float[] ReadRouter(int layer) => Folder.ReadSingle(Router(layer));
+    public float[] ReadRouter(int layer) => Folder.ReadSingle(RouterName(layer));
 }

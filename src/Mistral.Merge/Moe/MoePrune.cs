@@ -74,15 +74,15 @@ public static class MoePrune
         var tensors = CheckpointOutput.PlanCarried(folder, m, o.OutDType);
         for (int l = 0; l < m.Layers; l++)
         {
-            tensors.Add(new PlannedTensor(MixtralLayout.Router(l), CheckpointOutput.CarriedDType(folder.Info(MixtralLayout.Router(l)), o.OutDType), [o.NumExperts, m.Hidden]));
+            tensors.Add(new PlannedTensor(m.RouterName(l), CheckpointOutput.CarriedDType(folder.Info(m.RouterName(l)), o.OutDType), [o.NumExperts, m.Hidden]));
             for (int e = 0; e < o.NumExperts; e++)
             {
-                tensors.Add(new PlannedTensor(MixtralLayout.ExpertTensor(l, e, "w1"), expertOut, [m.Intermediate, m.Hidden]));
-                tensors.Add(new PlannedTensor(MixtralLayout.ExpertTensor(l, e, "w2"), expertOut, [m.Hidden, m.Intermediate]));
-                tensors.Add(new PlannedTensor(MixtralLayout.ExpertTensor(l, e, "w3"), expertOut, [m.Intermediate, m.Hidden]));
+                tensors.Add(new PlannedTensor(m.ExpertName(l, e, "w1"), expertOut, [m.Intermediate, m.Hidden]));
+                tensors.Add(new PlannedTensor(m.ExpertName(l, e, "w2"), expertOut, [m.Hidden, m.Intermediate]));
+                tensors.Add(new PlannedTensor(m.ExpertName(l, e, "w3"), expertOut, [m.Intermediate, m.Hidden]));
             }
         }
-        tensors.Sort((a, b) => Models.TensorNames.Compare(a.Name, b.Name));
+        tensors.Sort((a, b) => m.Names.Compare(a.Name, b.Name));
         using var w = new CheckpointWriter(destination, tensors, o.Writer);
         foreach (var n in m.Carried) CheckpointOutput.Carry(folder, w, n, CheckpointOutput.CarriedDType(folder.Info(n), o.OutDType));
         var notes = new List<string>();
@@ -92,15 +92,15 @@ public static class MoePrune
             var groups = plan[l];
             var router = m.ReadRouter(l);
             var newRouter = ExpertGrouping.MergeRouter(router, m.Hidden, groups, freq[l]);
-            CheckpointOutput.WriteFloats(w, MixtralLayout.Router(l), newRouter, CheckpointOutput.CarriedDType(folder.Info(MixtralLayout.Router(l)), o.OutDType));
+            CheckpointOutput.WriteFloats(w, m.RouterName(l), newRouter, CheckpointOutput.CarriedDType(folder.Info(m.RouterName(l)), o.OutDType));
             var experts = new ExpertWeights?[m.Experts];
             for (int g = 0; g < groups.Count; g++)
             {
                 foreach (var e in groups[g]) experts[e] ??= m.ReadExpert(l, e);
                 var merged = ExpertGrouping.MergeCluster(experts!, groups[g], freq[l]);
-                CheckpointOutput.WriteFloats(w, MixtralLayout.ExpertTensor(l, g, "w1"), merged.W1, expertOut);
-                CheckpointOutput.WriteFloats(w, MixtralLayout.ExpertTensor(l, g, "w2"), merged.W2, expertOut);
-                CheckpointOutput.WriteFloats(w, MixtralLayout.ExpertTensor(l, g, "w3"), merged.W3, expertOut);
+                CheckpointOutput.WriteFloats(w, m.ExpertName(l, g, "w1"), merged.W1, expertOut);
+                CheckpointOutput.WriteFloats(w, m.ExpertName(l, g, "w2"), merged.W2, expertOut);
+                CheckpointOutput.WriteFloats(w, m.ExpertName(l, g, "w3"), merged.W3, expertOut);
             }
             notes.Add($"layer {l}: " + string.Join(" ", groups.Select(g => g.Length == 1 ? $"{g[0]}" : $"({string.Join("+", g)})")));
         }

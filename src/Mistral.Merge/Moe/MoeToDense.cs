@@ -120,14 +120,15 @@ public static class MoeToDense
         int wide = o.Strategy == DenseStrategy.Concat ? (o.ConcatTopK ?? m.Experts) * m.Intermediate : m.Intermediate;
         DType expertOut = o.OutDType ?? m.ExpertDType;
 
+        var dense = MoeConfigs.DenseOf(m.Names);
         var plan = CheckpointOutput.PlanCarried(folder, m, o.OutDType);
         for (int l = 0; l < m.Layers; l++)
         {
-            plan.Add(new PlannedTensor(TensorNames.Layer(l, "mlp.gate_proj.weight"), expertOut, [wide, m.Hidden]));
-            plan.Add(new PlannedTensor(TensorNames.Layer(l, "mlp.up_proj.weight"), expertOut, [wide, m.Hidden]));
-            plan.Add(new PlannedTensor(TensorNames.Layer(l, "mlp.down_proj.weight"), expertOut, [m.Hidden, wide]));
+            plan.Add(new PlannedTensor(dense.Layer(l, dense.Gate!), expertOut, [wide, m.Hidden]));
+            plan.Add(new PlannedTensor(dense.Layer(l, dense.Up!), expertOut, [wide, m.Hidden]));
+            plan.Add(new PlannedTensor(dense.Layer(l, dense.Down!), expertOut, [m.Hidden, wide]));
         }
-        plan.Sort((a, b) => TensorNames.Compare(a.Name, b.Name));
+        plan.Sort((a, b) => dense.Compare(a.Name, b.Name));
 
         using var w = new CheckpointWriter(destination, plan, o.Writer);
         foreach (var n in m.Carried) CheckpointOutput.Carry(folder, w, n, CheckpointOutput.CarriedDType(folder.Info(n), o.OutDType));
@@ -136,10 +137,10 @@ public static class MoeToDense
         for (int l = 0; l < m.Layers; l++)
         {
             token.ThrowIfCancellationRequested();
-            var dense = CollapseLayer(m.ReadExperts(l), l, o, alignment);
-            CheckpointOutput.WriteFloats(w, TensorNames.Layer(l, "mlp.gate_proj.weight"), dense.W1, expertOut);
-            CheckpointOutput.WriteFloats(w, TensorNames.Layer(l, "mlp.up_proj.weight"), dense.W3, expertOut);
-            CheckpointOutput.WriteFloats(w, TensorNames.Layer(l, "mlp.down_proj.weight"), dense.W2, expertOut);
+            var mlp = CollapseLayer(m.ReadExperts(l), l, o, alignment);
+            CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Gate!), mlp.W1, expertOut);
+            CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Up!), mlp.W3, expertOut);
+            CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Down!), mlp.W2, expertOut);
             if (o.Strategy == DenseStrategy.AlignedMean)
                 notes.Add($"layer {l}: similarity {alignment.LastSimilaritySeconds:F2} s, assignment {alignment.LastAssignmentSeconds:F2} s per expert (last)");
         }

@@ -8,6 +8,8 @@ public sealed record PlanOptions
     public ulong Seed { get; init; }
     /// <summary>Hugging Face hub cache to search (default: from the environment).</summary>
     public string? HubCache { get; init; }
+    /// <summary>Merge models whose architectures or dimensions differ (mergekit's <c>--allow-crimes</c>): a warning instead of a refusal.</summary>
+    public bool AllowCrimes { get; init; }
 }
 
 /// <summary>

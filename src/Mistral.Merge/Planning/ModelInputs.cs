@@ -32,12 +32,13 @@ internal sealed class ModelInputs
             }
             catch (MergeException e) { _p.Add(mref.Mark, $"model '{mref.Text}': {e.Message}"); }
         }
+        new ArchitectureCheck(_c).Check();
     }
 
     private static int LayerCount(ModelFolder f)
     {
         int max = -1;
-        foreach (var n in f.TensorNames) if (TensorNames.TryParseLayer(n, out var l, out _)) max = Math.Max(max, l);
+        foreach (var n in f.TensorNames) if (f.Names.TryParseLayer(n, out var l, out _)) max = Math.Max(max, l);
         return f.Config is { NumHiddenLayers: > 0 } c ? Math.Max(c.NumHiddenLayers, max + 1) : max + 1;
     }
 

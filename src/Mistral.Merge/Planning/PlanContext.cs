@@ -25,6 +25,8 @@ internal sealed class PlanContext
     public Dictionary<string, InputModel> Models { get; } = new(StringComparer.Ordinal);
     public List<string> Warnings { get; } = new();
     public IMergeMethod Method { get; set; } = null!;
+    /// <summary>The declaration the output's tensor names follow: the config model's (set when tensors are planned).</summary>
+    public Architecture Names { get; set; } = Architecture.Default;
 
     public void Once(string key, Action action) { if (_onceKeys.Add(key)) action(); }
 }

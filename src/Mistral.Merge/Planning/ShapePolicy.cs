@@ -16,7 +16,8 @@ internal sealed class ShapePolicy
 
     public ShapePolicy(PlanContext context) { _c = context; }
 
-    public static bool IsEmbed(string name) => name.Contains("embed_tokens", StringComparison.Ordinal) || name.EndsWith("lm_head.weight", StringComparison.Ordinal);
+    /// <summary>The input embedding or the output head, as the output's architecture names them.</summary>
+    private bool IsEmbed(string name) => _c.Names.IsVocabTensor(name);
 
     /// <summary>The output's shape, or null when the inputs' shapes differ and cannot be reconciled (reported at <paramref name="first"/>).</summary>
     public long[]? OutputShape(List<LocatedInput> located, TensorInfo? baseInfo, bool baseShaped, string outName, SourceSpec first)
@@ -65,7 +66,7 @@ internal sealed class ShapePolicy
     public static int? OutputVocab(List<MergeTask> tasks, InputModel configModel)
     {
         int? vocab = null;
-        var embed = tasks.FirstOrDefault(t => t.OutputName == TensorNames.Embed);
+        var embed = tasks.FirstOrDefault(t => t.OutputName == configModel.Folder.Names.Embed);
         if (embed != null && configModel.Folder.Config is { VocabSize: > 0 } cfg && embed.Shape.Length == 2 && embed.Shape[0] != cfg.VocabSize)
             vocab = (int)embed.Shape[0];
         return vocab;

@@ -35,6 +35,7 @@ internal sealed class TensorPlanner
     {
         var configRef = _r.BaseModel ?? _r.Slices[0].Sources[0].Model;
         var configModel = _models[configRef.Text];
+        _c.Names = configModel.Folder.Names;
         var tasks = new List<MergeTask>();
         var (pre, post) = NonLayerTensors(configModel);
         WarnUntied(configModel, configRef.Text);
@@ -71,10 +72,11 @@ internal sealed class TensorPlanner
     {
         var pre = new List<string>();
         var post = new List<string>();
+        var names = configModel.Folder.Names;
         foreach (var n in configModel.Folder.TensorNames)
         {
-            if (TensorNames.TryParseLayer(n, out _, out _) || IsIgnored(n)) continue;
-            (n.Contains("embed", StringComparison.Ordinal) ? pre : post).Add(n);
+            if (names.TryParseLayer(n, out _, out _) || names.IsIgnored(n)) continue;
+            (n == names.Embed ? pre : post).Add(n);
         }
         return (pre, post);
     }
@@ -82,9 +84,10 @@ internal sealed class TensorPlanner
     /// <summary>The output follows the config model's layout: with tied embeddings there is no lm_head to merge into.</summary>
     private void WarnUntied(InputModel configModel, string configName)
     {
-        if (!configModel.Folder.Contains(TensorNames.LmHead))
-            foreach (var m in _models.Values.Where(m => m != configModel && m.Folder.Contains(TensorNames.LmHead)))
-                _c.Once($"untied:{m.Text}", () => _c.Warnings.Add($"model '{m.Text}' has its own {TensorNames.LmHead}, but '{configName}' ties it to {TensorNames.Embed}; the output is tied too and that lm_head is not used"));
+        var names = configModel.Folder.Names;
+        if (!configModel.Folder.Contains(names.LmHead))
+            foreach (var m in _models.Values.Where(m => m != configModel && m.Folder.Contains(m.Folder.Names.LmHead)))
+                _c.Once($"untied:{m.Text}", () => _c.Warnings.Add($"model '{m.Text}' has its own {m.Folder.Names.LmHead}, but '{configName}' ties it to {names.Embed}; the output is tied too and that lm_head is not used"));
     }
 
     /// <summary>Adds every layer's tasks, slice by slice; returns the number of output layers.</summary>
@@ -104,8 +107,9 @@ internal sealed class TensorPlanner
                 foreach (var suffix in Suffixes(suffixCache, lead, start + k))
                 {
                     int kk = k, ss = s;
-                    AddTask(tasks, s, slice, slice.Sources, ranges[s], src => TensorNames.Layer(ranges[ss][slice.Sources.IndexOf(src)].Start + kk, suffix),
-                        TensorNames.Layer(outLayer, suffix), t);
+                    AddTask(tasks, s, slice, slice.Sources, ranges[s],
+                        src => _models[src.Model.Text].Folder.Names.Layer(ranges[ss][slice.Sources.IndexOf(src)].Start + kk, suffix),
+                        _c.Names.Layer(outLayer, suffix), t);
                 }
                 outLayer++;
             }
@@ -113,14 +117,12 @@ internal sealed class TensorPlanner
         return outLayer;
     }
 
-    private static bool IsIgnored(string name) => name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal);
-
     private static List<string> Suffixes(Dictionary<(InputModel, int), List<string>> cache, InputModel m, int layer)
     {
         if (cache.TryGetValue((m, layer), out var list)) return list;
         list = new List<string>();
         foreach (var n in m.Folder.TensorNames)
-            if (TensorNames.TryParseLayer(n, out var l, out var suffix) && l == layer && !IsIgnored(n)) list.Add(suffix);
+            if (m.Folder.Names.TryParseLayer(n, out var l, out var suffix) && l == layer && !m.Folder.Names.IsIgnored(n)) list.Add(suffix);
         cache[(m, layer)] = list;
         return list;
     }
@@ -172,8 +174,9 @@ internal sealed class TensorPlanner
             var name = inputName(src);
             if (!m.Folder.TryGet(name, out var f, out var info))
             {
-                if (name.EndsWith("lm_head.weight", StringComparison.Ordinal) && m.Folder.TryGet(TensorNames.Embed, out f, out info))
-                    _c.Once($"tied:{m.Text}", () => _c.Warnings.Add($"model '{m.Text}' has no {name}; using its tied {TensorNames.Embed}"));
+                var names = m.Folder.Names;
+                if (name == names.LmHead && m.Folder.TryGet(names.Embed, out f, out info))
+                    _c.Once($"tied:{m.Text}", () => _c.Warnings.Add($"model '{m.Text}' has no {name}; using its tied {names.Embed}"));
                 else
                 {
                     _c.Once($"missing:{m.Text}:{name}", () => _p.Add(src.Mark, $"model '{m.Text}' has no tensor '{name}' (needed for output '{outName}')"));

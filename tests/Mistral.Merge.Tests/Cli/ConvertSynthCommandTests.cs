@@ -156,7 +156,7 @@ public class ConvertSynthCommandTests
         Assert.Equal(0, CliRunner.Run("convert", tmp["m"], tmp["o"], "--force").ExitCode);
         Assert.False(File.Exists(tmp["o/x"]));
 
-        AssertOneLineError(CliRunner.Run("synth", tmp["s"]), "synth: give --config FILE or --arch mistral|mixtral|llama with --hidden, --layers, --heads, --kv-heads, --intermediate and --vocab");
+        AssertOneLineError(CliRunner.Run("synth", tmp["s"]), "synth: give --config FILE or --arch mistral|mixtral|llama|qwen2 with --hidden, --layers, --heads, --kv-heads, --intermediate and --vocab");
         AssertOneLineError(CliRunner.Run("synth", tmp["s"], "--arch", "mistral", "--hidden", "64"), "synth --arch mistral: --layers is required");
         CliRunner.AssertUsageError(CliRunner.Run(Tiny(tmp["s"], "--dtype", "int8")), "synth", "--dtype: unknown dtype 'int8' (expected bfloat16, float16 or float32)");
         AssertOneLineError(CliRunner.Run("synth", tmp["s"], "--config", tmp["none.json"]), $"--config: {tmp["none.json"]} not found");

@@ -10,7 +10,7 @@ public sealed class UsageErrorTests
         { ["merge", "r.yml", "o", "--threads", "-1"], "--threads must be between 0 (all logical processors) and 1024, got -1" },
         { ["merge", "r.yml", "o", "--out-shard-size", "lots"], "--out-shard-size: 'lots' is not a size" },
         { ["synth", "o", "--hidden", "2147483648"], "Cannot parse argument '2147483648' for option '--hidden'" },
-        { ["synth", "o", "--arch", "gpt2"], "--arch: expected mistral, mixtral or llama, got 'gpt2'" },
+        { ["synth", "o", "--arch", "gpt2"], "--arch: expected mistral, mixtral, llama or qwen2, got 'gpt2'" },
         { ["synth", "o", "--layers-override", "-1"], "--layers-override must be at least 0, got -1" },
         { ["convert", "m", "o", "--dtype", "int8"], "--dtype: unknown dtype 'int8'" },
         { ["moe-convert", "m", "o", "--strategy", "median"], "--strategy: unknown strategy 'median'" },
@@ -41,6 +41,6 @@ public sealed class UsageErrorTests
         Assert.Contains("--dtype <bfloat16|float16|float32>", CliRunner.Run("convert", "--help").Stdout);
         Assert.Contains("--strategy <expert|mean|frequency|aligned_mean|concat>", CliRunner.Run("moe-convert", "--help").Stdout);
         Assert.Contains("--device <auto|cpu|cuda>", CliRunner.Run("perplexity", "--help").Stdout);
-        Assert.Contains("--arch <mistral|mixtral|llama>", CliRunner.Run("synth", "--help").Stdout);
+        Assert.Contains("--arch <mistral|mixtral|llama|qwen2>", CliRunner.Run("synth", "--help").Stdout);
     }
 }

@@ -2,7 +2,8 @@ namespace Mistral.Merge.Tests.Inference;
 
 /// <summary>
 /// A naive full-sequence forward pass in double precision, written from the HF modeling code
-/// independently of the library's kernels: explicit causal / sliding-window mask, no cache.
+/// independently of the library's kernels: explicit causal / sliding-window mask, no cache; q/k/v biases when the
+/// model has them (Qwen2).
 /// </summary>
 public static class ReferenceForward
 {
@@ -19,6 +20,10 @@ public static class ReferenceForward
             var q = xn.Select(r => MatVec(W(p + "self_attn.q_proj.weight"), r, m.Heads * hd)).ToArray();
             var k = xn.Select(r => MatVec(W(p + "self_attn.k_proj.weight"), r, m.KvHeads * hd)).ToArray();
             var v = xn.Select(r => MatVec(W(p + "self_attn.v_proj.weight"), r, m.KvHeads * hd)).ToArray();
+            // Qwen2: nn.Linear(bias=True) on q/k/v, added before the rotary embedding
+            foreach (var (name, rows) in new[] { ("q", q), ("k", k), ("v", v) })
+                if (m.Tensors.TryGetValue(p + $"self_attn.{name}_proj.bias", out var bias))
+                    foreach (var row in rows) for (int c = 0; c < row.Length; c++) row[c] += bias.Data[c];
             for (int t = 0; t < T; t++) { Rope(q[t], m.Heads, hd, t, m.Theta); Rope(k[t], m.KvHeads, hd, t, m.Theta); }
             var att = new double[T][];
             for (int i = 0; i < T; i++)

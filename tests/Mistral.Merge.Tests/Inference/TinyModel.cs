@@ -13,11 +13,14 @@ public sealed class TinyModel
     public int? Window;
     public bool Tie;
     public int Experts, TopK;
+    /// <summary>q/k/v biases (Qwen2); on by default for <c>Arch = "qwen2"</c>.</summary>
+    public bool? Biases;
     public double Theta = 10000, Eps = 1e-5;
     public DType DType = DType.F32;
     public readonly Dictionary<string, (long[] Shape, float[] Data)> Tensors = new();
 
     public int Hd => HeadDim ?? Hidden / Heads;
+    public bool HasBiases => Biases ?? Arch == "qwen2";
 
     /// <summary>Fills every tensor the architecture needs with seeded values.</summary>
     public TinyModel Init(int seed = 1)
@@ -35,6 +38,11 @@ public sealed class TinyModel
             for (int i = 0; i < n; i++) d[i] = (float)(1 + (rng.NextDouble() - 0.5) * 0.4);
             Tensors[name] = ([n], d);
         }
+        void B(string name, int n)
+        {
+            M(name, 1, n, 0.5);
+            Tensors[name] = ([n], Tensors[name].Data);
+        }
         int hd = Hd;
         M("model.embed_tokens.weight", Vocab, Hidden, 1.0);
         for (int l = 0; l < Layers; l++)
@@ -46,6 +54,12 @@ public sealed class TinyModel
             M(p + "self_attn.k_proj.weight", KvHeads * hd, Hidden, 0.4);
             M(p + "self_attn.v_proj.weight", KvHeads * hd, Hidden, 0.3);
             M(p + "self_attn.o_proj.weight", Hidden, Heads * hd, 0.3);
+            if (HasBiases)
+            {
+                B(p + "self_attn.q_proj.bias", Heads * hd);
+                B(p + "self_attn.k_proj.bias", KvHeads * hd);
+                B(p + "self_attn.v_proj.bias", KvHeads * hd);
+            }
             if (Experts == 0)
             {
                 M(p + "mlp.gate_proj.weight", Intermediate, Hidden, 0.3);
@@ -72,7 +86,7 @@ public sealed class TinyModel
     {
         var c = new JsonObject
         {
-            ["architectures"] = new JsonArray(Arch switch { "mixtral" => "MixtralForCausalLM", "llama" => "LlamaForCausalLM", _ => Arch == "mistral" ? "MistralForCausalLM" : Arch }),
+            ["architectures"] = new JsonArray(Arch switch { "mixtral" => "MixtralForCausalLM", "llama" => "LlamaForCausalLM", "qwen2" => "Qwen2ForCausalLM", _ => Arch == "mistral" ? "MistralForCausalLM" : Arch }),
             ["model_type"] = Arch,
             ["hidden_size"] = Hidden,
             ["intermediate_size"] = Intermediate,

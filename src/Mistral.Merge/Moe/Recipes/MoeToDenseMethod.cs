@@ -79,11 +79,20 @@ public sealed class MoeToDenseMethod : SurgeryMethodBase
                 $"output:   MistralForCausalLM, intermediate_size {_wide}, {parameters.ToString("N0", ci)} parameters, dtype {dtype}",
                 $"routing:  {RoutingSource(text, freqFile, tokens)}",
                 $"carried:  {m.Carried.Count} tensors (attention, norms, embeddings, head) copied{(options.OutDType != null ? $" (floats cast to {options.OutDType.Value.ToTorchName()})" : "")}; routers dropped",
-                $"layers:   model.layers.N.mlp.{{gate,up,down}}_proj [{_wide}, {m.Hidden}] / [{m.Hidden}, {_wide}] <- block_sparse_moe.experts.0..{m.Experts - 1}.{{w1,w3,w2}}",
+                LayersLine(m),
             };
             if (options.ExpertPerLayer is { } e)
                 lines.Add("experts:  " + string.Join(", ", e.Select((x, l) => $"layer {l}: {x}")));
             return lines;
+        }
+
+        /// <summary>The dense MLP each layer gets and the experts it comes from, named by the declarations.</summary>
+        private string LayersLine(MixtralLayout m)
+        {
+            var dense = MoeConfigs.DenseOf(m.Names);
+            string Prefix(Models.Architecture a) => a.LayerPrefix.Replace("{layer}", "N", StringComparison.Ordinal);
+            return $"layers:   {Prefix(dense)}{{{dense.Gate}, {dense.Up}}} [{_wide}, {m.Hidden}], {dense.Down} [{m.Hidden}, {_wide}]"
+                + $" <- {Prefix(m.Names)}{m.Names.ExpertsModule}.0..{m.Experts - 1} (w1, w3, w2)";
         }
 
         public string Run(string destination, ExecuteOptions eo)

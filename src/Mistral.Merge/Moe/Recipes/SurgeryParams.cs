@@ -77,7 +77,7 @@ internal sealed class SurgeryParams(Recipe recipe, RecipeProblems problems)
         for (int l = 0; l < layers; l++)
         {
             double t = layers == 1 ? 1 : (double)l / (layers - 1);
-            var x = v.Resolve(Models.TensorNames.Layer(l, "block_sparse_moe.experts"), t);
+            var x = v.Resolve(Models.Architecture.Mixtral.Layer(l, Models.Architecture.Mixtral.ExpertsModule), t);
             if (x is not double d || !double.IsFinite(d))
             {
                 problems.Add(v.Mark, $"parameter '{name}' has no value for layer {l} (no filter matched; add an entry without a filter as the fallback)");
