@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
@@ -38,8 +39,9 @@ public static class CompareCommand
             ContextBudget.CheckWindow(b, c, ids.Length, models: 2);
             using var ba = EvalCommon.Backend(a, dev, nThreads, p.GetValue(offload));
             using var bb = EvalCommon.Backend(b, dev, nThreads, p.GetValue(offload));
-            Action<long, long>? report = CommonOptions.IsQuiet(p) ? null : new ProgressBar(p.InvocationConfiguration.Error, "compare").Report;
-            var r = Compare.Run(ba, bb, ids, c, s, report, cancel);
+            using var progress = Progress.For(p, "compare", "tokens");
+            var r = Compare.Run(ba, bb, ids, c, s, progress.Report, cancel);
+            progress.Complete();
             a.Folder.CheckUnchanged();
             b.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;

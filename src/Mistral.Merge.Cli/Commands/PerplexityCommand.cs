@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
@@ -32,8 +33,9 @@ public static class PerplexityCommand
             var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(m, c, ids.Length);
             using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
-            Action<long, long>? report = CommonOptions.IsQuiet(p) ? null : new ProgressBar(p.InvocationConfiguration.Error, "perplexity").Report;
-            var r = Perplexity.Evaluate(backend, ids, c, s, report, cancel);
+            using var progress = Progress.For(p, "perplexity", "tokens");
+            var r = Perplexity.Evaluate(backend, ids, c, s, progress.Report, cancel);
+            progress.Complete();
             m.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
