@@ -18,11 +18,20 @@ public class ReadmeMethodTableTests
     {
         var r = CliRunner.Run("methods", "--markdown");
         Assert.Equal(0, r.ExitCode);
-        var readme = File.ReadAllText(Path.Combine(SharedFixtures.RepoRoot, "README.md")).ReplaceLineEndings("\n");
-        int start = readme.IndexOf(Begin, StringComparison.Ordinal), end = readme.IndexOf(End, StringComparison.Ordinal);
-        Assert.True(start >= 0 && end > start, $"README.md has no table between '{Begin}' and '{End}'");
-        var table = readme[(start + Begin.Length)..end].Trim('\n');
-        Assert.Equal(r.Stdout.ReplaceLineEndings("\n").Trim('\n'), table);
+        var expected = r.Stdout.ReplaceLineEndings("\n").Trim('\n');
+        var root = SharedFixtures.RepoRoot;
+        // README.md must hold it; any page under docs/ that copies the table (the marker) must hold the same.
+        var pages = Directory.EnumerateFiles(Path.Combine(root, "docs"), "*.md", SearchOption.AllDirectories)
+            .Where(f => File.ReadAllText(f).Contains(Begin, StringComparison.Ordinal))
+            .Prepend(Path.Combine(root, "README.md"));
+        foreach (var page in pages)
+        {
+            var text = File.ReadAllText(page).ReplaceLineEndings("\n");
+            int start = text.IndexOf(Begin, StringComparison.Ordinal), end = text.IndexOf(End, StringComparison.Ordinal);
+            Assert.True(start >= 0 && end > start, $"{page} has no table between '{Begin}' and '{End}'");
+            Assert.True(expected == text[(start + Begin.Length)..end].Trim('\n'),
+                $"{Path.GetRelativePath(root, page)}: the method table differs from 'mistral-merge methods --markdown'; paste that output between the markers");
+        }
     }
 
     [Fact]
