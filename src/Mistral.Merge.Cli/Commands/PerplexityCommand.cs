@@ -54,10 +54,11 @@ public static class PerplexityCommand
                 });
             else
             {
-                o.WriteLine($"perplexity:   {EvalCommon.F(r.Perplexity)}");
-                o.WriteLine($"mean NLL:     {EvalCommon.F(r.MeanNll, "0.000000")} nats");
-                o.WriteLine($"tokens:       {r.Tokens} scored of {ids.Length} (ctx {c}, stride {s})");
-                o.WriteLine($"speed:        {EvalCommon.F(r.TokensPerSecond, "0.0")} tokens/s ({EvalCommon.F(r.Seconds, "0.00")} s, {backend.Name})");
+                TextTable.WriteFields(o,
+                    ("perplexity", EvalCommon.F(r.Perplexity)),
+                    ("mean NLL", $"{EvalCommon.F(r.MeanNll, "0.000000")} nats"),
+                    ("tokens", $"{r.Tokens} scored of {ids.Length} (ctx {c}, stride {s})"),
+                    ("speed", $"{EvalCommon.F(r.TokensPerSecond, "0.0")} tokens/s ({EvalCommon.F(r.Seconds, "0.00")} s, {backend.Name})"));
             }
             return Cli.Ok;
         });

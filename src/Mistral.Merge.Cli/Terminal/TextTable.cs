@@ -44,6 +44,14 @@ internal sealed class TextTable
             o.WriteLine(string.Join("  ", r.Select((s, c) => _right[c] ? s.PadLeft(width[c]) : s.PadRight(width[c]))).TrimEnd());
     }
 
+    /// <summary>A result as "label:  value" lines, the values aligned (a two-column table without header).</summary>
+    public static void WriteFields(TextWriter o, params (string Label, string Value)[] fields)
+    {
+        var table = new TextTable("", "");
+        foreach (var (label, value) in fields) table.Add(label + ":", value);
+        table.Write(o, header: false);
+    }
+
     /// <summary>A GitHub Markdown table (pipes in cells escaped).</summary>
     public void WriteMarkdown(TextWriter o)
     {
