@@ -13,6 +13,7 @@ public static class Program
         InspectCommand.Create(),
         TokenizeCommand.Create(),
         MergeCommand.Create(),
+        MethodsCommand.Create(),
         SynthCommand.Create(),
         ConvertCommand.Create(),
         MoeConvertCommand.Create(),

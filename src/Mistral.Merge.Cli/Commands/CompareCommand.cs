@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
@@ -38,8 +39,9 @@ public static class CompareCommand
             ContextBudget.CheckWindow(b, c, ids.Length, models: 2);
             using var ba = EvalCommon.Backend(a, dev, nThreads, p.GetValue(offload));
             using var bb = EvalCommon.Backend(b, dev, nThreads, p.GetValue(offload));
-            Action<long, long>? report = CommonOptions.IsQuiet(p) ? null : new ProgressBar(p.InvocationConfiguration.Error, "compare").Report;
-            var r = Compare.Run(ba, bb, ids, c, s, report, cancel);
+            using var progress = Progress.For(p, "compare", "tokens");
+            var r = Compare.Run(ba, bb, ids, c, s, progress.Report, cancel);
+            progress.Complete();
             a.Folder.CheckUnchanged();
             b.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
@@ -66,11 +68,12 @@ public static class CompareCommand
                 });
             else
             {
-                o.WriteLine($"KL(A‖B):         mean {EvalCommon.F(r.MeanKl, "0.000000")}   p99 {EvalCommon.F(r.P99Kl, "0.000000")}   max {EvalCommon.F(r.MaxKl, "0.000000")} nats");
-                o.WriteLine($"top-1 agreement: {EvalCommon.F(r.Top1Agreement * 100, "0.00")}%");
-                o.WriteLine($"perplexity A:    {EvalCommon.F(r.A.Perplexity)}   ({a.Path})");
-                o.WriteLine($"perplexity B:    {EvalCommon.F(r.B.Perplexity)}   ({b.Path})");
-                o.WriteLine($"tokens:          {r.Tokens} scored of {ids.Length} (ctx {c}, stride {s}), {EvalCommon.F(r.Seconds, "0.00")} s");
+                TextTable.WriteFields(o,
+                    ("KL(A‖B)", $"mean {EvalCommon.F(r.MeanKl, "0.000000")}   p99 {EvalCommon.F(r.P99Kl, "0.000000")}   max {EvalCommon.F(r.MaxKl, "0.000000")} nats"),
+                    ("top-1 agreement", $"{EvalCommon.F(r.Top1Agreement * 100, "0.00")}%"),
+                    ("perplexity A", $"{EvalCommon.F(r.A.Perplexity)}   ({a.Path})"),
+                    ("perplexity B", $"{EvalCommon.F(r.B.Perplexity)}   ({b.Path})"),
+                    ("tokens", $"{r.Tokens} scored of {ids.Length} (ctx {c}, stride {s}), {EvalCommon.F(r.Seconds, "0.00")} s"));
             }
             return Cli.Ok;
         });

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
@@ -33,7 +34,11 @@ public static class ConvertCommand
             };
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();
-            CheckpointConverter.Convert(p.GetValue(model)!, outDir, options, token);
+            using (var progress = Progress.For(p, "convert", Progress.Bytes))
+            {
+                CheckpointConverter.Convert(p.GetValue(model)!, outDir, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
+                progress.Complete();
+            }
             Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,
                 p.GetValue(json) ? new JsonObject { ["model"] = p.GetValue(model), ["dtype"] = d, ["out_shard_size"] = options.Writer.ShardSize } : null);
             return Cli.Ok;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using Mistral.Merge.Cuda;
 using Mistral.Merge.Inference;
@@ -61,34 +60,4 @@ internal static class EvalCommon
     }
 
     public static string F(double v, string format = "0.0000") => v.ToString(format, CultureInfo.InvariantCulture);
-}
-
-/// <summary>A progress bar on stderr; plain lines every 10 % when stderr is not a terminal.</summary>
-internal sealed class ProgressBar(TextWriter err, string label)
-{
-    private readonly bool _tty = ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected;
-    private readonly Stopwatch _sw = Stopwatch.StartNew();
-    private int _lastDecile = -1;
-    private long _lastDraw;
-
-    public void Report(long done, long total)
-    {
-        double f = total > 0 ? (double)done / total : 1;
-        if (_tty)
-        {
-            long now = _sw.ElapsedMilliseconds;
-            if (done < total && now - _lastDraw < 100) return;
-            _lastDraw = now;
-            int width = 30, fill = (int)(f * width);
-            err.Write($"\r{label} [{new string('#', fill)}{new string('.', width - fill)}] {f * 100,5:0.0}%  {done}/{total}  {_sw.Elapsed.TotalSeconds:0.0}s");
-            if (done >= total) err.WriteLine();
-        }
-        else
-        {
-            int decile = (int)(f * 10);
-            if (decile == _lastDecile) return;
-            _lastDecile = decile;
-            err.WriteLine($"{label}: {decile * 10}% ({done}/{total}, {_sw.Elapsed.TotalSeconds:0.0}s)");
-        }
-    }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 using Mistral.Merge.Numerics;
@@ -106,23 +107,21 @@ public static class InspectCommand
             o.WriteLine($"  {Path.GetFileName(file.Path)}: {file.Tensors.Count} tensors, {ByteSize.Format(file.FileLength)}");
         o.WriteLine($"tensors:      {f.TensorNames.Count}");
         o.WriteLine();
-        int w = Math.Max(4, f.TensorNames.Count == 0 ? 4 : f.TensorNames.Max(n => n.Length));
-        int ws = Math.Max(5, f.TensorNames.Count == 0 ? 5 : Rows(f).Max(r => r.Info.ShapeText.Length));
         if (counts == null)
         {
-            o.WriteLine($"{"name".PadRight(w)}  {"dtype",-7}  {"shape".PadRight(ws)}  shard");
-            foreach (var (n, t, s) in Rows(f))
-                o.WriteLine($"{n.PadRight(w)}  {t.DType,-7}  {t.ShapeText.PadRight(ws)}  {s}");
+            var table = new TextTable("name", "dtype", "shape", "shard");
+            foreach (var (n, t, s) in Rows(f)) table.Add(n, t.DType.ToString(), t.ShapeText, s);
+            table.Write(o);
             return;
         }
-        int wsh = Math.Max(5, f.TensorNames.Count == 0 ? 5 : Rows(f).Max(r => r.Shard.Length));
-        o.WriteLine($"{"name".PadRight(w)}  {"dtype",-7}  {"shape".PadRight(ws)}  {"shard".PadRight(wsh)}  {"nan",12}  {"+inf",12}  {"-inf",12}  all-zero");
+        var checkedTable = new TextTable("name", "dtype", "shape", "shard", "nan", "+inf", "-inf", "all-zero").AlignRight(4, 5, 6);
         int i = 0;
         foreach (var (n, t, s) in Rows(f))
         {
             var k = counts[i++];
-            o.WriteLine($"{n.PadRight(w)}  {t.DType,-7}  {t.ShapeText.PadRight(ws)}  {s.PadRight(wsh)}  {N(k.NaN),12}  {N(k.PosInf),12}  {N(k.NegInf),12}  {(k.AllZero ? "yes" : "no")}");
+            checkedTable.Add(n, t.DType.ToString(), t.ShapeText, s, N(k.NaN), N(k.PosInf), N(k.NegInf), k.AllZero ? "yes" : "no");
         }
+        checkedTable.Write(o);
         o.WriteLine();
         o.WriteLine($"check:        {Summary(counts)}");
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Planning;
@@ -24,7 +25,7 @@ public static class MergeCommand
         var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Write tensors that come out NaN/Inf (or have NaN/Inf inputs) with a warning per tensor; by default such a merge fails and writes nothing" };
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json("recipe, method, seed; with --dry-run the plan: models, tensors, read_bytes, write_bytes; else out, tensors, parameters, bytes, files, seconds");
-        var cmd = new Command("merge", "Merge models with a mergekit-compatible YAML recipe (linear, slerp, nuslerp, task_arithmetic, ties, dare_*, breadcrumbs*, della*, model_stock, passthrough; MoE surgery: moe_to_dense, moe_prune)")
+        var cmd = new Command("merge", $"Merge models with a mergekit-compatible YAML recipe ({string.Join(", ", MergeMethods.Names)}; see 'mistral-merge methods')")
         {
             recipe, outDir, dryRun, seed, shard, force, noTok, allowCrimes, allowNonFinite, threads, json,
         };
@@ -74,19 +75,21 @@ public static class MergeCommand
                     else output.WriteLine(summary);
                     return Cli.Ok;
                 }
-                var progress = new ProgressPrinter(err, ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected);
-                MergeExecutor.Run(plan, dest!, new ExecuteOptions
+                using (var progress = Progress.For(p, "merge", "tensors"))
                 {
-                    Threads = nThreads,
-                    ShardSize = shardSize,
-                    Force = p.GetValue(force),
-                    CopyTokenizer = !p.GetValue(noTok),
-                    Progress = CommonOptions.IsQuiet(p) ? null : progress.Report,
-                    Cancellation = token,
-                    AllowNonFinite = p.GetValue(allowNonFinite),
-                    Warning = w => err.WriteLine($"warning: {w}"),
-                });
-                if (!CommonOptions.IsQuiet(p)) progress.Finish();
+                    MergeExecutor.Run(plan, dest!, new ExecuteOptions
+                    {
+                        Threads = nThreads,
+                        ShardSize = shardSize,
+                        Force = p.GetValue(force),
+                        CopyTokenizer = !p.GetValue(noTok),
+                        Progress = progress.IsQuiet ? null : m => Report(progress, m),
+                        Cancellation = token,
+                        AllowNonFinite = p.GetValue(allowNonFinite),
+                        Warning = w => progress.WriteLine($"warning: {w}"),
+                    });
+                    progress.Complete(); // after the side files and the commit: the bar ends when the merge does
+                }
                 if (Summary() is { } written) Cli.ReportWritten(output, dest!, sw.Elapsed, written);
                 else output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {dest}");
                 return Cli.Ok;
@@ -145,39 +148,12 @@ public static class MergeCommand
         return doc;
     }
 
-    /// <summary>A bar on a terminal (tensors, GB/s, ETA); plain lines at most every 5 s when redirected.</summary>
-    private sealed class ProgressPrinter(TextWriter err, bool terminal)
+    /// <summary>The merge's progress: the fraction of the output bytes written, with the tensor count and the throughput.</summary>
+    private static void Report(Progress progress, MergeProgress m)
     {
-        private TimeSpan _last = TimeSpan.FromSeconds(-10);
-        private MergeProgress? _latest;
-
-        public void Report(MergeProgress p)
-        {
-            _latest = p;
-            var every = terminal ? TimeSpan.FromMilliseconds(200) : TimeSpan.FromSeconds(5);
-            if (p.Elapsed - _last < every && p.TensorsDone < p.TensorsTotal) return;
-            _last = p.Elapsed;
-            var line = Line(p);
-            if (terminal) err.Write("\r" + line + "   ");
-            else err.WriteLine(line);
-        }
-
-        public void Finish()
-        {
-            if (terminal && _latest != null) err.WriteLine();
-        }
-
-        private static string Line(MergeProgress p)
-        {
-            double secs = Math.Max(p.Elapsed.TotalSeconds, 1e-3);
-            double gbps = (p.BytesRead + p.BytesWritten) / secs / 1e9;
-            double frac = p.BytesTotal > 0 ? (double)p.BytesWritten / p.BytesTotal : (double)p.TensorsDone / Math.Max(1, p.TensorsTotal);
-            var eta = frac > 0 ? TimeSpan.FromSeconds(secs * (1 - frac) / frac) : TimeSpan.Zero;
-            const int width = 30;
-            int filled = (int)Math.Round(frac * width);
-            var bar = new string('#', filled) + new string('.', width - filled);
-            return string.Create(CultureInfo.InvariantCulture,
-                $"[{bar}] {p.TensorsDone}/{p.TensorsTotal} tensors  {gbps:0.00} GB/s  ETA {(int)eta.TotalMinutes}:{eta.Seconds:00}");
-        }
+        double gbps = (m.BytesRead + m.BytesWritten) / Math.Max(m.Elapsed.TotalSeconds, 1e-3) / 1e9;
+        var detail = string.Create(CultureInfo.InvariantCulture, $"{m.TensorsDone}/{m.TensorsTotal} tensors  {gbps:0.00} GB/s");
+        if (m.BytesTotal > 0) progress.Report(m.BytesWritten, m.BytesTotal, detail);
+        else progress.Report(m.TensorsDone, m.TensorsTotal, detail);
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
@@ -46,7 +47,7 @@ public static class MoeConvertCommand
             using (var f = ModelFolder.Open(src)) { var m = new MixtralLayout(f); layers = m.Layers; experts = m.Experts; }
             double[][]? freq = null;
             if (p.GetValue(frequencies) is { } ff) freq = FrequencyTable.Load(ff, layers, experts);
-            else if (p.GetValue(calibration) is { } cal && p.GetValue(prune) == null) freq = MeasureFrequencies(src, cal, p.GetValue(calTokens), token);
+            else if (p.GetValue(calibration) is { } cal && p.GetValue(prune) == null) freq = MeasureFrequencies(p, src, cal, p.GetValue(calTokens), token);
             var o = p.InvocationConfiguration.Output;
             bool Json(string summary, long parameters, IEnumerable<string> notes, JsonObject how)
             {
@@ -67,18 +68,28 @@ public static class MoeConvertCommand
                 if (p.GetValue(group) || sel == "output")
                 {
                     var cal = p.GetValue(calibration) ?? throw new MergeException("--group and --select output need --calibration TEXT");
-                    var calibrated = MoeForwardPass.Calibrate(src, MoeForwardPass.Tokens(src, cal, p.GetValue(calTokens)), token: token);
+                    MoeCalibration calibrated;
+                    using (var progress = Progress.For(p, "calibration", "tokens"))
+                    {
+                        calibrated = MoeForwardPass.Calibrate(src, MoeForwardPass.Tokens(src, cal, p.GetValue(calTokens)), progress: progress.Report, token: token);
+                        progress.Complete();
+                    }
                     calSource = calibrated;
                     freq ??= calibrated.Routing.SelectionFrequencyTable();
                 }
-                else if (freq == null && p.GetValue(calibration) is { } cal2) freq = MeasureFrequencies(src, cal2, p.GetValue(calTokens), token);
+                else if (freq == null && p.GetValue(calibration) is { } cal2) freq = MeasureFrequencies(p, src, cal2, p.GetValue(calTokens), token);
                 MoeSurgeryResult r;
                 using (calSource)
+                using (var progress = Progress.For(p, "moe-convert", "layers"))
+                {
                     r = MoePrune.Run(src, dst, new MoePruneOptions
                     {
+                        Progress = progress.Report,
                         NumExperts = n, Group = p.GetValue(group), Selection = sel == "output" ? PruneSelection.OutputChange : PruneSelection.Frequency,
                         Frequencies = freq, Calibration = calSource, OutDType = dt, Writer = writer,
                     }, token);
+                    progress.Complete();
+                }
                 var pruned = $"wrote {dst}: Mixtral with {n} experts per layer, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters";
                 if (Json(pruned, r.Parameters, r.LayerNotes, new JsonObject { ["prune"] = n, ["select"] = sel, ["group"] = p.GetValue(group) })) return Cli.Ok;
                 o.WriteLine(pruned);
@@ -93,11 +104,17 @@ public static class MoeConvertCommand
                 var vals = parts.Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new MergeException($"--expert: '{x}' is not an integer")).ToArray();
                 perLayer = vals.Length == 1 ? Enumerable.Repeat(vals[0], layers).ToArray() : vals;
             }
-            var res = MoeToDense.Convert(src, dst, new MoeToDenseOptions
+            MoeSurgeryResult res;
+            using (var progress = Progress.For(p, "moe-convert", "layers"))
             {
-                Strategy = strat, ExpertPerLayer = perLayer, Frequencies = freq, ConcatTopK = p.GetValue(topK),
-                AlignedFrequencyWeighted = p.GetValue(weighted), ReferenceExpert = p.GetValue(reference), OutDType = dt, Writer = writer,
-            }, token);
+                res = MoeToDense.Convert(src, dst, new MoeToDenseOptions
+                {
+                    Progress = progress.Report,
+                    Strategy = strat, ExpertPerLayer = perLayer, Frequencies = freq, ConcatTopK = p.GetValue(topK),
+                    AlignedFrequencyWeighted = p.GetValue(weighted), ReferenceExpert = p.GetValue(reference), OutDType = dt, Writer = writer,
+                }, token);
+                progress.Complete();
+            }
             var dense = $"wrote {dst}: MistralForCausalLM, intermediate {res.Intermediate}, {res.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters ({MoeToDense.StrategyName(strat)})";
             if (Json(dense, res.Parameters, res.LayerNotes, new JsonObject { ["strategy"] = MoeToDense.StrategyName(strat), ["intermediate"] = res.Intermediate })) return Cli.Ok;
             o.WriteLine(dense);
@@ -106,6 +123,11 @@ public static class MoeConvertCommand
         });
     }
 
-    private static double[][] MeasureFrequencies(string model, string text, int maxTokens, CancellationToken token)
-        => MoeForwardPass.Routing(model, MoeForwardPass.Tokens(model, text, maxTokens), token: token).SelectionFrequencyTable();
+    private static double[][] MeasureFrequencies(ParseResult p, string model, string text, int maxTokens, CancellationToken token)
+    {
+        using var progress = Progress.For(p, "routing", "tokens");
+        var table = MoeForwardPass.Routing(model, MoeForwardPass.Tokens(model, text, maxTokens), progress: progress.Report, token: token).SelectionFrequencyTable();
+        progress.Complete();
+        return table;
+    }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.Models;
 using Mistral.Merge.Moe;
 
@@ -23,7 +24,12 @@ public static class MoeStatsCommand
             CommonOptions.CheckOutputFile(p.GetValue(plot), "--plot"); // before the routing pass, not after it
             using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
             var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
-            var stats = MoeForwardPass.Routing(m, ids, token: token);
+            RoutingStatistics stats;
+            using (var progress = Progress.For(p, "routing", "tokens"))
+            {
+                stats = MoeForwardPass.Routing(m, ids, progress: progress.Report, token: token);
+                progress.Complete();
+            }
             Write(stats, m, p.GetValue(text)!, p.GetValue(maxTokens), p.GetValue(json), p.GetValue(plot), p.InvocationConfiguration.Output);
             return Cli.Ok;
         });

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
@@ -32,8 +33,9 @@ public static class PerplexityCommand
             var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(m, c, ids.Length);
             using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
-            Action<long, long>? report = CommonOptions.IsQuiet(p) ? null : new ProgressBar(p.InvocationConfiguration.Error, "perplexity").Report;
-            var r = Perplexity.Evaluate(backend, ids, c, s, report, cancel);
+            using var progress = Progress.For(p, "perplexity", "tokens");
+            var r = Perplexity.Evaluate(backend, ids, c, s, progress.Report, cancel);
+            progress.Complete();
             m.Folder.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
@@ -52,10 +54,11 @@ public static class PerplexityCommand
                 });
             else
             {
-                o.WriteLine($"perplexity:   {EvalCommon.F(r.Perplexity)}");
-                o.WriteLine($"mean NLL:     {EvalCommon.F(r.MeanNll, "0.000000")} nats");
-                o.WriteLine($"tokens:       {r.Tokens} scored of {ids.Length} (ctx {c}, stride {s})");
-                o.WriteLine($"speed:        {EvalCommon.F(r.TokensPerSecond, "0.0")} tokens/s ({EvalCommon.F(r.Seconds, "0.00")} s, {backend.Name})");
+                TextTable.WriteFields(o,
+                    ("perplexity", EvalCommon.F(r.Perplexity)),
+                    ("mean NLL", $"{EvalCommon.F(r.MeanNll, "0.000000")} nats"),
+                    ("tokens", $"{r.Tokens} scored of {ids.Length} (ctx {c}, stride {s})"),
+                    ("speed", $"{EvalCommon.F(r.TokensPerSecond, "0.0")} tokens/s ({EvalCommon.F(r.Seconds, "0.00")} s, {backend.Name})"));
             }
             return Cli.Ok;
         });

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Mistral.Merge.Cli.Quickstart;
+using Mistral.Merge.Cli.Terminal;
 
 namespace Mistral.Merge.Cli.Commands;
 
@@ -46,7 +47,7 @@ public static class QuickstartCommand
             int rc = Run(nested, ["merge", At("slerp.yml"), At("slerp"), .. f])
                   ?? Run(nested, ["merge", At("ties.yml"), At("ties"), .. f])
                   ?? Run(nested, ["inspect", At("slerp")])
-                  ?? Table(o, Models.Select(At).ToArray(), Texts.Select(t => At($"text/{t}.txt")).ToArray(), out ppl, cancel)
+                  ?? Table(p, o, Models.Select(At).ToArray(), Texts.Select(t => At($"text/{t}.txt")).ToArray(), out ppl, cancel)
                   ?? Run(nested, ["generate", At("slerp"), "--prompt", "Once upon a time", "--max-new-tokens", "75", "--temperature", "0"])
                   ?? Cli.Ok;
             if (rc != Cli.Ok) return rc;
@@ -77,11 +78,15 @@ public static class QuickstartCommand
         return rc == Cli.Ok ? null : rc;
     }
 
-    private static int? Table(TextWriter o, string[] models, string[] texts, out double[,] ppl, CancellationToken cancel)
+    private static int? Table(ParseResult p, TextWriter o, string[] models, string[] texts, out double[,] ppl, CancellationToken cancel)
     {
         o.WriteLine();
         o.WriteLine($"perplexity, lower is better (each cell = mistral-merge perplexity MODEL --text text/TEXT.txt --ctx {Ctx}):");
-        ppl = PerplexityTable.Measure(models, texts, Ctx, cancel);
+        using (var progress = Progress.For(p, "perplexity table", "cells"))
+        {
+            ppl = PerplexityTable.Measure(models, texts, Ctx, progress, cancel);
+            progress.Complete();
+        }
         PerplexityTable.Print(o, Models, Texts, ppl);
         return null;
     }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
 
@@ -67,7 +68,11 @@ public static class SynthCommand
             };
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();
-            Synthesizer.Write(outDir, cfg, options, token);
+            using (var progress = Progress.For(p, "synth", Progress.Bytes))
+            {
+                Synthesizer.Write(outDir, cfg, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
+                progress.Complete();
+            }
             Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,
                 p.GetValue(json) ? new JsonObject { ["config"] = configPath, ["arch"] = cfg.ArchitectureName, ["seed"] = options.Seed, ["dtype"] = options.DType.ToTorchName() } : null);
             return Cli.Ok;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Mistral.Merge.Cli.Commands;
+using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Quickstart;
@@ -10,7 +11,7 @@ namespace Mistral.Merge.Cli.Quickstart;
 /// </summary>
 internal static class PerplexityTable
 {
-    public static double[,] Measure(IReadOnlyList<string> models, IReadOnlyList<string> texts, int ctx, CancellationToken cancel)
+    public static double[,] Measure(IReadOnlyList<string> models, IReadOnlyList<string> texts, int ctx, Progress progress, CancellationToken cancel)
     {
         var ppl = new double[models.Count, texts.Count];
         var contents = texts.Select(EvalCommon.ReadText).ToArray();
@@ -23,6 +24,7 @@ internal static class PerplexityTable
             {
                 var ids = EvalCommon.Tokenize(tok, contents[j], 0, texts[j]);
                 ppl[i, j] = Perplexity.Evaluate(backend, ids, ctx, ctx, cancel: cancel).Perplexity;
+                progress.Report(i * texts.Count + j + 1, models.Count * texts.Count);
             }
         }
         return ppl;
@@ -31,12 +33,9 @@ internal static class PerplexityTable
     /// <summary>One header row, then one row per model; numbers right-aligned with 4 decimals.</summary>
     public static void Print(TextWriter o, IReadOnlyList<string> rows, IReadOnlyList<string> columns, double[,] ppl)
     {
-        var cells = new string[rows.Count + 1][];
-        cells[0] = ["model", .. columns];
+        var table = new TextTable(["model", .. columns]).AlignRight([.. Enumerable.Range(1, columns.Count)]);
         for (int i = 0; i < rows.Count; i++)
-            cells[i + 1] = [rows[i], .. Enumerable.Range(0, columns.Count).Select(j => ppl[i, j].ToString("0.0000", CultureInfo.InvariantCulture))];
-        var width = Enumerable.Range(0, columns.Count + 1).Select(c => cells.Max(r => r[c].Length)).ToArray();
-        foreach (var r in cells)
-            o.WriteLine(string.Join("  ", r.Select((s, c) => c == 0 ? s.PadRight(width[c]) : s.PadLeft(width[c]))).TrimEnd());
+            table.Add([rows[i], .. Enumerable.Range(0, columns.Count).Select(j => ppl[i, j].ToString("0.0000", CultureInfo.InvariantCulture))]);
+        table.Write(o);
     }
 }

@@ -11,11 +11,37 @@ public enum BaseRole
 }
 
 /// <summary>
-/// What a method takes: method parameters, per-model parameters, how it uses the base, and the facts the
-/// parser, planner and output files ask about it (read here, never by testing the method's name or type).
+/// What a method takes: its parameters (each declaration carries its type, default, range and scope), how it uses
+/// the base, and the facts the parser, planner and output files ask about it (read here, never by testing the
+/// method's name or type). Listing a parameter gives it its slot: its index among <see cref="Global"/> or
+/// <see cref="PerModel"/>.
 /// </summary>
-public sealed record MethodSpec(string Name, ParamDef[] MethodParams, ParamDef[] ModelParams, BaseRole Base)
+public sealed class MethodSpec
 {
+    public MethodSpec(string name, ParamDef[] parameters, BaseRole baseRole)
+    {
+        Name = name;
+        Params = parameters;
+        Base = baseRole;
+        Global = Scoped(parameters, ParamScope.Global);
+        PerModel = Scoped(parameters, ParamScope.PerModel);
+        var twice = parameters.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
+        if (twice != null) throw new ArgumentException($"method '{name}' declares parameter '{twice.Key}' twice");
+    }
+
+    /// <summary>The form with one list per scope (the MoE surgeries' specs): each declaration's scope must match its list.</summary>
+    public MethodSpec(string name, ParamDef[] globalParams, ParamDef[] perModelParams, BaseRole baseRole)
+        : this(name, [.. CheckScope(globalParams, ParamScope.Global), .. CheckScope(perModelParams, ParamScope.PerModel)], baseRole) { }
+
+    public string Name { get; }
+    /// <summary>Every parameter, in declaration order.</summary>
+    public IReadOnlyList<ParamDef> Params { get; }
+    public BaseRole Base { get; }
+    /// <summary>The global parameters in slot order (given once per tensor, under the recipe's or a slice's parameters).</summary>
+    public IReadOnlyList<ParamDef> Global { get; }
+    /// <summary>The per-model parameters in slot order (one value per input model).</summary>
+    public IReadOnlyList<ParamDef> PerModel { get; }
+
     /// <summary>Rewrites the base_model alone (MoE surgery): the recipe gives neither 'models' nor 'slices'.</summary>
     public bool BaseOnly { get; init; }
     /// <summary>Draws random masks, so the output depends on --seed (said in the model card).</summary>
@@ -24,15 +50,28 @@ public sealed record MethodSpec(string Name, ParamDef[] MethodParams, ParamDef[]
     public bool BaseShapesOutput { get; init; }
     /// <summary>With one input and no per-model parameter set, the output is that input: same dtype and shape make it a byte copy.</summary>
     public bool CopiesInput { get; init; }
-    public ParamDef? Find(string name) => MethodParams.FirstOrDefault(p => p.Name == name) ?? ModelParams.FirstOrDefault(p => p.Name == name);
-    public bool IsMethodParam(string name) => MethodParams.Any(p => p.Name == name);
+    public ParamDef? Find(string name) => Params.FirstOrDefault(p => p.Name == name);
     /// <summary>Per-model parameters of the base are not needed unless the base is an ordinary input.</summary>
     public bool BaseNeedsModelParams => Base == BaseRole.Ordinary;
+
+    /// <summary>An empty value set for one scope's parameters.</summary>
+    public ParamValues NewValues(ParamScope scope) => new(scope == ParamScope.Global ? Global : PerModel);
+
+    private static ParamDef[] Scoped(ParamDef[] parameters, ParamScope scope)
+    {
+        var list = parameters.Where(p => p.Scope == scope).ToArray();
+        for (int i = 0; i < list.Length; i++) list[i].Claim(i);
+        return list;
+    }
+
+    private static ParamDef[] CheckScope(ParamDef[] parameters, ParamScope scope)
+        => parameters.FirstOrDefault(p => p.Scope != scope) is { } p
+            ? throw new ArgumentException($"parameter '{p.Name}' is declared {p.Scope} but listed as {scope}") : parameters;
 }
 
 /// <summary>
 /// Everything a method needs to know about one output tensor: its shape as [Rows, Cols] (Cols = last
-/// axis), which input is the base, each input's non-base ordinal, and the resolved parameters.
+/// axis), which input is the base, each input's non-base ordinal, and the resolved parameters, typed.
 /// No files, no YAML, no threads.
 /// </summary>
 public sealed class MethodTask
@@ -45,24 +84,19 @@ public sealed class MethodTask
     public required int BaseIndex { get; init; }
     /// <summary>Per input: position among the slice's non-base sources (-1 for the base); keys the random masks.</summary>
     public required int[] Ordinals { get; init; }
-    public required IReadOnlyDictionary<string, object?> MethodParams { get; init; }
-    public required IReadOnlyList<IReadOnlyDictionary<string, object?>> ModelParams { get; init; }
+    /// <summary>The global parameters' values.</summary>
+    public required ParamValues Global { get; init; }
+    /// <summary>Per input, the per-model parameters' values.</summary>
+    public required IReadOnlyList<ParamValues> PerModel { get; init; }
     public ulong Seed { get; init; }
     public int Count => Ordinals.Length;
 
-    /// <summary>The resolved value of a method parameter.</summary>
-    public T Get<T>(ParamDef<T> p) where T : notnull
-        => p.In(MethodParams) is T v ? v : throw new InvalidOperationException($"parameter {p.Name} unresolved");
+    /// <summary>The resolved value of a global parameter.</summary>
+    public T Get<T>(ParamDef<T> p) where T : notnull => Global.Get(p);
     /// <summary>The resolved value of a per-model parameter for <paramref name="input"/>.</summary>
-    public T Get<T>(ParamDef<T> p, int input) where T : notnull
-        => p.In(ModelParams[input]) is T v ? v : throw new InvalidOperationException($"parameter {p.Name} unresolved for input {input}");
+    public T Get<T>(ParamDef<T> p, int input) where T : notnull => PerModel[input].Get(p);
     /// <summary>A per-model parameter that may be unset (no default, not required).</summary>
-    public bool TryGet<T>(ParamDef<T> p, int input, out T value) where T : notnull
-    {
-        if (p.In(ModelParams[input]) is T v) { value = v; return true; }
-        value = default!;
-        return false;
-    }
+    public bool TryGet<T>(ParamDef<T> p, int input, out T value) where T : notnull => PerModel[input].TryGet(p, out value);
 }
 
 /// <summary>A block of whole rows [Row0, Row0 + RowCount) of every input, widened to float32.</summary>
@@ -91,7 +125,7 @@ public interface IMergeMethod
     string? CheckSources(int sourceCount, bool hasBase);
     /// <summary>Checks one input's resolved per-model parameters together (the ranges check each alone);
     /// <paramref name="where"/> names the model and tensor. Returns a problem or null.</summary>
-    string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where);
+    string? CheckInput(ParamValues modelParams, string where);
     /// <summary>Checks a planned tensor's resolved parameters together; <paramref name="models"/> names each input. Returns a problem or null.</summary>
     string? CheckTask(MethodTask task, IReadOnlyList<string> models);
     bool NeedsReduction(MethodTask task);
@@ -129,7 +163,7 @@ public abstract class MergeMethodBase : IMergeMethod
 {
     public abstract MethodSpec Spec { get; }
     public abstract string? CheckSources(int sourceCount, bool hasBase);
-    public virtual string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where) => null;
+    public virtual string? CheckInput(ParamValues modelParams, string where) => null;
     public virtual string? CheckTask(MethodTask task, IReadOnlyList<string> models) => null;
     public virtual bool NeedsReduction(MethodTask task) => false;
     public virtual object? Begin(MethodTask task) => null;

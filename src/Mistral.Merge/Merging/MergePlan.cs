@@ -23,7 +23,8 @@ public sealed class TaskInput
     public required SafetensorsFile File { get; init; }
     public required TensorInfo Info { get; init; }
     public bool IsBase { get; init; }
-    public required IReadOnlyDictionary<string, object?> Params { get; init; }
+    /// <summary>Its per-model parameters' values (also <see cref="MethodTask.PerModel"/>).</summary>
+    public required ParamValues Params { get; init; }
     /// <summary>Elements per row of the stored tensor (may exceed the output's when cropped).</summary>
     public long StoredCols => Info.Shape.Length == 0 ? 1 : Info.Shape[^1];
 }
@@ -42,20 +43,20 @@ public sealed class MergeTask
     public long ReadBytes => Inputs.Sum(i => i.Info.ByteLength);
 
     /// <summary>A copying method's one input with no per-model parameter set, same dtype and shape: a byte copy.</summary>
-    public bool IsRawCopy => Method.Spec.CopiesInput && Inputs.Count == 1 && Inputs[0].Params.Values.All(v => v is null)
+    public bool IsRawCopy => Method.Spec.CopiesInput && Inputs.Count == 1 && !Inputs[0].Params.AnySet
                              && Inputs[0].Info.DType == OutDType && Inputs[0].Info.Shape.SequenceEqual(Shape);
 
     public string Describe()
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"{OutputName} [{string.Join(", ", Shape)}] {OutDType}");
-        var mp = MethodTask.MethodParams.Where(kv => kv.Value != null).Select(kv => $"{kv.Key}={Fmt(kv.Value)}").ToList();
+        var mp = MethodTask.Global.Assigned().Select(a => $"{a.Def.Name}={Fmt(a.Value)}").ToList();
         if (mp.Count > 0) sb.Append("  ").Append(string.Join(" ", mp));
         foreach (var i in Inputs)
         {
             sb.Append("\n    <- ").Append(i.Model.Text).Append(':').Append(i.TensorName);
             if (i.IsBase) sb.Append(" (base)");
-            var pp = i.Params.Where(kv => kv.Value != null).Select(kv => $"{kv.Key}={Fmt(kv.Value)}").ToList();
+            var pp = i.Params.Assigned().Select(a => $"{a.Def.Name}={Fmt(a.Value)}").ToList();
             if (pp.Count > 0) sb.Append("  ").Append(string.Join(" ", pp));
         }
         return sb.ToString();

@@ -19,6 +19,9 @@ public sealed record ParamRange(double Min, double Max, bool MinOpen = false, st
         return (null, Warn?.Invoke(v) is { } w ? $"parameter '{name}' is {Fmt(v)}: {w}" : null);
     }
 
+    /// <summary>"in [0, 1]", "≥ 0", …; null when every number is accepted (a range that only warns).</summary>
+    public string? Describe() => double.IsNegativeInfinity(Min) && double.IsPositiveInfinity(Max) ? null : Text();
+
     private string Text()
         => double.IsPositiveInfinity(Max) ? $"{(MinOpen ? ">" : "≥")} {Fmt(Min)}" : $"in {(MinOpen ? "(" : "[")}{Fmt(Min)}, {Fmt(Max)}]";
 

@@ -8,6 +8,8 @@ public sealed record ConvertOptions
     /// <summary>Target dtype for F32/F16/BF16/F64 tensors; null keeps every tensor's dtype (resharding only).</summary>
     public DType? DType { get; init; }
     public WriterOptions Writer { get; init; } = new();
+    /// <summary>Receives (output bytes written, total), from worker threads.</summary>
+    public Action<long, long>? Progress { get; init; }
 }
 
 /// <summary>
@@ -53,14 +55,16 @@ public static class CheckpointConverter
         }
         IO.SideFiles.CopyExisting(model.Path, writer, IO.SideFiles.All);
 
-        CopyTensors(model, writer, plan, cancel);
+        CopyTensors(model, writer, plan, options.Progress, cancel);
         model.CheckUnchanged();
         writer.Commit(options.Writer.Force);
     }
 
     /// <summary>Copies (and converts where the plan's dtype differs) every planned tensor from <paramref name="model"/>.</summary>
-    public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan, CancellationToken cancel = default)
+    public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan,
+        Action<long, long>? progress = null, CancellationToken cancel = default)
     {
+        var counter = new ProgressCounter(plan.Sum(p => p.ByteLength), progress);
         var items = new List<(SafetensorsFile File, TensorInfo Src, DType Target, long Start, int Count)>();
         // Unchanged tensors go to the kernel whole, in output order, one run per input file (CopyTensorsFrom joins
         // neighbours into one long copy): a copy is bound by the disk, not the cores, and two threads interleaving
@@ -82,6 +86,7 @@ public static class CheckpointConverter
         {
             cancel.ThrowIfCancellationRequested();
             writer.CopyTensorsFrom(file, run);
+            counter.Add(run.Sum(t => t.ByteLength));
         }
         ChunkWorkers.Run(items, (it, floats, bytes) =>
         {
@@ -96,6 +101,7 @@ public static class CheckpointConverter
                 Conversions.FromSingle(f, it.Target, dst);
             }
             writer.Write(it.Src.Name, dst, it.Start * outSize);
+            counter.Add(dst.Length);
         }, cancel);
     }
 

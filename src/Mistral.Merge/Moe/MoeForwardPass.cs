@@ -49,11 +49,19 @@ public static class MoeForwardPass
 
     /// <summary>Routing statistics of a Mixtral on token ids (every position of every window).</summary>
     public static RoutingStatistics Routing(string model, int[] ids, int threads = 0, CancellationToken token = default)
-        => Run(model, ids, capture: false, threads, token).Routing;
+        => Run(model, ids, capture: false, threads, null, token).Routing;
+
+    /// <summary>As <see cref="Routing(string, int[], int, CancellationToken)"/>; <paramref name="progress"/> receives (tokens routed, tokens).</summary>
+    public static RoutingStatistics Routing(string model, int[] ids, Action<long, long>? progress, CancellationToken token = default)
+        => Run(model, ids, capture: false, 0, progress, token).Routing;
 
     /// <summary>MoE block inputs of every layer on calibration token ids, plus their routing statistics.</summary>
     public static MoeCalibration Calibrate(string model, int[] ids, int threads = 0, CancellationToken token = default)
-        => Run(model, ids, capture: true, threads, token);
+        => Run(model, ids, capture: true, threads, null, token);
+
+    /// <summary>As <see cref="Calibrate(string, int[], int, CancellationToken)"/>; <paramref name="progress"/> receives (tokens routed, tokens).</summary>
+    public static MoeCalibration Calibrate(string model, int[] ids, Action<long, long>? progress, CancellationToken token = default)
+        => Run(model, ids, capture: true, 0, progress, token);
 
     /// <summary>Perplexity of any model the forward pass loads (dense or MoE), ctx = stride = 256 by default.</summary>
     public static PerplexityResult Perplexity(string model, int[] ids, int ctx = Window, int stride = Window, int threads = 0, CancellationToken token = default)
@@ -71,7 +79,7 @@ public static class MoeForwardPass
         return new MoeEvaluation(r, observer?.Stats);
     }
 
-    private static MoeCalibration Run(string model, int[] ids, bool capture, int threads, CancellationToken token)
+    private static MoeCalibration Run(string model, int[] ids, bool capture, int threads, Action<long, long>? progress, CancellationToken token)
     {
         using var m = TransformerModel.Load(model);
         var s = m.Shape;
@@ -80,7 +88,7 @@ public static class MoeForwardPass
         var store = capture ? new CalibrationStore(s.Layers, ids.Length, s.Hidden) : null;
         try
         {
-            Route(m, ids, new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, store), threads, token, out var stats);
+            Route(m, ids, new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, store), threads, progress, token, out var stats);
             return new MoeCalibration(store, s.Layers, s.Hidden, stats);
         }
         catch
@@ -90,7 +98,8 @@ public static class MoeForwardPass
         }
     }
 
-    private static void Route(TransformerModel m, int[] ids, Observer observer, int threads, CancellationToken token, out RoutingStatistics stats)
+    private static void Route(TransformerModel m, int[] ids, Observer observer, int threads, Action<long, long>? progress,
+        CancellationToken token, out RoutingStatistics stats)
     {
         var s = m.Shape;
         using var backend = new CpuBackend(m, threads);
@@ -106,6 +115,7 @@ public static class MoeForwardPass
             cache.Reset();
             backend.Forward(ids.AsSpan(start, n), positions.AsSpan(0, n), cache, logits);
             observer.Advance(n);
+            progress?.Invoke(start + n, ids.Length);
         }
         stats = observer.Stats;
     }

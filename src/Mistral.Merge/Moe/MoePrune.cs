@@ -103,6 +103,7 @@ public static class MoePrune
                 CheckpointOutput.WriteFloats(w, m.ExpertName(l, g, "w3"), merged.W3, expertOut);
             }
             notes.Add($"layer {l}: " + string.Join(" ", groups.Select(g => g.Length == 1 ? $"{g[0]}" : $"({string.Join("+", g)})")));
+            o.Progress?.Invoke(l + 1, m.Layers);
         }
         long parameters = tensors.Sum(p => p.ElementCount);
         folder.CheckUnchanged();

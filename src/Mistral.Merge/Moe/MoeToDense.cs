@@ -143,6 +143,7 @@ public static class MoeToDense
             CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Down!), mlp.W2, expertOut);
             if (o.Strategy == DenseStrategy.AlignedMean)
                 notes.Add($"layer {l}: similarity {alignment.LastSimilaritySeconds:F2} s, assignment {alignment.LastAssignmentSeconds:F2} s per expert (last)");
+            o.Progress?.Invoke(l + 1, m.Layers);
         }
         long parameters = plan.Sum(p => p.ElementCount);
         folder.CheckUnchanged();

@@ -16,4 +16,6 @@ public abstract record SurgeryOutputOptions
     public string? SourceLabel { get; init; }
     /// <summary>Copy tokenizer and generation files from the source.</summary>
     public bool CopyTokenizer { get; init; } = true;
+    /// <summary>Receives (layers written, layers).</summary>
+    public Action<long, long>? Progress { get; init; }
 }

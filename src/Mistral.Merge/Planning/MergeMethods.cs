@@ -28,6 +28,9 @@ public static class MergeMethods
         new Moe.Recipes.MoePruneMethod(),
     ];
 
+    /// <summary>Every method, in the order of the README's table (<c>mistral-merge methods</c>).</summary>
+    public static IReadOnlyList<IMergeMethod> Methods => All;
+
     public static IReadOnlyList<string> Names { get; } = All.Select(m => m.Spec.Name).ToArray();
 
     public static IMergeMethod? Find(string name) => All.FirstOrDefault(m => m.Spec.Name == name);

@@ -4,10 +4,12 @@ using Mistral.Merge.Recipes;
 namespace Mistral.Merge.Planning;
 
 /// <summary>
-/// Every parameter's value for one tensor: a model parameter from the model's, else the slice's, else the recipe's
-/// parameters, else the method's default; a method parameter from the slice's, else the recipe's, else the default.
-/// Each level applies its filters and gradients (<c>ParamValue.Resolve</c>) for the tensor and its position t.
-/// A required parameter left without a value is reported once per model (or tensor) and slice.
+/// The one owner of parameter precedence. For one tensor at position t, a per-model parameter comes from the model's,
+/// else the slice's, else the recipe's parameters, else the declaration's default; a global parameter from the
+/// slice's, else the recipe's, else the default. Each level applies its filters and gradients
+/// (<c>ParamValue.Resolve</c>). The values are stored typed at each declaration's slot (<see cref="ParamValues"/>),
+/// so the method reads them without a name lookup. A required parameter left without a value is reported once per
+/// model (or tensor) and slice.
 /// </summary>
 internal sealed class ParameterResolver
 {
@@ -16,29 +18,28 @@ internal sealed class ParameterResolver
 
     public ParameterResolver(PlanContext context) { _c = context; }
 
-    public Dictionary<string, object?> ModelParams(LocatedInput x, SliceSpec slice, double t, int sliceIndex)
+    public ParamValues ModelParams(LocatedInput x, SliceSpec slice, double t, int sliceIndex)
     {
         var spec = _c.Method.Spec;
-        var ps = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (var def in spec.ModelParams)
+        var values = spec.NewValues(ParamScope.PerModel);
+        foreach (var def in spec.PerModel)
         {
-            var v = Resolve(x.Src.Parameters, def.Name, x.Name, t) ?? Resolve(slice.Parameters, def.Name, x.Name, t)
-                    ?? Resolve(_r.Parameters, def.Name, x.Name, t) ?? def.Default;
+            var v = Resolve(def, x.Name, t, x.Src.Parameters, slice.Parameters, _r.Parameters);
             if (v == null && def.Required && (!x.IsBase || spec.BaseNeedsModelParams))
                 _c.Once($"unset:{def.Name}:{x.M.Text}:{sliceIndex}", () => _c.Problems.Add(x.Src.Mark,
                     $"parameter '{def.Name}' has no value for model '{x.M.Text}' at tensor '{x.Name}' (no filter matched; add an entry without a filter as the fallback)"));
-            ps[def.Name] = v;
+            values.Set(def, v);
         }
-        return ps;
+        return values;
     }
 
-    public Dictionary<string, object?> MethodParams(SliceSpec slice, string outName, double t, int sliceIndex)
+    public ParamValues GlobalParams(SliceSpec slice, string outName, double t, int sliceIndex)
     {
         var spec = _c.Method.Spec;
-        var mp = new Dictionary<string, object?>(StringComparer.Ordinal);
-        foreach (var def in spec.MethodParams)
+        var values = spec.NewValues(ParamScope.Global);
+        foreach (var def in spec.Global)
         {
-            var v = Resolve(slice.Parameters, def.Name, outName, t) ?? Resolve(_r.Parameters, def.Name, outName, t) ?? def.Default;
+            var v = Resolve(def, outName, t, slice.Parameters, _r.Parameters);
             if (v == null && def.Required)
             {
                 var mark = slice.Parameters.Items.TryGetValue(def.Name, out var sp) ? sp.KeyMark
@@ -46,11 +47,17 @@ internal sealed class ParameterResolver
                 _c.Once($"unset:{def.Name}:{sliceIndex}", () => _c.Problems.Add(mark,
                     $"parameter '{def.Name}' has no value for tensor '{outName}' (no filter matched; add an entry without a filter as the fallback)"));
             }
-            mp[def.Name] = v;
+            values.Set(def, v);
         }
-        return mp;
+        return values;
     }
 
-    private static object? Resolve(ParamSet set, string name, string tensor, double t)
-        => set.TryGet(name, out var v) ? v.Resolve(tensor, t) : null;
+    /// <summary>The first level, most specific first, whose entry for the parameter matches the tensor; else the default.
+    /// Values have the declared type: <see cref="RecipeChecks"/> refused the others before planning.</summary>
+    private static object? Resolve(ParamDef def, string tensor, double t, params ParamSet[] levels)
+    {
+        foreach (var set in levels)
+            if (set.TryGet(def.Name, out var v) && v.Resolve(tensor, t) is { } value) return value;
+        return def.Default;
+    }
 }

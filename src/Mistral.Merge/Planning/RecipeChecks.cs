@@ -31,7 +31,7 @@ internal sealed class RecipeChecks
             foreach (var src in s.Sources) CheckParamSet(src.Parameters, sourceLevel: true);
         }
 
-        foreach (var def in spec.MethodParams.Where(d => d.Required))
+        foreach (var def in spec.Global.Where(d => d.Required))
         {
             if (_r.Parameters.Mentions(def.Name)) continue;
             foreach (var s in _r.Slices.Where(s => !s.Parameters.Mentions(def.Name)))
@@ -50,7 +50,7 @@ internal sealed class RecipeChecks
         if (_r.Slices.Count > 0)
             _p.Add(_r.Slices[0].Mark, $"merge_method '{spec.Name}' rewrites one checkpoint: give only base_model (and parameters), not '{(_r.FromModels ? "models" : "slices")}'");
         if (_r.BaseModel == null) _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' needs a base_model (the Mixtral checkpoint to convert)");
-        foreach (var def in spec.MethodParams.Where(d => d.Required && !_r.Parameters.Mentions(d.Name)))
+        foreach (var def in spec.Global.Where(d => d.Required && !_r.Parameters.Mentions(d.Name)))
             _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' requires parameter '{def.Name}' (set it under parameters:)");
         surgery.CheckStatic(_r, _p);
     }
@@ -68,7 +68,7 @@ internal sealed class RecipeChecks
         else if (_method.CheckSources(s.Sources.Count, hasBase && spec.Base != BaseRole.Ordinary) is { } problem)
             _p.Add(_r.FromModels ? _r.MethodMark : s.Mark, problem);
 
-        foreach (var def in spec.ModelParams.Where(d => d.Required))
+        foreach (var def in spec.PerModel.Where(d => d.Required))
         {
             if (_r.Parameters.Mentions(def.Name) || s.Parameters.Mentions(def.Name)) continue;
             foreach (var src in s.Sources)
@@ -89,23 +89,22 @@ internal sealed class RecipeChecks
             var def = spec.Find(name);
             if (def == null)
             {
-                var all = spec.MethodParams.Concat(spec.ModelParams).Select(d => d.Name).ToList();
+                var all = spec.Params.Select(d => d.Name).ToList();
                 var known = all.Count == 0 ? "it takes no parameters" : $"it takes {string.Join(", ", all)}";
                 _p.Add(keyMark, $"merge_method '{spec.Name}' does not take parameter '{name}'{Suggest.Hint(name, all)} ({known})");
                 continue;
             }
             // A method parameter under a model's parameters is ignored (as mergekit does), but said.
-            if (sourceLevel && spec.IsMethodParam(name))
+            if (sourceLevel && def.Scope == ParamScope.Global)
             {
                 _c.Warnings.Add($"{_p.FileLabel}:{keyMark.Line}:{keyMark.Column}: parameter '{name}' under a model is not used: {spec.Name} takes it under the recipe's or the slice's parameters (ignored, as mergekit does)");
                 continue;
             }
             foreach (var (leaf, mark) in value.Leaves())
             {
-                bool ok = def.Kind switch { ParamKind.Number => leaf is double, ParamKind.Bool => leaf is bool, _ => leaf is string };
-                if (!ok)
+                if (!def.Accepts(leaf))
                 {
-                    _p.Add(mark, $"parameter '{name}' must be {def.Kind switch { ParamKind.Number => "a number", ParamKind.Bool => "true or false", _ => "a string" }}, got {Show(leaf)}");
+                    _p.Add(mark, $"parameter '{name}' must be {def.KindText}, got {Show(leaf)}");
                     break;
                 }
                 // Every anchor of a gradient and every filter's value is checked, not just the values some tensor resolves to.

@@ -156,8 +156,8 @@ internal sealed class TensorPlanner
             inputs.Add(new TaskInput { Model = x.M, TensorName = x.Name, File = x.F, Info = x.I, IsBase = x.IsBase, Params = ps });
         }
 
-        var mp = _params.MethodParams(slice, outName, t, sliceIndex);
-        tasks.Add(NewTask(outName, shape, outDType, inputs, baseIndex, ordinals, mp));
+        var global = _params.GlobalParams(slice, outName, t, sliceIndex);
+        tasks.Add(NewTask(outName, shape, outDType, inputs, baseIndex, ordinals, global));
         if (_method.CheckTask(tasks[^1].MethodTask, inputs.Select(i => i.Model.Text).ToList()) is { } taskProblem)
             _c.Once($"task:{sliceIndex}", () => _p.Add(sources[0].Mark, taskProblem));
     }
@@ -196,7 +196,7 @@ internal sealed class TensorPlanner
     }
 
     private MergeTask NewTask(string outName, long[] shape, DType outDType, List<TaskInput> inputs, int baseIndex,
-        List<int> ordinals, Dictionary<string, object?> mp)
+        List<int> ordinals, ParamValues global)
     {
         long cols = shape.Length == 0 ? 1 : shape[^1];
         long elements = 1;
@@ -215,8 +215,8 @@ internal sealed class TensorPlanner
                 Cols = cols,
                 BaseIndex = baseIndex,
                 Ordinals = ordinals.ToArray(),
-                MethodParams = mp,
-                ModelParams = inputs.Select(i => i.Params).ToList(),
+                Global = global,
+                PerModel = inputs.Select(i => i.Params).ToArray(),
                 Seed = _c.Options.Seed,
             },
         };

@@ -41,4 +41,18 @@ public sealed class JsonOutputTests
         using var merged = ModelFolder.Open(tmp["out"]);
         Assert.Equal(merged.TensorNames.Count, m.GetProperty("tensors").GetInt32());
     }
+
+    [Fact]
+    public void Methods_prints_every_method_with_typed_scoped_parameters()
+    {
+        var doc = One(CliRunner.Run("methods", "--json"));
+        var methods = doc.GetProperty("methods").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!);
+        Assert.Equal(Mistral.Merge.Planning.MergeMethods.Names.Order(), methods.Keys.Order());
+        var density = methods["ties"].GetProperty("parameters").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "density");
+        Assert.Equal("per_model", density.GetProperty("scope").GetString());
+        Assert.Equal("number", density.GetProperty("type").GetString());
+        Assert.Equal(1.0, density.GetProperty("default").GetDouble());
+        Assert.Equal("in (0, 1]", density.GetProperty("range").GetString());
+        Assert.True(methods["dare_ties"].GetProperty("random_masks").GetBoolean());
+    }
 }

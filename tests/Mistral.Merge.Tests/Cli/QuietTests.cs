@@ -17,7 +17,7 @@ public sealed class QuietTests : IDisposable
     [Fact]
     public void Every_command_lists_quiet_in_its_help()
     {
-        foreach (var cmd in new[] { "inspect", "tokenize", "merge", "synth", "convert", "moe-convert", "moe-stats", "moe-report", "perplexity", "generate", "compare", "quickstart" })
+        foreach (var cmd in new[] { "inspect", "tokenize", "merge", "methods", "synth", "convert", "moe-convert", "moe-stats", "moe-report", "perplexity", "generate", "compare", "quickstart" })
             Assert.Contains("--quiet", CliRunner.Run(cmd, "--help").Stdout);
     }
 

@@ -19,7 +19,7 @@ public class CrashRecoveryTests
         var parked = MakePartial(outDir, dead, null, "0123abcd", ".old"); // old model of a killed --force run; OUT exists, so it goes
 
         Directory.CreateDirectory(outDir);
-        var r = CliRunner.Run(["synth", outDir, .. SmallModel, "--force"]);
+        var r = CliRunner.Run(["synth", outDir, .. SmallModel, "--force", "--quiet"]);
         Assert.Equal(0, r.ExitCode);
         var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(4, lines.Length);
@@ -40,7 +40,7 @@ public class CrashRecoveryTests
         var live = MakePartial(outDir, parent, ProcessIdentity.StartTimeOf(parent));
         var liveNoMarker = MakePartial(outDir, parent, null, "4567abcd");
 
-        var r = CliRunner.Run(["synth", outDir, .. SmallModel]);
+        var r = CliRunner.Run(["synth", outDir, .. SmallModel, "--quiet"]);
         Assert.Equal(0, r.ExitCode);
         Assert.Equal("", r.Stderr);
         Assert.Equal([Path.GetFileName(live), Path.GetFileName(liveNoMarker)], Leftovers(outDir).Order(StringComparer.Ordinal));

@@ -11,20 +11,16 @@ internal static class MethodHarness
         ulong seed = 0, string name = "model.layers.0.mlp.up_proj.weight", int chunkRows = 0)
     {
         var m = MergeMethods.Get(method);
-        var mp = new Dictionary<string, object?>();
-        foreach (var d in m.Spec.MethodParams) mp[d.Name] = methodParams != null && methodParams.TryGetValue(d.Name, out var v) ? v : d.Default;
-        var models = new List<IReadOnlyDictionary<string, object?>>();
+        var global = Values(m.Spec, ParamScope.Global, methodParams);
+        var models = new List<ParamValues>();
         var ordinals = new int[inputs.Length];
         int ord = 0;
         for (int i = 0; i < inputs.Length; i++)
         {
-            var p = new Dictionary<string, object?>();
-            foreach (var d in m.Spec.ModelParams)
-                p[d.Name] = modelParams != null && modelParams[i].TryGetValue(d.Name, out var v) ? v : d.Default;
-            models.Add(p);
+            models.Add(Values(m.Spec, ParamScope.PerModel, modelParams?[i]));
             ordinals[i] = i == baseIndex ? -1 : ord++;
         }
-        var task = new MethodTask { OutputName = name, Rows = rows, Cols = cols, BaseIndex = baseIndex, Ordinals = ordinals, MethodParams = mp, ModelParams = models, Seed = seed };
+        var task = new MethodTask { OutputName = name, Rows = rows, Cols = cols, BaseIndex = baseIndex, Ordinals = ordinals, Global = global, PerModel = models, Seed = seed };
         var output = new float[rows * cols];
         var state = m.Begin(task);
         if (chunkRows <= 0) chunkRows = (int)rows;
@@ -47,6 +43,14 @@ internal static class MethodHarness
             m.Apply(state, task, c, output.AsSpan((int)(r * cols), c.Length));
         }
         return output;
+    }
+
+    /// <summary>One scope's values: the given ones by name, else the declarations' defaults.</summary>
+    private static ParamValues Values(MethodSpec spec, ParamScope scope, Dictionary<string, object?>? given)
+    {
+        var values = spec.NewValues(scope);
+        foreach (var d in values.Defs) values.Set(d, given != null && given.TryGetValue(d.Name, out var v) ? v : d.Default);
+        return values;
     }
 
     public static Dictionary<string, object?> P(params (string, object?)[] kv) => kv.ToDictionary(x => x.Item1, x => x.Item2);

@@ -23,7 +23,7 @@ public sealed class NonFiniteMergeTests : IDisposable
         => CliRunner.Run(["merge", TinyModels.Recipe(_d.Path, yaml), _d["out"], .. extra]);
 
     /// <summary>stderr without the progress lines ("[###...] n/m tensors ...").</summary>
-    private static string[] Messages(CliRunner.Result r) => r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('[')).ToArray();
+    private static string[] Messages(CliRunner.Result r) => r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("merge: ", StringComparison.Ordinal)).ToArray();
 
     /// <summary>Exit 1, exactly <paramref name="line"/> on stderr, and no output folder (nor a leftover partial one).</summary>
     private void AssertFails(CliRunner.Result r, string line)

@@ -193,9 +193,9 @@ public sealed class SynthesizedMergeTests : IDisposable
         using (var slerp = MergePlanner.PlanFile(Path.Combine(SharedFixtures.RepoRoot, "merges", "mistral-instruct-slerp.yml"), new PlanOptions { HubCache = _d["hub"] }))
         {
             var q8 = slerp.Tasks.Single(t => t.OutputName == "model.layers.8.self_attn.q_proj.weight");
-            Assert.Equal(0.49355, Math.Round((double)q8.MethodTask.MethodParams["t"]!, 5));
+            Assert.Equal(0.49355, Math.Round((double)q8.MethodTask.Global.ValueOf(q8.Method.Spec.Find("t")!)!, 5));
             Assert.Equal("mistralai/Mistral-7B-Instruct-v0.2", q8.Inputs[q8.MethodTask.BaseIndex].Model.Text);
-            Assert.Equal(0.5, slerp.Tasks.Single(t => t.OutputName == "model.layers.8.input_layernorm.weight").MethodTask.MethodParams["t"]);
+            Assert.Equal(0.5, slerp.Tasks.Single(t => t.OutputName == "model.layers.8.input_layernorm.weight").MethodTask.Global.ValueOf(slerp.Method.Spec.Find("t")!));
             Assert.All(slerp.Tasks, t => Assert.Equal(DType.BF16, t.OutDType));
         }
         using (var ties = MergePlanner.PlanFile(Path.Combine(SharedFixtures.RepoRoot, "merges", "dolphin-instruct-ties.yml"), new PlanOptions { HubCache = _d["hub"] }))

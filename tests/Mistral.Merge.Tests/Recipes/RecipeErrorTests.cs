@@ -176,7 +176,7 @@ public sealed class RecipeErrorTests : IDisposable
     {
         var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n  - model: b\n    parameters:\n      t: 0.9\nparameters:\n  t: 0.25\n");
         using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
-        Assert.All(plan.Tasks, t => Assert.Equal(0.25, t.MethodTask.MethodParams["t"]));
+        Assert.All(plan.Tasks, t => Assert.Equal(0.25, t.MethodTask.Global.ValueOf(t.Method.Spec.Find("t")!)));
     }
 
     [Fact]

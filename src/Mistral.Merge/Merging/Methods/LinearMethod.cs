@@ -6,16 +6,16 @@ namespace Mistral.Merge.Merging.Methods;
 public sealed class LinearMethod : MergeMethodBase
 {
     private static readonly ParamDef<bool> Normalize = new("normalize", true);
-    private static readonly ParamDef<double> Weight = new("weight", Required: true);
+    private static readonly ParamDef<double> Weight = new("weight", Required: true, Scope: ParamScope.PerModel);
 
-    public override MethodSpec Spec { get; } = new("linear", [Normalize], [Weight], BaseRole.Ordinary);
+    public override MethodSpec Spec { get; } = new("linear", [Normalize, Weight], BaseRole.Ordinary);
 
     public override string? CheckSources(int sourceCount, bool hasBase) => sourceCount >= 1 ? null : "linear needs at least one model";
 
     /// <summary>normalize divides by Σ weights: a zero sum would write NaN/Inf, so it is refused when planning.</summary>
     public override string? CheckTask(MethodTask task, IReadOnlyList<string> models)
     {
-        if (Normalize.In(task.MethodParams) is not true || task.ModelParams.Any(p => Weight.In(p) is not double) || WeightSum(task) != 0) return null;
+        if (!task.Get(Normalize) || task.PerModel.Any(p => !p.IsSet(Weight)) || WeightSum(task) != 0) return null;
         var weights = string.Join(", ", models.Select((m, i) => $"{m} {MergeTask.Fmt(task.Get(Weight, i))}"));
         return $"linear: all-zero weight sum for tensor '{task.OutputName}' ({weights}); normalize would divide by 0 (set normalize: false or change the weights)";
     }

@@ -10,13 +10,10 @@ public sealed class NuSlerpMethod : MergeMethodBase
 {
     private static readonly ParamDef<bool> Flatten = new("nuslerp_flatten", true);
     private static readonly ParamDef<bool> RowWise = new("nuslerp_row_wise", false);
-    private static readonly ParamDef<double> Weight = new("weight", Required: true, Range: new(double.NegativeInfinity, double.PositiveInfinity)
+    private static readonly ParamDef<double> Weight = new("weight", Required: true, Scope: ParamScope.PerModel, Range: new(double.NegativeInfinity, double.PositiveInfinity)
     { Warn = w => w < 0 ? "with a negative weight t = w2/(w1+w2) leaves [0, 1] and nuslerp extrapolates" : null });
 
-    public override MethodSpec Spec { get; } = new("nuslerp",
-        [Flatten, RowWise],
-        [Weight],
-        BaseRole.Optional);
+    public override MethodSpec Spec { get; } = new("nuslerp", [Flatten, RowWise, Weight], BaseRole.Optional);
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount - (hasBase ? 1 : 0) == 2 ? null : $"nuslerp needs exactly two models besides the optional base (got {sourceCount - (hasBase ? 1 : 0)})";

@@ -3,9 +3,9 @@ namespace Mistral.Merge.Merging.Methods;
 /// <summary>passthrough: the one source's tensor, times <c>scale</c> when set (frankenmerges via slices).</summary>
 public sealed class PassthroughMethod : MergeMethodBase
 {
-    private static readonly ParamDef<double> Scale = new("scale");
+    private static readonly ParamDef<double> Scale = new("scale", Scope: ParamScope.PerModel);
 
-    public override MethodSpec Spec { get; } = new("passthrough", [], [Scale], BaseRole.Ordinary) { CopiesInput = true };
+    public override MethodSpec Spec { get; } = new("passthrough", [Scale], BaseRole.Ordinary) { CopiesInput = true };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount == 1 ? null : $"passthrough takes exactly one source per slice (got {sourceCount})";

@@ -10,46 +10,53 @@ public enum Sparsification { None, Magnitude, MagnitudeOutliers, Random, DellaMa
 /// sparsified per model by its density, optionally L1-rescaled, weighted, mixed with or without
 /// TIES sign consensus, normalised, multiplied by lambda, and added to the base.
 /// </summary>
-public abstract class TaskVectorMethod(string name, Sparsification sparsification, bool consensus, bool defaultNormalize, bool defaultRescale)
-    : MergeMethodBase
+public abstract class TaskVectorMethod : MergeMethodBase
 {
-    public Sparsification Sparsification { get; } = sparsification;
-    public bool Consensus { get; } = consensus;
+    private readonly string _name;
+    public Sparsification Sparsification { get; }
+    public bool Consensus { get; }
 
-    private readonly ParamDef<bool> _normalize = new("normalize", defaultNormalize);
-    private static readonly ParamDef<double> Lambda = new("lambda", 1.0, Range: new(double.NegativeInfinity, double.PositiveInfinity)
-    { Warn = l => l == 0 ? "the output is the base model" : l < 0 ? "the task vectors are subtracted from the base" : null });
-    private readonly ParamDef<bool> _rescale = new("rescale", defaultRescale);
-    private static readonly ParamDef<bool> Int8Mask = new("int8_mask", false);
-    private static readonly ParamDef<double> Weight = new("weight", Required: true);
-    private readonly ParamDef<double> _density = new("density", 1.0, Range: DensityRange(sparsification));
-    private static readonly ParamDef<double> Gamma = new("gamma", 0.01, Range: new(0, 1, Meaning: "the fraction of the largest differences removed"));
-    private static readonly ParamDef<double> Epsilon = new("epsilon", 0.15, Range: new(0, 1, Meaning: "keep probabilities range over density ± epsilon"));
+    // Declarations are per instance: each method of the family owns its own (their defaults differ), and a
+    // declaration takes its slot from the one spec that lists it.
+    private readonly ParamDef<bool> _normalize, _rescale, _int8Mask;
+    private readonly ParamDef<double> _lambda, _weight, _density, _gamma, _epsilon;
 
-    private MethodSpec? _spec;
-
-    /// <summary>Built on first use: field initializers cannot read the instance's own parameter declarations.</summary>
-    public override MethodSpec Spec => _spec ??= new(name,
-        [_normalize, Lambda, _rescale, Int8Mask],
-        [
-            Weight,
-            _density,
-            .. Sparsification == Sparsification.MagnitudeOutliers ? new ParamDef[] { Gamma } : [],
-            .. Sparsification == Sparsification.DellaMagprune ? new ParamDef[] { Epsilon } : [],
-        ],
-        BaseRole.Required)
+    protected TaskVectorMethod(string name, Sparsification sparsification, bool consensus, bool defaultNormalize, bool defaultRescale)
     {
-        UsesRandomMasks = Sparsification is Sparsification.Random or Sparsification.DellaMagprune,
-        BaseShapesOutput = true,
-    };
+        _name = name;
+        Sparsification = sparsification;
+        Consensus = consensus;
+        _normalize = new("normalize", defaultNormalize);
+        _lambda = new("lambda", 1.0, Range: new(double.NegativeInfinity, double.PositiveInfinity)
+        { Warn = l => l == 0 ? "the output is the base model" : l < 0 ? "the task vectors are subtracted from the base" : null });
+        _rescale = new("rescale", defaultRescale);
+        _int8Mask = new("int8_mask", false);
+        _weight = new("weight", Required: true, Scope: ParamScope.PerModel);
+        _density = new("density", 1.0, Range: DensityRange(sparsification), Scope: ParamScope.PerModel);
+        _gamma = new("gamma", 0.01, Range: new(0, 1, Meaning: "the fraction of the largest differences removed"), Scope: ParamScope.PerModel);
+        _epsilon = new("epsilon", 0.15, Range: new(0, 1, Meaning: "keep probabilities range over density ± epsilon"), Scope: ParamScope.PerModel);
+        Spec = new(name,
+            [
+                _normalize, _lambda, _rescale, _int8Mask, _weight, _density,
+                .. sparsification == Sparsification.MagnitudeOutliers ? new ParamDef[] { _gamma } : [],
+                .. sparsification == Sparsification.DellaMagprune ? new ParamDef[] { _epsilon } : [],
+            ],
+            BaseRole.Required)
+        {
+            UsesRandomMasks = sparsification is Sparsification.Random or Sparsification.DellaMagprune,
+            BaseShapesOutput = true,
+        };
+    }
 
-    public override string? CheckSources(int sourceCount, bool hasBase) => hasBase ? null : $"{name} needs the base model among the sources";
+    public override MethodSpec Spec { get; }
+
+    public override string? CheckSources(int sourceCount, bool hasBase) => hasBase ? null : $"{_name} needs the base model among the sources";
 
     /// <summary>della's keep probabilities range over density ± epsilon, which must stay inside (0, 1).</summary>
-    public override string? CheckInput(IReadOnlyDictionary<string, object?> modelParams, string where)
-        => Sparsification == Sparsification.DellaMagprune && _density.In(modelParams) is double d && d is > 0 and < 1
-           && Epsilon.In(modelParams) is double e && (d + e >= 1 || d - e <= 0)
-            ? $"{name}: density ± epsilon must lie in (0, 1) ({where}: density {d}, epsilon {e})" : null;
+    public override string? CheckInput(ParamValues modelParams, string where)
+        => Sparsification == Sparsification.DellaMagprune && modelParams.TryGet(_density, out var d) && d is > 0 and < 1
+           && modelParams.TryGet(_epsilon, out var e) && (d + e >= 1 || d - e <= 0)
+            ? $"{_name}: density ± epsilon must lie in (0, 1) ({where}: density {d}, epsilon {e})" : null;
 
     /// <summary>The kept fraction: magnitude pruning refuses to keep nothing (mergekit asserts k &gt; 0); the random ones drop the model at 0.</summary>
     private static ParamRange DensityRange(Sparsification sparsification) => sparsification == Sparsification.Magnitude
@@ -88,7 +95,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
         double density = task.Get(_density, i);
         long n = task.Elements;
         if (Sparsification == Sparsification.Magnitude) return MagnitudeSelector.TopK(n, (long)(density * n));
-        long top = (long)(task.Get(Gamma, i) * n);
+        long top = (long)(task.Get(_gamma, i) * n);
         long bot = n - (long)(density * n) - top;
         if (bot < 0) { top += bot; bot = 0; }
         // mergekit's [bot:-top] keeps nothing when top = 0; we keep [bot:n] (documented).
@@ -181,10 +188,10 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
         }
     }
 
-    private static void DellaMask(MethodTask task, int i, Chunk chunk, Span<float> d, double density)
+    private void DellaMask(MethodTask task, int i, Chunk chunk, Span<float> d, double density)
     {
         if (density <= 0) { d.Clear(); return; }
-        double eps = task.Get(Epsilon, i);
+        double eps = task.Get(_epsilon, i);
         ulong key = MaskGenerator.Key(task.Seed, task.OutputName, task.Ordinals[i]);
         int m = (int)task.Cols;
         long f0 = chunk.FlatOffset(task.Cols);
@@ -229,7 +236,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
                 Mask(s, task, i, chunk, d);
                 if (rescale && s.Before[i] >= 1e-7 && s.After[i] >= 1e-7) Kernels.Scale(d, (float)(s.Before[i] / s.After[i]), d);
             }
-            w[i] = (float)task.Get(Weight, i);
+            w[i] = (float)task.Get(_weight, i);
             Kernels.Scale(d, w[i], d);
         }
         Mix(task, chunk, w, output);
@@ -240,7 +247,7 @@ public abstract class TaskVectorMethod(string name, Sparsification sparsificatio
             if (Math.Abs(div) < 1e-8f) div = 1;
             TensorPrimitives.Divide(output, div, output);
         }
-        double lambda = task.Get(Lambda);
+        double lambda = task.Get(_lambda);
         if (lambda != 1) TensorPrimitives.Multiply(output, (float)lambda, output);
         TensorPrimitives.Add(output, b, output);
     }
