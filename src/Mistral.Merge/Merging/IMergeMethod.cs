@@ -50,6 +50,10 @@ public sealed class MethodSpec
     public bool BaseShapesOutput { get; init; }
     /// <summary>With one input and no per-model parameter set, the output is that input: same dtype and shape make it a byte copy.</summary>
     public bool CopiesInput { get; init; }
+    /// <summary>The method's usual name, as the model card says it (e.g. TIES); the recipe name when unset.</summary>
+    public string? Title { get; init; }
+    /// <summary>Where the method is described (its paper), linked from the model card as mergekit's card does.</summary>
+    public string? Paper { get; init; }
     public ParamDef? Find(string name) => Params.FirstOrDefault(p => p.Name == name);
     /// <summary>Per-model parameters of the base are not needed unless the base is an ordinary input.</summary>
     public bool BaseNeedsModelParams => Base == BaseRole.Ordinary;

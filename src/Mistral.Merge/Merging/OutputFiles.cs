@@ -28,7 +28,7 @@ public static class OutputFiles
         writer.AddFile("config.json", JsonText.Write(BuildConfig(plan)) + "\n");
         SideFiles.CopyExisting(plan.ConfigModel.Folder.Path, writer, [SideFiles.GenerationConfig]);
         if (copyTokenizer && plan.TokenizerModel != null) CopyTokenizer(plan, writer);
-        writer.AddFile("README.md", ModelCard(plan));
+        writer.AddFile("README.md", ModelCard.Write(plan));
         writer.AddFile(RecipeFileName, plan.Recipe.Text);
     }
 
@@ -52,32 +52,5 @@ public static class OutputFiles
         }
         if (template != null && !InputFile.IsPresent(Path.Combine(folder, "tokenizer_config.json")))
             writer.AddFile("tokenizer_config.json", JsonText.Write(new JsonObject { ["chat_template"] = template }) + "\n");
-    }
-
-    public static string ModelCard(MergePlan plan)
-    {
-        var r = plan.Recipe;
-        var sb = new StringBuilder();
-        var baseText = r.BaseModel?.Text;
-        sb.Append("---\n");
-        if (baseText != null) sb.Append("base_model: ").Append(CardText.YamlString(baseText)).Append('\n');
-        sb.Append("tags:\n- merge\n- mistral-merge\n---\n\n");
-        sb.Append("# ").Append(CardText.Inline(r.Name ?? Path.GetFileNameWithoutExtension(r.Path))).Append("\n\n");
-        sb.Append($"This model was merged with mistral-merge using the **{plan.Method.Spec.Name}** method");
-        sb.Append(r.DType is { } d ? $" (float32 maths, dtype {d.ToTorchName()})" : " (float32 maths)");
-        sb.Append(".\n\n## Inputs\n\n");
-        foreach (var m in plan.Models)
-        {
-            sb.Append("* ").Append(CardText.Code(m.Text));
-            if (m.Text == baseText) sb.Append(" (base)");
-            sb.Append($" — {m.Layers} layers\n");
-        }
-        sb.Append($"\nOutput: {plan.Tasks.Count} tensors, {plan.OutputLayers} layers, {ByteSize.Format(plan.WriteBytes)}");
-        if (plan.Method.Spec.UsesRandomMasks) sb.Append($", mask seed {plan.Seed}");
-        // The recipe as written, in a fence no line of it can close.
-        var recipe = r.Text.TrimEnd('\n');
-        var fence = CardText.Fence(recipe);
-        sb.Append(".\n\n## Recipe\n\n").Append(fence).Append("yaml\n").Append(recipe).Append('\n').Append(fence).Append('\n');
-        return sb.ToString();
     }
 }

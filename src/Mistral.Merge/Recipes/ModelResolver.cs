@@ -33,6 +33,16 @@ public sealed partial class ModelResolver
         return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "huggingface", "hub");
     }
 
+    [GeneratedRegex(@"[/\\]models--(?<org>[A-Za-z0-9][\w.\-]*?)--(?<name>[\w.\-]+)[/\\]snapshots[/\\][^/\\]+[/\\]?$")]
+    private static partial Regex SnapshotRegex();
+
+    /// <summary>The Hub id <c>org/name</c> of a folder that is a snapshot in a Hugging Face cache; null for any other folder.</summary>
+    public static string? HubIdOf(string folder)
+    {
+        var m = SnapshotRegex().Match(folder);
+        return m.Success ? m.Groups["org"].Value + "/" + m.Groups["name"].Value : null;
+    }
+
     /// <summary>The folder, or null with <paramref name="whereLooked"/> explaining where it looked.</summary>
     public string? TryResolve(string text, out string whereLooked)
     {

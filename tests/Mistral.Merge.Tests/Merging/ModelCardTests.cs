@@ -18,7 +18,7 @@ public sealed class ModelCardTests : IDisposable
         var recipe = TinyModels.Recipe(_d.Path,
             $"merge_method: slerp\nbase_model: '{baseDir}'\nmodels:\n  - model: '{baseDir}'\n  - model: tiny-b\nparameters: {{t: 0.5}}\n" + yamlTail);
         using var plan = MergePlanner.PlanFile(recipe);
-        return OutputFiles.ModelCard(plan);
+        return ModelCard.Write(plan);
     }
 
     [Fact]
@@ -35,12 +35,34 @@ public sealed class ModelCardTests : IDisposable
     public void HostileModelPathStaysInACodeSpanAndTheFrontMatterStaysYaml()
     {
         var card = Card("we`ird\" dir: <b>", "name: ok\n");
-        Assert.Contains("* ``we`ird\" dir: <b>`` (base) — 2 layers", card.Split('\n'));
+        Assert.Contains("merge method using ``we`ird\" dir: <b>`` as a base.", card);
         var front = card.Split("---\n")[1];
         var yaml = new YamlStream();
         yaml.Load(new StringReader(front));
         var root = (YamlMappingNode)yaml.Documents[0].RootNode;
-        Assert.Equal("we`ird\" dir: <b>", ((YamlScalarNode)root["base_model"]).Value);
+        Assert.False(root.Children.ContainsKey("base_model")); // a local path is never a base_model
+        Assert.Equal("transformers", ((YamlScalarNode)root["library_name"]).Value);
+    }
+
+    [Fact]
+    public void HubModelsAreTheBaseModelListAndLinkTheirPagesAndTheMethodLinksItsPaper()
+    {
+        // two models in a Hugging Face cache layout (snapshots + refs/main), one local
+        foreach (var (id, seed) in new[] { ("org/base-7b", 21UL), ("org2/tuned.v2", 22UL) })
+        {
+            var repo = _d["hub/models--" + id.Replace("/", "--")];
+            TinyModels.Write(Path.Combine(repo, "snapshots", "abc123"), seed);
+            Directory.CreateDirectory(Path.Combine(repo, "refs"));
+            File.WriteAllText(Path.Combine(repo, "refs", "main"), "abc123");
+        }
+        TinyModels.Write(_d["local"], 23);
+        var recipe = TinyModels.Recipe(_d.Path, "merge_method: ties\nbase_model: org/base-7b\nmodels:\n  - model: org2/tuned.v2\n    parameters: {weight: 1, density: 0.5}\n"
+                                                + "  - model: local\n    parameters: {weight: 1, density: 0.5}\nname: hub-card\n");
+        using var plan = MergePlanner.PlanFile(recipe, new PlanOptions { HubCache = _d["hub"] });
+        var card = ModelCard.Write(plan);
+        Assert.StartsWith("---\nbase_model:\n- \"org/base-7b\"\n- \"org2/tuned.v2\"\nlibrary_name: transformers\ntags:\n- mergekit\n- merge\n- mistral-merge\n---\n\n# hub-card\n", card);
+        Assert.Contains("This model was merged using the [TIES](https://arxiv.org/abs/2306.01708) merge method using [org/base-7b](https://huggingface.co/org/base-7b) as a base.", card);
+        Assert.Contains("\n* [org2/tuned.v2](https://huggingface.co/org2/tuned.v2) — 2 layers\n* `local` — 2 layers\n", card);
     }
 
     [Fact]

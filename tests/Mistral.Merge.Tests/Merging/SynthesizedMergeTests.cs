@@ -148,7 +148,7 @@ public sealed class SynthesizedMergeTests : IDisposable
         Assert.Contains("<|im_start|>", tokConfig);
         Assert.DoesNotContain("\\u003C", tokConfig);
         Assert.True(File.Exists(Path.Combine(_d["out"], "generation_config.json")));
-        Assert.StartsWith("---\nbase_model: \"tiny-a\"\n", File.ReadAllText(Path.Combine(_d["out"], "README.md")));
+        Assert.StartsWith("---\nlibrary_name: transformers\n", File.ReadAllText(Path.Combine(_d["out"], "README.md"))); // local inputs: no base_model
         Assert.Contains("# tiny-slerp", File.ReadAllText(Path.Combine(_d["out"], "README.md")));
         r = CliRunner.Run("merge", recipe, _d["out2"], "--no-copy-tokenizer");
         Assert.True(r.ExitCode == 0, r.Stderr);

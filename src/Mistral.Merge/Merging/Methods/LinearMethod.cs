@@ -8,7 +8,7 @@ public sealed class LinearMethod : MergeMethodBase
     private static readonly ParamDef<bool> Normalize = new("normalize", true);
     private static readonly ParamDef<double> Weight = new("weight", Required: true, Scope: ParamScope.PerModel);
 
-    public override MethodSpec Spec { get; } = new("linear", [Normalize, Weight], BaseRole.Ordinary);
+    public override MethodSpec Spec { get; } = new("linear", [Normalize, Weight], BaseRole.Ordinary) { Title = "Linear", Paper = "https://arxiv.org/abs/2203.05482" };
 
     public override string? CheckSources(int sourceCount, bool hasBase) => sourceCount >= 1 ? null : "linear needs at least one model";
 

@@ -10,7 +10,7 @@ public sealed class ModelStockMethod : MergeMethodBase
 {
     private static readonly ParamDef<bool> FilterWise = new("filter_wise", false);
 
-    public override MethodSpec Spec { get; } = new("model_stock", [FilterWise], BaseRole.Required);
+    public override MethodSpec Spec { get; } = new("model_stock", [FilterWise], BaseRole.Required) { Title = "Model Stock", Paper = "https://arxiv.org/abs/2403.19522" };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => hasBase && sourceCount >= 3 ? null : $"model_stock needs the base and at least two other models (got {(hasBase ? $"{sourceCount - 1} besides the base" : $"{sourceCount} and no base")})";

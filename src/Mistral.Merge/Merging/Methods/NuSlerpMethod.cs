@@ -13,7 +13,7 @@ public sealed class NuSlerpMethod : MergeMethodBase
     private static readonly ParamDef<double> Weight = new("weight", Required: true, Scope: ParamScope.PerModel, Range: new(double.NegativeInfinity, double.PositiveInfinity)
     { Warn = w => w < 0 ? "with a negative weight t = w2/(w1+w2) leaves [0, 1] and nuslerp extrapolates" : null });
 
-    public override MethodSpec Spec { get; } = new("nuslerp", [Flatten, RowWise, Weight], BaseRole.Optional);
+    public override MethodSpec Spec { get; } = new("nuslerp", [Flatten, RowWise, Weight], BaseRole.Optional) { Title = "NuSLERP" };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount - (hasBase ? 1 : 0) == 2 ? null : $"nuslerp needs exactly two models besides the optional base (got {sourceCount - (hasBase ? 1 : 0)})";

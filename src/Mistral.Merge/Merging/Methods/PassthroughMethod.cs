@@ -5,7 +5,7 @@ public sealed class PassthroughMethod : MergeMethodBase
 {
     private static readonly ParamDef<double> Scale = new("scale", Scope: ParamScope.PerModel);
 
-    public override MethodSpec Spec { get; } = new("passthrough", [Scale], BaseRole.Ordinary) { CopiesInput = true };
+    public override MethodSpec Spec { get; } = new("passthrough", [Scale], BaseRole.Ordinary) { CopiesInput = true, Title = "Passthrough" };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount == 1 ? null : $"passthrough takes exactly one source per slice (got {sourceCount})";

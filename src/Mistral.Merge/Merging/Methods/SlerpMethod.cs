@@ -12,7 +12,7 @@ public sealed class SlerpMethod : MergeMethodBase
 
     private static readonly ParamDef<double> T = new("t", Required: true, Range: new(0, 1, Meaning: "0 gives the base model, 1 the other one"));
 
-    public override MethodSpec Spec { get; } = new("slerp", [T], BaseRole.Required);
+    public override MethodSpec Spec { get; } = new("slerp", [T], BaseRole.Required) { Title = "SLERP", Paper = "https://en.wikipedia.org/wiki/Slerp" };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount == 2 && hasBase ? null : $"slerp needs exactly two models, the base and one other (got {sourceCount}{(hasBase ? "" : ", without the base")})";

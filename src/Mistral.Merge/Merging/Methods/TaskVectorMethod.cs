@@ -21,7 +21,7 @@ public abstract class TaskVectorMethod : MergeMethodBase
     private readonly ParamDef<bool> _normalize, _rescale, _int8Mask;
     private readonly ParamDef<double> _lambda, _weight, _density, _gamma, _epsilon;
 
-    protected TaskVectorMethod(string name, Sparsification sparsification, bool consensus, bool defaultNormalize, bool defaultRescale)
+    protected TaskVectorMethod(string name, Sparsification sparsification, bool consensus, bool defaultNormalize, bool defaultRescale, string title, string paper)
     {
         _name = name;
         Sparsification = sparsification;
@@ -43,6 +43,8 @@ public abstract class TaskVectorMethod : MergeMethodBase
             ],
             BaseRole.Required)
         {
+            Title = title,
+            Paper = paper,
             UsesRandomMasks = sparsification is Sparsification.Random or Sparsification.DellaMagprune,
             BaseShapesOutput = true,
         };
