@@ -16,6 +16,15 @@ public static unsafe class Ops
     }
 
     /// <summary>gate ← silu(gate) · up, with silu(g) = g / (1 + e^(−g)).</summary>
+    public static void SiluMul(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (up.Length < gate.Length) throw new ArgumentException("up is shorter than gate");
+        fixed (float* g = gate)
+        fixed (float* u = up)
+            SiluMul(g, u, gate.Length);
+    }
+
+    /// <summary>gate ← silu(gate) · up, with silu(g) = g / (1 + e^(−g)).</summary>
     public static void SiluMul(float* gate, float* up, int n)
     {
         for (int i = 0; i < n; i++)

@@ -1,8 +1,9 @@
 using System.Numerics.Tensors;
+using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Moe;
 
-/// <summary>The Mixtral sparse MoE block on a batch of inputs [tokens, hidden] (float32, GEMMs via <see cref="SimilarityGemm"/>).</summary>
+/// <summary>The Mixtral sparse MoE block on a batch of inputs [tokens, hidden] (float32, GEMMs via <see cref="SimilarityGemm"/>; routing and the SwiGLU step are the forward pass's own, <see cref="Routing"/> and <see cref="Ops.SiluMul(Span{float}, ReadOnlySpan{float})"/>).</summary>
 public static class MoeBlock
 {
     public static float[] RouterLogits(float[] x, int tokens, float[] router, int experts, int hidden)
@@ -20,7 +21,7 @@ public static class MoeBlock
         var u = new float[(long)tokens * n];
         SimilarityGemm.MultiplyAddNT(x, e.W1, g, tokens, n, h);
         SimilarityGemm.MultiplyAddNT(x, e.W3, u, tokens, n, h);
-        for (long i = 0; i < g.LongLength; i++) { float a = g[i]; g[i] = a / (1f + MathF.Exp(-a)) * u[i]; }
+        Ops.SiluMul(g, u);
         var y = new float[(long)tokens * h];
         SimilarityGemm.MultiplyAddNT(g, e.W2, y, tokens, h, n);
         return y;
@@ -39,6 +40,7 @@ public static class MoeBlock
         for (int t = 0; t < tokens; t++)
         {
             for (int i = 0; i < m; i++) sub[i] = logits[t * experts + subset[i]];
+            Routing.ThrowIfNotFinite(sub);
             Routing.Route(sub, k, probs, chosen, w);
             var dst = y.AsSpan(t * hidden, hidden);
             for (int s = 0; s < k; s++)
