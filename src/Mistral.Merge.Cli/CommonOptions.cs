@@ -31,7 +31,7 @@ internal static class CommonOptions
     });
 
     /// <summary>--threads as a count: 0 = all logical processors.</summary>
-    public static int ThreadCount(int threads) => threads == 0 ? Environment.ProcessorCount : threads;
+    public static int ThreadCount(int threads) => Numerics.WorkerPool.Resolve(threads);
 
     /// <summary>Adds a validator: <paramref name="check"/> throws a <see cref="MergeException"/> for a bad value, which becomes a parse error.</summary>
     public static Option<T> Check<T>(this Option<T> option, Action<T> check)

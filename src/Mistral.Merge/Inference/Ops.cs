@@ -40,9 +40,7 @@ public static unsafe class Ops
 
     /// <summary>acc ← acc + w · y.</summary>
     public static void AddScaled(float* acc, float* y, float w, int n)
-    {
-        for (int i = 0; i < n; i++) acc[i] += y[i] * w;
-    }
+        => TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(y, n), w, new ReadOnlySpan<float>(acc, n), new Span<float>(acc, n)); // (y·w) + acc, not fused
 }
 
 /// <summary>

@@ -69,73 +69,44 @@ public static class Kernels
     }
 
     /// <summary>out = ca·a + cb·b in float32 (each product rounded, then the sum).</summary>
-    public static void Combine(ReadOnlySpan<float> a, float ca, ReadOnlySpan<float> b, float cb, Span<float> dst)
-    {
-        int i = 0;
-        int n = dst.Length;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var va = Vector256.Create(ca); var vb = Vector256.Create(cb);
-            ref float ra = ref MemoryMarshal.GetReference(a);
-            ref float rb = ref MemoryMarshal.GetReference(b);
-            ref float rd = ref MemoryMarshal.GetReference(dst);
-            for (; i <= n - 8; i += 8)
-            {
-                var x = Vector256.LoadUnsafe(ref ra, (nuint)i) * va;
-                var y = Vector256.LoadUnsafe(ref rb, (nuint)i) * vb;
-                (x + y).StoreUnsafe(ref rd, (nuint)i);
-            }
-        }
-        for (; i < n; i++) dst[i] = Add(Mul(ca, a[i]), Mul(cb, b[i]));
-    }
+    public static void Combine(ReadOnlySpan<float> a, float ca, ReadOnlySpan<float> b, float cb, Span<float> dst) =>
+        Simd.Map(a, b, dst, new LinearCombination(ca, cb));
 
     /// <summary>dst += c·x in float32 (product rounded, then the sum).</summary>
-    public static void AddScaled(Span<float> dst, ReadOnlySpan<float> x, float c)
-    {
-        int i = 0;
-        int n = dst.Length;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var vc = Vector256.Create(c);
-            ref float rx = ref MemoryMarshal.GetReference(x);
-            ref float rd = ref MemoryMarshal.GetReference(dst);
-            for (; i <= n - 8; i += 8)
-            {
-                var p = Vector256.LoadUnsafe(ref rx, (nuint)i) * vc;
-                (Vector256.LoadUnsafe(ref rd, (nuint)i) + p).StoreUnsafe(ref rd, (nuint)i);
-            }
-        }
-        for (; i < n; i++) dst[i] = Add(dst[i], Mul(c, x[i]));
-    }
+    public static void AddScaled(Span<float> dst, ReadOnlySpan<float> x, float c) =>
+        Simd.Map(dst, x, dst, new LinearCombination(1f, c)); // 1·dst is dst exactly
 
     /// <summary>dst = c·x in float32.</summary>
-    public static void Scale(ReadOnlySpan<float> x, float c, Span<float> dst)
-    {
-        int i = 0;
-        int n = dst.Length;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var vc = Vector256.Create(c);
-            ref float rx = ref MemoryMarshal.GetReference(x);
-            ref float rd = ref MemoryMarshal.GetReference(dst);
-            for (; i <= n - 8; i += 8) (Vector256.LoadUnsafe(ref rx, (nuint)i) * vc).StoreUnsafe(ref rd, (nuint)i);
-        }
-        for (; i < n; i++) dst[i] = Mul(c, x[i]);
-    }
+    public static void Scale(ReadOnlySpan<float> x, float c, Span<float> dst) => Simd.Map(x, x, dst, new Scaled(c));
 
     /// <summary>x -= y in float32.</summary>
-    public static void SubtractInPlace(Span<float> x, ReadOnlySpan<float> y)
+    public static void SubtractInPlace(Span<float> x, ReadOnlySpan<float> y) => Simd.Map(x, y, x, default(Difference));
+
+    /// <summary>ca·x + cb·y, each product rounded, then the sum (no FMA).</summary>
+    internal readonly struct LinearCombination(float ca, float cb) : IBinaryOp
     {
-        int i = 0;
-        int n = x.Length;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref float rx = ref MemoryMarshal.GetReference(x);
-            ref float ry = ref MemoryMarshal.GetReference(y);
-            for (; i <= n - 8; i += 8)
-                (Vector256.LoadUnsafe(ref rx, (nuint)i) - Vector256.LoadUnsafe(ref ry, (nuint)i)).StoreUnsafe(ref rx, (nuint)i);
-        }
-        for (; i < n; i++) x[i] = x[i] - y[i];
+        public float Invoke(float x, float y) => Add(Mul(ca, x), Mul(cb, y));
+        public Vector128<float> Invoke(Vector128<float> x, Vector128<float> y) => x * ca + y * cb;
+        public Vector256<float> Invoke(Vector256<float> x, Vector256<float> y) => x * ca + y * cb;
+        public Vector512<float> Invoke(Vector512<float> x, Vector512<float> y) => x * ca + y * cb;
+    }
+
+    /// <summary>c·x (the second input is ignored).</summary>
+    internal readonly struct Scaled(float c) : IBinaryOp
+    {
+        public float Invoke(float x, float y) => Mul(c, x);
+        public Vector128<float> Invoke(Vector128<float> x, Vector128<float> y) => x * c;
+        public Vector256<float> Invoke(Vector256<float> x, Vector256<float> y) => x * c;
+        public Vector512<float> Invoke(Vector512<float> x, Vector512<float> y) => x * c;
+    }
+
+    /// <summary>x − y.</summary>
+    internal readonly struct Difference : IBinaryOp
+    {
+        public float Invoke(float x, float y) => x - y;
+        public Vector128<float> Invoke(Vector128<float> x, Vector128<float> y) => x - y;
+        public Vector256<float> Invoke(Vector256<float> x, Vector256<float> y) => x - y;
+        public Vector512<float> Invoke(Vector512<float> x, Vector512<float> y) => x - y;
     }
 
     // RyuJIT never contracts a product and a sum into an FMA, so these round twice like the reference.

@@ -8,6 +8,8 @@ public sealed record ConvertOptions
     /// <summary>Target dtype for F32/F16/BF16/F64 tensors; null keeps every tensor's dtype (resharding only).</summary>
     public DType? DType { get; init; }
     public WriterOptions Writer { get; init; } = new();
+    /// <summary>Worker threads (<c>--threads</c>): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
 }
 
 /// <summary>
@@ -53,13 +55,13 @@ public static class CheckpointConverter
         }
         IO.SideFiles.CopyExisting(model.Path, writer, IO.SideFiles.All);
 
-        CopyTensors(model, writer, plan, cancel);
+        CopyTensors(model, writer, plan, options.Threads, cancel);
         model.CheckUnchanged();
         writer.Commit(options.Writer.Force);
     }
 
     /// <summary>Copies (and converts where the plan's dtype differs) every planned tensor from <paramref name="model"/>.</summary>
-    public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan, CancellationToken cancel = default)
+    public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan, int threads = 0, CancellationToken cancel = default)
     {
         var items = new List<(SafetensorsFile File, TensorInfo Src, DType Target, long Start, int Count)>();
         // Unchanged tensors go to the kernel whole, in output order, one run per input file (CopyTensorsFrom joins
@@ -96,7 +98,7 @@ public static class CheckpointConverter
                 Conversions.FromSingle(f, it.Target, dst);
             }
             writer.Write(it.Src.Name, dst, it.Start * outSize);
-        }, cancel);
+        }, threads, cancel);
     }
 
     private static Span<float> Widen(ReadOnlySpan<byte> src, DType type, Span<float> buffer)

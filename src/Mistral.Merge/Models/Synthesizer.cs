@@ -19,6 +19,8 @@ public sealed record SynthOptions
     /// <summary>Tokenizer files to write as they are (file name → bytes), e.g. the built-in byte-level tokenizer.</summary>
     public IReadOnlyDictionary<string, byte[]>? TokenizerFiles { get; init; }
     public WriterOptions Writer { get; init; } = new();
+    /// <summary>Worker threads (<c>--threads</c>): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
 }
 
 /// <summary>
@@ -193,11 +195,11 @@ public static class Synthesizer
             SideFiles.CopyExisting(tokDir!, writer, ["tokenizer_config.json", "special_tokens_map.json"]);
         }
         foreach (var (name, bytes) in options.TokenizerFiles ?? new Dictionary<string, byte[]>()) writer.AddFile(name, bytes);
-        FillRandom(writer, plan, options.Seed, cancel);
+        FillRandom(writer, plan, options.Seed, options.Threads, cancel);
         writer.Commit(options.Writer.Force);
     }
 
-    private static void FillRandom(CheckpointWriter writer, List<PlannedTensor> plan, ulong seed, CancellationToken cancel)
+    private static void FillRandom(CheckpointWriter writer, List<PlannedTensor> plan, ulong seed, int threads, CancellationToken cancel)
     {
         var items = new List<(PlannedTensor Tensor, ulong Key, bool IsNorm, long Start, int Count)>();
         foreach (var t in plan)
@@ -215,7 +217,7 @@ public static class Synthesizer
             var dst = bytes.AsSpan(0, it.Count * size);
             Conversions.FromSingle(f, it.Tensor.DType, dst);
             writer.Write(it.Tensor.Name, dst, it.Start * size);
-        }, cancel);
+        }, threads, cancel);
     }
 
     /// <summary>Per-tensor stream key: splitmix64 of the seed mixed with the FNV-1a hash of the name.</summary>

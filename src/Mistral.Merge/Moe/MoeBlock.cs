@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using Mistral.Merge.Inference;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Moe;
 
