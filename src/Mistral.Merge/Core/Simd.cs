@@ -31,6 +31,15 @@ public interface IUInt32Op
     Vector512<uint> Invoke(Vector512<uint> x);
 }
 
+/// <summary>A float32 value per 64-bit counter (seeded generators): the vector forms map two counter vectors to one float vector.</summary>
+public interface ICounterOp
+{
+    float Invoke(ulong counter);
+    Vector128<float> Invoke(Vector128<ulong> lo, Vector128<ulong> hi);
+    Vector256<float> Invoke(Vector256<ulong> lo, Vector256<ulong> hi);
+    Vector512<float> Invoke(Vector512<ulong> lo, Vector512<ulong> hi);
+}
+
 /// <summary>
 /// The drivers of the element-wise kernels: each operation is written once as an operator struct
 /// (<see cref="IBinaryOp"/>, <see cref="IUInt32Op"/>) and run here at the widest vector width the CPU accelerates
@@ -68,6 +77,34 @@ public static class Simd
             for (; i <= n - 4; i += 4)
                 op.Invoke(Vector128.LoadUnsafe(ref rx, (nuint)i), Vector128.LoadUnsafe(ref ry, (nuint)i)).StoreUnsafe(ref rd, (nuint)i);
         for (; i < n; i++) Unsafe.Add(ref rd, i) = op.Invoke(Unsafe.Add(ref rx, i), Unsafe.Add(ref ry, i));
+    }
+
+    /// <summary>dst[i] = op(first + i·step) with wrapping 64-bit counters (a counter-based generator: any chunk in any order).</summary>
+    public static void Generate<TOp>(ulong first, ulong step, Span<float> dst, TOp op, SimdWidth width = 0)
+        where TOp : struct, ICounterOp
+    {
+        if (width == 0) width = Widest;
+        int n = dst.Length, i = 0;
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (width >= SimdWidth.V512)
+        {
+            var lanes = Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7) * step;
+            for (; i <= n - 16; i += 16)
+                op.Invoke(Vector512.Create(first + (ulong)i * step) + lanes, Vector512.Create(first + (ulong)(i + 8) * step) + lanes).StoreUnsafe(ref d, (nuint)i);
+        }
+        if (width >= SimdWidth.V256)
+        {
+            var lanes = Vector256.Create(0UL, 1, 2, 3) * step;
+            for (; i <= n - 8; i += 8)
+                op.Invoke(Vector256.Create(first + (ulong)i * step) + lanes, Vector256.Create(first + (ulong)(i + 4) * step) + lanes).StoreUnsafe(ref d, (nuint)i);
+        }
+        if (width >= SimdWidth.V128)
+        {
+            var lanes = Vector128.Create(0UL, 1) * step;
+            for (; i <= n - 4; i += 4)
+                op.Invoke(Vector128.Create(first + (ulong)i * step) + lanes, Vector128.Create(first + (ulong)(i + 2) * step) + lanes).StoreUnsafe(ref d, (nuint)i);
+        }
+        for (; i < n; i++) Unsafe.Add(ref d, i) = op.Invoke(first + (ulong)i * step);
     }
 
     /// <summary>dst[i] = op((uint)src[i]): 16-bit values widened to 32-bit lanes, then the operation (bf16 → float32 bits).</summary>

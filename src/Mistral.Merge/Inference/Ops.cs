@@ -38,6 +38,10 @@ public static unsafe class Ops
     public static void Add(float* x, float* y, int n)
         => TensorPrimitives.Add(new ReadOnlySpan<float>(x, n), new ReadOnlySpan<float>(y, n), new Span<float>(x, n));
 
+    /// <summary>acc ← acc + w · y (the MoE block's weighted sum of expert outputs).</summary>
+    public static void AddScaled(Span<float> acc, ReadOnlySpan<float> y, float w)
+        => TensorPrimitives.MultiplyAdd(y[..acc.Length], w, acc, acc); // (y·w) + acc, not fused
+
     /// <summary>acc ← acc + w · y.</summary>
     public static void AddScaled(float* acc, float* y, float w, int n)
         => TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(y, n), w, new ReadOnlySpan<float>(acc, n), new Span<float>(acc, n)); // (y·w) + acc, not fused
