@@ -113,6 +113,31 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
+    public void Merge_reductions_add_in_the_same_order_at_every_width()
+    {
+        foreach (int n in Lengths)
+        {
+            var a = Values(n, 10 + n).Select(v => float.IsFinite(v) ? v : 0.5f).ToArray();
+            var b = Values(n, 20 + n).Select(v => float.IsFinite(v) ? v : -0.25f).ToArray();
+            double aa = 0, bb = 0, ab = 0;
+            Kernels.Moments(a, b, ref aa, ref bb, ref ab);
+            double l1 = Kernels.L1(a);
+            var stream = new L1Stream(n);
+            for (int i = 0; i < n; i += 5) stream.Add(a.AsSpan(i, Math.Min(5, n - i)));
+            Assert.Equal(BitConverter.DoubleToInt64Bits(l1), BitConverter.DoubleToInt64Bits(stream.Total));
+            foreach (var w in Widths)
+            {
+                double waa = 0, wbb = 0, wab = 0;
+                Kernels.Moments(a, b, ref waa, ref wbb, ref wab, w);
+                Assert.Equal(BitConverter.DoubleToInt64Bits(aa), BitConverter.DoubleToInt64Bits(waa));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(bb), BitConverter.DoubleToInt64Bits(wbb));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(ab), BitConverter.DoubleToInt64Bits(wab));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(l1), BitConverter.DoubleToInt64Bits(Kernels.L1(a, w)));
+            }
+        }
+    }
+
+    [Fact]
     public void Forward_pass_axpy_is_an_unfused_product_then_sum()
     {
         var y = Values(1027, 5);
