@@ -21,7 +21,7 @@ internal static class Backends
         }
         try
         {
-            var b = new CudaBackend(sel.Context!, model, new CudaTransformerOptions { Offload = offload }, ownsContext: true);
+            var b = new CudaBackend(sel.Context!, model, new CudaTransformerOptions { Offload = offload, Threads = threads }, ownsContext: true);
             note?.Invoke("device: " + b.Name);
             return b;
         }

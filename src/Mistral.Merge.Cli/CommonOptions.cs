@@ -41,7 +41,7 @@ internal static class CommonOptions
     public static Option<bool> Force() => new("--force") { Description = "Replace a non-empty output folder" };
 
     /// <summary>--threads as a count: 0 = all logical processors.</summary>
-    public static int ThreadCount(int threads) => threads == 0 ? Environment.ProcessorCount : threads;
+    public static int ThreadCount(int threads) => Numerics.WorkerPool.Resolve(threads);
 
     /// <summary>Adds a validator: <paramref name="check"/> throws a <see cref="MergeException"/> for a bad value, which becomes a parse error.</summary>
     public static Option<T> Check<T>(this Option<T> option, Action<T> check)

@@ -20,9 +20,10 @@ public static class ConvertCommand
         var shardSize = CommonOptions.OutShardSize();
         var force = CommonOptions.Force();
         var json = CommonOptions.Json("out, tensors, parameters, bytes, files, seconds");
+        var threads = CommonOptions.Threads();
         var cmd = new Command("convert", "Convert dtypes and reshard a checkpoint, streaming (bounded memory); copies config.json (torch_dtype updated) and tokenizer files")
         {
-            model, output, dtype, shardSize, force, json,
+            model, output, dtype, shardSize, force, threads, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -31,6 +32,7 @@ public static class ConvertCommand
             {
                 DType = d == null ? null : DTypes.ParseUser(d, "--dtype"),
                 Writer = new WriterOptions { ShardSize = ByteSize.Parse(p.GetValue(shardSize)!), Force = p.GetValue(force) },
+                Threads = p.GetValue(threads),
             };
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();

@@ -44,20 +44,10 @@ internal static class EvalCommon
     public static IBackend Backend(TransformerModel model, string device, int threads, bool offload) =>
         Backends.Create(model, device, threads, offload);
 
-    public static string ReadText(string path)
-    {
-        if (!Path.Exists(path)) throw new MergeException($"{path}: text file not found");
-        return IO.InputFile.ReadAllText(path, IO.InputFile.Limits.Text, "a text");
-    }
+    public static string ReadText(string path) => TextTokens.ReadText(path);
 
-    /// <summary>[BOS] + encode(text), cut to <paramref name="maxTokens"/> (0 = all).</summary>
-    public static int[] Tokenize(ITokenizer tok, string text, int maxTokens, string path)
-    {
-        var ids = tok.Encode(text, addBos: true);
-        if (maxTokens > 0 && ids.Length > maxTokens) ids = ids[..maxTokens];
-        if (ids.Length < 2) throw new MergeException($"{path}: the text gives {ids.Length} token(s) with BOS; at least 2 are needed");
-        return ids;
-    }
+    /// <summary>[BOS] + encode(text), cut to <paramref name="maxTokens"/> (0 = all): <see cref="TextTokens.Encode"/>.</summary>
+    public static int[] Tokenize(ITokenizer tok, string text, int maxTokens, string path) => TextTokens.Encode(tok, text, maxTokens, path);
 
     public static string F(double v, string format = "0.0000") => v.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -16,19 +16,20 @@ public static class InspectCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: version, path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
         var check = new Option<bool>("--check")
         {
-            Description = "Also scan every value (all cores, streaming from the memory map): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
+            Description = "Also scan every value (--threads cores, streaming from the memory map): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
             + "and a summary line (with --json: keys nan, pos_inf, neg_inf, all_zero per tensor and a check object). Exit code 1 when any NaN or Inf is found"
         };
+        var threads = CommonOptions.Threads();
         var cmd = new Command("inspect", "Show architecture, dtypes, parameter count, layers, experts, shards and the tensor table (name, dtype, shape, shard). "
             + "Reads only the headers and config.json, so it is instant for any model size; every file is validated. --check also reads every value")
         {
-            model, json, check,
+            model, json, check, threads,
         };
         return cmd.WithAction((p, _) =>
         {
             using var folder = ModelFolder.Open(p.GetValue(model)!);
             var o = p.InvocationConfiguration.Output;
-            var counts = p.GetValue(check) ? TensorCheck.Scan(folder) : null;
+            var counts = p.GetValue(check) ? TensorCheck.Scan(folder, p.GetValue(threads)) : null;
             if (p.GetValue(json)) WriteJson(folder, o, counts); else WriteText(folder, o, counts);
             int broken = counts?.Count(c => c.AnyNonFinite) ?? 0;
             if (broken == 0) return Cli.Ok;

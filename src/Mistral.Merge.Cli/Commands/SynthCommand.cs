@@ -32,10 +32,11 @@ public static class SynthCommand
         var shardSize = CommonOptions.OutShardSize();
         var force = CommonOptions.Force();
         var json = CommonOptions.Json("config, seed, dtype, out, tensors, parameters, bytes, files, seconds");
+        var threads = CommonOptions.Threads();
 
         var cmd = new Command("synth", "Write a seeded random-init checkpoint (HF tensor names, config.json) for benchmarks and tests")
         {
-            output, config, arch, hidden, layers, heads, kvHeads, inter, vocab, experts, perTok, layersOverride, dtype, seed, tokenizer, shardSize, force, json,
+            output, config, arch, hidden, layers, heads, kvHeads, inter, vocab, experts, perTok, layersOverride, dtype, seed, tokenizer, shardSize, force, threads, json,
         };
         return cmd.WithAction((p, token) =>
         {
@@ -65,6 +66,7 @@ public static class SynthCommand
                 TokenizerPath = p.GetValue(tokenizer) is var t && t != BuiltinTokenizer.Name ? t : null,
                 TokenizerFiles = p.GetValue(tokenizer) == BuiltinTokenizer.Name ? BuiltinTokenizer.Files(cfg.VocabSize) : null,
                 Writer = new WriterOptions { ShardSize = ByteSize.Parse(p.GetValue(shardSize)!), Force = p.GetValue(force) },
+                Threads = p.GetValue(threads),
             };
             var outDir = p.GetValue(output)!;
             var sw = Stopwatch.StartNew();

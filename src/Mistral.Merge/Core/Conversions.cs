@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -9,94 +8,48 @@ namespace Mistral.Merge.Core;
 public static class Conversions
 {
     /// <summary>bf16 → float32: a 16-bit shift, exact.</summary>
-    public static void BFloat16ToSingle(ReadOnlySpan<ushort> src, Span<float> dst)
+    public static void BFloat16ToSingle(ReadOnlySpan<ushort> src, Span<float> dst) => BFloat16ToSingle(src, dst, 0);
+
+    internal static void BFloat16ToSingle(ReadOnlySpan<ushort> src, Span<float> dst, SimdWidth width)
     {
         if (dst.Length < src.Length) throw new ArgumentException("destination too short");
-        int i = 0;
-        ref ushort s = ref MemoryMarshal.GetReference(src);
-        ref uint d = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(dst));
-        if (Vector512.IsHardwareAccelerated)
-        {
-            for (; i <= src.Length - 32; i += 32)
-            {
-                var v = Vector512.LoadUnsafe(ref s, (nuint)i);
-                var (lo, hi) = Vector512.Widen(v);
-                (lo << 16).StoreUnsafe(ref d, (nuint)i);
-                (hi << 16).StoreUnsafe(ref d, (nuint)(i + 16));
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= src.Length - 16; i += 16)
-            {
-                var v = Vector256.LoadUnsafe(ref s, (nuint)i);
-                var (lo, hi) = Vector256.Widen(v);
-                (lo << 16).StoreUnsafe(ref d, (nuint)i);
-                (hi << 16).StoreUnsafe(ref d, (nuint)(i + 8));
-            }
-        }
-        for (; i < src.Length; i++) Unsafe.Add(ref d, i) = (uint)Unsafe.Add(ref s, i) << 16;
+        Simd.Widen(src, MemoryMarshal.Cast<float, uint>(dst), default(ShiftUp16), width);
     }
 
-    /// <summary>float32 → bf16 with round-to-nearest-even; NaN → 0x7FC0 (bit-exact with torch).</summary>
-    public static void SingleToBFloat16(ReadOnlySpan<float> src, Span<ushort> dst)
+    /// <summary>float32 → bf16 with round-to-nearest-even; NaN → 0x7FC0 (bit-exact with torch and <see cref="BFloat16.RoundToBits"/>).</summary>
+    public static void SingleToBFloat16(ReadOnlySpan<float> src, Span<ushort> dst) => SingleToBFloat16(src, dst, 0);
+
+    internal static void SingleToBFloat16(ReadOnlySpan<float> src, Span<ushort> dst, SimdWidth width)
     {
         if (dst.Length < src.Length) throw new ArgumentException("destination too short");
-        int i = 0;
-        ref uint s = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(src));
-        ref ushort d = ref MemoryMarshal.GetReference(dst);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var bias = Vector512.Create(0x7FFFu);
-            var one = Vector512.Create(1u);
-            var absMask = Vector512.Create(0x7FFF_FFFFu);
-            var inf = Vector512.Create(0x7F80_0000u);
-            var nan = Vector512.Create(0x7FC0u);
-            for (; i <= src.Length - 32; i += 32)
-            {
-                var a = Vector512.LoadUnsafe(ref s, (nuint)i);
-                var b = Vector512.LoadUnsafe(ref s, (nuint)(i + 16));
-                var ra = Round512(a, bias, one, absMask, inf, nan);
-                var rb = Round512(b, bias, one, absMask, inf, nan);
-                Vector512.Narrow(ra, rb).StoreUnsafe(ref d, (nuint)i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var bias = Vector256.Create(0x7FFFu);
-            var one = Vector256.Create(1u);
-            var absMask = Vector256.Create(0x7FFF_FFFFu);
-            var inf = Vector256.Create(0x7F80_0000u);
-            var nan = Vector256.Create(0x7FC0u);
-            for (; i <= src.Length - 16; i += 16)
-            {
-                var a = Vector256.LoadUnsafe(ref s, (nuint)i);
-                var b = Vector256.LoadUnsafe(ref s, (nuint)(i + 8));
-                var ra = Round256(a, bias, one, absMask, inf, nan);
-                var rb = Round256(b, bias, one, absMask, inf, nan);
-                Vector256.Narrow(ra, rb).StoreUnsafe(ref d, (nuint)i);
-            }
-        }
-        for (; i < src.Length; i++)
-            Unsafe.Add(ref d, i) = BFloat16.RoundToBits(BitConverter.UInt32BitsToSingle(Unsafe.Add(ref s, i)));
+        Simd.Narrow(MemoryMarshal.Cast<float, uint>(src), dst, default(RoundToBFloat16), width);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<uint> Round512(Vector512<uint> u, Vector512<uint> bias, Vector512<uint> one,
-        Vector512<uint> absMask, Vector512<uint> inf, Vector512<uint> nan)
+    /// <summary>bf16 bits → float32 bits.</summary>
+    private readonly struct ShiftUp16 : IUInt32Op
     {
-        var rounded = (u + bias + ((u >> 16) & one)) >> 16;
-        var isNaN = Vector512.GreaterThan(u & absMask, inf);
-        return Vector512.ConditionalSelect(isNaN, nan, rounded);
+        public uint Invoke(uint x) => x << 16;
+        public Vector128<uint> Invoke(Vector128<uint> x) => x << 16;
+        public Vector256<uint> Invoke(Vector256<uint> x) => x << 16;
+        public Vector512<uint> Invoke(Vector512<uint> x) => x << 16;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> Round256(Vector256<uint> u, Vector256<uint> bias, Vector256<uint> one,
-        Vector256<uint> absMask, Vector256<uint> inf, Vector256<uint> nan)
+    /// <summary>
+    /// float32 bits → bf16 bits in the low half: adding 0x7FFF plus the lowest kept bit rounds half-way cases to
+    /// the even neighbour; NaN (magnitude above the infinity pattern) → the canonical quiet NaN 0x7FC0.
+    /// </summary>
+    private readonly struct RoundToBFloat16 : IUInt32Op
     {
-        var rounded = (u + bias + ((u >> 16) & one)) >> 16;
-        var isNaN = Vector256.GreaterThan(u & absMask, inf);
-        return Vector256.ConditionalSelect(isNaN, nan, rounded);
+        public uint Invoke(uint u) => (u & 0x7FFF_FFFFu) > 0x7F80_0000u ? 0x7FC0u : (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+        public Vector128<uint> Invoke(Vector128<uint> u) =>
+            Vector128.ConditionalSelect(Vector128.GreaterThan(u & Vector128.Create(0x7FFF_FFFFu), Vector128.Create(0x7F80_0000u)),
+                Vector128.Create(0x7FC0u), (u + Vector128.Create(0x7FFFu) + ((u >> 16) & Vector128<uint>.One)) >> 16);
+        public Vector256<uint> Invoke(Vector256<uint> u) =>
+            Vector256.ConditionalSelect(Vector256.GreaterThan(u & Vector256.Create(0x7FFF_FFFFu), Vector256.Create(0x7F80_0000u)),
+                Vector256.Create(0x7FC0u), (u + Vector256.Create(0x7FFFu) + ((u >> 16) & Vector256<uint>.One)) >> 16);
+        public Vector512<uint> Invoke(Vector512<uint> u) =>
+            Vector512.ConditionalSelect(Vector512.GreaterThan(u & Vector512.Create(0x7FFF_FFFFu), Vector512.Create(0x7F80_0000u)),
+                Vector512.Create(0x7FC0u), (u + Vector512.Create(0x7FFFu) + ((u >> 16) & Vector512<uint>.One)) >> 16);
     }
 
     /// <summary>Widens <paramref name="src"/> bytes of type <paramref name="type"/> (F32/F16/BF16/F64) to float32.</summary>

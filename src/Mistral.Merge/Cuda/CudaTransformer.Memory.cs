@@ -194,7 +194,7 @@ public sealed partial class CudaTransformer
     private unsafe void CopyLayer(int l, DeviceBuffer slot, int b, bool waitForSlot)
     {
         _stagingFree[b].Synchronize();          // the previous copy out of this staging buffer has finished
-        WeightPacker.PackLayer(_src, _layout, l, _staging[b]!.Pointer, _staging[b]!.Bytes);
+        WeightPacker.PackLayer(_src, _layout, l, _staging[b]!.Pointer, _staging[b]!.Bytes, _opt.Threads);
         if (waitForSlot) _copy.Wait(_slotFree[b]);   // the layer that used this device slot has finished computing
         _copy.CopyToDeviceAsync(slot.Ptr, _staging[b]!.Pointer, _layout.Bytes);
         _slotReady[b].Record(_copy);

@@ -15,4 +15,6 @@ public sealed class CudaTransformerOptions
     public int ChunkTokens { get; init; } = 512;
     /// <summary>Bytes of GPU memory left free when deciding whether a model fits.</summary>
     public long ReserveBytes { get; init; } = 512L << 20;
+    /// <summary>Host threads that pack (convert) layers for upload (<c>--threads</c>): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
 }

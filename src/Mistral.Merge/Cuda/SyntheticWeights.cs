@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Cuda;
 
@@ -18,12 +19,15 @@ public sealed class SyntheticWeights : IWeightSource
     private readonly DType _dtype;
     private readonly ulong _seed;
     private readonly bool _share;
+    private readonly int _threads;
 
     public ModelConfig Config { get; }
     public string Origin { get; }
 
-    public SyntheticWeights(ModelConfig config, DType dtype = DType.BF16, ulong seed = 0, bool shareAcrossLayers = false)
+    /// <param name="threads">threads that generate a tensor (the <see cref="WorkerPool"/>'s; 0 = all cores).</param>
+    public SyntheticWeights(ModelConfig config, DType dtype = DType.BF16, ulong seed = 0, bool shareAcrossLayers = false, int threads = 0)
     {
+        _threads = threads;
         if (dtype is not (DType.F32 or DType.BF16)) throw new ArgumentException("F32 or BF16", nameof(dtype));
         Config = config; _dtype = dtype; _seed = seed; _share = shareAcrossLayers;
         Origin = $"synthetic {config.ArchitectureName} (seed {seed})";
@@ -65,7 +69,7 @@ public sealed class SyntheticWeights : IWeightSource
         var bytes = new byte[checked(n * _dtype.SizeOf())];
         ulong baseSeed = _seed ^ Fnv(Canonical(name));
         const int Chunk = 1 << 20;
-        Parallel.For(0, (int)((n + Chunk - 1) / Chunk), c =>
+        WorkerPool.For(_threads, (int)((n + Chunk - 1) / Chunk), (c, _) =>
         {
             long start = (long)c * Chunk;
             int len = (int)Math.Min(Chunk, n - start);

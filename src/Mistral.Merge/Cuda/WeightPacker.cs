@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Cuda;
 
@@ -22,16 +23,17 @@ public static class WeightPacker
     /// <summary>
     /// Packs every part of <paramref name="layer"/> into <paramref name="dst"/> (at least LayerLayout.Bytes long;
     /// a pointer because a Mixtral layer exceeds 2 GB). Parts are converted in parallel: the copy out of the
-    /// page cache is the host-side bottleneck of layer streaming.
+    /// page cache is the host-side bottleneck of layer streaming. <paramref name="threads"/>: the <see cref="WorkerPool"/>'s (0 = all cores).
     /// </summary>
-    public static unsafe void PackLayer(IWeightSource src, LayerLayout layout, int layer, byte* dst, long capacity)
+    public static unsafe void PackLayer(IWeightSource src, LayerLayout layout, int layer, byte* dst, long capacity, int threads = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, layout.Bytes);
         var parts = layout.Parts(layer).ToList();
         foreach (var (name, _, shape, _) in parts) CheckShape(src, name, shape);
         nint basePtr = (nint)dst;
-        Parallel.ForEach(parts, part =>
+        WorkerPool.For(threads, parts.Count, (i, _) =>
         {
+            var part = parts[i];
             long elements = 1;
             foreach (var s in part.Shape) elements *= s;
             int es = part.Norm ? 4 : layout.ElementSize;

@@ -7,8 +7,9 @@ namespace Mistral.Merge.Inference;
 /// The reference forward pass on the CPU, HF semantics, float32 math over weights widened on the fly.
 /// Read top to bottom: <see cref="Forward"/> → <see cref="ForwardChunk"/> → embed → per layer
 /// <see cref="AttentionBlock"/> and <see cref="MlpBlock"/> / <see cref="MoeBlock"/> → <see cref="Head"/>.
-/// Batches use the packed GEMM, single tokens the GEMV; nothing is allocated per token once the
-/// buffers have grown to the largest batch.
+/// Every step names its input and output buffers (llama2.c's <c>run.c</c> style: <c>Linear(w.Q, x: _xn, y: _q, m)</c>);
+/// there is no hidden current input. Batches use the packed GEMM, single tokens the GEMV; nothing is allocated
+/// per token once the buffers have grown to the largest batch.
 /// </summary>
 public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 {
@@ -25,22 +26,18 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     private readonly Rope _rope;
     private readonly float _eps;
     private readonly int _chunk;
-    private int _layerIndex;
     // LocateNonFinite: the position whose hidden state is checked after every block (-1: none), and what it found.
     private int _probePosition = -1;
     private string? _probeFound;
 
-    // Activations for up to _capacity tokens (row-major [tokens, width]).
+    // Activations for up to _capacity tokens (row-major [tokens, width]): _x the residual stream, _xn a normed
+    // copy, _q/_k/_v/_att attention, _tmp a block output, _gate/_up the MLP, the rest the MoE block.
     private int _capacity;
     private float* _x, _xn, _q, _k, _v, _att, _tmp, _gate, _up, _router, _moeOut, _xe, _ye;
     private int[] _moeToken = [];
     private float[] _moeWeight = [];
     private int[] _topExpert = [];
     private float[] _topWeight = [];
-
-    // The input of the next Linear calls.
-    private float* _in;
-    private int _inRows, _inCols;
 
     public string Name => $"cpu ({_pool.Threads} threads)";
     public TransformerShape Shape => _s;
@@ -105,8 +102,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
             var layer = _model.Layers[l];
             AttentionBlock(layer, l, cache, p0, m);
             Probe(p0, m, l, "attention output");
-            _layerIndex = l;
-            if (_s.IsMoe) MoeBlock(layer, m); else MlpBlock(layer, m);
+            if (_s.IsMoe) MoeBlock(layer, l, m); else MlpBlock(layer, m);
             Probe(p0, m, l, _s.IsMoe ? "moe output" : "mlp output");
         }
         cache.Length = p0 + m;
@@ -141,14 +137,12 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 
     private void AttentionBlock(LayerWeights w, int layer, KvCache cache, int p0, int m)
     {
-        int h = _s.Hidden, qd = _s.QDim, kvd = _s.KvDim;
-        for (int i = 0; i < m; i++) Ops.RmsNorm(_x + (long)i * h, w.InputNorm, _xn + (long)i * h, h, _eps);
-
-        Input(_xn, m, h);
-        Linear(w.Q, _q);
-        Linear(w.K, _k);
-        Linear(w.V, _v);
-        Bias.AddRows(_q, w.QBias, m);
+        int qd = _s.QDim, kvd = _s.KvDim;
+        RmsNorm(x: _x, w.InputNorm, y: _xn, m);
+        Linear(w.Q, x: _xn, y: _q, m);
+        Linear(w.K, x: _xn, y: _k, m);
+        Linear(w.V, x: _xn, y: _v, m);
+        Bias.AddRows(_q, w.QBias, m); // Qwen2: q/k/v biases right after the projections, before RoPE
         Bias.AddRows(_k, w.KBias, m);
         Bias.AddRows(_v, w.VBias, m);
 
@@ -161,37 +155,29 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
             cache.Store(layer, p0 + i, _k + (long)i * kvd, _v + (long)i * kvd);
         }
 
-        _attention.Run(_pool, _q, cache, layer, p0, m, _att);
+        _attention.Run(_pool, q: _q, cache, layer, p0, m, output: _att);
 
-        Input(_att, m, qd);
-        Linear(w.O, _tmp);
-        Ops.Add(_x, _tmp, m * h);
+        Linear(w.O, x: _att, y: _tmp, m);
+        Ops.Add(_x, _tmp, m * _s.Hidden);
     }
 
     private void MlpBlock(LayerWeights w, int m)
     {
-        int h = _s.Hidden, inter = _s.Intermediate;
-        for (int i = 0; i < m; i++) Ops.RmsNorm(_x + (long)i * h, w.PostAttentionNorm, _xn + (long)i * h, h, _eps);
-
-        Input(_xn, m, h);
-        Linear(w.Gate!.Value, _gate);
-        Linear(w.Up!.Value, _up);
-        Ops.SiluMul(_gate, _up, m * inter);
-
-        Input(_gate, m, inter);
-        Linear(w.Down!.Value, _tmp);
-        Ops.Add(_x, _tmp, m * h);
+        RmsNorm(x: _x, w.PostAttentionNorm, y: _xn, m);
+        Linear(w.Gate!.Value, x: _xn, y: _gate, m);
+        Linear(w.Up!.Value, x: _xn, y: _up, m);
+        Ops.SiluMul(_gate, _up, m * _s.Intermediate);
+        Linear(w.Down!.Value, x: _gate, y: _tmp, m);
+        Ops.Add(_x, _tmp, m * _s.Hidden);
     }
 
     /// <summary>Mixtral: softmax over all router logits (float32), top-k (ties → lower index), the k weights renormalized.</summary>
-    private void MoeBlock(LayerWeights w, int m)
+    private void MoeBlock(LayerWeights w, int layer, int m)
     {
         int h = _s.Hidden, inter = _s.Intermediate, experts = _s.Experts, k = _s.ExpertsPerToken;
-        for (int i = 0; i < m; i++) Ops.RmsNorm(_x + (long)i * h, w.PostAttentionNorm, _xn + (long)i * h, h, _eps);
-
-        Input(_xn, m, h);
-        Linear(w.Router!.Value, _router);
-        MoeObserver?.Observe(_layerIndex, new ReadOnlySpan<float>(_xn, m * h), new ReadOnlySpan<float>(_router, m * experts), m);
+        RmsNorm(x: _x, w.PostAttentionNorm, y: _xn, m);
+        Linear(w.Router!.Value, x: _xn, y: _router, m);
+        MoeObserver?.Observe(layer, new ReadOnlySpan<float>(_xn, m * h), new ReadOnlySpan<float>(_router, m * experts), m);
         for (int i = 0; i < m; i++)
             Routing.TopK(new ReadOnlySpan<float>(_router + (long)i * experts, experts), k, _topExpert.AsSpan(i * k, k), _topWeight.AsSpan(i * k, k));
 
@@ -211,12 +197,10 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
                     }
             if (rows == 0) continue;
 
-            Input(_xe, rows, h);
-            Linear(w.ExpertGate[e], _gate);
-            Linear(w.ExpertUp[e], _up);
+            Linear(w.ExpertGate[e], x: _xe, y: _gate, rows);
+            Linear(w.ExpertUp[e], x: _xe, y: _up, rows);
             Ops.SiluMul(_gate, _up, rows * inter);
-            Input(_gate, rows, inter);
-            Linear(w.ExpertDown[e], _ye);
+            Linear(w.ExpertDown[e], x: _gate, y: _ye, rows);
 
             for (int r = 0; r < rows; r++)
                 Ops.AddScaled(_moeOut + (long)_moeToken[r] * h, _ye + (long)r * h, _moeWeight[r], h);
@@ -228,27 +212,31 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     {
         int h = _s.Hidden;
         int first = logits.Length == _s.Vocab ? m - 1 : 0; // last token only, or every token
-        for (int i = first; i < m; i++) Ops.RmsNorm(_x + (long)i * h, _model.FinalNorm, _xn + (long)i * h, h, _eps);
-        Input(_xn + (long)first * h, m - first, h);
-        fixed (float* y = logits) Linear(_model.LmHead, y);
+        long offset = (long)first * h;
+        RmsNorm(x: _x + offset, _model.FinalNorm, y: _xn + offset, m - first);
+        fixed (float* y = logits) Linear(_model.LmHead, x: _xn + offset, y: y, m - first);
     }
 
-    /// <summary>Sets the input rows of the following <see cref="Linear"/> calls (packed once for the GEMM).</summary>
-    private void Input(float* x, int rows, int cols)
+    /// <summary>y[i] = rmsnorm(x[i]) · weight for each of the <paramref name="rows"/> rows of width hidden.</summary>
+    private void RmsNorm(float* x, float[] weight, float* y, int rows)
     {
-        _in = x; _inRows = rows; _inCols = cols;
-        if (rows > GemvRows) _packed.Pack(x, rows, cols, cols);
+        int h = _s.Hidden;
+        for (int i = 0; i < rows; i++) Ops.RmsNorm(x + (long)i * h, weight, y + (long)i * h, h, _eps);
     }
 
     /// <summary>Largest batch that uses one GEMV per token instead of the GEMM (which pads batches to 32).</summary>
     private const int GemvRows = 4;
 
-    /// <summary>y[rows, W.Rows] = input · Wᵀ.</summary>
-    private void Linear(WeightMatrix w, float* y)
+    /// <summary>y[rows, W.Rows] = x[rows, W.Cols] · Wᵀ (a batch is packed into the GEMM's panels first).</summary>
+    private void Linear(WeightMatrix w, float* x, float* y, int rows)
     {
-        if (_inRows <= GemvRows)
-            for (int i = 0; i < _inRows; i++) _gemv.Multiply(w, _in + (long)i * _inCols, y + (long)i * w.Rows);
-        else _gemm.Multiply(_packed, w, y, w.Rows);
+        if (rows <= GemvRows)
+        {
+            for (int i = 0; i < rows; i++) _gemv.Multiply(w, x + (long)i * w.Cols, y + (long)i * w.Rows);
+            return;
+        }
+        _packed.Pack(x, rows, w.Cols, w.Cols);
+        _gemm.Multiply(_packed, w, y, w.Rows);
     }
 
     private void EnsureCapacity(int m)

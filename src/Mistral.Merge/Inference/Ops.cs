@@ -16,6 +16,15 @@ public static unsafe class Ops
     }
 
     /// <summary>gate ← silu(gate) · up, with silu(g) = g / (1 + e^(−g)).</summary>
+    public static void SiluMul(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (up.Length < gate.Length) throw new ArgumentException("up is shorter than gate");
+        fixed (float* g = gate)
+        fixed (float* u = up)
+            SiluMul(g, u, gate.Length);
+    }
+
+    /// <summary>gate ← silu(gate) · up, with silu(g) = g / (1 + e^(−g)).</summary>
     public static void SiluMul(float* gate, float* up, int n)
     {
         for (int i = 0; i < n; i++)
@@ -29,11 +38,13 @@ public static unsafe class Ops
     public static void Add(float* x, float* y, int n)
         => TensorPrimitives.Add(new ReadOnlySpan<float>(x, n), new ReadOnlySpan<float>(y, n), new Span<float>(x, n));
 
+    /// <summary>acc ← acc + w · y (the MoE block's weighted sum of expert outputs).</summary>
+    public static void AddScaled(Span<float> acc, ReadOnlySpan<float> y, float w)
+        => TensorPrimitives.MultiplyAdd(y[..acc.Length], w, acc, acc); // (y·w) + acc, not fused
+
     /// <summary>acc ← acc + w · y.</summary>
     public static void AddScaled(float* acc, float* y, float w, int n)
-    {
-        for (int i = 0; i < n; i++) acc[i] += y[i] * w;
-    }
+        => TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(y, n), w, new ReadOnlySpan<float>(acc, n), new Span<float>(acc, n)); // (y·w) + acc, not fused
 }
 
 /// <summary>

@@ -9,7 +9,7 @@ namespace Mistral.Merge.Merging;
 /// </summary>
 public sealed class L1Stream(long length)
 {
-    private readonly long _groupsEnd = Vector256.IsHardwareAccelerated && length >= 8 ? length / 8 * 8 : 0;
+    private readonly long _groupsEnd = length / 8 * 8; // Kernels.L1's order at every vector width
     private readonly double[] _lanes = new double[4];
     private readonly float[] _low = new float[4];   // first half of the current 8-element group
     private readonly float[] _tail = new float[8];  // after the groups (only when there are groups)

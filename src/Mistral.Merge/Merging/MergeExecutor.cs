@@ -1,12 +1,14 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using Mistral.Merge.IO;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Merging;
 
 public sealed record ExecuteOptions
 {
-    public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Worker threads (<c>--threads</c>; at most 256): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
     public long ShardSize { get; init; } = WriterOptions.DefaultShardSize;
     public bool Force { get; init; }
     public bool CopyTokenizer { get; init; } = true;
@@ -46,7 +48,7 @@ public static class MergeExecutor
                 throw new MergeException($"{outDir}: the output folder {(inFull == outFull ? "is" : "contains")} the input model '{m.Text}' ({inFull}); choose another output folder");
         }
         if (plan.Surgery != null) return plan.Surgery.Run(outDir, options);
-        int threads = Math.Clamp(options.Threads, 1, 256);
+        int threads = Math.Min(WorkerPool.Resolve(options.Threads), 256);
         using var writer = new CheckpointWriter(outDir, plan.OutputTensors, new WriterOptions { ShardSize = options.ShardSize, Force = options.Force });
         var run = new Execution(plan, writer, options, threads);
         run.Execute();
@@ -77,7 +79,7 @@ public static class MergeExecutor
 
     private sealed class Execution(MergePlan plan, CheckpointWriter writer, ExecuteOptions o, int threads)
     {
-        private int _next, _done;
+        private int _done;
         private long _read, _written;
         private volatile bool _failed;
         private ExceptionDispatchInfo? _error;
@@ -91,40 +93,36 @@ public static class MergeExecutor
 
         public void Execute()
         {
-            var workers = new Thread[Math.Min(threads, Math.Max(1, plan.Tasks.Count))];
-            for (int i = 0; i < workers.Length; i++)
-            {
-                workers[i] = new Thread(Work) { IsBackground = true, Name = $"merge-{i}" };
-                workers[i].Start();
-            }
-            foreach (var w in workers) w.Join();
-            _error?.Throw();
-            o.Cancellation.ThrowIfCancellationRequested();
-        }
-
-        private void Work()
-        {
-            // Buffers are reused across runs: a second merge in the same process does not allocate
-            // a second set while the garbage collector has not yet reclaimed the first.
-            var buffers = BufferPool.TryTake(out var pooled) ? pooled : new Buffers();
+            // One index per task, handed out in _order by the worker pool; each worker keeps one set of buffers.
+            int workers = WorkerPool.ThreadsFor(threads, plan.Tasks.Count);
+            var buffers = new Buffers?[workers];
             try
             {
-                while (!_failed)
+                WorkerPool.For(workers, plan.Tasks.Count, (i, worker) =>
                 {
-                    int i = Interlocked.Increment(ref _next) - 1;
-                    if (i >= plan.Tasks.Count) break;
-                    o.Cancellation.ThrowIfCancellationRequested();
-                    RunTask(plan.Tasks[_order[i]], buffers);
-                    int done = Interlocked.Increment(ref _done);
-                    Report(done);
-                }
+                    if (_failed) return;
+                    // Buffers are reused across runs: a second merge in the same process does not allocate
+                    // a second set while the garbage collector has not yet reclaimed the first.
+                    var b = buffers[worker] ??= BufferPool.TryTake(out var pooled) ? pooled : new Buffers();
+                    try
+                    {
+                        o.Cancellation.ThrowIfCancellationRequested();
+                        RunTask(plan.Tasks[_order[i]], b);
+                        Report(Interlocked.Increment(ref _done));
+                    }
+                    catch (Exception e)
+                    {
+                        lock (_progressLock) { _error ??= ExceptionDispatchInfo.Capture(e); }
+                        _failed = true;
+                    }
+                });
             }
-            catch (Exception e)
+            finally
             {
-                lock (_progressLock) { _error ??= ExceptionDispatchInfo.Capture(e); }
-                _failed = true;
+                foreach (var b in buffers) if (b != null) BufferPool.Add(b);
             }
-            finally { BufferPool.Add(buffers); }
+            _error?.Throw();
+            o.Cancellation.ThrowIfCancellationRequested();
         }
 
         private void Report(int done)

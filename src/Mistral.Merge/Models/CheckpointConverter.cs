@@ -10,6 +10,8 @@ public sealed record ConvertOptions
     public WriterOptions Writer { get; init; } = new();
     /// <summary>Receives (output bytes written, total), from worker threads.</summary>
     public Action<long, long>? Progress { get; init; }
+    /// <summary>Worker threads (<c>--threads</c>): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
 }
 
 /// <summary>
@@ -55,13 +57,13 @@ public static class CheckpointConverter
         }
         IO.SideFiles.CopyExisting(model.Path, writer, IO.SideFiles.All);
 
-        CopyTensors(model, writer, plan, options.Progress, cancel);
+        CopyTensors(model, writer, plan, options.Threads, options.Progress, cancel);
         model.CheckUnchanged();
         writer.Commit(options.Writer.Force);
     }
 
     /// <summary>Copies (and converts where the plan's dtype differs) every planned tensor from <paramref name="model"/>.</summary>
-    public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan,
+    public static void CopyTensors(ModelFolder model, CheckpointWriter writer, IReadOnlyList<PlannedTensor> plan, int threads = 0,
         Action<long, long>? progress = null, CancellationToken cancel = default)
     {
         var counter = new ProgressCounter(plan.Sum(p => p.ByteLength), progress);
@@ -102,7 +104,7 @@ public static class CheckpointConverter
             }
             writer.Write(it.Src.Name, dst, it.Start * outSize);
             counter.Add(dst.Length);
-        }, cancel);
+        }, threads, cancel);
     }
 
     private static Span<float> Widen(ReadOnlySpan<byte> src, DType type, Span<float> buffer)

@@ -21,6 +21,8 @@ public sealed record SynthOptions
     public WriterOptions Writer { get; init; } = new();
     /// <summary>Receives (bytes written, total), from worker threads.</summary>
     public Action<long, long>? Progress { get; init; }
+    /// <summary>Worker threads (<c>--threads</c>): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
 }
 
 /// <summary>
@@ -199,11 +201,11 @@ public static class Synthesizer
             SideFiles.CopyExisting(tokDir!, writer, ["tokenizer_config.json", "special_tokens_map.json"]);
         }
         foreach (var (name, bytes) in options.TokenizerFiles ?? new Dictionary<string, byte[]>()) writer.AddFile(name, bytes);
-        FillRandom(writer, plan, options.Seed, options.Progress, cancel);
+        FillRandom(writer, plan, options.Seed, options.Threads, options.Progress, cancel);
         writer.Commit(options.Writer.Force);
     }
 
-    private static void FillRandom(CheckpointWriter writer, List<PlannedTensor> plan, ulong seed, Action<long, long>? progress, CancellationToken cancel)
+    private static void FillRandom(CheckpointWriter writer, List<PlannedTensor> plan, ulong seed, int threads, Action<long, long>? progress, CancellationToken cancel)
     {
         var counter = new ProgressCounter(plan.Sum(t => t.ByteLength), progress);
         var items = new List<(PlannedTensor Tensor, ulong Key, bool IsNorm, long Start, int Count)>();
@@ -223,7 +225,7 @@ public static class Synthesizer
             Conversions.FromSingle(f, it.Tensor.DType, dst);
             writer.Write(it.Tensor.Name, dst, it.Start * size);
             counter.Add(dst.Length);
-        }, cancel);
+        }, threads, cancel);
     }
 
     /// <summary>Per-tensor stream key: splitmix64 of the seed mixed with the FNV-1a hash of the name.</summary>
@@ -251,74 +253,56 @@ public static class Synthesizer
     /// into a normal-ish value by summing its four 16-bit parts (Irwin–Hall, n = 4, rescaled to std 0.02).
     /// The SIMD loop does the same integer arithmetic and the same single float multiply: identical bits.
     /// </summary>
-    internal static void Normal(ulong key, long start, Span<float> dst)
+    internal static void Normal(ulong key, long start, Span<float> dst, SimdWidth width = 0)
     {
         ulong state = key + (ulong)start * Gamma; // element i uses Mix(state + (i + 1) * Gamma)
-        int i = 0;
-        ref float d = ref MemoryMarshal.GetReference(dst);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var lanes = Vector512.Create(1UL, 2, 3, 4, 5, 6, 7, 8) * Gamma;
-            var mask = Vector512.Create(0xFFFFUL);
-            var bias = Vector512.Create(131070);
-            var scale = Vector512.Create(Scale);
-            for (; i <= dst.Length - 16; i += 16)
-            {
-                var s0 = Vector512.Create(state + (ulong)i * Gamma) + lanes;
-                var s1 = Vector512.Create(state + (ulong)(i + 8) * Gamma) + lanes;
-                var a = Sum4(Mix(s0), mask);
-                var b = Sum4(Mix(s1), mask);
-                var n = Vector512.Narrow(a, b).AsInt32() - bias;
-                (Vector512.ConvertToSingle(n) * scale).StoreUnsafe(ref d, (nuint)i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var lanes = Vector256.Create(1UL, 2, 3, 4) * Gamma;
-            var mask = Vector256.Create(0xFFFFUL);
-            var bias = Vector256.Create(131070);
-            var scale = Vector256.Create(Scale);
-            for (; i <= dst.Length - 8; i += 8)
-            {
-                var s0 = Vector256.Create(state + (ulong)i * Gamma) + lanes;
-                var s1 = Vector256.Create(state + (ulong)(i + 4) * Gamma) + lanes;
-                var a = Sum4(Mix(s0), mask);
-                var b = Sum4(Mix(s1), mask);
-                var n = Vector256.Narrow(a, b).AsInt32() - bias;
-                (Vector256.ConvertToSingle(n) * scale).StoreUnsafe(ref d, (nuint)i);
-            }
-        }
-        for (; i < dst.Length; i++) Unsafe.Add(ref d, i) = NormalScalar(state + (ulong)(i + 1) * Gamma);
+        Simd.Generate(state + Gamma, Gamma, dst, default(IrwinHall4), width);
     }
 
     /// <summary>The scalar definition: one value from one splitmix64 counter.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float NormalScalar(ulong counter)
+    internal static float NormalScalar(ulong counter) => default(IrwinHall4).Invoke(counter);
+
+    /// <summary>splitmix64 of the counter, its four 16-bit parts summed, centred and scaled: the same integer arithmetic and one float multiply at every width.</summary>
+    private readonly struct IrwinHall4 : ICounterOp
     {
-        ulong z = Mix(counter);
-        int sum = (int)(z & 0xFFFF) + (int)((z >> 16) & 0xFFFF) + (int)((z >> 32) & 0xFFFF) + (int)(z >> 48);
-        return (sum - 131070) * Scale;
+        public float Invoke(ulong counter)
+        {
+            ulong z = Synthesizer.Mix(counter);
+            int sum = (int)(z & 0xFFFF) + (int)((z >> 16) & 0xFFFF) + (int)((z >> 32) & 0xFFFF) + (int)(z >> 48);
+            return (sum - 131070) * Scale;
+        }
+
+        public Vector128<float> Invoke(Vector128<ulong> lo, Vector128<ulong> hi) =>
+            Vector128.ConvertToSingle(Vector128.Narrow(Sum4(Mix(lo)), Sum4(Mix(hi))).AsInt32() - Vector128.Create(131070)) * Scale;
+        public Vector256<float> Invoke(Vector256<ulong> lo, Vector256<ulong> hi) =>
+            Vector256.ConvertToSingle(Vector256.Narrow(Sum4(Mix(lo)), Sum4(Mix(hi))).AsInt32() - Vector256.Create(131070)) * Scale;
+        public Vector512<float> Invoke(Vector512<ulong> lo, Vector512<ulong> hi) =>
+            Vector512.ConvertToSingle(Vector512.Narrow(Sum4(Mix(lo)), Sum4(Mix(hi))).AsInt32() - Vector512.Create(131070)) * Scale;
+
+        private static Vector128<ulong> Mix(Vector128<ulong> z)
+        {
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+            return z ^ (z >> 31);
+        }
+
+        private static Vector256<ulong> Mix(Vector256<ulong> z)
+        {
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+            return z ^ (z >> 31);
+        }
+
+        private static Vector512<ulong> Mix(Vector512<ulong> z)
+        {
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+            return z ^ (z >> 31);
+        }
+
+        private static Vector128<ulong> Sum4(Vector128<ulong> z) => (z & Vector128.Create(0xFFFFUL)) + ((z >> 16) & Vector128.Create(0xFFFFUL)) + ((z >> 32) & Vector128.Create(0xFFFFUL)) + (z >> 48);
+        private static Vector256<ulong> Sum4(Vector256<ulong> z) => (z & Vector256.Create(0xFFFFUL)) + ((z >> 16) & Vector256.Create(0xFFFFUL)) + ((z >> 32) & Vector256.Create(0xFFFFUL)) + (z >> 48);
+        private static Vector512<ulong> Sum4(Vector512<ulong> z) => (z & Vector512.Create(0xFFFFUL)) + ((z >> 16) & Vector512.Create(0xFFFFUL)) + ((z >> 32) & Vector512.Create(0xFFFFUL)) + (z >> 48);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<ulong> Mix(Vector512<ulong> z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-        return z ^ (z >> 31);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<ulong> Mix(Vector256<ulong> z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-        return z ^ (z >> 31);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<ulong> Sum4(Vector512<ulong> z, Vector512<ulong> mask) => (z & mask) + ((z >> 16) & mask) + ((z >> 32) & mask) + (z >> 48);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<ulong> Sum4(Vector256<ulong> z, Vector256<ulong> mask) => (z & mask) + ((z >> 16) & mask) + ((z >> 32) & mask) + (z >> 48);
 }

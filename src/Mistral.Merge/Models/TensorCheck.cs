@@ -4,7 +4,7 @@ namespace Mistral.Merge.Models;
 
 /// <summary>
 /// Counts NaN, ±Inf and all-zero tensors of a model straight from the memory maps: every tensor is
-/// cut into chunks that are scanned on all cores, so neither a float32 copy nor a whole tensor is
+/// cut into chunks that are scanned on the <see cref="WorkerPool"/> (<c>--threads</c>, 0 = all cores), so neither a float32 copy nor a whole tensor is
 /// ever held, and one huge tensor is spread over the cores like many small ones.
 /// </summary>
 public static class TensorCheck
@@ -22,8 +22,7 @@ public static class TensorCheck
             for (long off = 0; off < total; off += ChunkBytes) pieces.Add((i, off, (int)Math.Min(ChunkBytes, total - off)));
         }
         var counts = new ValueCounts[pieces.Count];
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
-        Parallel.For(0, pieces.Count, options, k =>
+        WorkerPool.For(threads, pieces.Count, (k, _) =>
         {
             var (tensor, offset, length) = pieces[k];
             var (file, info) = folder.Lookup(names[tensor]);

@@ -1,3 +1,5 @@
+using Mistral.Merge.Numerics;
+
 namespace Mistral.Merge.Moe;
 
 /// <summary>

@@ -1,8 +1,17 @@
-using System.Numerics.Tensors;
+using Mistral.Merge.Inference;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Moe;
 
-/// <summary>The Mixtral sparse MoE block on a batch of inputs [tokens, hidden] (float32, GEMMs via <see cref="SimilarityGemm"/>).</summary>
+/// <summary>
+/// The Mixtral sparse MoE block as MoE surgery evaluates it: every expert's output on every token (dense, so that
+/// subsets of experts can be compared without re-running them), then the routed combination for a subset. The steps
+/// are the forward pass's own: <see cref="Routing"/>, <see cref="Ops.SiluMul(Span{float}, ReadOnlySpan{float})"/>,
+/// <see cref="Ops.AddScaled(Span{float}, ReadOnlySpan{float}, float)"/>, and the GEMM tile of <see cref="GemmKernel"/>
+/// (via <see cref="SimilarityGemm"/>, on float32 weights). Only the orchestration differs from
+/// <see cref="CpuBackend"/>'s sparse block (tokens gathered per expert): its accumulation order (chosen experts by
+/// descending weight) is part of the surgery's exact results.
+/// </summary>
 public static class MoeBlock
 {
     public static float[] RouterLogits(float[] x, int tokens, float[] router, int experts, int hidden)
@@ -20,7 +29,7 @@ public static class MoeBlock
         var u = new float[(long)tokens * n];
         SimilarityGemm.MultiplyAddNT(x, e.W1, g, tokens, n, h);
         SimilarityGemm.MultiplyAddNT(x, e.W3, u, tokens, n, h);
-        for (long i = 0; i < g.LongLength; i++) { float a = g[i]; g[i] = a / (1f + MathF.Exp(-a)) * u[i]; }
+        Ops.SiluMul(g, u);
         var y = new float[(long)tokens * h];
         SimilarityGemm.MultiplyAddNT(g, e.W2, y, tokens, h, n);
         return y;
@@ -39,12 +48,12 @@ public static class MoeBlock
         for (int t = 0; t < tokens; t++)
         {
             for (int i = 0; i < m; i++) sub[i] = logits[t * experts + subset[i]];
+            Routing.ThrowIfNotFinite(sub);
             Routing.Route(sub, k, probs, chosen, w);
             var dst = y.AsSpan(t * hidden, hidden);
             for (int s = 0; s < k; s++)
             {
-                var src = expertOutputs[subset[chosen[s]]].AsSpan(t * hidden, hidden);
-                TensorPrimitives.MultiplyAdd(src, w[s], dst, dst);
+                Ops.AddScaled(dst, expertOutputs[subset[chosen[s]]].AsSpan(t * hidden, hidden), w[s]);
             }
         }
         return y;

@@ -39,12 +39,7 @@ public static class MoeForwardPass
     public static int[] Tokens(string model, string textFile, int maxTokens)
     {
         if (maxTokens < 2) throw new MergeException($"token limit must be at least 2, got {maxTokens}");
-        if (!Path.Exists(textFile)) throw new MergeException($"{textFile}: text file not found");
-        var text = InputFile.ReadAllText(textFile, InputFile.Limits.Text, "a text");
-        var ids = TokenizerLoader.Load(model).Encode(text, addBos: true);
-        if (ids.Length > maxTokens) ids = ids[..maxTokens];
-        if (ids.Length < 2) throw new MergeException($"{textFile}: the text gives {ids.Length} token(s) with BOS; at least 2 are needed");
-        return ids;
+        return TextTokens.FromFile(model, textFile, maxTokens);
     }
 
     /// <summary>Routing statistics of a Mixtral on token ids (every position of every window).</summary>

@@ -1,3 +1,4 @@
+using Mistral.Merge.Inference;
 using System.Text.Json.Nodes;
 
 namespace Mistral.Merge.Moe;
@@ -42,7 +43,9 @@ public sealed class RoutingStatistics
         var pairs = _pairs[layer];
         for (int t = 0; t < logits.Length / Experts; t++)
         {
-            Routing.Route(logits.Slice(t * Experts, Experts), TopK, probs, chosen, weights);
+            var row = logits.Slice(t * Experts, Experts);
+            Routing.ThrowIfNotFinite(row);
+            Routing.Route(row, TopK, probs, chosen, weights);
             for (int e = 0; e < Experts; e++) _probSum[layer, e] += probs[e];
             for (int s = 0; s < TopK; s++)
             {

@@ -7,9 +7,14 @@ public interface IParallelWork
 }
 
 /// <summary>
-/// A fixed pool of threads for the kernels: <see cref="Run"/> hands out indices 0..count-1 to the
-/// calling thread and the workers and returns when all are done. Nothing is allocated per call, so
-/// the token loop stays allocation-free. Not re-entrant: one <see cref="Run"/> at a time.
+/// The one parallelism mechanism of the library: a fixed pool of threads. <see cref="Run(IParallelWork, int)"/>
+/// hands out indices 0..count-1, in increasing order, to the calling thread and the workers and returns when
+/// all are done. Nothing is allocated per call, so the token loop stays allocation-free. Not re-entrant: one
+/// <see cref="Run(IParallelWork, int)"/> at a time. Loops outside the token path (merge, convert, synth, scans,
+/// packing, the MoE similarity GEMM) use <see cref="For"/>, a pool made for the one loop. Every thread count is
+/// a command's <c>--threads</c> value read through <see cref="Resolve"/>: 0 = all logical processors.
+/// The first exception of a body is rethrown wrapped in an <see cref="AggregateException"/> (the inline
+/// single-thread path rethrows it as is); indices not yet handed out are then skipped.
 /// </summary>
 public sealed class WorkerPool : IDisposable
 {
@@ -38,6 +43,33 @@ public sealed class WorkerPool : IDisposable
 
     /// <summary>The default thread count: all logical processors.</summary>
     public static int DefaultThreads => Environment.ProcessorCount;
+
+    /// <summary>The thread count of a <c>--threads</c> value: 0 (or less) = all logical processors.</summary>
+    public static int Resolve(int threads) => threads > 0 ? threads : DefaultThreads;
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(index, worker) for every index in [0, <paramref name="count"/>) on
+    /// min(<see cref="Resolve"/>(<paramref name="threads"/>), count) threads (the caller's among them), on a pool
+    /// made for this loop; worker (0 ≤ worker &lt; that count) indexes per-thread scratch.
+    /// </summary>
+    public static void For(int threads, int count, Action<int, int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (count <= 0) return;
+        using var pool = new WorkerPool(Math.Min(Resolve(threads), count));
+        pool.Run(count, body);
+    }
+
+    /// <summary>The threads <see cref="For"/> would use for <paramref name="count"/> items (to size per-worker scratch).</summary>
+    public static int ThreadsFor(int threads, int count) => Math.Max(1, Math.Min(Resolve(threads), count));
+
+    /// <summary><see cref="Run(IParallelWork, int)"/> with a delegate (allocates: not for the token loop).</summary>
+    public void Run(int count, Action<int, int> body) => Run(new DelegateWork(body), count);
+
+    private sealed class DelegateWork(Action<int, int> body) : IParallelWork
+    {
+        public void Execute(int index, int worker) => body(index, worker);
+    }
 
     public void Run(IParallelWork work, int count)
     {
@@ -68,6 +100,7 @@ public sealed class WorkerPool : IDisposable
         int i;
         while ((i = Interlocked.Increment(ref _next) - 1) < _count)
         {
+            if (Volatile.Read(ref _error) != null) continue; // a body failed: skip what is left
             try { work.Execute(i, worker); }
             catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
         }

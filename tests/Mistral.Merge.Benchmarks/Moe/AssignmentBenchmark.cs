@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mistral.Merge.Moe;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Benchmarks.Moe;
 

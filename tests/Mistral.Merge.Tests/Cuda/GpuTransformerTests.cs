@@ -3,6 +3,8 @@ using Mistral.Merge.Cuda;
 using Mistral.Merge.Inference;
 using Mistral.Merge.Models;
 
+using Mistral.Merge.Tests.Inference;
+
 namespace Mistral.Merge.Tests.Cuda;
 
 /// <summary>

@@ -2,6 +2,8 @@ using System.Text.Json;
 using Mistral.Merge.Cuda;
 using Mistral.Merge.Models;
 
+using Mistral.Merge.Tests.Inference;
+
 namespace Mistral.Merge.Tests.Cuda;
 
 /// <summary>

@@ -1,121 +1,166 @@
+using System.Runtime.InteropServices;
+using Mistral.Merge.Cuda;
+using Mistral.Merge.Models;
+
 namespace Mistral.Merge.Tests.Inference;
 
 /// <summary>
-/// A naive full-sequence forward pass in double precision, written from the HF modeling code
-/// independently of the library's kernels: explicit causal / sliding-window mask, no cache; q/k/v biases when the
-/// model has them (Qwen2).
+/// The one test oracle: a deliberately naive, independent full-sequence forward pass (HF Mistral/Llama/Mixtral
+/// semantics written from the modeling code, float64 accumulation over the weights widened to f32, an explicit
+/// causal / sliding-window mask, no cache; q/k/v biases when the model has them, as Qwen2). It shares no code with the kernels; the CPU backend's tests (on
+/// <see cref="TinyModel"/>s) and the GPU tests (on synthesized weights) compare against it, and it is itself
+/// checked against the upstream reference logits and expected.json on the fixtures (ReferenceForwardTests).
 /// </summary>
-public static class ReferenceForward
+public sealed class ReferenceForward
 {
-    public static double[][] Logits(TinyModel m, int[] tokens)
+    private readonly ModelConfig _c;
+    private readonly Func<string, float[]> _w;
+    private readonly Func<string, bool> _has;
+    private readonly Dictionary<string, float[]> _cache = new();
+
+    public ReferenceForward(ModelConfig config, Func<string, float[]> weights, Func<string, bool> has)
     {
-        int T = tokens.Length, H = m.Hidden, hd = m.Hd;
-        float[] W(string n) => m.Tensors[n].Data;
+        _c = config;
+        _w = weights;
+        _has = has;
+    }
+
+    public ReferenceForward(IWeightSource src) : this(src.Config, name =>
+    {
+        var info = src.Info(name);
+        var f = new float[info.ElementCount];
+        Conversions.ToSingle(src.Bytes(name), info.DType, f);
+        return f;
+    }, src.Contains)
+    { }
+
+    /// <summary>Logits [T][V] of a <see cref="TinyModel"/> (its values as they are, before any rounding on write).</summary>
+    public static double[][] Logits(TinyModel m, int[] tokens) =>
+        new ReferenceForward(ModelConfig.FromJson(m.Config()), name => m.Tensors[name].Data, m.Tensors.ContainsKey).Logits(tokens);
+
+    private float[] W(string name) => _cache.TryGetValue(name, out var f) ? f : _cache[name] = _w(name);
+
+    /// <summary>Logits [T][V] for the whole sequence (causal, no cache).</summary>
+    public double[][] Logits(IReadOnlyList<int> tokens)
+    {
+        int T = tokens.Count, h = _c.HiddenSize, H = _c.NumAttentionHeads, KVH = _c.NumKeyValueHeads, D = _c.HeadDim;
+        int window = _c.SlidingWindow ?? 0;
+        var emb = W(TensorNames.Embed);
         var x = new double[T][];
-        for (int t = 0; t < T; t++) x[t] = Row(W("model.embed_tokens.weight"), tokens[t], H);
-        for (int l = 0; l < m.Layers; l++)
+        for (int t = 0; t < T; t++) { x[t] = new double[h]; for (int i = 0; i < h; i++) x[t][i] = emb[(long)tokens[t] * h + i]; }
+
+        for (int l = 0; l < _c.NumHiddenLayers; l++)
         {
-            string p = $"model.layers.{l}.";
-            var xn = x.Select(r => Norm(r, W(p + "input_layernorm.weight"), m.Eps)).ToArray();
-            var q = xn.Select(r => MatVec(W(p + "self_attn.q_proj.weight"), r, m.Heads * hd)).ToArray();
-            var k = xn.Select(r => MatVec(W(p + "self_attn.k_proj.weight"), r, m.KvHeads * hd)).ToArray();
-            var v = xn.Select(r => MatVec(W(p + "self_attn.v_proj.weight"), r, m.KvHeads * hd)).ToArray();
+            string L(string s) => TensorNames.Layer(l, s);
+            var xn = x.Select(r => Norm(r, W(L("input_layernorm.weight")))).ToArray();
+            var q = xn.Select(r => MatVec(W(L("self_attn.q_proj.weight")), r, H * D)).ToArray();
+            var k = xn.Select(r => MatVec(W(L("self_attn.k_proj.weight")), r, KVH * D)).ToArray();
+            var v = xn.Select(r => MatVec(W(L("self_attn.v_proj.weight")), r, KVH * D)).ToArray();
             // Qwen2: nn.Linear(bias=True) on q/k/v, added before the rotary embedding
             foreach (var (name, rows) in new[] { ("q", q), ("k", k), ("v", v) })
-                if (m.Tensors.TryGetValue(p + $"self_attn.{name}_proj.bias", out var bias))
-                    foreach (var row in rows) for (int c = 0; c < row.Length; c++) row[c] += bias.Data[c];
-            for (int t = 0; t < T; t++) { Rope(q[t], m.Heads, hd, t, m.Theta); Rope(k[t], m.KvHeads, hd, t, m.Theta); }
-            var att = new double[T][];
-            for (int i = 0; i < T; i++)
-            {
-                att[i] = new double[m.Heads * hd];
-                for (int h = 0; h < m.Heads; h++)
+                if (_has(L($"self_attn.{name}_proj.bias")))
                 {
-                    int g = h / (m.Heads / m.KvHeads);
-                    var s = new double[T];
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j < T; j++)
-                    {
-                        bool visible = j <= i && (m.Window is not { } w || i - j < w);
-                        if (!visible) { s[j] = double.NegativeInfinity; continue; }
-                        double d = 0;
-                        for (int c = 0; c < hd; c++) d += q[i][h * hd + c] * k[j][g * hd + c];
-                        s[j] = d / Math.Sqrt(hd);
-                        max = Math.Max(max, s[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < T; j++) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int j = 0; j < T; j++)
-                        for (int c = 0; c < hd; c++) att[i][h * hd + c] += s[j] / sum * v[j][g * hd + c];
+                    var bias = W(L($"self_attn.{name}_proj.bias"));
+                    foreach (var row in rows) for (int c = 0; c < row.Length; c++) row[c] += bias[c];
                 }
-            }
-            for (int t = 0; t < T; t++) Add(x[t], MatVec(W(p + "self_attn.o_proj.weight"), att[t], H));
-            xn = x.Select(r => Norm(r, W(p + "post_attention_layernorm.weight"), m.Eps)).ToArray();
+            for (int t = 0; t < T; t++) { Rope(q[t], H, D, t); Rope(k[t], KVH, D, t); }
+            var att = new double[T][];
+            double scale = 1.0 / Math.Sqrt(D);
             for (int t = 0; t < T; t++)
             {
-                if (m.Experts == 0)
+                att[t] = new double[H * D];
+                for (int hh = 0; hh < H; hh++)
                 {
-                    Add(x[t], Mlp(m, W(p + "mlp.gate_proj.weight"), W(p + "mlp.up_proj.weight"), W(p + "mlp.down_proj.weight"), xn[t]));
-                    continue;
+                    int kv = hh / (H / KVH);
+                    var s = new double[t + 1];
+                    double mx = double.NegativeInfinity;
+                    for (int j = 0; j <= t; j++)
+                    {
+                        if (window > 0 && t - j >= window) { s[j] = double.NegativeInfinity; continue; }
+                        double dot = 0;
+                        for (int d = 0; d < D; d++) dot += q[t][hh * D + d] * k[j][kv * D + d];
+                        s[j] = dot * scale;
+                        mx = Math.Max(mx, s[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j <= t; j++) { s[j] = double.IsNegativeInfinity(s[j]) ? 0 : Math.Exp(s[j] - mx); sum += s[j]; }
+                    for (int j = 0; j <= t; j++)
+                        for (int d = 0; d < D; d++) att[t][hh * D + d] += s[j] / sum * v[j][kv * D + d];
                 }
-                var logits = MatVec(W(p + "block_sparse_moe.gate.weight"), xn[t], m.Experts);
-                double mx = logits.Max();
-                var prob = logits.Select(z => Math.Exp(z - mx)).ToArray();
-                double ps = prob.Sum();
-                for (int e = 0; e < prob.Length; e++) prob[e] /= ps;
-                var chosen = Enumerable.Range(0, m.Experts).OrderByDescending(e => prob[e]).ThenBy(e => e).Take(m.TopK).ToArray();
-                double total = chosen.Sum(e => prob[e]);
-                var o = new double[H];
-                foreach (var e in chosen.OrderBy(e => e))
+            }
+            for (int t = 0; t < T; t++) Add(x[t], MatVec(W(L("self_attn.o_proj.weight")), att[t], h));
+
+            for (int t = 0; t < T; t++)
+            {
+                var n2 = Norm(x[t], W(L("post_attention_layernorm.weight")));
+                if (!_c.IsMoe) { Add(x[t], Mlp(n2, L("mlp.gate_proj.weight"), L("mlp.up_proj.weight"), L("mlp.down_proj.weight"))); continue; }
+                int E = _c.NumLocalExperts, K = _c.NumExpertsPerTok;
+                var logits = MatVec(W(L("block_sparse_moe.gate.weight")), n2, E);
+                double m = logits.Max();
+                var p = logits.Select(z => Math.Exp(z - m)).ToArray();
+                double ps = p.Sum();
+                for (int e = 0; e < E; e++) p[e] /= ps;
+                var chosen = Enumerable.Range(0, E).OrderByDescending(e => p[e]).ThenBy(e => e).Take(K).ToArray();
+                double wsum = chosen.Sum(e => p[e]);
+                var acc = new double[h];
+                foreach (int e in chosen.OrderBy(e => e))
                 {
-                    var y = Mlp(m, W(p + $"block_sparse_moe.experts.{e}.w1.weight"), W(p + $"block_sparse_moe.experts.{e}.w3.weight"), W(p + $"block_sparse_moe.experts.{e}.w2.weight"), xn[t]);
-                    for (int c = 0; c < H; c++) o[c] += y[c] * (prob[e] / total);
+                    var y = Mlp(n2, L($"block_sparse_moe.experts.{e}.w1.weight"), L($"block_sparse_moe.experts.{e}.w3.weight"), L($"block_sparse_moe.experts.{e}.w2.weight"));
+                    for (int i = 0; i < h; i++) acc[i] += p[e] / wsum * y[i];
                 }
-                Add(x[t], o);
+                Add(x[t], acc);
             }
         }
-        var head = m.Tie ? W("model.embed_tokens.weight") : W("lm_head.weight");
-        return x.Select(r => MatVec(head, Norm(r, W("model.norm.weight"), m.Eps), m.Vocab)).ToArray();
+        var head = _c.TieWordEmbeddings ? W(TensorNames.Embed) : W(TensorNames.LmHead);
+        return x.Select(r => MatVec(head, Norm(r, W(TensorNames.FinalNorm)), _c.VocabSize)).ToArray();
     }
 
-    private static double[] Mlp(TinyModel m, float[] gate, float[] up, float[] down, double[] x)
+    private double[] Mlp(double[] xn, string gate, string up, string down)
     {
-        var g = MatVec(gate, x, m.Intermediate);
-        var u = MatVec(up, x, m.Intermediate);
-        for (int i = 0; i < g.Length; i++) g[i] = g[i] / (1 + Math.Exp(-g[i])) * u[i];
-        return MatVec(down, g, m.Hidden);
+        int I = _c.IntermediateSize;
+        var g = MatVec(W(gate), xn, I);
+        var u = MatVec(W(up), xn, I);
+        var a = new double[I];
+        for (int i = 0; i < I; i++) a[i] = g[i] / (1 + Math.Exp(-g[i])) * u[i];
+        return MatVec(W(down), a, _c.HiddenSize);
     }
 
-    private static double[] Row(float[] w, int row, int n) => Enumerable.Range(0, n).Select(c => (double)w[row * n + c]).ToArray();
+    private double[] Norm(double[] x, float[] w)
+    {
+        double ss = 0;
+        foreach (var v in x) ss += v * v;
+        double inv = 1 / Math.Sqrt(ss / x.Length + _c.RmsNormEps);
+        var y = new double[x.Length];
+        for (int i = 0; i < x.Length; i++) y[i] = w[i] * (x[i] * inv);
+        return y;
+    }
+
+    /// <summary>HF rotate_half with inv_freq = theta^(−2i/D), in double.</summary>
+    private void Rope(double[] v, int heads, int D, int pos)
+    {
+        int half = D / 2;
+        for (int hh = 0; hh < heads; hh++)
+            for (int i = 0; i < half; i++)
+            {
+                double ang = pos * Math.Pow(_c.RopeTheta, -2.0 * i / D);
+                double a = v[hh * D + i], b = v[hh * D + i + half];
+                v[hh * D + i] = a * Math.Cos(ang) - b * Math.Sin(ang);
+                v[hh * D + i + half] = b * Math.Cos(ang) + a * Math.Sin(ang);
+            }
+    }
 
     private static double[] MatVec(float[] w, double[] x, int rows)
     {
+        int cols = x.Length;
         var y = new double[rows];
         for (int r = 0; r < rows; r++)
         {
             double s = 0;
-            for (int c = 0; c < x.Length; c++) s += w[r * x.Length + c] * x[c];
+            var row = new ReadOnlySpan<float>(w, r * cols, cols);
+            for (int i = 0; i < cols; i++) s += row[i] * x[i];
             y[r] = s;
         }
         return y;
-    }
-
-    private static double[] Norm(double[] x, float[] w, double eps)
-    {
-        double ms = x.Sum(v => v * v) / x.Length;
-        return x.Select((v, i) => v / Math.Sqrt(ms + eps) * w[i]).ToArray();
-    }
-
-    private static void Rope(double[] v, int heads, int hd, int pos, double theta)
-    {
-        for (int h = 0; h < heads; h++)
-            for (int i = 0; i < hd / 2; i++)
-            {
-                double a = pos / Math.Pow(theta, 2.0 * i / hd);
-                double x1 = v[h * hd + i], x2 = v[h * hd + i + hd / 2];
-                v[h * hd + i] = x1 * Math.Cos(a) - x2 * Math.Sin(a);
-                v[h * hd + i + hd / 2] = x2 * Math.Cos(a) + x1 * Math.Sin(a);
-            }
     }
 
     private static void Add(double[] x, double[] y) { for (int i = 0; i < x.Length; i++) x[i] += y[i]; }

@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Mistral.Merge.Inference;
 using Mistral.Merge.Moe;
 
 namespace Mistral.Merge.Tests.Moe;

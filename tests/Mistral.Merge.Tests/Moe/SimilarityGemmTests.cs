@@ -1,4 +1,5 @@
 using Mistral.Merge.Moe;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Moe;
 

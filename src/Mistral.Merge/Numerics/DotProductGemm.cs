@@ -1,14 +1,14 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace Mistral.Merge.Moe;
+namespace Mistral.Merge.Numerics;
 
 /// <summary>
 /// The first similarity kernel, kept as the benchmark baseline (no packing, so cheap for tiny products).
 /// <c>C[n, m] += A[n, k] · B[m, k]ᵀ</c> in float32 (row-major, both operands along k): a blocked,
 /// multithreaded dot-product GEMM. 4×4 register tiles of 16 SIMD accumulators (Vector512 where the CPU
 /// has it, else Vector256) run over k chunks that keep a 64-row A block and a 256-row B block in L2;
-/// threads own disjoint row blocks of C. Accumulation is float32 (per-lane partial sums, as BLAS does).
+/// the <see cref="WorkerPool"/>'s threads own disjoint row blocks of C. Accumulation is float32 (per-lane partial sums, as BLAS does).
 /// </summary>
 public static unsafe class DotProductGemm
 {
@@ -23,8 +23,7 @@ public static unsafe class DotProductGemm
         {
             nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
             int blocks = (n + RowBlock - 1) / RowBlock;
-            var opts = new ParallelOptions { MaxDegreeOfParallelism = maxThreads > 0 ? maxThreads : Environment.ProcessorCount };
-            Parallel.For(0, blocks, opts, blk =>
+            WorkerPool.For(maxThreads, blocks, (blk, _) =>
             {
                 int r0 = blk * RowBlock, r1 = Math.Min(n, r0 + RowBlock);
                 RowBlockProduct((float*)ia, (float*)ib, (float*)ic, r0, r1, m, k);

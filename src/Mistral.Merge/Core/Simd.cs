@@ -1,0 +1,165 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Mistral.Merge.Core;
+
+/// <summary>A vector width for the element-wise drivers of <see cref="Simd"/> (tests force each one).</summary>
+public enum SimdWidth
+{
+    Scalar = 1,
+    V128 = 4,
+    V256 = 8,
+    V512 = 16,
+}
+
+/// <summary>An element-wise float32 operation on two inputs, one body per vector width (TensorPrimitives' operator style).</summary>
+public interface IBinaryOp
+{
+    float Invoke(float x, float y);
+    Vector128<float> Invoke(Vector128<float> x, Vector128<float> y);
+    Vector256<float> Invoke(Vector256<float> x, Vector256<float> y);
+    Vector512<float> Invoke(Vector512<float> x, Vector512<float> y);
+}
+
+/// <summary>An element-wise operation on 32-bit lanes (bit patterns): widening, narrowing and rounding steps of the dtype conversions.</summary>
+public interface IUInt32Op
+{
+    uint Invoke(uint x);
+    Vector128<uint> Invoke(Vector128<uint> x);
+    Vector256<uint> Invoke(Vector256<uint> x);
+    Vector512<uint> Invoke(Vector512<uint> x);
+}
+
+/// <summary>A float32 value per 64-bit counter (seeded generators): the vector forms map two counter vectors to one float vector.</summary>
+public interface ICounterOp
+{
+    float Invoke(ulong counter);
+    Vector128<float> Invoke(Vector128<ulong> lo, Vector128<ulong> hi);
+    Vector256<float> Invoke(Vector256<ulong> lo, Vector256<ulong> hi);
+    Vector512<float> Invoke(Vector512<ulong> lo, Vector512<ulong> hi);
+}
+
+/// <summary>
+/// The drivers of the element-wise kernels: each operation is written once as an operator struct
+/// (<see cref="IBinaryOp"/>, <see cref="IUInt32Op"/>) and run here at the widest vector width the CPU accelerates
+/// (Vector512, Vector256, Vector128 — ARM64's NEON included), the remainder at the narrower widths and then scalar.
+/// Element-wise operations have no cross-lane step, so every width gives the same bits; the <c>width</c>
+/// parameters exist for the tests that check exactly that.
+/// </summary>
+public static class Simd
+{
+    /// <summary>The widest accelerated width.</summary>
+    public static SimdWidth Widest { get; } =
+        Vector512.IsHardwareAccelerated ? SimdWidth.V512
+        : Vector256.IsHardwareAccelerated ? SimdWidth.V256
+        : Vector128.IsHardwareAccelerated ? SimdWidth.V128
+        : SimdWidth.Scalar;
+
+    /// <summary>dst[i] = op(x[i], y[i]); <paramref name="dst"/> may be <paramref name="x"/> or <paramref name="y"/> (same start).</summary>
+    public static void Map<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> dst, TOp op, SimdWidth width = 0)
+        where TOp : struct, IBinaryOp
+    {
+        int n = dst.Length;
+        if (x.Length < n || y.Length < n) throw new ArgumentException("an input is shorter than the destination");
+        if (width == 0) width = Widest;
+        ref float rx = ref MemoryMarshal.GetReference(x);
+        ref float ry = ref MemoryMarshal.GetReference(y);
+        ref float rd = ref MemoryMarshal.GetReference(dst);
+        int i = 0;
+        if (width >= SimdWidth.V512)
+            for (; i <= n - 16; i += 16)
+                op.Invoke(Vector512.LoadUnsafe(ref rx, (nuint)i), Vector512.LoadUnsafe(ref ry, (nuint)i)).StoreUnsafe(ref rd, (nuint)i);
+        if (width >= SimdWidth.V256)
+            for (; i <= n - 8; i += 8)
+                op.Invoke(Vector256.LoadUnsafe(ref rx, (nuint)i), Vector256.LoadUnsafe(ref ry, (nuint)i)).StoreUnsafe(ref rd, (nuint)i);
+        if (width >= SimdWidth.V128)
+            for (; i <= n - 4; i += 4)
+                op.Invoke(Vector128.LoadUnsafe(ref rx, (nuint)i), Vector128.LoadUnsafe(ref ry, (nuint)i)).StoreUnsafe(ref rd, (nuint)i);
+        for (; i < n; i++) Unsafe.Add(ref rd, i) = op.Invoke(Unsafe.Add(ref rx, i), Unsafe.Add(ref ry, i));
+    }
+
+    /// <summary>dst[i] = op(first + i·step) with wrapping 64-bit counters (a counter-based generator: any chunk in any order).</summary>
+    public static void Generate<TOp>(ulong first, ulong step, Span<float> dst, TOp op, SimdWidth width = 0)
+        where TOp : struct, ICounterOp
+    {
+        if (width == 0) width = Widest;
+        int n = dst.Length, i = 0;
+        ref float d = ref MemoryMarshal.GetReference(dst);
+        if (width >= SimdWidth.V512)
+        {
+            var lanes = Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7) * step;
+            for (; i <= n - 16; i += 16)
+                op.Invoke(Vector512.Create(first + (ulong)i * step) + lanes, Vector512.Create(first + (ulong)(i + 8) * step) + lanes).StoreUnsafe(ref d, (nuint)i);
+        }
+        if (width >= SimdWidth.V256)
+        {
+            var lanes = Vector256.Create(0UL, 1, 2, 3) * step;
+            for (; i <= n - 8; i += 8)
+                op.Invoke(Vector256.Create(first + (ulong)i * step) + lanes, Vector256.Create(first + (ulong)(i + 4) * step) + lanes).StoreUnsafe(ref d, (nuint)i);
+        }
+        if (width >= SimdWidth.V128)
+        {
+            var lanes = Vector128.Create(0UL, 1) * step;
+            for (; i <= n - 4; i += 4)
+                op.Invoke(Vector128.Create(first + (ulong)i * step) + lanes, Vector128.Create(first + (ulong)(i + 2) * step) + lanes).StoreUnsafe(ref d, (nuint)i);
+        }
+        for (; i < n; i++) Unsafe.Add(ref d, i) = op.Invoke(first + (ulong)i * step);
+    }
+
+    /// <summary>dst[i] = op((uint)src[i]): 16-bit values widened to 32-bit lanes, then the operation (bf16 → float32 bits).</summary>
+    public static void Widen<TOp>(ReadOnlySpan<ushort> src, Span<uint> dst, TOp op, SimdWidth width = 0)
+        where TOp : struct, IUInt32Op
+    {
+        int n = src.Length;
+        if (dst.Length < n) throw new ArgumentException("destination too short");
+        if (width == 0) width = Widest;
+        ref ushort s = ref MemoryMarshal.GetReference(src);
+        ref uint d = ref MemoryMarshal.GetReference(dst);
+        int i = 0;
+        if (width >= SimdWidth.V512)
+            for (; i <= n - 32; i += 32)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref s, (nuint)i));
+                op.Invoke(lo).StoreUnsafe(ref d, (nuint)i);
+                op.Invoke(hi).StoreUnsafe(ref d, (nuint)(i + 16));
+            }
+        if (width >= SimdWidth.V256)
+            for (; i <= n - 16; i += 16)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.LoadUnsafe(ref s, (nuint)i));
+                op.Invoke(lo).StoreUnsafe(ref d, (nuint)i);
+                op.Invoke(hi).StoreUnsafe(ref d, (nuint)(i + 8));
+            }
+        if (width >= SimdWidth.V128)
+            for (; i <= n - 8; i += 8)
+            {
+                var (lo, hi) = Vector128.Widen(Vector128.LoadUnsafe(ref s, (nuint)i));
+                op.Invoke(lo).StoreUnsafe(ref d, (nuint)i);
+                op.Invoke(hi).StoreUnsafe(ref d, (nuint)(i + 4));
+            }
+        for (; i < n; i++) Unsafe.Add(ref d, i) = op.Invoke(Unsafe.Add(ref s, i));
+    }
+
+    /// <summary>dst[i] = (ushort)op(src[i]): the operation on 32-bit lanes, then narrowed to 16 bits (float32 bits → bf16).</summary>
+    public static void Narrow<TOp>(ReadOnlySpan<uint> src, Span<ushort> dst, TOp op, SimdWidth width = 0)
+        where TOp : struct, IUInt32Op
+    {
+        int n = src.Length;
+        if (dst.Length < n) throw new ArgumentException("destination too short");
+        if (width == 0) width = Widest;
+        ref uint s = ref MemoryMarshal.GetReference(src);
+        ref ushort d = ref MemoryMarshal.GetReference(dst);
+        int i = 0;
+        if (width >= SimdWidth.V512)
+            for (; i <= n - 32; i += 32)
+                Vector512.Narrow(op.Invoke(Vector512.LoadUnsafe(ref s, (nuint)i)), op.Invoke(Vector512.LoadUnsafe(ref s, (nuint)(i + 16)))).StoreUnsafe(ref d, (nuint)i);
+        if (width >= SimdWidth.V256)
+            for (; i <= n - 16; i += 16)
+                Vector256.Narrow(op.Invoke(Vector256.LoadUnsafe(ref s, (nuint)i)), op.Invoke(Vector256.LoadUnsafe(ref s, (nuint)(i + 8)))).StoreUnsafe(ref d, (nuint)i);
+        if (width >= SimdWidth.V128)
+            for (; i <= n - 8; i += 8)
+                Vector128.Narrow(op.Invoke(Vector128.LoadUnsafe(ref s, (nuint)i)), op.Invoke(Vector128.LoadUnsafe(ref s, (nuint)(i + 4)))).StoreUnsafe(ref d, (nuint)i);
+        for (; i < n; i++) Unsafe.Add(ref d, i) = (ushort)op.Invoke(Unsafe.Add(ref s, i));
+    }
+}

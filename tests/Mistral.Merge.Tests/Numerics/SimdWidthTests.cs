@@ -1,0 +1,190 @@
+using System.Numerics.Tensors;
+using Mistral.Merge.Merging;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.Tests.Numerics;
+
+/// <summary>
+/// The element-wise kernels and the GEMM micro-kernel give the same bits at every vector width: each is run at a
+/// forced width (Vector512 and Vector256 are emulated in software where the CPU lacks them) and compared with the
+/// width this machine uses.
+/// </summary>
+public unsafe class SimdWidthTests
+{
+    private static readonly SimdWidth[] Widths = [SimdWidth.Scalar, SimdWidth.V128, SimdWidth.V256, SimdWidth.V512];
+
+    /// <summary>Random floats with the awkward values mixed in (NaN, ±Inf, ±0, subnormals, bf16 half-way cases).</summary>
+    private static float[] Values(int n, int seed)
+    {
+        var rng = new Random(seed);
+        var v = new float[n];
+        float[] special = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, 1e-40f, -1e-40f,
+            BitConverter.UInt32BitsToSingle(0x3F808000), BitConverter.UInt32BitsToSingle(0x3F818000), BitConverter.UInt32BitsToSingle(0xFFFFFFFF)];
+        for (int i = 0; i < n; i++)
+            v[i] = i % 7 == 3 ? special[rng.Next(special.Length)] : (float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-20, 20)));
+        return v;
+    }
+
+    // Lengths that leave a remainder for every narrower loop and the scalar tail.
+    private static readonly int[] Lengths = [0, 1, 3, 7, 15, 31, 33, 100, 1027];
+
+    /// <summary>Same bits, except that any NaN equals any NaN: which operand's payload a NaN result carries is not
+    /// specified (the JIT may swap the operands of a commutative add), and the writers canonicalize NaN anyway.</summary>
+    private static void AssertSameBits(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(actual[i])
+                || (float.IsNaN(expected[i]) && float.IsNaN(actual[i])),
+                $"{what}: element {i} differs ({expected[i]} vs {actual[i]})");
+    }
+
+    [Fact]
+    public void Bf16_round_trip_conversions_agree_at_every_width()
+    {
+        foreach (int n in Lengths)
+        {
+            var x = Values(n, n);
+            var wide = new ushort[n];
+            Conversions.SingleToBFloat16(x, wide);
+            for (int i = 0; i < n; i++) Assert.Equal(BFloat16.RoundToBits(x[i]), wide[i]);
+            var back = new float[n];
+            Conversions.BFloat16ToSingle(wide, back);
+            foreach (var w in Widths)
+            {
+                var narrow = new ushort[n];
+                Conversions.SingleToBFloat16(x, narrow, w);
+                Assert.Equal(wide, narrow);
+                var widened = new float[n];
+                Conversions.BFloat16ToSingle(wide, widened, w);
+                AssertSameBits(back, widened, $"bf16→f32 at {w}, n={n}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Merge_element_wise_kernels_agree_at_every_width_and_with_the_scalar_reference()
+    {
+        foreach (int n in Lengths)
+        {
+            var a = Values(n, 1 + n);
+            var b = Values(n, 2 + n);
+            const float ca = 0.3f, cb = -1.7f;
+            var reference = new float[n];
+            for (int i = 0; i < n; i++) { float p = ca * a[i], q = cb * b[i]; reference[i] = p + q; }
+            var combined = new float[n];
+            Kernels.Combine(a, ca, b, cb, combined);
+            AssertSameBits(reference, combined, "Combine");
+
+            var added = (float[])a.Clone();
+            Kernels.AddScaled(added, b, cb);
+            for (int i = 0; i < n; i++) { float p = cb * b[i]; reference[i] = a[i] + p; }
+            AssertSameBits(reference, added, "AddScaled");
+
+            foreach (var w in Widths)
+            {
+                var d = new float[n];
+                Simd.Map(a, b, d, new Kernels.LinearCombination(ca, cb), w);
+                AssertSameBits(combined, d, $"Combine at {w}");
+                Simd.Map(a, b, d, new Kernels.LinearCombination(1f, cb), w);
+                AssertSameBits(added, d, $"AddScaled at {w}");
+                Simd.Map(a, a, d, new Kernels.Scaled(ca), w);
+                for (int i = 0; i < n; i++) reference[i] = ca * a[i];
+                AssertSameBits(reference, d, $"Scale at {w}");
+                Simd.Map(a, b, d, default(Kernels.Difference), w);
+                for (int i = 0; i < n; i++) reference[i] = a[i] - b[i];
+                AssertSameBits(reference, d, $"Subtract at {w}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Synthesizer_values_agree_at_every_width_with_the_scalar_definition()
+    {
+        const ulong key = 0x1234_5678_9ABC_DEF0;
+        foreach (int n in Lengths)
+            foreach (var w in Widths)
+            {
+                var v = new float[n];
+                Mistral.Merge.Models.Synthesizer.Normal(key, 77, v, w);
+                for (int i = 0; i < n; i++)
+                    Assert.Equal(Mistral.Merge.Models.Synthesizer.NormalScalar(key + (ulong)(77 + i + 1) * 0x9E3779B97F4A7C15), v[i]);
+            }
+    }
+
+    [Fact]
+    public void Merge_reductions_add_in_the_same_order_at_every_width()
+    {
+        foreach (int n in Lengths)
+        {
+            var a = Values(n, 10 + n).Select(v => float.IsFinite(v) ? v : 0.5f).ToArray();
+            var b = Values(n, 20 + n).Select(v => float.IsFinite(v) ? v : -0.25f).ToArray();
+            double aa = 0, bb = 0, ab = 0;
+            Kernels.Moments(a, b, ref aa, ref bb, ref ab);
+            double l1 = Kernels.L1(a);
+            var stream = new L1Stream(n);
+            for (int i = 0; i < n; i += 5) stream.Add(a.AsSpan(i, Math.Min(5, n - i)));
+            Assert.Equal(BitConverter.DoubleToInt64Bits(l1), BitConverter.DoubleToInt64Bits(stream.Total));
+            foreach (var w in Widths)
+            {
+                double waa = 0, wbb = 0, wab = 0;
+                Kernels.Moments(a, b, ref waa, ref wbb, ref wab, w);
+                Assert.Equal(BitConverter.DoubleToInt64Bits(aa), BitConverter.DoubleToInt64Bits(waa));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(bb), BitConverter.DoubleToInt64Bits(wbb));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(ab), BitConverter.DoubleToInt64Bits(wab));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(l1), BitConverter.DoubleToInt64Bits(Kernels.L1(a, w)));
+            }
+        }
+    }
+
+    [Fact]
+    public void Forward_pass_axpy_is_an_unfused_product_then_sum()
+    {
+        var y = Values(1027, 5);
+        var acc = Values(1027, 6);
+        var expected = new float[acc.Length];
+        const float w = 0.37f;
+        for (int i = 0; i < acc.Length; i++) { float p = y[i] * w; expected[i] = acc[i] + p; }
+        fixed (float* pa = acc) fixed (float* py = y) Mistral.Merge.Inference.Ops.AddScaled(pa, py, w, acc.Length);
+        AssertSameBits(expected, acc, "Ops.AddScaled");
+        var x = Values(1027, 7);
+        var z = (float[])x.Clone();
+        TensorPrimitives.Add(z, y, z);
+        for (int i = 0; i < x.Length; i++) x[i] += y[i];
+        AssertSameBits(x, z, "Ops.Add");
+    }
+
+    [Fact]
+    public void Gemm_micro_kernel_vector_forms_equal_the_scalar_form()
+    {
+        const int kc = 37, ld = 41;
+        var rng = new Random(3);
+        var a = Enumerable.Range(0, 8 * ld).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var packedA = new float[kc * 8];
+        for (int p = 0; p < kc; p++) for (int r = 0; r < 8; r++) packedA[p * 8 + r] = a[r * ld + p];
+        var b = Enumerable.Range(0, kc * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var start = Enumerable.Range(0, 256).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        foreach (bool first in new[] { true, false })
+        {
+            var expected = (float[])start.Clone();
+            fixed (float* pa = a) fixed (float* pb = b) fixed (float* pe = expected) GemmKernel.Scalar(pa, ld, 1, pb, kc, pe, first);
+            foreach (var (rowStride, stepStride, src) in new[] { (ld, 1, a), (1, 8, packedA) })
+            {
+                var v512 = (float[])start.Clone();
+                var v256 = (float[])start.Clone();
+                var any = (float[])start.Clone();
+                fixed (float* pa = src) fixed (float* pb = b)
+                fixed (float* p5 = v512) fixed (float* p2 = v256) fixed (float* pn = any)
+                {
+                    GemmKernel.Tile512(pa, rowStride, stepStride, pb, kc, p5, first);
+                    GemmKernel.Tile256(pa, rowStride, stepStride, pb, kc, p2, first);
+                    GemmKernel.Tile256(pa, rowStride, stepStride, pb + 16, kc, p2 + 16, first);
+                    GemmKernel.Tile8x32(pa, rowStride, stepStride, pb, kc, pn, first);
+                }
+                AssertSameBits(expected, v512, $"Vector512 tile (strides {rowStride}/{stepStride})");
+                AssertSameBits(expected, v256, $"Vector256 tile (strides {rowStride}/{stepStride})");
+                AssertSameBits(expected, any, $"dispatched tile (strides {rowStride}/{stepStride})");
+            }
+        }
+    }
+}
