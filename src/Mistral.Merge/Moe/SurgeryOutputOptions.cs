@@ -16,4 +16,6 @@ public abstract record SurgeryOutputOptions
     public string? SourceLabel { get; init; }
     /// <summary>Copy tokenizer and generation files from the source.</summary>
     public bool CopyTokenizer { get; init; } = true;
+    /// <summary>Worker threads of the expert alignment (aligned_mean): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
 }

@@ -3,13 +3,14 @@ using Mistral.Merge.Planning;
 
 namespace Mistral.Merge.Tests.Merging;
 
-/// <summary>The README's "### Methods" table (under merging) lists exactly the registry's methods, each with its parameters.</summary>
+/// <summary>The README's "### Methods" tables (under merging) list exactly the registry's merge methods and MoE surgeries, each with its parameters.</summary>
 public class ReadmeMethodTableTests
 {
     [Fact]
     public void Readme_method_table_matches_the_registry()
     {
-        var rows = TableRows();
+        var all = TableRows();
+        var rows = all.Where(r => r.Length == 3).Select(c => (Methods: Names(c[0], Method), MethodParams: Names(c[1], Param), ModelParams: Names(c[2], Param))).ToList();
         var listed = rows.SelectMany(r => r.Methods).ToList();
         Assert.Equal(MergeMethods.Names.Order(), listed.Order());
         foreach (var (methods, methodParams, modelParams) in rows)
@@ -23,8 +24,24 @@ public class ReadmeMethodTableTests
             }
     }
 
-    /// <summary>Rows of the table: methods in backticks, then the parameter names of each column ("–": none; a default in parentheses).</summary>
-    private static List<(string[] Methods, string[] MethodParams, string[] ModelParams)> TableRows()
+    [Fact]
+    public void Readme_surgery_table_matches_the_registry()
+    {
+        var rows = TableRows().Where(r => r.Length == 2).Select(c => (Names: Names(c[0], Method), Params: Names(c[1], Param))).ToList();
+        Assert.Equal(MergeMethods.Surgeries.Select(s => s.Spec.Name).Order(), rows.SelectMany(r => r.Names).Order());
+        foreach (var (names, parameters) in rows)
+            foreach (var name in names)
+            {
+                var spec = MergeMethods.FindSurgery(name)!.Spec;
+                Assert.True(spec.Params.Select(p => p.Name).SequenceEqual(parameters),
+                    $"{name}: README lists [{string.Join(", ", parameters)}], the surgery takes [{string.Join(", ", spec.Params.Select(p => p.Name))}]");
+            }
+    }
+
+    private const string Method = @"`([a-z0-9_]+)`", Param = @"(?:^|,\s*)([a-z0-9_]+)";
+
+    /// <summary>Rows of the tables, as cells: methods in backticks, then the parameter names of each column ("–": none; a default in parentheses).</summary>
+    private static List<string[]> TableRows()
     {
         var lines = File.ReadAllLines(Path.Combine(SharedFixtures.RepoRoot, "README.md"));
         int merging = Array.FindIndex(lines, l => l.StartsWith("## Merging models", StringComparison.Ordinal));
@@ -33,7 +50,6 @@ public class ReadmeMethodTableTests
         return lines.Skip(start + 1).TakeWhile(l => !l.StartsWith('#'))
             .Where(l => l.StartsWith("| `", StringComparison.Ordinal))
             .Select(l => l.Split('|')[1..^1].Select(c => c.Trim()).ToArray())
-            .Select(c => (Names(c[0], @"`([a-z0-9_]+)`"), Names(c[1], @"(?:^|,\s*)([a-z0-9_]+)"), Names(c[2], @"(?:^|,\s*)([a-z0-9_]+)")))
             .ToList();
     }
 
