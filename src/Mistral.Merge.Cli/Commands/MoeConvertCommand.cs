@@ -42,16 +42,12 @@ public static class MoeConvertCommand
         { model, output, method };
         foreach (var (_, o) in declared) cmd.Options.Add(o);
         foreach (var o in new Option[] { outDtype, shard, force, noTok, dryRun, threads, json }) cmd.Options.Add(o);
-        ISurgery Chosen(Func<Option, bool> given, string? value)
-        {
-            string name = value?.ToLowerInvariant() ?? (given(numExperts) ? names[1] : names[0]);
-            return MergeMethods.FindSurgery(name)!;
-        }
+        ISurgery? Chosen(Func<Option, bool> given, string? value) => // null for an unknown --method (its own validator says so)
+            MergeMethods.FindSurgery(value?.ToLowerInvariant() ?? (given(numExperts) ? names[1] : names[0]));
         cmd.Check(r => // usage errors: a parameter the surgery does not take, a missing one, --stride beyond --ctx
         {
             bool Given(Option o) => r.GetResult(o) is { Implicit: false };
-            var surgery = Chosen(Given, r.GetValue(method));
-            var spec = surgery.Spec;
+            if (Chosen(Given, r.GetValue(method)) is not { Spec: var spec }) return;
             foreach (var (param, _) in declared.Where(d => Given(d.Option) && spec.Find(d.Param.Name) == null))
                 throw new MergeException($"{param.Option} is not a parameter of {spec.Name} (it takes {string.Join(", ", spec.Params.Select(x => x.Option))})");
             foreach (var (param, _) in declared.Where(d => d.Param.Required && !Given(d.Option) && spec.Find(d.Param.Name) != null))
@@ -66,7 +62,7 @@ public static class MoeConvertCommand
             bool dry = p.GetValue(dryRun);
             if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("moe-convert: OUT is required (or use --dry-run)");
             var given = MoeOptions.Given(p, declared);
-            var surgery = Chosen(o => p.GetResult(o) is { Implicit: false }, p.GetValue(method));
+            var surgery = Chosen(o => p.GetResult(o) is { Implicit: false }, p.GetValue(method))!;
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
             DType? dt = p.GetValue(outDtype) is { } s ? DTypes.ParseUser(s, "--out-dtype") : null;
             var folder = ModelFolder.Open(src);
