@@ -67,7 +67,7 @@ public static class MoeConvertCommand
             DType? dt = p.GetValue(outDtype) is { } s ? DTypes.ParseUser(s, "--out-dtype") : null;
             var folder = ModelFolder.Open(src);
             SurgeryPlan plan;
-            try { plan = SurgeryPlan.Prepare(surgery, folder, src, report => SurgeryArgs.FromCommandLine(given, dt, report)); }
+            try { plan = SurgeryPlan.Prepare(surgery, folder, src, report => SurgeryArgs.FromCommandLine(given, src, dt, report)); }
             catch { folder.Dispose(); throw; }
             using (plan)
             {

@@ -63,13 +63,16 @@ public sealed class SurgeryArgs
         };
     }
 
-    /// <summary>Values given on the command line (already parsed to the recipe's kinds); problems go to <paramref name="report"/>.</summary>
-    public static SurgeryArgs FromCommandLine(IReadOnlyDictionary<SurgeryParam, object> given, DType? outDType, Action<string> report)
+    /// <summary>
+    /// Values given on the command line (already parsed to the recipe's kinds) for the model <paramref name="source"/> as
+    /// written (the model card's name for it); problems go to <paramref name="report"/>.
+    /// </summary>
+    public static SurgeryArgs FromCommandLine(IReadOnlyDictionary<SurgeryParam, object> given, string source, DType? outDType, Action<string> report)
     {
         var values = new Dictionary<SurgeryParam, ParamValue>();
         foreach (var (def, v) in given)
             values[def] = v is double[] list ? new GradientValue(list, default) : new ScalarValue(v, default);
-        return new SurgeryArgs(values, Directory.GetCurrentDirectory(), recipe: false, (_, message) => report(message)) { OutDType = outDType };
+        return new SurgeryArgs(values, Directory.GetCurrentDirectory(), recipe: false, (_, message) => report(message)) { OutDType = outDType, SourceLabel = source };
     }
 
     /// <summary>The parameter as the source spells it: 'top_k' or --top-k.</summary>
