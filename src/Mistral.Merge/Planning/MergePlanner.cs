@@ -51,7 +51,9 @@ public sealed class MergePlanner
     private MergePlan? Build()
     {
         var method = _r.Method.Length == 0 ? null : MergeMethods.Find(_r.Method);
-        if (method == null && _r.Method.Length > 0)
+        if (method == null && MergeMethods.FindSurgery(_r.Method) != null)
+            _p.Add(_r.MethodMark, $"merge_method '{_r.Method}' is an MoE surgery, not a merge method: plan it with {nameof(RecipePlanner)}");
+        else if (method == null && _r.Method.Length > 0)
             _p.Add(_r.MethodMark, $"unknown merge_method '{_r.Method}'{Suggest.Hint(_r.Method, MergeMethods.RecipeNames)} (known: {string.Join(", ", MergeMethods.RecipeNames)})");
         if (_r.SourcesMissing)
             _p.Add(_r.RootMark, "missing 'models' or 'slices' (one of them is required)");
