@@ -44,8 +44,9 @@ public static class MoeConvertCommand
         foreach (var o in new Option[] { outDtype, shard, force, noTok, dryRun, threads, json }) cmd.Options.Add(o);
         ISurgery? Chosen(Func<Option, bool> given, string? value) => // null for an unknown --method (its own validator says so)
             MergeMethods.FindSurgery(value?.ToLowerInvariant() ?? (given(numExperts) ? names[1] : names[0]));
-        cmd.Check(r => // usage errors: a parameter the surgery does not take, a missing one, --stride beyond --ctx
+        cmd.Check(r => // usage errors: no OUT, a parameter the surgery does not take, a missing one, --stride beyond --ctx
         {
+            if (!r.GetValue(dryRun) && string.IsNullOrEmpty(r.GetValue(output))) throw new MergeException("OUT is required (or use --dry-run)");
             bool Given(Option o) => r.GetResult(o) is { Implicit: false };
             if (Chosen(Given, r.GetValue(method)) is not { Spec: var spec }) return;
             foreach (var (param, _) in declared.Where(d => Given(d.Option) && spec.Find(d.Param.Name) == null))
@@ -60,7 +61,6 @@ public static class MoeConvertCommand
             string src = p.GetValue(model)!;
             var dest = p.GetValue(output);
             bool dry = p.GetValue(dryRun);
-            if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("moe-convert: OUT is required (or use --dry-run)");
             var given = MoeOptions.Given(p, declared);
             var surgery = Chosen(o => p.GetResult(o) is { Implicit: false }, p.GetValue(method))!;
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
