@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.IO;
 using Mistral.Merge.Merging;
+using Mistral.Merge.Moe.Surgery;
 using Mistral.Merge.Planning;
 using Mistral.Merge.Recipes;
 
@@ -40,18 +41,25 @@ public static class MergeCommand
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
             int nThreads = CommonOptions.ThreadCount(p.GetValue(threads));
 
-            MergePlan plan;
-            try { plan = MergePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) }); }
+            RecipePlan planned;
+            try { planned = RecipePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) }); }
             catch (RecipeException e)
             {
                 foreach (var line in e.Problems) err.WriteLine(line);
                 err.WriteLine($"error: {e.Problems.Count} problem{(e.Problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
                 return Cli.UserError;
             }
-            using (plan)
+            using (planned)
             {
-                foreach (var w in plan.Warnings) err.WriteLine($"warning: {w}");
+                foreach (var w in planned.Warnings) err.WriteLine($"warning: {w}");
                 bool asJson = p.GetValue(json);
+                if (planned.Surgery is { } surgery)
+                {
+                    if (dry) return MoeConvertCommand.PrintPlan(p, surgery, asJson, p.GetValue(seed));
+                    var run = new SurgeryRunOptions { Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token };
+                    return MoeConvertCommand.Run(p, surgery, dest!, run, asJson);
+                }
+                var plan = planned.Merge!;
                 if (dry)
                 {
                     if (asJson) output.WriteLine(JsonText.Write(PlanJson(plan)));
@@ -63,18 +71,6 @@ public static class MergeCommand
                     ? new JsonObject { ["recipe"] = plan.Recipe.Path, ["method"] = plan.Method.Spec.Name, ["seed"] = plan.Seed }
                     : null;
                 CheckpointWriter.CheckDestination(dest!, p.GetValue(force)); // after the recipe: its problems come first
-                if (plan.Surgery != null)
-                {
-                    var options = new ExecuteOptions
-                    {
-                        Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token,
-                        AllowNonFinite = p.GetValue(allowNonFinite), Warning = w => err.WriteLine($"warning: {w}"),
-                    };
-                    var summary = MergeExecutor.RunAndDescribe(plan, dest!, options); // checks that the output is not the input, then runs the surgery
-                    if (Summary() is { } doc) { doc["summary"] = summary; Cli.ReportWritten(output, dest!, sw.Elapsed, doc); }
-                    else output.WriteLine(summary);
-                    return Cli.Ok;
-                }
                 using (var progress = Progress.For(p, "merge", "tensors"))
                 {
                     MergeExecutor.Run(plan, dest!, new ExecuteOptions
@@ -102,12 +98,6 @@ public static class MergeCommand
         var r = plan.Recipe;
         o.WriteLine($"recipe:   {r.Path}");
         o.WriteLine($"method:   {plan.Method.Spec.Name}   seed {plan.Seed}");
-        if (plan.Surgery != null)
-        {
-            o.WriteLine($"base:     {r.BaseModel?.Text}");
-            foreach (var line in plan.Surgery.Describe()) o.WriteLine(line);
-            return;
-        }
         o.WriteLine("models:");
         foreach (var m in plan.Models)
             o.WriteLine($"  {m.Text}{(m.Text == r.BaseModel?.Text ? " (base)" : "")}: {m.Folder.Path} ({m.Layers} layers)");
@@ -130,11 +120,6 @@ public static class MergeCommand
             ["seed"] = plan.Seed,
             ["base_model"] = r.BaseModel?.Text,
         };
-        if (plan.Surgery != null)
-        {
-            doc["surgery"] = new JsonArray([.. plan.Surgery.Describe().Select(l => (JsonNode)l)]);
-            return doc;
-        }
         doc["models"] = new JsonArray([.. plan.Models.Select(m => (JsonNode)new JsonObject
         {
             ["name"] = m.Text, ["path"] = m.Folder.Path, ["layers"] = m.Layers, ["base"] = m.Text == r.BaseModel?.Text,

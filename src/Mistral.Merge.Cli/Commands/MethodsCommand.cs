@@ -69,7 +69,6 @@ public static class MethodsCommand
         {
             ["name"] = m.Spec.Name,
             ["base"] = Base(m.Spec.Base),
-            ["base_only"] = m.Spec.BaseOnly,
             ["random_masks"] = m.Spec.UsesRandomMasks,
             ["base_shapes_output"] = m.Spec.BaseShapesOutput,
             ["copies_input"] = m.Spec.CopiesInput,
@@ -95,7 +94,6 @@ public static class MethodsCommand
     private static List<string> Facts(MethodSpec s)
     {
         var facts = new List<string>();
-        if (s.BaseOnly) facts.Add("rewrites the base model alone (no models or slices)");
         if (s.UsesRandomMasks) facts.Add("random masks (--seed)");
         if (s.BaseShapesOutput) facts.Add("output shaped like the base");
         if (s.CopiesInput) facts.Add("a lone input without parameters is copied byte for byte");

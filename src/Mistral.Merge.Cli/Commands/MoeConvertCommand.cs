@@ -1,133 +1,132 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text.Json.Nodes;
 using Mistral.Merge.Cli.Terminal;
+using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
-using Mistral.Merge.Moe;
+using Mistral.Merge.Moe.Surgery;
+using Mistral.Merge.Planning;
 
 namespace Mistral.Merge.Cli.Commands;
 
 /// <summary>
-/// <c>moe-convert MIXTRAL OUT</c>: Mixtral → dense Mistral (<c>--strategy</c>) or, with <c>--prune N</c>,
-/// Mixtral with N experts per layer. Routing frequencies come from <c>--frequencies FILE</c> (moe-stats --json)
-/// or are measured on <c>--calibration TEXT</c> (measured with the built-in forward pass).
+/// <c>moe-convert MIXTRAL OUT</c>: the MoE surgeries of a recipe (<c>merge_method: moe_to_dense | moe_prune</c>) on
+/// the command line. Every surgery parameter is an option spelled after the recipe's name (<c>top_k</c> →
+/// <c>--top-k</c>), read through the same declarations and checks, and run by the same executor as <c>merge</c>.
 /// </summary>
 public static class MoeConvertCommand
 {
     public static Command Create()
     {
+        var surgeries = MergeMethods.Surgeries;
         var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder" };
-        var output = new Argument<string>("OUT") { Description = "Output folder" };
-        var strategy = new Option<string>("--strategy") { Description = "How the experts become one MLP", DefaultValueFactory = _ => "mean" }
-            .OneOf(["expert", "mean", "frequency", "aligned_mean", "concat"], v => MoeToDense.ParseStrategy(v, "--strategy"));
-        var expert = new Option<string?>("--expert") { Description = "expert strategy: one index, or one per layer separated by commas" };
-        var frequencies = new Option<string?>("--frequencies") { Description = "JSON with selection_frequency [layer][expert] (the output of moe-stats --json)" };
-        var calibration = new Option<string?>("--calibration") { Description = "text file to measure routing frequencies on (measured with the built-in forward pass)" };
-        var calTokens = new Option<int>("--calibration-tokens") { Description = "token limit for --calibration", DefaultValueFactory = _ => 20000 }.AtLeast(2);
-        var topK = new Option<int?>("--top-k") { Description = "concat: keep the K most frequent experts (default all)" };
-        var weighted = new Option<bool>("--weighted") { Description = "aligned_mean: weight by routing frequency" };
-        var reference = new Option<int?>("--reference") { Description = "aligned_mean: reference expert (default the most frequent, else 0)" };
-        var prune = new Option<int?>("--prune") { Description = "keep N experts per layer (Mixtral output) instead of converting to dense" };
-        var select = new Option<string>("--select") { Description = "--prune: choose experts by 'frequency' or 'output' (least change of the block output; needs --calibration)", DefaultValueFactory = _ => "frequency" }
-            .OneOf("frequency", "output");
-        var group = new Option<bool>("--group") { Description = "--prune: merge clusters of similar experts instead of dropping (needs --calibration)" };
-        var outDtype = new Option<string?>("--out-dtype") { Description = "Output dtype (default: as stored)" }
+        var output = new Argument<string?>("OUT") { Description = "Output folder (not needed with --dry-run)", Arity = ArgumentArity.ZeroOrOne };
+        string[] names = [.. surgeries.Select(s => s.Spec.Name)];
+        var method = new Option<string?>("--method")
+        {
+            Description = "The surgery, as a recipe's merge_method: " + string.Join("; ", surgeries.Select(s => $"{s.Spec.Name}: {s.Spec.Summary}"))
+                + $" (default {names[0]}, or {names[1]} when --num-experts is given)",
+        }.OneOf(names);
+        var declared = MoeOptions.FromDeclarations(surgeries);
+        var numExperts = declared.First(d => d.Param.Name == "num_experts").Option;
+        numExperts.Aliases.Add("--prune"); // the earlier spelling
+        var ctxOption = (Option<int?>)declared.First(d => d.Param == RoutingParams.Ctx).Option;
+        var strideOption = (Option<int?>)declared.First(d => d.Param == RoutingParams.Stride).Option;
+        var outDtype = new Option<string?>("--out-dtype") { Description = "Output dtype of float tensors, as a recipe's out_dtype (default: as stored)" }
             .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--out-dtype"); });
-        var force = new Option<bool>("--force") { Description = "replace a non-empty output folder" };
-        var json = CommonOptions.Json("model, out, strategy or prune, parameters, layer_notes");
-        var cmd = new Command("moe-convert", "Collapse a Mixtral's experts into a dense Mistral, or prune/group its experts")
-        { model, output, strategy, expert, frequencies, calibration, calTokens, topK, weighted, reference, prune, select, group, outDtype, force, json };
+        var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" }.Check(v => ByteSize.Parse(v));
+        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
+        var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (source, output shape, routing source) and stop" };
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json("model, out, method and its facts, summary, parameters, layer_notes; with --dry-run the plan");
+        var cmd = new Command("moe-convert", "Collapse a Mixtral's experts into a dense Mistral (moe_to_dense), or prune/group its experts (moe_prune): the recipe surgeries, with the recipe's parameter names as options")
+        { model, output, method };
+        foreach (var (_, o) in declared) cmd.Options.Add(o);
+        foreach (var o in new Option[] { outDtype, shard, force, noTok, dryRun, threads, json }) cmd.Options.Add(o);
+        ISurgery? Chosen(Func<Option, bool> given, string? value) => // null for an unknown --method (its own validator says so)
+            MergeMethods.FindSurgery(value?.ToLowerInvariant() ?? (given(numExperts) ? names[1] : names[0]));
+        cmd.Check(r => // usage errors: no OUT, a parameter the surgery does not take, a missing one, --stride beyond --ctx
+        {
+            if (!r.GetValue(dryRun) && string.IsNullOrEmpty(r.GetValue(output))) throw new MergeException("OUT is required (or use --dry-run)");
+            bool Given(Option o) => r.GetResult(o) is { Implicit: false };
+            if (Chosen(Given, r.GetValue(method)) is not { Spec: var spec }) return;
+            foreach (var (param, _) in declared.Where(d => Given(d.Option) && spec.Find(d.Param.Name) == null))
+                throw new MergeException($"{param.Option} is not a parameter of {spec.Name} (it takes {string.Join(", ", spec.Params.Select(x => x.Option))})");
+            foreach (var (param, _) in declared.Where(d => d.Param.Required && !Given(d.Option) && spec.Find(d.Param.Name) != null))
+                throw new MergeException($"{spec.Name} needs {param.Option}");
+            int c = r.GetValue(ctxOption) ?? Moe.MoeForwardPass.Window;
+            if (r.GetValue(strideOption) is { } s && s > c) throw new MergeException($"--stride must be between 1 and --ctx ({c}), got {s}");
+        });
         return cmd.WithAction((p, token) =>
         {
-            string src = p.GetValue(model)!, dst = p.GetValue(output)!;
+            string src = p.GetValue(model)!;
+            var dest = p.GetValue(output);
+            bool dry = p.GetValue(dryRun);
+            var given = MoeOptions.Given(p, declared);
+            var surgery = Chosen(o => p.GetResult(o) is { Implicit: false }, p.GetValue(method))!;
+            long shardSize = ByteSize.Parse(p.GetValue(shard)!);
             DType? dt = p.GetValue(outDtype) is { } s ? DTypes.ParseUser(s, "--out-dtype") : null;
-            var writer = new WriterOptions { Force = p.GetValue(force) };
-            int layers, experts;
-            using (var f = ModelFolder.Open(src)) { var m = new MixtralLayout(f); layers = m.Layers; experts = m.Experts; }
-            double[][]? freq = null;
-            if (p.GetValue(frequencies) is { } ff) freq = FrequencyTable.Load(ff, layers, experts);
-            else if (p.GetValue(calibration) is { } cal && p.GetValue(prune) == null) freq = MeasureFrequencies(p, src, cal, p.GetValue(calTokens), token);
-            var o = p.InvocationConfiguration.Output;
-            bool Json(string summary, long parameters, IEnumerable<string> notes, JsonObject how)
+            var folder = ModelFolder.Open(src);
+            SurgeryPlan plan;
+            try { plan = SurgeryPlan.Prepare(surgery, folder, src, report => SurgeryArgs.FromCommandLine(given, src, dt, report)); }
+            catch { folder.Dispose(); throw; }
+            using (plan)
             {
-                if (!p.GetValue(json)) return false;
-                how["version"] = CommonOptions.Version;
-                how["model"] = src;
-                how["out"] = dst;
-                how["summary"] = summary;
-                how["parameters"] = parameters;
-                how["layer_notes"] = new JsonArray([.. notes.Select(n => (JsonNode)n)]);
-                CommonOptions.Print(p, how);
-                return true;
-            }
-            if (p.GetValue(prune) is { } n)
-            {
-                MoeCalibration? calSource = null;
-                string sel = p.GetValue(select)!.ToLowerInvariant();
-                if (p.GetValue(group) || sel == "output")
+                if (dry) return PrintPlan(p, plan, p.GetValue(json), seed: null);
+                var run = new SurgeryRunOptions
                 {
-                    var cal = p.GetValue(calibration) ?? throw new MergeException("--group and --select output need --calibration TEXT");
-                    MoeCalibration calibrated;
-                    using (var progress = Progress.For(p, "calibration", "tokens"))
-                    {
-                        calibrated = MoeForwardPass.Calibrate(src, MoeForwardPass.Tokens(src, cal, p.GetValue(calTokens)), progress: progress.Report, token: token);
-                        progress.Complete();
-                    }
-                    calSource = calibrated;
-                    freq ??= calibrated.Routing.SelectionFrequencyTable();
-                }
-                else if (freq == null && p.GetValue(calibration) is { } cal2) freq = MeasureFrequencies(p, src, cal2, p.GetValue(calTokens), token);
-                MoeSurgeryResult r;
-                using (calSource)
-                using (var progress = Progress.For(p, "moe-convert", "layers"))
-                {
-                    r = MoePrune.Run(src, dst, new MoePruneOptions
-                    {
-                        Progress = progress.Report,
-                        NumExperts = n, Group = p.GetValue(group), Selection = sel == "output" ? PruneSelection.OutputChange : PruneSelection.Frequency,
-                        Frequencies = freq, Calibration = calSource, OutDType = dt, Writer = writer,
-                    }, token);
-                    progress.Complete();
-                }
-                var pruned = $"wrote {dst}: Mixtral with {n} experts per layer, {r.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters";
-                if (Json(pruned, r.Parameters, r.LayerNotes, new JsonObject { ["prune"] = n, ["select"] = sel, ["group"] = p.GetValue(group) })) return Cli.Ok;
-                o.WriteLine(pruned);
-                foreach (var line in r.LayerNotes) o.WriteLine("  " + line);
-                return Cli.Ok;
+                    Threads = p.GetValue(threads), ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token,
+                };
+                return Run(p, plan, dest!, run, p.GetValue(json));
             }
-            var strat = MoeToDense.ParseStrategy(p.GetValue(strategy)!, "--strategy");
-            int[]? perLayer = null;
-            if (p.GetValue(expert) is { } es)
-            {
-                var parts = es.Split(',', StringSplitOptions.TrimEntries);
-                var vals = parts.Select(x => int.TryParse(x, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw new MergeException($"--expert: '{x}' is not an integer")).ToArray();
-                perLayer = vals.Length == 1 ? Enumerable.Repeat(vals[0], layers).ToArray() : vals;
-            }
-            MoeSurgeryResult res;
-            using (var progress = Progress.For(p, "moe-convert", "layers"))
-            {
-                res = MoeToDense.Convert(src, dst, new MoeToDenseOptions
-                {
-                    Progress = progress.Report,
-                    Strategy = strat, ExpertPerLayer = perLayer, Frequencies = freq, ConcatTopK = p.GetValue(topK),
-                    AlignedFrequencyWeighted = p.GetValue(weighted), ReferenceExpert = p.GetValue(reference), OutDType = dt, Writer = writer,
-                }, token);
-                progress.Complete();
-            }
-            var dense = $"wrote {dst}: MistralForCausalLM, intermediate {res.Intermediate}, {res.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters ({MoeToDense.StrategyName(strat)})";
-            if (Json(dense, res.Parameters, res.LayerNotes, new JsonObject { ["strategy"] = MoeToDense.StrategyName(strat), ["intermediate"] = res.Intermediate })) return Cli.Ok;
-            o.WriteLine(dense);
-            foreach (var line in res.LayerNotes) o.WriteLine("  " + line);
-            return Cli.Ok;
         });
     }
 
-    private static double[][] MeasureFrequencies(ParseResult p, string model, string text, int maxTokens, CancellationToken token)
+    /// <summary>Runs a surgery plan (from moe-convert or a recipe) and reports what it wrote.</summary>
+    internal static int Run(ParseResult p, SurgeryPlan plan, string dest, SurgeryRunOptions run, bool json)
     {
-        using var progress = Progress.For(p, "routing", "tokens");
-        var table = MoeForwardPass.Routing(model, MoeForwardPass.Tokens(model, text, maxTokens), progress: progress.Report, token: token).SelectionFrequencyTable();
-        progress.Complete();
-        return table;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        SurgeryResult r;
+        using (var progress = Progress.For(p, plan.Name, "layers"))
+        {
+            r = SurgeryExecutor.Run(plan, dest, run with { Progress = progress.Report });
+            progress.Complete();
+        }
+        var o = p.InvocationConfiguration.Output;
+        if (json)
+        {
+            var doc = r.Facts.DeepClone().AsObject();
+            if (plan.RecipePath != null) doc["recipe"] = plan.RecipePath;
+            doc["model"] = plan.SourceLabel;
+            doc["summary"] = r.Summary;
+            doc["layer_notes"] = new JsonArray([.. r.LayerNotes.Select(n => (JsonNode)n)]);
+            Cli.ReportWritten(o, dest, sw.Elapsed, doc);
+            return Cli.Ok;
+        }
+        o.WriteLine(r.Summary);
+        foreach (var line in r.LayerNotes) o.WriteLine("  " + line);
+        return Cli.Ok;
+    }
+
+    /// <summary>The --dry-run plan of a surgery (merge --dry-run of a surgery recipe, moe-convert --dry-run).</summary>
+    internal static int PrintPlan(ParseResult p, SurgeryPlan plan, bool json, ulong? seed)
+    {
+        var o = p.InvocationConfiguration.Output;
+        if (json)
+        {
+            var doc = new JsonObject { ["version"] = CommonOptions.Version };
+            if (plan.RecipePath != null) doc["recipe"] = plan.RecipePath;
+            doc["method"] = plan.Name;
+            if (seed != null) doc["seed"] = seed;
+            doc["base_model"] = plan.SourceLabel;
+            doc["surgery"] = new JsonArray([.. plan.Describe().Select(l => (JsonNode)l)]);
+            o.WriteLine(JsonText.Write(doc));
+            return Cli.Ok;
+        }
+        if (plan.RecipePath != null) o.WriteLine($"recipe:   {plan.RecipePath}");
+        o.WriteLine($"method:   {plan.Name}{(seed != null ? $"   seed {seed}" : "")}");
+        o.WriteLine($"base:     {plan.SourceLabel}");
+        foreach (var line in plan.Describe()) o.WriteLine(line);
+        return Cli.Ok;
     }
 }

@@ -14,30 +14,38 @@ public static class MoeStatsCommand
         var model = new Argument<string>("MODEL") { Description = "Mixtral model folder" };
         var text = new Option<string>("--text") { Description = "text file to route", Required = true };
         var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
-        var json = CommonOptions.Json("model, text, max_tokens, selection_frequency, mean_weight, co_selection, ...");
+        var ctx = MoeOptions.Ctx();
+        var stride = MoeOptions.Stride();
+        var threads = CommonOptions.Threads();
+        var json = CommonOptions.Json("model, text, max_tokens, ctx, stride, selection_frequency, mean_weight, co_selection, ...");
         var plot = new Option<string?>("--plot") { Description = "write an SVG heatmap (layers × experts) of the selection frequency" };
         var cmd = new Command("moe-stats", "Router statistics of a Mixtral model on a text: expert selection frequency, mean routing weight, co-selection")
-        { model, text, maxTokens, json, plot };
-        return cmd.WithAction((p, token) =>
+        { model, text, maxTokens, ctx, stride, threads, json, plot };
+        return cmd.CheckRoutingWindows(ctx, stride).WithAction((p, token) =>
         {
             string m = p.GetValue(model)!;
             CommonOptions.CheckOutputFile(p.GetValue(plot), "--plot"); // before the routing pass, not after it
             using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
             var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
+            var w = new Windows(p.GetValue(ctx), p.GetValue(stride) ?? p.GetValue(ctx));
             RoutingStatistics stats;
             using (var progress = Progress.For(p, "routing", "tokens"))
             {
-                stats = MoeForwardPass.Routing(m, ids, progress: progress.Report, token: token);
+                stats = MoeForwardPass.Routing(m, ids, w.Ctx, w.Stride, p.GetValue(threads), progress.Report, token);
                 progress.Complete();
             }
-            Write(stats, m, p.GetValue(text)!, p.GetValue(maxTokens), p.GetValue(json), p.GetValue(plot), p.InvocationConfiguration.Output);
+            Write(stats, m, p.GetValue(text)!, p.GetValue(maxTokens), p.GetValue(json), p.GetValue(plot), p.InvocationConfiguration.Output, w);
             return Cli.Ok;
         });
     }
 
+    /// <summary>The forward pass's windows, as printed.</summary>
+    internal readonly record struct Windows(int Ctx, int Stride);
+
     /// <summary>Prints the statistics and writes the heatmap (separate from routing so it can be tested on its own).</summary>
-    internal static void Write(RoutingStatistics s, string model, string text, int maxTokens, bool json, string? plot, TextWriter o)
+    internal static void Write(RoutingStatistics s, string model, string text, int maxTokens, bool json, string? plot, TextWriter o, Windows? windows = null)
     {
+        var w = windows ?? new Windows(MoeForwardPass.Window, MoeForwardPass.Window);
         if (plot != null)
         {
             var svg = RoutingHeatmap.Render(s.SelectionFrequencyTable(), $"{Path.GetFileName(Path.GetFullPath(model).TrimEnd('/'))} on {Path.GetFileName(text)} ({s.Tokens(0):N0} tokens, top-{s.TopK})");
@@ -47,12 +55,12 @@ public static class MoeStatsCommand
         if (json)
         {
             var j = s.ToJson();
-            j["version"] = CommonOptions.Version; j["model"] = model; j["text"] = text; j["max_tokens"] = maxTokens;
+            j["version"] = CommonOptions.Version; j["model"] = model; j["text"] = text; j["max_tokens"] = maxTokens; j["ctx"] = w.Ctx; j["stride"] = w.Stride;
             o.WriteLine(IO.JsonText.Write(j));
             return;
         }
         var ci = CultureInfo.InvariantCulture;
-        o.WriteLine($"routing of {model} on {text}: {s.Tokens(0).ToString("N0", ci)} tokens, top-{s.TopK} of {s.Experts} experts");
+        o.WriteLine($"routing of {model} on {text}: {s.Tokens(0).ToString("N0", ci)} tokens, top-{s.TopK} of {s.Experts} experts (ctx {w.Ctx}, stride {w.Stride})");
         o.WriteLine("selection frequency (share of top-k selections; uniform = " + (1.0 / s.Experts).ToString("0.###", ci) + ")");
         o.WriteLine("layer " + string.Concat(Enumerable.Range(0, s.Experts).Select(e => $"{"e" + e,8}")));
         for (int l = 0; l < s.Layers; l++)

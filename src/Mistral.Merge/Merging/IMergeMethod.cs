@@ -29,10 +29,6 @@ public sealed class MethodSpec
         if (twice != null) throw new ArgumentException($"method '{name}' declares parameter '{twice.Key}' twice");
     }
 
-    /// <summary>The form with one list per scope (the MoE surgeries' specs): each declaration's scope must match its list.</summary>
-    public MethodSpec(string name, ParamDef[] globalParams, ParamDef[] perModelParams, BaseRole baseRole)
-        : this(name, [.. CheckScope(globalParams, ParamScope.Global), .. CheckScope(perModelParams, ParamScope.PerModel)], baseRole) { }
-
     public string Name { get; }
     /// <summary>Every parameter, in declaration order.</summary>
     public IReadOnlyList<ParamDef> Params { get; }
@@ -42,8 +38,6 @@ public sealed class MethodSpec
     /// <summary>The per-model parameters in slot order (one value per input model).</summary>
     public IReadOnlyList<ParamDef> PerModel { get; }
 
-    /// <summary>Rewrites the base_model alone (MoE surgery): the recipe gives neither 'models' nor 'slices'.</summary>
-    public bool BaseOnly { get; init; }
     /// <summary>Draws random masks, so the output depends on --seed (said in the model card).</summary>
     public bool UsesRandomMasks { get; init; }
     /// <summary>The output takes the base's shape; other inputs are cropped to it (task vectors need base-shaped δ).</summary>
@@ -67,10 +61,6 @@ public sealed class MethodSpec
         for (int i = 0; i < list.Length; i++) list[i].Claim(i);
         return list;
     }
-
-    private static ParamDef[] CheckScope(ParamDef[] parameters, ParamScope scope)
-        => parameters.FirstOrDefault(p => p.Scope != scope) is { } p
-            ? throw new ArgumentException($"parameter '{p.Name}' is declared {p.Scope} but listed as {scope}") : parameters;
 }
 
 /// <summary>
@@ -138,28 +128,6 @@ public interface IMergeMethod
     /// <summary>Ends a reduction pass; true when another pass over every chunk is needed.</summary>
     bool Finish(object? state, MethodTask task);
     void Apply(object? state, MethodTask task, Chunk chunk, Span<float> output);
-}
-
-/// <summary>
-/// A method that rewrites one whole checkpoint (the base model) instead of merging tensor by tensor,
-/// e.g. MoE surgery. The planner validates its parameters like any method's, resolves the base, then
-/// asks it to <see cref="Prepare"/> a job; the executor runs the job instead of per-tensor tasks.
-/// </summary>
-public interface ICheckpointSurgery : IMergeMethod
-{
-    /// <summary>Checks that need no model (parameter values); problems carry the recipe's line:column.</summary>
-    void CheckStatic(Recipes.Recipe recipe, Recipes.RecipeProblems problems);
-    /// <summary>Checks the parameters against the resolved base model; returns the job, or null after adding problems.</summary>
-    ISurgeryJob? Prepare(Recipes.Recipe recipe, InputModel baseModel, Recipes.RecipeProblems problems);
-}
-
-/// <summary>A prepared whole-checkpoint surgery.</summary>
-public interface ISurgeryJob
-{
-    /// <summary>Lines of the --dry-run plan.</summary>
-    IReadOnlyList<string> Describe();
-    /// <summary>Writes the output folder atomically (through CheckpointWriter); returns a one-line summary.</summary>
-    string Run(string destination, ExecuteOptions options);
 }
 
 /// <summary>Defaults for methods that need no reduction pass.</summary>

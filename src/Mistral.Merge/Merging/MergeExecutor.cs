@@ -35,19 +35,10 @@ public static class MergeExecutor
 {
     private const int PieceElements = 1 << 24; // conversion/write granularity (keeps spans < 2 GiB)
 
-    public static void Run(MergePlan plan, string outDir, ExecuteOptions options) => RunAndDescribe(plan, outDir, options);
-
-    /// <summary>Runs the plan; returns the surgery's one-line summary for whole-checkpoint methods, else null.</summary>
-    public static string? RunAndDescribe(MergePlan plan, string outDir, ExecuteOptions options)
+    /// <summary>Runs the plan into <paramref name="outDir"/> (refused when it is or holds an input).</summary>
+    public static void Run(MergePlan plan, string outDir, ExecuteOptions options)
     {
-        var outFull = Path.GetFullPath(outDir).TrimEnd('/');
-        foreach (var m in plan.Models)
-        {
-            var inFull = m.Folder.Path.TrimEnd('/');
-            if (inFull == outFull || inFull.StartsWith(outFull + "/", StringComparison.Ordinal))
-                throw new MergeException($"{outDir}: the output folder {(inFull == outFull ? "is" : "contains")} the input model '{m.Text}' ({inFull}); choose another output folder");
-        }
-        if (plan.Surgery != null) return plan.Surgery.Run(outDir, options);
+        OutputFolder.CheckNotInput(outDir, plan.Models.Select(m => (m.Text, m.Folder.Path)));
         int threads = Math.Min(WorkerPool.Resolve(options.Threads), 256);
         using var writer = new CheckpointWriter(outDir, plan.OutputTensors, new WriterOptions { ShardSize = options.ShardSize, Force = options.Force });
         var run = new Execution(plan, writer, options, threads);
@@ -56,7 +47,6 @@ public static class MergeExecutor
         options.Cancellation.ThrowIfCancellationRequested();
         foreach (var m in plan.Models) m.Folder.CheckUnchanged(); // an input rewritten meanwhile: its bytes were a mix
         writer.Commit(options.Force);
-        return null;
     }
 
     private static readonly System.Collections.Concurrent.ConcurrentBag<Buffers> BufferPool = new();

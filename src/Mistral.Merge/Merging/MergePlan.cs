@@ -86,8 +86,6 @@ public sealed class MergePlan : IDisposable
     /// <summary>vocab_size of the output when embeddings were cropped, else null.</summary>
     public int? OutputVocab { get; init; }
     public ulong Seed { get; init; }
-    /// <summary>Set for whole-checkpoint methods (<see cref="ICheckpointSurgery"/>); <see cref="Tasks"/> is then empty.</summary>
-    public ISurgeryJob? Surgery { get; init; }
     public long ReadBytes => Tasks.Sum(t => t.ReadBytes);
     public long WriteBytes => Tasks.Sum(t => t.WriteBytes);
 

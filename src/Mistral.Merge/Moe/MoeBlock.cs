@@ -14,24 +14,25 @@ namespace Mistral.Merge.Moe;
 /// </summary>
 public static class MoeBlock
 {
-    public static float[] RouterLogits(float[] x, int tokens, float[] router, int experts, int hidden)
+    /// <summary>Router logits [tokens, experts]; <paramref name="maxThreads"/> (≤ 0: all cores) does not change the result.</summary>
+    public static float[] RouterLogits(float[] x, int tokens, float[] router, int experts, int hidden, int maxThreads = -1)
     {
         var r = new float[tokens * experts];
-        SimilarityGemm.MultiplyAddNT(x, router, r, tokens, experts, hidden);
+        SimilarityGemm.MultiplyAddNT(x, router, r, tokens, experts, hidden, maxThreads);
         return r;
     }
 
     /// <summary>SwiGLU expert output for every token: <c>w2 · (silu(w1 x) ⊙ w3 x)</c> → [tokens, hidden].</summary>
-    public static float[] ExpertOutput(ExpertWeights e, float[] x, int tokens)
+    public static float[] ExpertOutput(ExpertWeights e, float[] x, int tokens, int maxThreads = -1)
     {
         int h = e.Hidden, n = e.Intermediate;
         var g = new float[(long)tokens * n];
         var u = new float[(long)tokens * n];
-        SimilarityGemm.MultiplyAddNT(x, e.W1, g, tokens, n, h);
-        SimilarityGemm.MultiplyAddNT(x, e.W3, u, tokens, n, h);
+        SimilarityGemm.MultiplyAddNT(x, e.W1, g, tokens, n, h, maxThreads);
+        SimilarityGemm.MultiplyAddNT(x, e.W3, u, tokens, n, h, maxThreads);
         Ops.SiluMul(g, u);
         var y = new float[(long)tokens * h];
-        SimilarityGemm.MultiplyAddNT(g, e.W2, y, tokens, h, n);
+        SimilarityGemm.MultiplyAddNT(g, e.W2, y, tokens, h, n, maxThreads);
         return y;
     }
 

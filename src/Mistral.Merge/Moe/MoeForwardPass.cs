@@ -27,12 +27,14 @@ public sealed record MoeEvaluation(PerplexityResult Perplexity, RoutingStatistic
 
 /// <summary>
 /// What MoE surgery measures with the CPU forward pass (<see cref="CpuBackend"/>), all with the fixtures'
-/// protocol: token ids = [BOS] + encode(text), cut to a limit; non-overlapping windows of 256 tokens, each
-/// run from an empty cache; every position of every window routed (statistics, calibration), every token
-/// but a window's first scored (perplexity, HF perplexity-guide semantics).
+/// protocol: token ids = [BOS] + encode(text), cut to a limit; windows of ctx tokens every stride tokens (by default
+/// non-overlapping windows of <see cref="Window"/> = 256), each run from an empty cache; every token routed once, in the
+/// first window that holds it (statistics, calibration), every token but the first window's first scored once
+/// (perplexity, HF perplexity-guide semantics).
 /// </summary>
 public static class MoeForwardPass
 {
+    /// <summary>The default window (ctx = stride) of routing and calibration: moe-stats' and moe-convert's --ctx default.</summary>
     public const int Window = 256;
 
     /// <summary>[BOS] + encode(text file), cut to <paramref name="maxTokens"/>.</summary>
@@ -42,21 +44,19 @@ public static class MoeForwardPass
         return TextTokens.FromFile(model, textFile, maxTokens);
     }
 
-    /// <summary>Routing statistics of a Mixtral on token ids (every position of every window).</summary>
-    public static RoutingStatistics Routing(string model, int[] ids, int threads = 0, CancellationToken token = default)
-        => Run(model, ids, capture: false, threads, null, token).Routing;
+    /// <summary>
+    /// Routing statistics of a Mixtral on token ids: windows of <paramref name="ctx"/> tokens every <paramref name="stride"/>
+    /// (0: ctx) as perplexity's (<see cref="Inference.Perplexity.Windows"/>), each token routed once, in the first window that holds it;
+    /// <paramref name="progress"/> receives (tokens routed, tokens).
+    /// </summary>
+    public static RoutingStatistics Routing(string model, int[] ids, int ctx = Window, int stride = 0, int threads = 0,
+        Action<long, long>? progress = null, CancellationToken token = default)
+        => Run(model, ids, capture: false, ctx, stride, threads, progress, token).Routing;
 
-    /// <summary>As <see cref="Routing(string, int[], int, CancellationToken)"/>; <paramref name="progress"/> receives (tokens routed, tokens).</summary>
-    public static RoutingStatistics Routing(string model, int[] ids, Action<long, long>? progress, CancellationToken token = default)
-        => Run(model, ids, capture: false, 0, progress, token).Routing;
-
-    /// <summary>MoE block inputs of every layer on calibration token ids, plus their routing statistics.</summary>
-    public static MoeCalibration Calibrate(string model, int[] ids, int threads = 0, CancellationToken token = default)
-        => Run(model, ids, capture: true, threads, null, token);
-
-    /// <summary>As <see cref="Calibrate(string, int[], int, CancellationToken)"/>; <paramref name="progress"/> receives (tokens routed, tokens).</summary>
-    public static MoeCalibration Calibrate(string model, int[] ids, Action<long, long>? progress, CancellationToken token = default)
-        => Run(model, ids, capture: true, 0, progress, token);
+    /// <summary>MoE block inputs of every layer on calibration token ids (one row per token, windows as <see cref="Routing"/>), plus their routing statistics.</summary>
+    public static MoeCalibration Calibrate(string model, int[] ids, int ctx = Window, int stride = 0, int threads = 0,
+        Action<long, long>? progress = null, CancellationToken token = default)
+        => Run(model, ids, capture: true, ctx, stride, threads, progress, token);
 
     /// <summary>Perplexity of any model the forward pass loads (dense or MoE), ctx = stride = 256 by default.</summary>
     public static PerplexityResult Perplexity(string model, int[] ids, int ctx = Window, int stride = Window, int threads = 0, CancellationToken token = default)
@@ -74,16 +74,18 @@ public static class MoeForwardPass
         return new MoeEvaluation(r, observer?.Stats);
     }
 
-    private static MoeCalibration Run(string model, int[] ids, bool capture, int threads, Action<long, long>? progress, CancellationToken token)
+    private static MoeCalibration Run(string model, int[] ids, bool capture, int ctx, int stride, int threads, Action<long, long>? progress, CancellationToken token)
     {
         using var m = TransformerModel.Load(model);
         var s = m.Shape;
         if (!s.IsMoe) throw new MergeException($"{model}: not a Mixtral model (architecture '{m.Config.ArchitectureName}'); routing needs MixtralForCausalLM");
         if (ids.Length == 0) throw new MergeException("routing: no tokens");
+        var windows = Inference.Perplexity.Windows(ids.Length, ctx, stride == 0 ? ctx : stride);
+        if (ctx != Window) ContextBudget.CheckWindow(m, ctx, ids.Length);
         var store = capture ? new CalibrationStore(s.Layers, ids.Length, s.Hidden) : null;
         try
         {
-            Route(m, ids, new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, store), threads, progress, token, out var stats);
+            Route(m, ids, windows, new Observer(s.Layers, s.Experts, s.ExpertsPerToken, s.Hidden, store), threads, progress, token, out var stats);
             return new MoeCalibration(store, s.Layers, s.Hidden, stats);
         }
         catch
@@ -93,24 +95,27 @@ public static class MoeForwardPass
         }
     }
 
-    private static void Route(TransformerModel m, int[] ids, Observer observer, int threads, Action<long, long>? progress,
+    private static void Route(TransformerModel m, int[] ids, List<EvalWindow> windows, Observer observer, int threads, Action<long, long>? progress,
         CancellationToken token, out RoutingStatistics stats)
     {
         var s = m.Shape;
+        int ctx = windows.Max(w => w.Length);
         using var backend = new CpuBackend(m, threads);
         backend.MoeObserver = observer;
-        using var cache = backend.CreateCache(Window);
-        var positions = new int[Window];
-        for (int i = 0; i < Window; i++) positions[i] = i;
+        using var cache = backend.CreateCache(ctx);
+        var positions = new int[ctx];
+        for (int i = 0; i < ctx; i++) positions[i] = i;
         var logits = new float[s.Vocab];
-        for (int start = 0; start < ids.Length; start += Window)
+        int routed = 0; // tokens [0, routed) are routed: a window routes only the tokens it adds
+        foreach (var w in windows)
         {
             token.ThrowIfCancellationRequested();
-            int n = Math.Min(Window, ids.Length - start);
             cache.Reset();
-            backend.Forward(ids.AsSpan(start, n), positions.AsSpan(0, n), cache, logits);
-            observer.Advance(n);
-            progress?.Invoke(start + n, ids.Length);
+            observer.StartWindow(routed - w.Begin);
+            backend.Forward(ids.AsSpan(w.Begin, w.Length), positions.AsSpan(0, w.Length), cache, logits);
+            observer.Advance(w.End - routed);
+            routed = w.End;
+            progress?.Invoke(routed, ids.Length);
         }
         stats = observer.Stats;
     }
@@ -119,12 +124,23 @@ public static class MoeForwardPass
     private sealed class Observer(int layers, int experts, int topK, int hidden, CalibrationStore? store) : IMoeObserver
     {
         public RoutingStatistics Stats { get; } = new(layers, experts, topK);
-        private int _offset;
+        private readonly int[] _seen = new int[layers]; // positions of the current window each layer has seen (the backend may feed it in chunks)
+        private int _offset, _skip;
+
+        /// <summary>A new window whose first <paramref name="skip"/> positions were routed by an earlier window.</summary>
+        public void StartWindow(int skip)
+        {
+            _skip = skip;
+            Array.Clear(_seen);
+        }
 
         public void Observe(int layer, ReadOnlySpan<float> inputs, ReadOnlySpan<float> routerLogits, int tokens)
         {
-            Stats.Add(layer, routerLogits);
-            store?.Write(layer, _offset, inputs[..(tokens * hidden)]);
+            int pos0 = _seen[layer];
+            _seen[layer] += tokens;
+            int from = Math.Clamp(_skip - pos0, 0, tokens);
+            Stats.Add(layer, routerLogits[(from * experts)..(tokens * experts)]);
+            store?.Write(layer, _offset + pos0 + from - _skip, inputs[(from * hidden)..(tokens * hidden)]);
         }
 
         public void Advance(int tokens) => _offset += tokens;

@@ -40,12 +40,13 @@ public static class MoePrune
             var x = o.Calibration!.MoeInputs(l, out int tokens);
             if (x.Length != (long)tokens * m.Hidden) throw new MergeException($"calibration: layer {l} inputs hold {x.Length} values for {tokens} tokens × hidden {m.Hidden}");
             var experts = m.ReadExperts(l);
-            var outputs = experts.Select(e => MoeBlock.ExpertOutput(e, x, tokens)).ToArray();
+            int threads = o.Threads > 0 ? o.Threads : -1;
+            var outputs = experts.Select(e => MoeBlock.ExpertOutput(e, x, tokens, threads)).ToArray();
             if (o.Group)
                 result[l] = ExpertGrouping.Cluster(ExpertGrouping.MeanOutputs(outputs, tokens, m.Hidden), o.NumExperts);
             else
             {
-                var logits = MoeBlock.RouterLogits(x, tokens, m.ReadRouter(l), m.Experts, m.Hidden);
+                var logits = MoeBlock.RouterLogits(x, tokens, m.ReadRouter(l), m.Experts, m.Hidden, threads);
                 result[l] = ExpertSelection.ByOutputChange(outputs, logits, tokens, m.Experts, m.Hidden, m.Config.NumExpertsPerTok, o.NumExperts)
                     .Select(e => new[] { e }).ToList();
             }

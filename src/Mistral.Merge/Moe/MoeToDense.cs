@@ -132,7 +132,7 @@ public static class MoeToDense
 
         using var w = new CheckpointWriter(destination, plan, o.Writer);
         foreach (var n in m.Carried) CheckpointOutput.Carry(folder, w, n, CheckpointOutput.CarriedDType(folder.Info(n), o.OutDType));
-        var alignment = new ExpertAlignment();
+        var alignment = new ExpertAlignment { MaxThreads = o.Threads > 0 ? o.Threads : -1 };
         var notes = new List<string>();
         for (int l = 0; l < m.Layers; l++)
         {

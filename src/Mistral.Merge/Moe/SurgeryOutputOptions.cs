@@ -18,4 +18,6 @@ public abstract record SurgeryOutputOptions
     public bool CopyTokenizer { get; init; } = true;
     /// <summary>Receives (layers written, layers).</summary>
     public Action<long, long>? Progress { get; init; }
+    /// <summary>Worker threads of the expert alignment (aligned_mean): 0 = all logical processors.</summary>
+    public int Threads { get; init; }
 }

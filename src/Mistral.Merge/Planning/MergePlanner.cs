@@ -53,38 +53,17 @@ public sealed class MergePlanner
     private MergePlan? Build()
     {
         var method = _r.Method.Length == 0 ? null : MergeMethods.Find(_r.Method);
-        if (method == null && _r.Method.Length > 0)
-            _p.Add(_r.MethodMark, $"unknown merge_method '{_r.Method}'{Suggest.Hint(_r.Method, MergeMethods.Names)} (known: {string.Join(", ", MergeMethods.Names)})");
-        if (_r.SourcesMissing && method is not { Spec.BaseOnly: true })
+        if (method == null && MergeMethods.FindSurgery(_r.Method) != null)
+            _p.Add(_r.MethodMark, $"merge_method '{_r.Method}' is an MoE surgery, not a merge method: plan it with {nameof(RecipePlanner)}");
+        else if (method == null && _r.Method.Length > 0)
+            _p.Add(_r.MethodMark, $"unknown merge_method '{_r.Method}'{Suggest.Hint(_r.Method, MergeMethods.RecipeNames)} (known: {string.Join(", ", MergeMethods.RecipeNames)})");
+        if (_r.SourcesMissing)
             _p.Add(_r.RootMark, "missing 'models' or 'slices' (one of them is required)");
         if (method != null) { _c.Method = method; new RecipeChecks(_c).CheckStatic(); }
         var inputs = new ModelInputs(_c);
         inputs.ResolveModels();
-        if (method is ICheckpointSurgery surgery) return BuildSurgery(surgery);
         var ranges = inputs.CheckRanges();
         if (_p.Any || method == null) return null;
         return new TensorPlanner(_c).BuildTasks(ranges);
-    }
-
-    // ---------------------------------------------------------------- whole-checkpoint methods
-
-    private MergePlan? BuildSurgery(ICheckpointSurgery surgery)
-    {
-        if (_p.Any || _r.BaseModel == null || !_c.Models.TryGetValue(_r.BaseModel.Text, out var model)) return null;
-        var job = surgery.Prepare(_r, model, _p);
-        if (job == null || _p.Any) return null;
-        return new MergePlan
-        {
-            Recipe = _r,
-            Method = _c.Method,
-            Models = _c.Models.Values.ToList(),
-            Tasks = [],
-            Warnings = _c.Warnings,
-            ConfigModel = model,
-            TokenizerModel = model,
-            OutputLayers = model.Layers,
-            Seed = _c.Options.Seed,
-            Surgery = job,
-        };
     }
 }

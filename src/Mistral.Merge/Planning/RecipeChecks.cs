@@ -20,11 +20,6 @@ internal sealed class RecipeChecks
     {
         var spec = _method.Spec;
         CheckParamSet(_r.Parameters, sourceLevel: false);
-        if (_method is ICheckpointSurgery surgery)
-        {
-            CheckSurgery(surgery);
-            return;
-        }
         foreach (var s in _r.Slices)
         {
             CheckParamSet(s.Parameters, sourceLevel: false);
@@ -42,17 +37,6 @@ internal sealed class RecipeChecks
             _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' needs a base_model");
 
         foreach (var s in _r.Slices) CheckSlice(s);
-    }
-
-    private void CheckSurgery(ICheckpointSurgery surgery)
-    {
-        var spec = _method.Spec;
-        if (_r.Slices.Count > 0)
-            _p.Add(_r.Slices[0].Mark, $"merge_method '{spec.Name}' rewrites one checkpoint: give only base_model (and parameters), not '{(_r.FromModels ? "models" : "slices")}'");
-        if (_r.BaseModel == null) _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' needs a base_model (the Mixtral checkpoint to convert)");
-        foreach (var def in spec.Global.Where(d => d.Required && !_r.Parameters.Mentions(d.Name)))
-            _p.Add(_r.MethodMark, $"merge_method '{spec.Name}' requires parameter '{def.Name}' (set it under parameters:)");
-        surgery.CheckStatic(_r, _p);
     }
 
     private void CheckSlice(SliceSpec s)

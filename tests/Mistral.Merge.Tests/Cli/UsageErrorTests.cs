@@ -14,8 +14,12 @@ public sealed class UsageErrorTests
         { ["synth", "o", "--layers-override", "-1"], "--layers-override must be at least 0, got -1" },
         { ["convert", "m", "o", "--dtype", "int8"], "--dtype: unknown dtype 'int8'" },
         { ["moe-convert", "m", "o", "--strategy", "median"], "--strategy: unknown strategy 'median'" },
-        { ["moe-convert", "m", "o", "--prune", "2", "--select", "best"], "--select: expected frequency or output, got 'best'" },
+        { ["moe-convert", "m", "o", "--num-experts", "2", "--criterion", "best"], "--criterion: unknown criterion 'best' (expected frequency or output_change)" },
+        { ["moe-convert", "m"], "OUT is required (or use --dry-run)" },
+        { ["moe-convert", "m", "o", "--group"], "--group is not a parameter of moe_to_dense" },
+        { ["moe-convert", "m", "o", "--calibration", "t", "--ctx", "64", "--stride", "65"], "--stride must be between 1 and --ctx (64), got 65" },
         { ["moe-stats", "m", "--text", "t", "--max-tokens", "1"], "--max-tokens must be at least 2, got 1" },
+        { ["moe-stats", "m", "--text", "t", "--stride", "257"], "--stride must be between 1 and --ctx (256), got 257" },
         { ["moe-report", "m", "--text", "t", "--threads", "-3"], "--threads must be between 0" },
         { ["perplexity", "m", "--text", "t", "--device", "tpu"], "--device tpu: unknown device" },
         { ["generate", "m", "--prompt", "x", "--max-new-tokens", "-1"], "--max-new-tokens must be at least 0, got -1" },
@@ -39,7 +43,7 @@ public sealed class UsageErrorTests
     public void Allowed_values_show_in_help()
     {
         Assert.Contains("--dtype <bfloat16|float16|float32>", CliRunner.Run("convert", "--help").Stdout);
-        Assert.Contains("--strategy <expert|mean|frequency|aligned_mean|concat>", CliRunner.Run("moe-convert", "--help").Stdout);
+        Assert.Contains("--strategy <mean|expert|frequency|aligned_mean|concat>", CliRunner.Run("moe-convert", "--help").Stdout);
         Assert.Contains("--device <auto|cpu|cuda>", CliRunner.Run("perplexity", "--help").Stdout);
         Assert.Contains("--arch <mistral|mixtral|llama|qwen2>", CliRunner.Run("synth", "--help").Stdout);
     }

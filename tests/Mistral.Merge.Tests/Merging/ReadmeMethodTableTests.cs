@@ -49,14 +49,44 @@ public class ReadmeMethodTableTests
             Assert.Equal(s.UsesRandomMasks, row.Contains("random masks", StringComparison.Ordinal));
             Assert.Equal(s.BaseShapesOutput, row.Contains("shaped like the base", StringComparison.Ordinal));
             Assert.Equal(s.CopiesInput, row.Contains("copied byte for byte", StringComparison.Ordinal));
-            Assert.Equal(s.BaseOnly, row.Contains("base model alone", StringComparison.Ordinal));
         }
     }
 
     [Fact]
+    public void Readme_surgery_table_matches_the_registry()
+    {
+        var rows = TableRows().Where(r => r.Length == 2).Select(c => (Names: Names(c[0], Method), Params: Names(c[1], Param))).ToList();
+        Assert.Equal(MergeMethods.Surgeries.Select(s => s.Spec.Name).Order(), rows.SelectMany(r => r.Names).Order());
+        foreach (var (names, parameters) in rows)
+            foreach (var name in names)
+            {
+                var spec = MergeMethods.FindSurgery(name)!.Spec;
+                Assert.True(spec.Params.Select(p => p.Name).SequenceEqual(parameters),
+                    $"{name}: README lists [{string.Join(", ", parameters)}], the surgery takes [{string.Join(", ", spec.Params.Select(p => p.Name))}]");
+            }
+    }
+
+    private const string Method = @"`([a-z0-9_]+)`", Param = @"(?:^|,\s*)([a-z0-9_]+)";
+
+    /// <summary>Rows of the tables, as cells: methods in backticks, then the parameter names of each column ("–": none; a default in parentheses).</summary>
+    private static List<string[]> TableRows()
+    {
+        var lines = File.ReadAllLines(Path.Combine(SharedFixtures.RepoRoot, "README.md"));
+        int merging = Array.FindIndex(lines, l => l.StartsWith("## Merging models", StringComparison.Ordinal));
+        int start = Array.FindIndex(lines, merging, l => l == "### Methods");
+        Assert.True(merging >= 0 && start >= 0, "README.md has no '### Methods' under '## Merging models'");
+        return lines.Skip(start + 1).TakeWhile(l => !l.StartsWith('#'))
+            .Where(l => l.StartsWith("| `", StringComparison.Ordinal))
+            .Select(l => l.Split('|')[1..^1].Select(c => c.Trim()).ToArray())
+            .ToList();
+    }
+
+    private static string[] Names(string cell, string pattern) => System.Text.RegularExpressions.Regex.Matches(cell, pattern).Select(m => m.Groups[1].Value).ToArray();
+
+    [Fact]
     public void Every_merge_method_owns_its_parameter_slots()
     {
-        foreach (var m in MergeMethods.Methods.Where(m => !m.Spec.BaseOnly))
+        foreach (var m in MergeMethods.Methods)
         {
             var s = m.Spec;
             for (int i = 0; i < s.Global.Count; i++) Assert.True(s.Global[i].Slot == i, $"{s.Name}: global parameter {s.Global[i].Name} has slot {s.Global[i].Slot}, not {i}");

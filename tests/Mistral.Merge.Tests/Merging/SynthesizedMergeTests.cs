@@ -180,7 +180,7 @@ public sealed class SynthesizedMergeTests : IDisposable
         Assert.True(merges.Length >= 3);
         foreach (var path in merges)
         {
-            var e = Assert.Throws<RecipeException>(() => MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["empty-hub"] }).Dispose());
+            var e = Assert.Throws<RecipeException>(() => RecipePlanner.PlanFile(path, new PlanOptions { HubCache = _d["empty-hub"] }).Dispose());
             Assert.All(e.Problems, p => Assert.Matches(@":\d+:\d+: model '[^']+' not found: looked in local folder .* and Hugging Face cache .*models--", p));
         }
         foreach (var id in new[] { "mistralai/Mistral-7B-Instruct-v0.1", "mistralai/Mistral-7B-Instruct-v0.2", "mistralai/Mistral-7B-v0.1", "cognitivecomputations/dolphin-2.2.1-mistral-7b" })

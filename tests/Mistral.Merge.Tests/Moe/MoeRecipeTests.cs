@@ -27,7 +27,7 @@ public sealed class MoeRecipeTests : IDisposable
     private List<string> Problems(string yaml)
     {
         var path = Recipe(yaml);
-        var e = Assert.Throws<RecipeException>(() => MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] }).Dispose());
+        var e = Assert.Throws<RecipeException>(() => RecipePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] }).Dispose());
         return e.Problems.Select(p => p.Replace(path, "recipe.yml")).ToList();
     }
 
@@ -39,7 +39,7 @@ public sealed class MoeRecipeTests : IDisposable
     {
         var p = Problems("merge_method: moe_to_dense\nbase_model: mix\nparameters:\n  strategy: avg\n  experts: 2\n");
         Has(p, "recipe.yml:4:13: parameter 'strategy': unknown value 'avg' (expected mean, expert, frequency, aligned_mean, concat)");
-        Has(p, "recipe.yml:5:3: merge_method 'moe_to_dense' does not take parameter 'experts' (did you mean 'expert'?) (it takes strategy, expert, reference, weighted, top_k, calibration, calibration_tokens, frequencies)");
+        Has(p, "recipe.yml:5:3: merge_method 'moe_to_dense' does not take parameter 'experts' (did you mean 'expert'?) (it takes strategy, expert, reference, weighted, top_k, calibration, calibration_tokens, frequencies, ctx, stride)");
         Has(Problems("merge_method: moe_to_dense\nbase_model: mix\nparameters:\n  strategy: expert\n"),
             "recipe.yml:1:15: strategy expert needs parameter 'expert' (an index, a per-layer list or a gradient)");
         Has(Problems("merge_method: moe_to_dense\nbase_model: mix\nparameters:\n  strategy: expert\n  expert: [0, 4]\n"),
@@ -128,7 +128,7 @@ public sealed class MoeRecipeTests : IDisposable
         var prune = new (string Yaml, string[] Convert)[]
         {
             ("num_experts: 2\n  group: true\n  calibration: text.txt", ["--prune", "2", "--group", "--calibration", _text]),
-            ("num_experts: 3\n  criterion: output_change\n  calibration: text.txt\n  calibration_tokens: 300", ["--prune", "3", "--select", "output", "--calibration", _text, "--calibration-tokens", "300"]),
+            ("num_experts: 3\n  criterion: output_change\n  calibration: text.txt\n  calibration_tokens: 300", ["--num-experts", "3", "--criterion", "output_change", "--calibration", _text, "--calibration-tokens", "300"]),
         };
         foreach (var (yaml, convert) in prune)
         {

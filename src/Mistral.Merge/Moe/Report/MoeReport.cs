@@ -74,12 +74,12 @@ public static class MoeReport
             if (cache.TryRead("routing", calKey) is { } j && j["selection_frequency"] is JsonArray rows)
                 return freq = FrequencyTable.Parse(rows, layers, experts, cache.PathOf("routing", calKey));
             o.Log?.Invoke($"routing frequencies: measuring on {calPath}");
-            freq = MoeForwardPass.Routing(o.Model, MoeForwardPass.Tokens(o.Model, calPath, o.CalibrationTokens), o.Threads, token).SelectionFrequencyTable();
+            freq = MoeForwardPass.Routing(o.Model, MoeForwardPass.Tokens(o.Model, calPath, o.CalibrationTokens), threads: o.Threads, token: token).SelectionFrequencyTable();
             computed++;
             StoreFrequencies(cache, calKey, freq);
             return freq;
         }
-        MoeCalibration Calibration() => cal ??= MoeForwardPass.Calibrate(o.Model, MoeForwardPass.Tokens(o.Model, calPath, o.CalibrationTokens), o.Threads, token);
+        MoeCalibration Calibration() => cal ??= MoeForwardPass.Calibrate(o.Model, MoeForwardPass.Tokens(o.Model, calPath, o.CalibrationTokens), threads: o.Threads, token: token);
 
         var rows = new List<ReportRow>();
         string? tmp = null;
