@@ -4,7 +4,7 @@ using Mistral.Merge.Planning;
 namespace Mistral.Merge.Tests.Merging;
 
 /// <summary>
-/// README's method table is generated from the registry: it is the output of <c>mistral-merge methods --markdown</c>
+/// The method table (docs/merging.md) is generated from the registry: it is the output of <c>mistral-merge methods --markdown</c>
 /// (every method with its base role, each parameter's scope, type, default and range, and its facts), between two
 /// markers. Regenerate it with that command when a method changes.
 /// </summary>
@@ -20,10 +20,10 @@ public class ReadmeMethodTableTests
         Assert.Equal(0, r.ExitCode);
         var expected = r.Stdout.ReplaceLineEndings("\n").Trim('\n');
         var root = SharedFixtures.RepoRoot;
-        // README.md must hold it; any page under docs/ that copies the table (the marker) must hold the same.
-        var pages = Directory.EnumerateFiles(Path.Combine(root, "docs"), "*.md", SearchOption.AllDirectories)
-            .Where(f => File.ReadAllText(f).Contains(Begin, StringComparison.Ordinal))
-            .Prepend(Path.Combine(root, "README.md"));
+        // docs/merging.md must hold it; any other page (README, docs/) that copies the table (the marker) must hold the same.
+        var pages = Directory.EnumerateFiles(Path.Combine(root, "docs"), "*.md", SearchOption.AllDirectories).Append(Path.Combine(root, "README.md"))
+            .Where(f => f != Path.Combine(root, "docs", "merging.md") && File.ReadAllText(f).Contains(Begin, StringComparison.Ordinal))
+            .Prepend(Path.Combine(root, "docs", "merging.md"));
         foreach (var page in pages)
         {
             var text = File.ReadAllText(page).ReplaceLineEndings("\n");
@@ -71,10 +71,9 @@ public class ReadmeMethodTableTests
     /// <summary>Rows of the tables, as cells: methods in backticks, then the parameter names of each column ("–": none; a default in parentheses).</summary>
     private static List<string[]> TableRows()
     {
-        var lines = File.ReadAllLines(Path.Combine(SharedFixtures.RepoRoot, "README.md"));
-        int merging = Array.FindIndex(lines, l => l.StartsWith("## Merging models", StringComparison.Ordinal));
-        int start = Array.FindIndex(lines, merging, l => l == "### Methods");
-        Assert.True(merging >= 0 && start >= 0, "README.md has no '### Methods' under '## Merging models'");
+        var lines = File.ReadAllLines(Path.Combine(SharedFixtures.RepoRoot, "docs", "merging.md"));
+        int start = Array.FindIndex(lines, l => l == "## Methods");
+        Assert.True(start >= 0, "docs/merging.md has no '## Methods'");
         return lines.Skip(start + 1).TakeWhile(l => !l.StartsWith('#'))
             .Where(l => l.StartsWith("| `", StringComparison.Ordinal))
             .Select(l => l.Split('|')[1..^1].Select(c => c.Trim()).ToArray())

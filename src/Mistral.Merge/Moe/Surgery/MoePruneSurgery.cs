@@ -90,7 +90,7 @@ public sealed class MoePruneSurgery : ISurgery
                     Threads = o.Threads,
                     Progress = o.Progress,
                 }, o.Cancellation);
-            return new SurgeryResult($"wrote {destination}: Mixtral with {options.NumExperts} experts per layer, {SurgeryText.N(r.Parameters)} parameters; " + string.Join("; ", r.LayerNotes),
+            return new SurgeryResult($"wrote {destination}: Mixtral with {options.NumExperts} experts per layer, {SurgeryText.N(r.Parameters)} parameters",
                 r.Parameters, r.LayerNotes, new JsonObject
                 {
                     ["method"] = "moe_prune", ["num_experts"] = options.NumExperts,
