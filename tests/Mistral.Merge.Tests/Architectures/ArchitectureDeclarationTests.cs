@@ -8,7 +8,7 @@ namespace Mistral.Merge.Tests.Architectures;
 public sealed class ArchitectureDeclarationTests
 {
     [Fact]
-    public void Every_declaration_is_registered_in_order()
+    public void EveryDeclarationIsRegisteredInOrder()
     {
         Assert.Equal(["mistral", "mixtral", "llama", "qwen2"], Architecture.All.Select(a => a.Name));
         Assert.Equal("MistralForCausalLM, MixtralForCausalLM, LlamaForCausalLM, Qwen2ForCausalLM", Architecture.SupportedList);
@@ -26,7 +26,7 @@ public sealed class ArchitectureDeclarationTests
     [InlineData("GPT2LMHeadModel", "gpt2", null)]
     [InlineData("GPT2LMHeadModel", "mistral", null)]         // a named architecture that no declaration matches is not guessed from model_type
     [InlineData("", "", null)]
-    public void A_config_matches_by_architectures_then_model_type(string hf, string modelType, string? expected)
+    public void AConfigMatchesByArchitecturesThenModelType(string hf, string modelType, string? expected)
     {
         var json = new JsonObject { ["hidden_size"] = 8 };
         if (hf.Length > 0) json["architectures"] = new JsonArray(hf);
@@ -35,7 +35,7 @@ public sealed class ArchitectureDeclarationTests
     }
 
     [Fact]
-    public void Names_come_from_the_templates()
+    public void NamesComeFromTheTemplates()
     {
         var q = Architecture.Qwen2;
         Assert.Equal("model.layers.7.self_attn.q_proj.bias", q.Layer(7, q.QBias!));
@@ -56,7 +56,7 @@ public sealed class ArchitectureDeclarationTests
     }
 
     [Fact]
-    public void Natural_order_is_embedding_layers_by_number_then_head()
+    public void NaturalOrderIsEmbeddingLayersByNumberThenHead()
     {
         var names = new[] { "lm_head.weight", "model.layers.10.mlp.up_proj.weight", "model.norm.weight", "model.layers.2.self_attn.q_proj.bias", "model.embed_tokens.weight" };
         Assert.Equal(["model.embed_tokens.weight", "model.layers.2.self_attn.q_proj.bias", "model.layers.10.mlp.up_proj.weight", "lm_head.weight", "model.norm.weight"],
@@ -68,7 +68,7 @@ public sealed class ArchitectureDeclarationTests
     /// holds a string literal that spells (part of) an HF tensor name; they all ask a declaration.
     /// </summary>
     [Fact]
-    public void Only_declarations_spell_tensor_names()
+    public void OnlyDeclarationsSpellTensorNames()
     {
         var fragment = new Regex(@"""[^""\n]*(self_attn|mlp\.|embed_tokens|lm_head\.|block_sparse_moe|input_layernorm|post_attention_layernorm|model\.norm|model\.layers|_proj\.|rotary_emb)[^""\n]*""");
         var violations = new List<string>();

@@ -52,7 +52,7 @@ public sealed class MergeArchitectureTests : IDisposable
     [InlineData("llama", "mistral", "have different architectures (LlamaForCausalLM vs MistralForCausalLM)")]
     [InlineData("qwen2", "mistral", "have different architectures (Qwen2ForCausalLM vs MistralForCausalLM)")]
     [InlineData("mistral", "mixtral", "have different architectures (MistralForCausalLM vs MixtralForCausalLM)")]
-    public void Different_architectures_are_refused_in_one_line(string a, string b, string what)
+    public void DifferentArchitecturesAreRefusedInOneLine(string a, string b, string what)
     {
         Synth("a", a);
         Synth("b", b);
@@ -62,7 +62,7 @@ public sealed class MergeArchitectureTests : IDisposable
     }
 
     [Fact]
-    public void Different_shapes_are_refused_in_one_line()
+    public void DifferentShapesAreRefusedInOneLine()
     {
         Synth("a", "mistral", hidden: 32);
         Synth("b", "mistral", hidden: 64);
@@ -71,7 +71,7 @@ public sealed class MergeArchitectureTests : IDisposable
     }
 
     [Fact]
-    public void Allow_crimes_merges_llama_and_mistral_with_a_warning()
+    public void AllowCrimesMergesLlamaAndMistralWithAWarning()
     {
         Synth("a", "llama", seed: 1);
         Synth("b", "mistral", seed: 2);
@@ -83,7 +83,7 @@ public sealed class MergeArchitectureTests : IDisposable
     }
 
     [Fact]
-    public void Allow_crimes_does_not_invent_missing_tensors()
+    public void AllowCrimesDoesNotInventMissingTensors()
     {
         Synth("a", "qwen2");
         Synth("b", "mistral");
@@ -93,7 +93,7 @@ public sealed class MergeArchitectureTests : IDisposable
     }
 
     [Fact]
-    public void A_config_without_architectures_is_matched_by_model_type()
+    public void AConfigWithoutArchitecturesIsMatchedByModelType()
     {
         Synth("a", "mistral", seed: 1);
         Synth("b", "mistral", seed: 2);
@@ -112,7 +112,7 @@ public sealed class MergeArchitectureTests : IDisposable
     }
 
     [Fact]
-    public void Two_qwen2_models_merge_their_biases_like_any_tensor()
+    public void TwoQwen2ModelsMergeTheirBiasesLikeAnyTensor()
     {
         Synth("a", "qwen2", seed: 1);
         Synth("b", "qwen2", seed: 2);

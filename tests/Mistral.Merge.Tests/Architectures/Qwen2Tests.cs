@@ -17,7 +17,7 @@ public sealed class Qwen2Tests : IDisposable
     [Theory]
     [InlineData(DType.F32, false)]
     [InlineData(DType.BF16, true)]
-    public void Forward_with_qkv_biases_matches_the_double_reference(DType dtype, bool tie)
+    public void ForwardWithQkvBiasesMatchesTheDoubleReference(DType dtype, bool tie)
     {
         var m = new TinyModel { Arch = "qwen2", DType = dtype, Tie = tie }.Init(17);
         m.Write(_d["m"]);
@@ -33,7 +33,7 @@ public sealed class Qwen2Tests : IDisposable
     }
 
     [Fact]
-    public void Cached_decode_with_biases_equals_full_recompute()
+    public void CachedDecodeWithBiasesEqualsFullRecompute()
     {
         var m = new TinyModel { Arch = "qwen2" }.Init(19);
         m.Write(_d["m"]);
@@ -42,7 +42,7 @@ public sealed class Qwen2Tests : IDisposable
     }
 
     [Fact]
-    public void Zero_biases_give_exactly_the_llama_logits()
+    public void ZeroBiasesGiveExactlyTheLlamaLogits()
     {
         var q = new TinyModel { Arch = "qwen2" }.Init(23);
         foreach (var n in q.Tensors.Keys.Where(n => n.EndsWith(".bias", StringComparison.Ordinal)).ToList()) Array.Clear(q.Tensors[n].Data);
@@ -54,7 +54,7 @@ public sealed class Qwen2Tests : IDisposable
     }
 
     [Fact]
-    public void A_missing_bias_is_one_line_naming_the_tensor()
+    public void AMissingBiasIsOneLineNamingTheTensor()
     {
         var m = new TinyModel { Arch = "qwen2" }.Init(3);
         m.Tensors.Remove("model.layers.1.self_attn.k_proj.bias");
@@ -64,7 +64,7 @@ public sealed class Qwen2Tests : IDisposable
     }
 
     [Fact]
-    public void A_sliding_window_on_some_layers_is_refused()
+    public void ASlidingWindowOnSomeLayersIsRefused()
     {
         var m = new TinyModel { Arch = "qwen2" }.Init(3);
         var cfg = m.Config();
@@ -81,7 +81,7 @@ public sealed class Qwen2Tests : IDisposable
     }
 
     [Fact]
-    public void Synth_makes_a_qwen2_with_random_biases_that_runs()
+    public void SynthMakesAQwen2WithRandomBiasesThatRuns()
     {
         var r = CliRunner.Run("synth", _d["m"], "--arch", "qwen2", "--hidden", "32", "--layers", "2", "--heads", "4", "--kv-heads", "2",
             "--intermediate", "48", "--vocab", "448", "--tokenizer", "byte-level", "--seed", "5");
@@ -106,7 +106,7 @@ public sealed class Qwen2Tests : IDisposable
     }
 
     [Fact]
-    public void The_cuda_backend_refuses_qwen2_with_one_line_before_touching_the_gpu()
+    public void TheCudaBackendRefusesQwen2WithOneLineBeforeTouchingTheGpu()
     {
         var config = ModelConfig.FromJson(new TinyModel { Arch = "qwen2" }.Config());
         var e = Assert.Throws<MergeException>(() => Mistral.Merge.Cuda.CudaTransformer.Validate(config, "m"));

@@ -28,7 +28,7 @@ public sealed class InspectCheckTests : IDisposable
     [InlineData(DType.F32)]
     [InlineData(DType.BF16)]
     [InlineData(DType.F16)]
-    public void Text_CountsExactly_AndExitsOne(DType dtype)
+    public void TextCountsExactlyAndExitsOne(DType dtype)
     {
         var m = Planted(dtype);
         var r = CliRunner.Run("inspect", m, "--check");
@@ -44,7 +44,7 @@ public sealed class InspectCheckTests : IDisposable
     }
 
     [Fact]
-    public void Json_HasCountsPerTensor_AndASummary()
+    public void JsonHasCountsPerTensorAndASummary()
     {
         var m = Planted(DType.BF16);
         var r = CliRunner.Run("inspect", m, "--check", "--json");
@@ -63,7 +63,7 @@ public sealed class InspectCheckTests : IDisposable
     }
 
     [Fact]
-    public void CleanModel_ExitsZero()
+    public void CleanModelExitsZero()
     {
         var m = TinyModels.Write(_d["clean"], 5);
         var r = CliRunner.Run("inspect", m, "--check");

@@ -16,7 +16,7 @@ public sealed class JsonOutputTests
     }
 
     [Fact]
-    public void Synth_convert_and_merge_print_one_self_describing_document()
+    public void SynthConvertAndMergePrintOneSelfDescribingDocument()
     {
         using var tmp = new TempDir();
         var s = One(CliRunner.Run("synth", tmp["tiny-a"], "--arch", "mistral", "--hidden", "64", "--layers", "2", "--heads", "8", "--kv-heads", "4",
@@ -43,7 +43,7 @@ public sealed class JsonOutputTests
     }
 
     [Fact]
-    public void Methods_prints_every_method_with_typed_scoped_parameters()
+    public void MethodsPrintsEveryMethodWithTypedScopedParameters()
     {
         var doc = One(CliRunner.Run("methods", "--json"));
         var methods = doc.GetProperty("methods").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!);

@@ -9,7 +9,7 @@ public sealed class ProgressTests : IDisposable
     public void Dispose() => _d.Dispose();
 
     [Fact]
-    public void State_never_reads_100_percent_before_complete()
+    public void StateNeverReads100PercentBeforeComplete()
     {
         var s = new ProgressState();
         s.Update(0, 1000);
@@ -28,7 +28,7 @@ public sealed class ProgressTests : IDisposable
     }
 
     [Fact]
-    public void State_counts_never_go_back_and_eta_follows_the_rate()
+    public void StateCountsNeverGoBackAndEtaFollowsTheRate()
     {
         var s = new ProgressState();
         s.Update(600, 1000);
@@ -40,7 +40,7 @@ public sealed class ProgressTests : IDisposable
     }
 
     [Fact]
-    public void Lines_mode_prints_a_few_plain_lines_and_100_percent_only_at_the_end()
+    public void LinesModePrintsAFewPlainLinesAnd100PercentOnlyAtTheEnd()
     {
         var err = new StringWriter();
         var p = new Progress(err, "convert", "tensors", Progress.Mode.Lines, () => TimeSpan.FromSeconds(2));
@@ -55,7 +55,7 @@ public sealed class ProgressTests : IDisposable
     }
 
     [Fact]
-    public void Lines_mode_prints_only_the_final_line_of_a_short_job()
+    public void LinesModePrintsOnlyTheFinalLineOfAShortJob()
     {
         var err = new StringWriter();
         var clock = TimeSpan.Zero;
@@ -67,7 +67,7 @@ public sealed class ProgressTests : IDisposable
     }
 
     [Fact]
-    public void Live_mode_redraws_one_line_and_ends_it_at_completion()
+    public void LiveModeRedrawsOneLineAndEndsItAtCompletion()
     {
         var err = new StringWriter();
         var clock = TimeSpan.Zero;
@@ -88,7 +88,7 @@ public sealed class ProgressTests : IDisposable
     }
 
     [Fact]
-    public void Quiet_mode_prints_nothing_and_a_failed_run_never_claims_100_percent()
+    public void QuietModePrintsNothingAndAFailedRunNeverClaims100Percent()
     {
         var err = new StringWriter();
         using (var p = new Progress(err, "x", "units", Progress.Mode.Quiet)) { p.Report(1, 2); p.Complete(); }
@@ -98,7 +98,7 @@ public sealed class ProgressTests : IDisposable
     }
 
     [Fact]
-    public void Convert_and_synth_report_progress_off_a_terminal_and_nothing_with_quiet()
+    public void ConvertAndSynthReportProgressOffATerminalAndNothingWithQuiet()
     {
         string[] small = ["--arch", "mistral", "--hidden", "64", "--layers", "2", "--heads", "4", "--intermediate", "128", "--vocab", "256"];
         var s = CliRunner.Run(["synth", _d["a"], .. small]);

@@ -10,7 +10,7 @@ public class QuickstartCommandTests
     private static readonly string Examples = Path.Combine(SharedFixtures.RepoRoot, "examples");
 
     [Fact]
-    public void RunsEveryStep_PrintsThePerplexityTableAndAStory_AndRefusesToOverwriteWithoutForce()
+    public void RunsEveryStepPrintsThePerplexityTableAndAStoryAndRefusesToOverwriteWithoutForce()
     {
         using var tmp = new TempDir();
         var dir = tmp["qs"];
@@ -78,7 +78,7 @@ public class QuickstartCommandTests
     }
 
     [FixtureFact]
-    public void ShippedModels_AreTheFixturesConvertedToBf16()
+    public void ShippedModelsAreTheFixturesConvertedToBf16()
     {
         using var tmp = new TempDir();
         foreach (var name in new[] { "stories260k", "stories260k-wiki", "stories260k-code" })
@@ -101,7 +101,7 @@ public class QuickstartCommandTests
     }
 
     [FixtureFact]
-    public void TheShippedBase_GeneratesTheReferenceGreedyContinuation()
+    public void TheShippedBaseGeneratesTheReferenceGreedyContinuation()
     {
         // expected.json's greedy continuation of stories260k-bf16 (independent float32 PyTorch forward pass): the
         // shipped base has the same tensors, so it (and the quickstart's base, a copy of it) must reproduce it.

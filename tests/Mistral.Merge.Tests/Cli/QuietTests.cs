@@ -15,14 +15,14 @@ public sealed class QuietTests : IDisposable
     }
 
     [Fact]
-    public void Every_command_lists_quiet_in_its_help()
+    public void EveryCommandListsQuietInItsHelp()
     {
         foreach (var cmd in new[] { "inspect", "tokenize", "merge", "methods", "synth", "convert", "moe-convert", "moe-stats", "moe-report", "perplexity", "generate", "compare", "quickstart" })
             Assert.Contains("--quiet", CliRunner.Run(cmd, "--help").Stdout);
     }
 
     [Fact]
-    public void Merge_perplexity_compare_and_generate_write_nothing_to_stderr()
+    public void MergePerplexityCompareAndGenerateWriteNothingToStderr()
     {
         var a = Model("a", 1);
         var b = Model("b", 2);

@@ -28,11 +28,11 @@ public sealed class UsageErrorTests
     };
 
     [Theory, MemberData(nameof(BadValues))]
-    public void Bad_option_value_is_a_short_usage_error(string[] args, string message) =>
+    public void BadOptionValueIsAShortUsageError(string[] args, string message) =>
         CliRunner.AssertUsageError(CliRunner.Run(args), args[0], message);
 
     [Fact]
-    public void Unknown_command_points_at_the_top_level_help()
+    public void UnknownCommandPointsAtTheTopLevelHelp()
     {
         var r = CliRunner.Run("frobnicate");
         Assert.Equal(2, r.ExitCode);
@@ -40,7 +40,7 @@ public sealed class UsageErrorTests
     }
 
     [Fact]
-    public void Allowed_values_show_in_help()
+    public void AllowedValuesShowInHelp()
     {
         Assert.Contains("--dtype <bfloat16|float16|float32>", CliRunner.Run("convert", "--help").Stdout);
         Assert.Contains("--strategy <mean|expert|frequency|aligned_mean|concat>", CliRunner.Run("moe-convert", "--help").Stdout);

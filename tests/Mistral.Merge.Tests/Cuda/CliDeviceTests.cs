@@ -14,7 +14,7 @@ public class CliDeviceTests
     ];
 
     [NoGpuFixtureFact]
-    public void Device_cuda_without_a_gpu_fails_with_the_reason_on_every_command()
+    public void DeviceCudaWithoutAGpuFailsWithTheReasonOnEveryCommand()
     {
         var why = GpuTestContext.WhyNot;
         foreach (var args in Commands("cuda"))
@@ -28,7 +28,7 @@ public class CliDeviceTests
     }
 
     [FixtureFact]
-    public void Unknown_device_is_rejected_on_every_command()
+    public void UnknownDeviceIsRejectedOnEveryCommand()
     {
         foreach (var args in Commands("tpu"))
         {
@@ -38,7 +38,7 @@ public class CliDeviceTests
     }
 
     [NoGpuFixtureFact]
-    public void Auto_without_a_gpu_is_exactly_the_cpu_path()
+    public void AutoWithoutAGpuIsExactlyTheCpuPath()
     {
         var auto = Commands("auto");
         var cpu = Commands("cpu");
@@ -54,7 +54,7 @@ public class CliDeviceTests
     }
 
     [FixtureFact]
-    public void Offload_needs_a_gpu()
+    public void OffloadNeedsAGpu()
     {
         var r = CliRunner.Run("perplexity", Model, "--text", Text, "--max-tokens", "100", "--device", "cpu", "--offload");
         Assert.NotEqual(0, r.ExitCode);

@@ -5,7 +5,7 @@ namespace Mistral.Merge.Tests.Cuda;
 public class CudaErrorsTests
 {
     [Fact]
-    public void Driver_errors_name_the_code_the_api_and_the_meaning()
+    public void DriverErrorsNameTheCodeTheApiAndTheMeaning()
     {
         Assert.Equal("CUDA error CUDA_ERROR_OUT_OF_MEMORY in cuMemAlloc: out of memory", CudaErrors.FormatDriver(2, "cuMemAlloc_v2"));
         Assert.Equal("CUDA error CUDA_ERROR_NO_DEVICE in cuInit: no CUDA-capable device is detected", CudaErrors.FormatDriver(100, "cuInit"));
@@ -16,14 +16,14 @@ public class CudaErrorsTests
     }
 
     [Fact]
-    public void The_driver_own_wording_wins_when_available()
+    public void TheDriverOwnWordingWinsWhenAvailable()
     {
         Assert.Equal("CUDA error CUDA_ERROR_OUT_OF_MEMORY in cuMemAlloc: out of memory (driver)",
             CudaErrors.FormatDriver(2, "cuMemAlloc_v2", "CUDA_ERROR_OUT_OF_MEMORY", "out of memory (driver)"));
     }
 
     [Fact]
-    public void Unknown_driver_codes_still_make_a_message()
+    public void UnknownDriverCodesStillMakeAMessage()
     {
         Assert.Equal("CUDA error CUDA_ERROR_12345 in cuLaunchKernel: unrecognised CUDA error code", CudaErrors.FormatDriver(12345, "cuLaunchKernel"));
     }
@@ -34,7 +34,7 @@ public class CudaErrorsTests
     [InlineData(7, "cuBLAS status 7 (CUBLAS_STATUS_INVALID_VALUE) in cublasGemmEx")]
     [InlineData(15, "cuBLAS status 15 (CUBLAS_STATUS_NOT_SUPPORTED) in cublasGemmEx")]
     [InlineData(99, "cuBLAS status 99 (CUBLAS_STATUS_UNKNOWN) in cublasGemmEx")]
-    public void Cublas_statuses(int status, string expected)
+    public void CublasStatuses(int status, string expected)
     {
         Assert.Equal(expected, CudaErrors.FormatCublas(status, "cublasGemmEx"));
         var e = Assert.Throws<MergeException>(() => CublasApi.Check(status, "cublasGemmEx"));
@@ -42,10 +42,10 @@ public class CudaErrorsTests
     }
 
     [Fact]
-    public void Cublas_success_does_not_throw() => CublasApi.Check(0, "cublasGemmEx");
+    public void CublasSuccessDoesNotThrow() => CublasApi.Check(0, "cublasGemmEx");
 
     [Fact]
-    public void Versioned_symbols_are_shown_by_their_api_name()
+    public void VersionedSymbolsAreShownByTheirApiName()
     {
         Assert.Equal("cuMemcpyHtoDAsync", CudaErrors.DisplayName("cuMemcpyHtoDAsync_v2"));
         Assert.Equal("cublasCreate", CudaErrors.DisplayName("cublasCreate_v2"));
@@ -54,7 +54,7 @@ public class CudaErrorsTests
     }
 
     [Fact]
-    public void Nvrtc_results()
+    public void NvrtcResults()
     {
         Assert.Equal("NVRTC_ERROR_COMPILATION", CudaErrors.NvrtcResultName(6));
         Assert.Equal("NVRTC_ERROR_INVALID_OPTION", CudaErrors.NvrtcResultName(5));

@@ -11,7 +11,7 @@ public sealed class NoDriverFactAttribute : FactAttribute
         if (NativeLibrary.TryLoad("libcuda.so.1", out var h))
         {
             NativeLibrary.Free(h);
-            Skip = "an NVIDIA driver (libcuda.so.1) is present: Real_probe_never_throws_and_agrees_with_the_selector covers this machine";
+            Skip = "an NVIDIA driver (libcuda.so.1) is present: RealProbeNeverThrowsAndAgreesWithTheSelector covers this machine";
         }
     }
 }
@@ -22,7 +22,7 @@ public class DeviceSelectorTests
     private static bool MustNotProbe(out CudaContext? ctx, out string why) => throw new InvalidOperationException("the probe must not run for --device cpu");
 
     [Fact]
-    public void Cpu_never_probes_the_driver()
+    public void CpuNeverProbesTheDriver()
     {
         var sel = DeviceSelector.Resolve("cpu", MustNotProbe);
         Assert.Equal(ComputeDevice.Cpu, sel.Device);
@@ -35,7 +35,7 @@ public class DeviceSelectorTests
     [InlineData("AUTO")]
     [InlineData(" auto ")]
     [InlineData(null)]
-    public void Auto_falls_back_to_cpu_with_the_reason(string? value)
+    public void AutoFallsBackToCpuWithTheReason(string? value)
     {
         var sel = DeviceSelector.Resolve(value, NoGpu);
         Assert.Equal(ComputeDevice.Cpu, sel.Device);
@@ -43,7 +43,7 @@ public class DeviceSelectorTests
     }
 
     [Fact]
-    public void Cuda_without_a_gpu_is_a_one_line_error_with_the_reason()
+    public void CudaWithoutAGpuIsAOneLineErrorWithTheReason()
     {
         var e = Assert.Throws<MergeException>(() => DeviceSelector.Resolve("cuda", NoGpu));
         Assert.Equal("--device cuda: CUDA is not usable here: libcuda.so.1 not found: no NVIDIA driver on this machine", e.Message);
@@ -54,7 +54,7 @@ public class DeviceSelectorTests
     [InlineData("tpu")]
     [InlineData("cuda:1")]
     [InlineData("gpu0")]
-    public void Unknown_device_is_rejected(string value)
+    public void UnknownDeviceIsRejected(string value)
     {
         var e = Assert.Throws<MergeException>(() => DeviceSelector.Resolve(value, MustNotProbe));
         Assert.Equal($"--device {value}: unknown device (expected one of: auto, cpu, cuda)", e.Message);
@@ -62,7 +62,7 @@ public class DeviceSelectorTests
 
     /// <summary>The real probe on this machine: whatever it finds, TryOpen never throws and the selector agrees with it.</summary>
     [Fact]
-    public void Real_probe_never_throws_and_agrees_with_the_selector()
+    public void RealProbeNeverThrowsAndAgreesWithTheSelector()
     {
         bool ok = CudaRuntime.TryOpen(out var ctx, out var why);
         try
@@ -90,7 +90,7 @@ public class DeviceSelectorTests
     }
 
     [NoDriverFact]
-    public void Without_libcuda_the_reason_names_the_missing_driver()
+    public void WithoutLibcudaTheReasonNamesTheMissingDriver()
     {
         Assert.False(CudaRuntime.TryOpen(out var ctx, out var why));
         Assert.Null(ctx);

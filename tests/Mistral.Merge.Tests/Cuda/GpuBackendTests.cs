@@ -17,7 +17,7 @@ public class GpuBackendTests
     }
 
     [GpuFixtureFact]
-    public void Cpu_and_cuda_logits_agree_on_the_fixtures()
+    public void CpuAndCudaLogitsAgreeOnTheFixtures()
     {
         foreach (var model in new[] { "stories260k", "stories260k-bf16", "stories260k-wiki", "stories260k-moe4", "stories260k-moe4-identity" })
         {
@@ -42,7 +42,7 @@ public class GpuBackendTests
     }
 
     [GpuFixtureFact]
-    public void Perplexity_through_the_shared_evaluator_within_half_a_percent()
+    public void PerplexityThroughTheSharedEvaluatorWithinHalfAPercent()
     {
         foreach (var model in new[] { "stories260k", "stories260k-moe4" })
         {
@@ -59,7 +59,7 @@ public class GpuBackendTests
     }
 
     [GpuFixtureFact]
-    public void Greedy_generation_equals_the_cpu_on_the_f32_path()
+    public void GreedyGenerationEqualsTheCpuOnTheF32Path()
     {
         foreach (var model in new[] { "stories260k", "stories260k-code", "stories260k-moe4" })
         {
@@ -76,7 +76,7 @@ public class GpuBackendTests
     }
 
     [GpuFixtureFact]
-    public void Positions_must_continue_the_cache()
+    public void PositionsMustContinueTheCache()
     {
         using var m = TransformerModel.Load(SharedFixtures.PathOf("stories260k"));
         using var gpu = new CudaBackend(GpuTestContext.Context, m);

@@ -24,7 +24,7 @@ public class GpuTransformerTests
     }
 
     [GpuFixtureFact]
-    public void F32_logits_match_upstream_reference_prefill_and_decode()
+    public void F32LogitsMatchUpstreamReferencePrefillAndDecode()
     {
         using var m = Load("stories260k", F32, out var folder);
         using var _ = folder;
@@ -49,7 +49,7 @@ public class GpuTransformerTests
     }
 
     [GpuFixtureFact]
-    public void F32_greedy_continuations_equal_expected()
+    public void F32GreedyContinuationsEqualExpected()
     {
         foreach (var model in new[] { "stories260k", "stories260k-wiki", "stories260k-code", "stories260k-moe4-identity", "stories260k-moe4" })
         {
@@ -61,7 +61,7 @@ public class GpuTransformerTests
     }
 
     [GpuFixtureFact]
-    public void Bf16_path_stays_within_bf16_tolerance_of_the_f32_reference()
+    public void Bf16PathStaysWithinBf16ToleranceOfTheF32Reference()
     {
         foreach (var model in new[] { "stories260k", "stories260k-bf16", "stories260k-moe4" })
         {
@@ -77,7 +77,7 @@ public class GpuTransformerTests
     }
 
     [GpuFixtureFact]
-    public void Perplexity_within_half_a_percent_bf16_and_0_05_percent_f32()
+    public void PerplexityWithinHalfAPercentBf16And0_05PercentF32()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(SharedFixtures.PathOf("expected.json")));
         var text = File.ReadAllText(SharedFixtures.PathOf("text", "tinystories-eval.txt"));
@@ -120,7 +120,7 @@ public class GpuTransformerTests
     ];
 
     [GpuFact]
-    public void Synthetic_models_match_the_cpu_oracle_f32()
+    public void SyntheticModelsMatchTheCpuOracleF32()
     {
         foreach (var c in SyntheticCases())
         {
@@ -149,7 +149,7 @@ public class GpuTransformerTests
     }
 
     [GpuFact]
-    public void Synthetic_models_bf16_within_tolerance()
+    public void SyntheticModelsBf16WithinTolerance()
     {
         foreach (var c in SyntheticCases())
         {
@@ -169,7 +169,7 @@ public class GpuTransformerTests
     }
 
     [GpuFact]
-    public void Offload_streaming_gives_exactly_the_resident_result()
+    public void OffloadStreamingGivesExactlyTheResidentResult()
     {
         var config = SyntheticWeights.MakeConfig("mixtral", 128, 5, 4, 2, 192, 256, experts: 4, expertsPerToken: 2);
         var src = new SyntheticWeights(config, DType.BF16, seed: 1);
@@ -186,7 +186,7 @@ public class GpuTransformerTests
     }
 
     [GpuFact]
-    public void Bad_inputs_are_one_line_errors()
+    public void BadInputsAreOneLineErrors()
     {
         var config = SyntheticWeights.MakeConfig("mistral", 64, 1, 4, 2, 96, 100);
         using var m = CudaTransformer.Load(GpuTestContext.Context, new SyntheticWeights(config), new CudaTransformerOptions { MaxSequence = 16 });
@@ -200,7 +200,7 @@ public class GpuTransformerTests
     }
 
     [GpuFact]
-    public void Kernels_are_cached_on_disk_for_this_device()
+    public void KernelsAreCachedOnDiskForThisDevice()
     {
         var ctx = GpuTestContext.Context;
         _ = ctx.Kernels;

@@ -7,7 +7,7 @@ namespace Mistral.Merge.Tests.Cuda;
 public class HostSideTests
 {
     [Fact]
-    public void Rope_tables_follow_hf_float32_formula()
+    public void RopeTablesFollowHfFloat32Formula()
     {
         var (cos, sin) = RopeTables.Build(positions: 300, headDim: 8, theta: 10000);
         Assert.Equal(300 * 4, cos.Length);
@@ -27,7 +27,7 @@ public class HostSideTests
     }
 
     [Fact]
-    public void Dense_layout_fuses_qkv_and_gate_up_at_aligned_offsets()
+    public void DenseLayoutFusesQkvAndGateUpAtAlignedOffsets()
     {
         var c = SyntheticWeights.MakeConfig("mistral", hidden: 64, layers: 2, heads: 8, kvHeads: 2, intermediate: 100, vocab: 50);
         var lay = new LayerLayout(c, bf16: true);
@@ -50,7 +50,7 @@ public class HostSideTests
     }
 
     [Fact]
-    public void Moe_layout_stacks_experts_w1_w3_then_w2()
+    public void MoeLayoutStacksExpertsW1W3ThenW2()
     {
         var c = SyntheticWeights.MakeConfig("mixtral", hidden: 32, layers: 1, heads: 4, kvHeads: 4, intermediate: 48, vocab: 40, experts: 3, expertsPerToken: 2);
         var lay = new LayerLayout(c, bf16: false);
@@ -67,7 +67,7 @@ public class HostSideTests
     }
 
     [Fact]
-    public unsafe void Packing_converts_f32_to_bf16_with_rne_and_keeps_norms_f32()
+    public unsafe void PackingConvertsF32ToBf16WithRneAndKeepsNormsF32()
     {
         var c = SyntheticWeights.MakeConfig("mistral", hidden: 16, layers: 1, heads: 2, kvHeads: 1, intermediate: 24, vocab: 30);
         var src = new SyntheticWeights(c, DType.F32, seed: 3);
@@ -94,7 +94,7 @@ public class HostSideTests
     }
 
     [Fact]
-    public unsafe void Packing_rejects_a_tensor_of_the_wrong_shape_by_name()
+    public unsafe void PackingRejectsATensorOfTheWrongShapeByName()
     {
         var good = SyntheticWeights.MakeConfig("mistral", hidden: 16, layers: 1, heads: 2, kvHeads: 1, intermediate: 24, vocab: 30);
         var other = SyntheticWeights.MakeConfig("mistral", hidden: 16, layers: 1, heads: 2, kvHeads: 1, intermediate: 20, vocab: 30);
@@ -106,7 +106,7 @@ public class HostSideTests
     }
 
     [Fact]
-    public void Synthetic_weights_are_deterministic_and_shareable()
+    public void SyntheticWeightsAreDeterministicAndShareable()
     {
         var c = SyntheticWeights.MakeConfig("mixtral", hidden: 16, layers: 2, heads: 2, kvHeads: 1, intermediate: 24, vocab: 30, experts: 2, expertsPerToken: 1);
         var a = new SyntheticWeights(c, DType.BF16, seed: 9);

@@ -5,7 +5,7 @@ namespace Mistral.Merge.Tests.Cuda;
 public class KernelCacheTests
 {
     [Fact]
-    public void Key_is_a_sha256_hex_over_source_arch_and_nvrtc_version()
+    public void KeyIsASha256HexOverSourceArchAndNvrtcVersion()
     {
         string k = KernelCache.Key("src", "sm_90", (12, 4));
         Assert.Equal(64, k.Length);
@@ -19,7 +19,7 @@ public class KernelCacheTests
     }
 
     [Fact]
-    public void Key_of_the_real_sources_is_stable_and_matches_an_independent_hash()
+    public void KeyOfTheRealSourcesIsStableAndMatchesAnIndependentHash()
     {
         string src = KernelSources.Combined();
         string expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
@@ -28,7 +28,7 @@ public class KernelCacheTests
     }
 
     [Fact]
-    public void Cache_path_is_under_the_user_cache_folder()
+    public void CachePathIsUnderTheUserCacheFolder()
     {
         string? over = Environment.GetEnvironmentVariable("MISTRAL_MERGE_KERNEL_CACHE");
         string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");

@@ -26,7 +26,7 @@ public class KernelEmulationTests
     /// Proves the kernels' logic without a GPU; not their speed, nor NVRTC, nor GPU arithmetic.
     /// </summary>
     [GxxFact]
-    public void Kernels_compute_the_reference_results_in_cpu_emulation()
+    public void KernelsComputeTheReferenceResultsInCpuEmulation()
     {
         using var dir = new TempDir();
         string emu = Path.Combine(SharedFixtures.RepoRoot, "tests", "Mistral.Merge.Tests", "Cuda", "Emulation");

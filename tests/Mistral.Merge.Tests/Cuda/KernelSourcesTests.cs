@@ -8,7 +8,7 @@ public class KernelSourcesTests
         ["common.cuh", "attention.cu", "convert.cu", "logits.cu", "moe.cu", "rmsnorm.cu", "rope.cu", "silu.cu"];
 
     [Fact]
-    public void All_kernel_files_are_embedded_common_header_first()
+    public void AllKernelFilesAreEmbeddedCommonHeaderFirst()
     {
         var names = KernelSources.Files.Select(f => f.Name).ToArray();
         Assert.Equal(ExpectedFiles, names);
@@ -16,7 +16,7 @@ public class KernelSourcesTests
     }
 
     [Fact]
-    public void Entry_points_are_exactly_the_ones_the_host_launches()
+    public void EntryPointsAreExactlyTheOnesTheHostLaunches()
     {
         var found = KernelSources.EntryPoints(KernelSources.Combined());
         Assert.Equal(found.Count, found.Distinct().Count());
@@ -31,14 +31,14 @@ public class KernelSourcesTests
     [InlineData("logits.cu", new[] { "nll_rows", "log_softmax_rows", "argmax_rows" })]
     [InlineData("moe.cu", new[] { "moe_route_topk", "moe_group", "moe_gather_f32", "moe_gather_bf16", "moe_combine" })]
     [InlineData("convert.cu", new[] { "f32_to_bf16_kernel", "bf16_to_f32_kernel", "embed_bf16", "embed_f32", "add_inplace_f32", "fill_random_bf16" })]
-    public void Each_file_defines_its_kernels(string file, string[] kernels)
+    public void EachFileDefinesItsKernels(string file, string[] kernels)
     {
         var text = KernelSources.Files.Single(f => f.Name == file).Text;
         Assert.Equal(kernels, KernelSources.EntryPoints(text));
     }
 
     [Fact]
-    public void Sources_need_no_headers_nvrtc_lacks()
+    public void SourcesNeedNoHeadersNvrtcLacks()
     {
         // NVRTC has no system include path: the kernels must be self-contained (bf16 handled as raw bits).
         foreach (var (name, text) in KernelSources.Files)
@@ -46,7 +46,7 @@ public class KernelSourcesTests
     }
 
     [Fact]
-    public void Launch_constants_match_the_kernel_sources()
+    public void LaunchConstantsMatchTheKernelSources()
     {
         var att = KernelSources.Files.Single(f => f.Name == "attention.cu").Text;
         Assert.Contains("#define ATT_WARPS 4", att);
@@ -70,6 +70,6 @@ public class KernelSourcesTests
     [InlineData(4095, 0, 16)]
     [InlineData(4095, 1000, 4)]
     [InlineData(10, 1000, 1)]
-    public void Decode_splits_cover_exactly_the_visible_keys(int pos, int window, int splits) =>
+    public void DecodeSplitsCoverExactlyTheVisibleKeys(int pos, int window, int splits) =>
         Assert.Equal(splits, CudaKernels.DecodeSplits(pos, window));
 }

@@ -27,7 +27,7 @@ public class KernelSyntaxTests
     /// This is NOT NVRTC: it cannot prove NVRTC accepts the code, nor that it runs correctly.
     /// </summary>
     [ClangCudaFact]
-    public void Kernels_compile_with_clang_cuda_front_end()
+    public void KernelsCompileWithClangCudaFrontEnd()
     {
         using var dir = new TempDir();
         string src = dir["kernels.cu"], ptx = dir["kernels.ptx"];

@@ -20,7 +20,7 @@ public class LazyLoadingTests
         (bool)lib.GetType("Mistral.Merge.Cuda.Native.CudaLibraries", true)!.GetProperty(property)!.GetValue(null)!;
 
     [Fact]
-    public void Startup_help_and_cpu_selection_load_no_native_library()
+    public void StartupHelpAndCpuSelectionLoadNoNativeLibrary()
     {
         string dir = Path.GetDirectoryName(typeof(Mistral.Merge.Cuda.CudaRuntime).Assembly.Location)!;
         var alc = new IsolatedContext(dir);

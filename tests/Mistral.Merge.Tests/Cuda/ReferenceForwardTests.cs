@@ -13,7 +13,7 @@ namespace Mistral.Merge.Tests.Cuda;
 public class ReferenceForwardTests
 {
     [FixtureFact]
-    public void Matches_upstream_reference_logits_for_stories260k()
+    public void MatchesUpstreamReferenceLogitsForStories260k()
     {
         using var folder = ModelFolder.Open(SharedFixtures.PathOf("stories260k"));
         var reference = new ReferenceForward(new ModelFolderWeights(folder));
@@ -37,7 +37,7 @@ public class ReferenceForwardTests
     [InlineData("stories260k-moe4")]
     [InlineData("stories260k-moe4-identity")]
     [InlineData("stories260k-bf16")]
-    public void Matches_expected_top5_at_the_last_prompt_position(string model)
+    public void MatchesExpectedTop5AtTheLastPromptPosition(string model)
     {
         using var folder = ModelFolder.Open(SharedFixtures.PathOf(model));
         var reference = new ReferenceForward(new ModelFolderWeights(folder));

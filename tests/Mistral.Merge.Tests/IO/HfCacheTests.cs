@@ -68,7 +68,7 @@ public sealed class HfCacheTests : IDisposable
     }
 
     [Fact]
-    public void Inspect_reads_the_targets_of_the_links()
+    public void InspectReadsTheTargetsOfTheLinks()
     {
         var m = Dense();
         var text = Same(m, "inspect", "MODEL");
@@ -77,7 +77,7 @@ public sealed class HfCacheTests : IDisposable
     }
 
     [Fact]
-    public void Tokenize_perplexity_generate_and_compare_on_the_snapshot()
+    public void TokenizePerplexityGenerateAndCompareOnTheSnapshot()
     {
         var m = Dense();
         var text = Text();
@@ -96,7 +96,7 @@ public sealed class HfCacheTests : IDisposable
     private static string Field(string json, string name) => System.Text.Json.Nodes.JsonNode.Parse(json)![name]!.ToJsonString();
 
     [Fact]
-    public void Convert_writes_regular_files_with_the_targets_bytes()
+    public void ConvertWritesRegularFilesWithTheTargetsBytes()
     {
         var m = Dense();
         Assert.Equal(0, CliRunner.Run("convert", m.Plain, _d["out-plain"], "--dtype", "float32").ExitCode);
@@ -114,7 +114,7 @@ public sealed class HfCacheTests : IDisposable
     }
 
     [Fact]
-    public void Synth_takes_a_linked_config()
+    public void SynthTakesALinkedConfig()
     {
         var m = Dense();
         var r = CliRunner.Run("synth", _d["again"], "--config", Path.Combine(m.Linked, "config.json"), "--tokenizer", "byte-level", "--seed", "5");
@@ -123,7 +123,7 @@ public sealed class HfCacheTests : IDisposable
     }
 
     [Fact]
-    public void Moe_commands_on_the_snapshot()
+    public void MoeCommandsOnTheSnapshot()
     {
         var m = Moe();
         var text = Text();
@@ -137,7 +137,7 @@ public sealed class HfCacheTests : IDisposable
 
     /// <summary>A recipe naming <c>org/name</c> resolves through $HF_HUB_CACHE and refs/main (a child process: the variable is process-wide).</summary>
     [Fact]
-    public void Merge_resolves_hub_ids_through_refs_and_links()
+    public void MergeResolvesHubIdsThroughRefsAndLinks()
     {
         var m = Dense();
         var recipe = Path.Combine(_d.Path, "recipe.yml");

@@ -17,7 +17,7 @@ public sealed class InputFileTests : IDisposable
     }
 
     [Fact]
-    public void A_link_to_a_device_is_refused_by_kind_not_read()
+    public void ALinkToADeviceIsRefusedByKindNotRead()
     {
         Directory.CreateDirectory(_d["m"]);
         File.CreateSymbolicLink(Path.Combine(_d["m"], "model.safetensors"), "/dev/zero");
@@ -25,7 +25,7 @@ public sealed class InputFileTests : IDisposable
     }
 
     [LinuxFact]
-    public void A_fifo_as_weights_fails_at_once()
+    public void AFifoAsWeightsFailsAtOnce()
     {
         Directory.CreateDirectory(_d["m"]);
         Fifo.Make(Path.Combine(_d["m"], "model.safetensors"));
@@ -33,7 +33,7 @@ public sealed class InputFileTests : IDisposable
     }
 
     [Fact]
-    public void A_directory_named_like_a_shard_is_refused()
+    public void ADirectoryNamedLikeAShardIsRefused()
     {
         Directory.CreateDirectory(Path.Combine(_d["m"], "model.safetensors"));
         var r = CliRunner.Run("inspect", _d["m"]);
@@ -42,7 +42,7 @@ public sealed class InputFileTests : IDisposable
     }
 
     [Fact]
-    public void Dangling_and_looping_links_are_file_not_found()
+    public void DanglingAndLoopingLinksAreFileNotFound()
     {
         Directory.CreateDirectory(_d["m"]);
         File.CreateSymbolicLink(Path.Combine(_d["m"], "model.safetensors"), "missing-blob");
@@ -55,7 +55,7 @@ public sealed class InputFileTests : IDisposable
     }
 
     [Fact]
-    public void Stamp_of_a_link_is_the_stamp_of_its_target()
+    public void StampOfALinkIsTheStampOfItsTarget()
     {
         File.WriteAllBytes(_d["blob"], new byte[12345]);
         File.CreateSymbolicLink(_d["link"], "blob");
@@ -68,7 +68,7 @@ public sealed class InputFileTests : IDisposable
     }
 
     [Fact]
-    public void Whole_file_reads_are_capped_and_name_the_limit()
+    public void WholeFileReadsAreCappedAndNameTheLimit()
     {
         using (var f = File.Create(_d["big.txt"])) f.SetLength(5000); // sparse
         var e = Assert.Throws<MergeException>(() => InputFile.ReadAllText(_d["big.txt"], 4096, "a test text"));
@@ -78,7 +78,7 @@ public sealed class InputFileTests : IDisposable
     }
 
     [Fact]
-    public void A_model_modified_after_opening_is_detected()
+    public void AModelModifiedAfterOpeningIsDetected()
     {
         var dir = Tiny();
         using var model = ModelFolder.Open(dir);
@@ -94,7 +94,7 @@ public sealed class InputFileTests : IDisposable
 
     /// <summary>SIGBUS (a mapped input truncated under us) ends the process with one line and exit 1, not a runtime crash report.</summary>
     [LinuxX64Fact]
-    public void Sigbus_is_one_line_and_exit_1()
+    public void SigbusIsOneLineAndExit1()
     {
         var r = HfCacheTests.RunChild(new() { ["MISTRAL_MERGE_TEST_RAISE_SIGBUS"] = "1" }, "--version");
         Assert.Equal(1, r.ExitCode);

@@ -11,7 +11,7 @@ public sealed class WriterLimitTests : IDisposable
     private void AssertNothingCreated() => Assert.Empty(Directory.GetFileSystemEntries(_d.Path));
 
     [Fact]
-    public void A_header_over_the_reader_limit_is_refused()
+    public void AHeaderOverTheReaderLimitIsRefused()
     {
         // 1.1 M tensors with 80-character names: a header of ~150 MB, over the 100 MB safetensors readers accept
         var plan = Enumerable.Range(0, 1_100_000).Select(i => new PlannedTensor($"model.layers.{i}.{new string('x', 64)}", DType.F32, [1])).ToList();
@@ -22,7 +22,7 @@ public sealed class WriterLimitTests : IDisposable
     }
 
     [Fact]
-    public void Too_many_shards_are_refused()
+    public void TooManyShardsAreRefused()
     {
         var plan = Enumerable.Range(0, CheckpointWriter.MaxShards + 1).Select(i => new PlannedTensor($"t{i}", DType.F32, [4])).ToList();
         var e = Assert.Throws<MergeException>(() => new CheckpointWriter(_d["out"], plan, new WriterOptions { ShardSize = 16 }).Dispose());
@@ -31,7 +31,7 @@ public sealed class WriterLimitTests : IDisposable
     }
 
     [Fact]
-    public void A_size_past_the_disk_is_refused_before_any_file_exists()
+    public void ASizePastTheDiskIsRefusedBeforeAnyFileExists()
     {
         var plan = new List<PlannedTensor> { new("huge", DType.F32, [1L << 50]) };
         var e = Assert.Throws<MergeException>(() => new CheckpointWriter(_d["out"], plan).Dispose());
@@ -40,7 +40,7 @@ public sealed class WriterLimitTests : IDisposable
     }
 
     [Fact]
-    public void A_byte_count_past_2_to_the_63_is_refused()
+    public void AByteCountPast2ToThe63IsRefused()
     {
         var plan = new List<PlannedTensor> { new("a", DType.F32, [1L << 60]), new("b", DType.F32, [1L << 60]) };
         var e = Assert.Throws<MergeException>(() => new CheckpointWriter(_d["out"], plan).Dispose());

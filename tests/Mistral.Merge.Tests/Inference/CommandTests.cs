@@ -9,7 +9,7 @@ public class CommandTests
     private static string Fx(params string[] p) => SharedFixtures.PathOf(p);
 
     [FixtureFact]
-    public void Perplexity_json_reproduces_expected_json()
+    public void PerplexityJsonReproducesExpectedJson()
     {
         var r = CliRunner.Run("perplexity", Fx("stories260k-bf16"), "--text", Fx("text", "code-eval.txt"), "--ctx", "256", "--max-tokens", "20000", "--threads", "2", "--json");
         Assert.Equal(0, r.ExitCode);
@@ -22,7 +22,7 @@ public class CommandTests
     }
 
     [FixtureFact]
-    public void Perplexity_text_output()
+    public void PerplexityTextOutput()
     {
         var r = CliRunner.Run("perplexity", Fx("stories260k"), "--text", Fx("text", "tinystories-eval.txt"), "--ctx", "64", "--stride", "32", "--max-tokens", "300");
         Assert.Equal(0, r.ExitCode);
@@ -31,7 +31,7 @@ public class CommandTests
     }
 
     [FixtureFact]
-    public void Generate_greedy_streams_the_expected_continuation()
+    public void GenerateGreedyStreamsTheExpectedContinuation()
     {
         var r = CliRunner.Run("generate", Fx("stories260k"), "--prompt", "Once upon a time", "--temperature", "0", "--max-new-tokens", "32");
         Assert.Equal(0, r.ExitCode);
@@ -40,7 +40,7 @@ public class CommandTests
     }
 
     [FixtureFact]
-    public void Generate_with_a_seed_is_reproducible()
+    public void GenerateWithASeedIsReproducible()
     {
         string[] args = ["generate", Fx("stories260k-moe4"), "--prompt", "Once upon a time", "--temperature", "0.9", "--top-k", "40", "--top-p", "0.95", "--repetition-penalty", "1.1", "--seed", "7", "--max-new-tokens", "24", "--json"];
         var a = CliRunner.Run(args);
@@ -56,7 +56,7 @@ public class CommandTests
     }
 
     [FixtureFact]
-    public void Generate_applies_the_requested_chat_template()
+    public void GenerateAppliesTheRequestedChatTemplate()
     {
         var r = CliRunner.Run("generate", Fx("stories260k"), "--prompt", "Hi", "--system", "S", "--chat-template", "mistral", "--temperature", "0", "--max-new-tokens", "2", "--json");
         Assert.Equal(0, r.ExitCode);
@@ -64,7 +64,7 @@ public class CommandTests
     }
 
     [FixtureFact]
-    public void Compare_identity_moe_against_its_base()
+    public void CompareIdentityMoeAgainstItsBase()
     {
         var r = CliRunner.Run("compare", Fx("stories260k"), Fx("stories260k-moe4-identity"), "--text", Fx("text", "wiki-eval.txt"), "--ctx", "128", "--max-tokens", "1000", "--json");
         Assert.Equal(0, r.ExitCode);
@@ -97,14 +97,14 @@ public class CommandTests
     }
 
     [Fact]
-    public void Missing_text_file()
+    public void MissingTextFile()
     {
         using var dir = new TempDir();
         AssertOneLineError(CliRunner.Run("perplexity", Tiny(dir), "--text", dir["nope.txt"]), "nope.txt: text file not found");
     }
 
     [Fact]
-    public void Context_and_stride_are_checked()
+    public void ContextAndStrideAreChecked()
     {
         using var dir = new TempDir();
         var m = Tiny(dir);
@@ -115,7 +115,7 @@ public class CommandTests
     }
 
     [Fact]
-    public void Unsupported_architecture()
+    public void UnsupportedArchitecture()
     {
         using var dir = new TempDir();
         var m = Tiny(dir, (_, c) => { c["architectures"] = new JsonArray("GPT2LMHeadModel"); c["model_type"] = "gpt2"; });
@@ -123,7 +123,7 @@ public class CommandTests
     }
 
     [Fact]
-    public void Missing_tensor()
+    public void MissingTensor()
     {
         using var dir = new TempDir();
         var m = Tiny(dir, (t, _) => t.Tensors.Remove("model.layers.1.self_attn.v_proj.weight"));
@@ -131,7 +131,7 @@ public class CommandTests
     }
 
     [Fact]
-    public void Shape_mismatch_between_config_and_tensors()
+    public void ShapeMismatchBetweenConfigAndTensors()
     {
         using var dir = new TempDir();
         var m = Tiny(dir, (_, c) => c["intermediate_size"] = 48);
@@ -139,7 +139,7 @@ public class CommandTests
     }
 
     [Fact]
-    public void Inconsistent_head_counts_in_config()
+    public void InconsistentHeadCountsInConfig()
     {
         using var dir = new TempDir();
         var m = Tiny(dir, (_, c) => c["num_key_value_heads"] = 3);
@@ -147,7 +147,7 @@ public class CommandTests
     }
 
     [Fact]
-    public void Missing_tokenizer_and_bad_sampling_options()
+    public void MissingTokenizerAndBadSamplingOptions()
     {
         using var dir = new TempDir();
         var m = Tiny(dir);
@@ -160,7 +160,7 @@ public class CommandTests
     }
 
     [Fact]
-    public void Compare_needs_the_same_vocabulary()
+    public void CompareNeedsTheSameVocabulary()
     {
         using var dir = new TempDir();
         var a = Tiny(dir);

@@ -24,7 +24,7 @@ public sealed class ContextLimitTests : IDisposable
     }
 
     [Fact]
-    public void Perplexity_and_compare_refuse_a_window_beyond_the_context()
+    public void PerplexityAndCompareRefuseAWindowBeyondTheContext()
     {
         var m = Model(64);
         CliRunner.AssertOneLineError(CliRunner.Run("perplexity", m, "--text", _d["text.txt"], "--ctx", "1000000000"),
@@ -34,7 +34,7 @@ public sealed class ContextLimitTests : IDisposable
     }
 
     [Fact]
-    public void Generate_refuses_a_prompt_that_fills_the_context()
+    public void GenerateRefusesAPromptThatFillsTheContext()
     {
         var m = Model(16);
         CliRunner.AssertOneLineError(CliRunner.Run("generate", m, "--prompt", new string('x', 40), "--max-new-tokens", "4"),
@@ -42,7 +42,7 @@ public sealed class ContextLimitTests : IDisposable
     }
 
     [Fact]
-    public void Generate_stops_at_the_context_and_says_so()
+    public void GenerateStopsAtTheContextAndSaysSo()
     {
         var m = Model(16);
         var r = CliRunner.Run("generate", m, "--prompt", "abc", "--max-new-tokens", "2147483647", "--temperature", "0", "--json");
@@ -59,7 +59,7 @@ public sealed class ContextLimitTests : IDisposable
     }
 
     [Fact]
-    public void A_context_beyond_memory_is_refused_before_allocating()
+    public void AContextBeyondMemoryIsRefusedBeforeAllocating()
     {
         var m = Model(1 << 28);
         var r = CliRunner.Run("generate", m, "--prompt", "abc", "--max-new-tokens", "268435000");
@@ -68,7 +68,7 @@ public sealed class ContextLimitTests : IDisposable
     }
 
     [Fact]
-    public void Estimate_counts_cache_activations_and_logits()
+    public void EstimateCountsCacheActivationsAndLogits()
     {
         var s = new TransformerShape(Architecture.Mistral, Hidden: 4096, Intermediate: 14336, Layers: 32, Heads: 32, KvHeads: 8, HeadDim: 128,
             Vocab: 32000, RopeTheta: 1e6, RmsNormEps: 1e-5, SlidingWindow: null, TiedEmbeddings: false, Experts: 0, ExpertsPerToken: 0);

@@ -32,7 +32,7 @@ public class FixtureTests
 
     [FixtureTheory]
     [MemberData(nameof(ModelsAndTexts))]
-    public void Perplexity_matches_expected_json(string model, string text)
+    public void PerplexityMatchesExpectedJson(string model, string text)
     {
         var e = Expected.GetProperty("models").GetProperty(model).GetProperty("perplexity").GetProperty(text);
         var folder = SharedFixtures.PathOf(model);
@@ -48,7 +48,7 @@ public class FixtureTests
 
     [FixtureTheory]
     [MemberData(nameof(ModelNames))]
-    public void Greedy_continuation_matches_expected_json(string model)
+    public void GreedyContinuationMatchesExpectedJson(string model)
     {
         var g = Expected.GetProperty("models").GetProperty(model).GetProperty("greedy");
         var folder = SharedFixtures.PathOf(model);
@@ -75,7 +75,7 @@ public class FixtureTests
     }
 
     [FixtureFact]
-    public void Logits_match_llama2c_reference_to_1e4()
+    public void LogitsMatchLlama2cReferenceTo1e4()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(SharedFixtures.PathOf("reference", "stories260K_logits_once_upon_a_time.json")));
         var input = doc.RootElement.GetProperty("input_token_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
@@ -105,7 +105,7 @@ public class FixtureTests
     [InlineData("bos_only_200")]
     [InlineData("once_upon_a_time_64")]
     [InlineData("once_upon_a_time_256")]
-    public void Greedy_text_matches_llama2c(string key)
+    public void GreedyTextMatchesLlama2c(string key)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(SharedFixtures.PathOf("reference", "stories260K_greedy.json")));
         var r = doc.RootElement.GetProperty(key);
@@ -121,7 +121,7 @@ public class FixtureTests
     }
 
     [FixtureFact]
-    public void One_window_perplexity_matches_llama2c_reference()
+    public void OneWindowPerplexityMatchesLlama2cReference()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(SharedFixtures.PathOf("reference", "stories260K_perplexity.json")));
         using var m = TransformerModel.Load(SharedFixtures.PathOf("stories260k"));
@@ -137,7 +137,7 @@ public class FixtureTests
     }
 
     [FixtureFact]
-    public void Identity_moe_equals_its_dense_base_and_compare_reports_zero_divergence()
+    public void IdentityMoeEqualsItsDenseBaseAndCompareReportsZeroDivergence()
     {
         var ids = Ids("wiki-eval.txt")[..1024];
         using var a = TransformerModel.Load(SharedFixtures.PathOf("stories260k"));

@@ -60,7 +60,7 @@ public class ForwardTests
 
     [Theory]
     [MemberData(nameof(Variants))]
-    public void Batched_forward_matches_the_double_reference(string arch, DType dtype, int? window, bool tie)
+    public void BatchedForwardMatchesTheDoubleReference(string arch, DType dtype, int? window, bool tie)
     {
         using var dir = new TempDir();
         var m = new TinyModel { Arch = arch, DType = dtype, Window = window, Tie = tie, Experts = arch == "mixtral" ? 4 : 0, TopK = 2 }.Init(7);
@@ -72,7 +72,7 @@ public class ForwardTests
 
     [Theory]
     [MemberData(nameof(Variants))]
-    public void Cached_decode_equals_full_recompute(string arch, DType dtype, int? window, bool tie)
+    public void CachedDecodeEqualsFullRecompute(string arch, DType dtype, int? window, bool tie)
     {
         using var dir = new TempDir();
         var m = new TinyModel { Arch = arch, DType = dtype, Window = window, Tie = tie, Experts = arch == "mixtral" ? 4 : 0, TopK = 2 }.Init(11);
@@ -83,7 +83,7 @@ public class ForwardTests
     }
 
     [Fact]
-    public void Sliding_window_rolling_cache_equals_masked_full_sequence()
+    public void SlidingWindowRollingCacheEqualsMaskedFullSequence()
     {
         // window 4, a rolling cache of 4 + 3 − 1 slots fed in chunks of 3 and then one token at a time
         using var dir = new TempDir();
@@ -107,7 +107,7 @@ public class ForwardTests
     }
 
     [Fact]
-    public void Results_do_not_depend_on_thread_count_or_chunking()
+    public void ResultsDoNotDependOnThreadCountOrChunking()
     {
         using var dir = new TempDir();
         var m = new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 }.Init(3);
@@ -119,7 +119,7 @@ public class ForwardTests
     }
 
     [Fact]
-    public void Untied_head_equal_to_the_embedding_gives_the_tied_logits()
+    public void UntiedHeadEqualToTheEmbeddingGivesTheTiedLogits()
     {
         using var dir = new TempDir();
         var tied = new TinyModel { Tie = true }.Init(9);
@@ -135,7 +135,7 @@ public class ForwardTests
     }
 
     [Fact]
-    public void Moe_upcycle_with_identical_experts_equals_the_dense_model()
+    public void MoeUpcycleWithIdenticalExpertsEqualsTheDenseModel()
     {
         using var dir = new TempDir();
         var dense = new TinyModel().Init(21);
@@ -160,7 +160,7 @@ public class ForwardTests
     }
 
     [Fact]
-    public void Explicit_head_dim_and_single_kv_head_work()
+    public void ExplicitHeadDimAndSingleKvHeadWork()
     {
         using var dir = new TempDir();
         var m = new TinyModel { Hidden = 24, Heads = 4, KvHeads = 1, HeadDim = 10 }.Init(4);
@@ -169,7 +169,7 @@ public class ForwardTests
     }
 
     [Fact]
-    public void Decode_steps_allocate_nothing()
+    public void DecodeStepsAllocateNothing()
     {
         using var dir = new TempDir();
         var m = new TinyModel { Arch = "mixtral", Experts = 4, TopK = 2, Hidden = 64, Intermediate = 96, Heads = 8, KvHeads = 2, Window = 8 }.Init(2);

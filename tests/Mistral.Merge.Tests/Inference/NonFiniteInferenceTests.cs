@@ -31,7 +31,7 @@ public sealed class NonFiniteInferenceTests : IDisposable
         => $"error: {model}: non-finite values appear at {where} at token position {position}; the model's weights are probably broken";
 
     [FixtureFact]
-    public void Perplexity_NamesTheLayer()
+    public void PerplexityNamesTheLayer()
     {
         var m = Broken("model.layers.3.mlp.down_proj.weight");
         var r = CliRunner.Run("perplexity", m, "--text", SharedFixtures.PathOf("text", "tinystories-eval.txt"), "--ctx", "32", "--max-tokens", "100");
@@ -39,7 +39,7 @@ public sealed class NonFiniteInferenceTests : IDisposable
     }
 
     [FixtureFact]
-    public void Compare_NamesTheBrokenModelAndLayer()
+    public void CompareNamesTheBrokenModelAndLayer()
     {
         var m = Broken("model.layers.1.self_attn.q_proj.weight", float.PositiveInfinity);
         var r = CliRunner.Run("compare", SharedFixtures.PathOf("stories260k"), m, "--text", SharedFixtures.PathOf("text", "tinystories-eval.txt"), "--ctx", "32", "--max-tokens", "100");
@@ -47,7 +47,7 @@ public sealed class NonFiniteInferenceTests : IDisposable
     }
 
     [FixtureFact]
-    public void Generate_NamesTheLayer_AtTheLastPromptToken()
+    public void GenerateNamesTheLayerAtTheLastPromptToken()
     {
         var m = Broken("model.layers.2.mlp.up_proj.weight");
         int last = TokenizerLoader.Load(m).Encode("Once upon a time", addBos: true).Length - 1;
@@ -56,7 +56,7 @@ public sealed class NonFiniteInferenceTests : IDisposable
     }
 
     [FixtureFact]
-    public void TiedEmbeddingRow_IsTheOutputHead()
+    public void TiedEmbeddingRowIsTheOutputHead()
     {
         // Row 0 of the tied embedding is never an input here (token 0 is <unk>), so only the logits turn NaN.
         var m = Broken("model.embed_tokens.weight");
@@ -65,7 +65,7 @@ public sealed class NonFiniteInferenceTests : IDisposable
     }
 
     [Fact]
-    public void LocateNonFinite_FindsTheFirstBlock_OfTheProbedPosition()
+    public void LocateNonFiniteFindsTheFirstBlockOfTheProbedPosition()
     {
         var tiny = new TinyModel().Init(3);
         tiny.Tensors["model.layers.1.self_attn.v_proj.weight"].Data[0] = float.NaN;

@@ -5,14 +5,14 @@ namespace Mistral.Merge.Tests.Inference;
 public class SamplerTests
 {
     [Fact]
-    public void Greedy_takes_the_lowest_id_among_ties()
+    public void GreedyTakesTheLowestIdAmongTies()
     {
         var s = new Sampler(new SamplingOptions { Temperature = 0 }, 5);
         Assert.Equal(1, s.Next(new float[] { 0f, 3f, 1f, 3f, -2f }, []));
     }
 
     [Fact]
-    public void Padded_embedding_rows_beyond_the_tokenizer_are_never_sampled()
+    public void PaddedEmbeddingRowsBeyondTheTokenizerAreNeverSampled()
     {
         var logits = new float[] { 0f, 1f, 2f, 9f, 8f };
         Generator.MaskPaddedRows(logits, 3);
@@ -26,7 +26,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Repetition_penalty_divides_positive_and_multiplies_negative_logits_once_per_id()
+    public void RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogitsOncePerId()
     {
         var logits = new float[] { 2f, -2f, 1f, 4f };
         Sampler.ApplyRepetitionPenalty(logits, [0, 1, 1, 0], 2f);
@@ -37,7 +37,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Top_k_keeps_the_k_largest_and_their_ties()
+    public void TopKKeepsTheKLargestAndTheirTies()
     {
         var logits = new float[] { 1f, 5f, 3f, 3f, 0f };
         Sampler.ApplyTopK(logits, 2);
@@ -45,7 +45,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Top_p_keeps_the_smallest_set_reaching_p()
+    public void TopPKeepsTheSmallestSetReachingP()
     {
         // probabilities 0.5, 0.25, 0.125, 0.125 (logits are their logs)
         float[] Make() => [MathF.Log(0.5f), MathF.Log(0.25f), MathF.Log(0.125f), MathF.Log(0.125f)];
@@ -62,7 +62,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Draw_follows_the_cumulative_distribution()
+    public void DrawFollowsTheCumulativeDistribution()
     {
         float[] logits = [MathF.Log(0.5f), MathF.Log(0.25f), MathF.Log(0.25f)];
         var probs = new double[3];
@@ -75,7 +75,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Same_seed_same_tokens_and_frequencies_follow_the_distribution()
+    public void SameSeedSameTokensAndFrequenciesFollowTheDistribution()
     {
         var rng = new Random(5);
         var rows = Enumerable.Range(0, 300).Select(_ => Enumerable.Range(0, 50).Select(_ => (float)rng.NextDouble() * 4).ToArray()).ToArray();
@@ -101,13 +101,13 @@ public class SamplerTests
     [InlineData(0.7f, 0, 0f, 1f)]
     [InlineData(0.7f, 0, 1.5f, 1f)]
     [InlineData(0.7f, 0, 1f, 0f)]
-    public void Bad_settings_are_rejected(float t, int k, float p, float penalty)
+    public void BadSettingsAreRejected(float t, int k, float p, float penalty)
     {
         Assert.Throws<MergeException>(() => new SamplingOptions { Temperature = t, TopK = k, TopP = p, RepetitionPenalty = penalty }.Validate());
     }
 
     [Fact]
-    public void Chat_templates_format_and_detect()
+    public void ChatTemplatesFormatAndDetect()
     {
         Assert.Equal("[INST] Hi [/INST]", ChatTemplate.Apply(ChatTemplateKind.Mistral, "Hi", null));
         Assert.Equal("[INST] Be brief.\n\nHi [/INST]", ChatTemplate.Apply(ChatTemplateKind.Mistral, "Hi", "Be brief."));
@@ -126,7 +126,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Windows_follow_the_hf_perplexity_guide()
+    public void WindowsFollowTheHfPerplexityGuide()
     {
         // protocol of expected.json: 20000 tokens, ctx = stride = 256 → 19 921 scored
         var w = Perplexity.Windows(20000, 256, 256);
@@ -142,7 +142,7 @@ public class SamplerTests
     }
 
     [Fact]
-    public void Routing_softmax_top_k_renormalized_ties_to_lower_index()
+    public void RoutingSoftmaxTopKRenormalizedTiesToLowerIndex()
     {
         Span<int> e = stackalloc int[2];
         Span<float> w = stackalloc float[2];

@@ -24,14 +24,14 @@ public class LayerDependencyTests
     private const string Root = "Mistral.Merge";
 
     [Fact]
-    public void No_type_references_a_layer_above_its_own()
+    public void NoTypeReferencesALayerAboveItsOwn()
     {
         var violations = LayerViolations(typeof(MergeException).Assembly.Location);
         Assert.True(violations.Count == 0, $"{violations.Count} reference(s) to a higher layer:\n" + string.Join("\n", violations));
     }
 
     [Fact]
-    public void Every_namespace_is_placed_in_the_layer_order()
+    public void EveryNamespaceIsPlacedInTheLayerOrder()
     {
         using var pe = new PEReader(File.OpenRead(typeof(MergeException).Assembly.Location));
         var md = pe.GetMetadataReader();

@@ -15,7 +15,7 @@ public class MethodIsolationTests
     private const string Registry = "Planning/MergeMethods.cs";
 
     [Fact]
-    public void No_method_is_named_or_type_tested_outside_its_own_files_and_the_registry()
+    public void NoMethodIsNamedOrTypeTestedOutsideItsOwnFilesAndTheRegistry()
     {
         var files = Directory.EnumerateFiles(Library, "*.cs", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(Library, f).Replace('\\', '/'))

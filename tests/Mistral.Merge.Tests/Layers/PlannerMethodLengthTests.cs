@@ -13,7 +13,7 @@ public class PlannerMethodLengthTests
     private static readonly string Planning = Path.Combine(SharedFixtures.RepoRoot, "src", "Mistral.Merge", "Planning");
 
     [Fact]
-    public void No_planning_method_body_exceeds_60_lines()
+    public void NoPlanningMethodBodyExceeds60Lines()
     {
         var files = Directory.GetFiles(Planning, "*.cs").Order(StringComparer.Ordinal).ToList();
         Assert.NotEmpty(files);
@@ -25,7 +25,7 @@ public class PlannerMethodLengthTests
     }
 
     [Fact]
-    public void The_scan_measures_a_body_between_its_braces()
+    public void TheScanMeasuresABodyBetweenItsBraces()
     {
         string src = "namespace N;\nclass C\n{\n    void M()\n    {\n        var s = $\"{1}\";\n        if (true) { }\n        var c = '{'; // {\n    }\n}\n";
         string path = Path.Combine(Path.GetTempPath(), $"scan-{Guid.NewGuid():N}.cs");

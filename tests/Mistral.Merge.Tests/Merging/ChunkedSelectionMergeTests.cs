@@ -17,7 +17,7 @@ public sealed class ChunkedSelectionMergeTests : IDisposable
     [InlineData("ties", "{density: 0.7, weight: 0.6}", "{density: 0.2, weight: 0.5}", "parameters: {rescale: true, lambda: 0.9}\n")]
     [InlineData("breadcrumbs", "{density: 0.8, gamma: 0.05, weight: 0.5}", "{density: 0.6, gamma: 0, weight: 0.5}", "parameters: {rescale: true}\n")]
     [InlineData("breadcrumbs_ties", "{density: 0.9, weight: 0.5}", "{density: 0.5, gamma: 0.2, weight: 0.4}", "")]
-    public void TinyMemoryBudget_IsByteIdentical_ToOneChunkPerTensor(string method, string b, string c, string extra)
+    public void TinyMemoryBudgetIsByteIdenticalToOneChunkPerTensor(string method, string b, string c, string extra)
     {
         // bf16 task vectors: many equal magnitudes, so the boundaries cut groups of ties.
         // The 3001×64 embedding spans 3 chunks at the smallest chunk size (65536 elements).

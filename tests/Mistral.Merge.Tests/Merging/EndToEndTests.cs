@@ -25,7 +25,7 @@ public sealed class EndToEndTests : IDisposable
     private static ModelFolder Fixture(string name) => ModelFolder.Open(SharedFixtures.PathOf(name));
 
     [FixtureFact]
-    public void Slerp_StoriesAndWiki_PerLayerSchedules()
+    public void SlerpStoriesAndWikiPerLayerSchedules()
     {
         using var merged = Merge(Example("stories-slerp.yml"));
         using var a = Fixture("stories260k");
@@ -47,7 +47,7 @@ public sealed class EndToEndTests : IDisposable
     }
 
     [FixtureFact]
-    public void Ties_WikiAndCode_WithGradientWeight()
+    public void TiesWikiAndCodeWithGradientWeight()
     {
         using var merged = Merge(Example("stories-ties.yml"));
         using var b = Fixture("stories260k");
@@ -67,7 +67,7 @@ public sealed class EndToEndTests : IDisposable
     }
 
     [FixtureFact]
-    public void DareTies_PortableMasks_WithSeed()
+    public void DareTiesPortableMasksWithSeed()
     {
         using var merged = Merge(Example("stories-dare-ties.yml"), "--seed", "42");
         using var b = Fixture("stories260k");
@@ -84,7 +84,7 @@ public sealed class EndToEndTests : IDisposable
     }
 
     [FixtureFact]
-    public void TaskArithmetic_Bf16Output_OneRounding()
+    public void TaskArithmeticBf16OutputOneRounding()
     {
         using var merged = Merge(Example("stories-task-arithmetic.yml"));
         using var b = Fixture("stories260k");
@@ -109,7 +109,7 @@ public sealed class EndToEndTests : IDisposable
     }
 
     [FixtureFact]
-    public void Passthrough_Frankenmerge_RenumbersLayers_AndScales()
+    public void PassthroughFrankenmergeRenumbersLayersAndScales()
     {
         using var merged = Merge(Example("stories-passthrough.yml"));
         using var a = Fixture("stories260k");

@@ -15,7 +15,7 @@ public class MagnitudeSelectionTests
     }
 
     [Fact]
-    public void TopK_MatchesStableDescendingSort_OnManyTies()
+    public void TopKMatchesStableDescendingSortOnManyTies()
     {
         var rnd = new Random(9);
         for (int trial = 0; trial < 50; trial++)
@@ -32,7 +32,7 @@ public class MagnitudeSelectionTests
     }
 
     [Fact]
-    public void AscendingRange_MatchesStableAscendingSort_OnManyTies()
+    public void AscendingRangeMatchesStableAscendingSortOnManyTies()
     {
         var rnd = new Random(10);
         for (int trial = 0; trial < 50; trial++)

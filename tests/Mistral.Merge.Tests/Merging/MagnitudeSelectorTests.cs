@@ -40,7 +40,7 @@ public class MagnitudeSelectorTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void TopK_InChunks_MatchesTheWholeArraySelection(int rows, int cols, int chunkRows)
+    public void TopKInChunksMatchesTheWholeArraySelection(int rows, int cols, int chunkRows)
     {
         var rnd = new Random(rows * 1000 + cols * 10 + chunkRows);
         int n = rows * cols;
@@ -56,7 +56,7 @@ public class MagnitudeSelectorTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void AscendingRange_InChunks_MatchesTheWholeArraySelection(int rows, int cols, int chunkRows)
+    public void AscendingRangeInChunksMatchesTheWholeArraySelection(int rows, int cols, int chunkRows)
     {
         var rnd = new Random(rows * 1000 + cols * 10 + chunkRows + 7);
         int n = rows * cols;
@@ -72,7 +72,7 @@ public class MagnitudeSelectorTests
     }
 
     [Fact]
-    public void WholeSpanHelpers_MatchTheOldSelection_OnLargeTiedData()
+    public void WholeSpanHelpersMatchTheOldSelectionOnLargeTiedData()
     {
         var rnd = new Random(3);
         var x = Data(rnd, 200_003);
@@ -93,7 +93,7 @@ public class MagnitudeSelectorTests
     }
 
     [Fact]
-    public void TiePass_OnlyWhenABoundaryCutsAGroupOfEqualMagnitudes()
+    public void TiePassOnlyWhenABoundaryCutsAGroupOfEqualMagnitudes()
     {
         // |x| = 3, 1, 2, 2, 2: the 2 largest are 3 and the first 2 → the group of 2s is cut.
         float[] x = [3, -1, 2, -2, 2];
@@ -112,7 +112,7 @@ public class MagnitudeSelectorTests
     }
 
     [Fact]
-    public void Mask_OfAPieceNotCountedInTheTiePass_Throws()
+    public void MaskOfAPieceNotCountedInTheTiePassThrows()
     {
         float[] x = [1, 1, 1, 1];
         var s = MagnitudeSelector.TopK(4, 2);
@@ -127,7 +127,7 @@ public class MagnitudeSelectorTests
     [InlineData(15)]
     [InlineData(1001)]
     [InlineData(100_000)]
-    public void L1Stream_InPieces_EqualsKernelsL1_BitForBit(int n)
+    public void L1StreamInPiecesEqualsKernelsL1BitForBit(int n)
     {
         var rnd = new Random(n);
         var x = Enumerable.Range(0, n).Select(_ => (float)((rnd.NextDouble() - 0.5) * Math.Pow(10, rnd.Next(-8, 8)))).ToArray();

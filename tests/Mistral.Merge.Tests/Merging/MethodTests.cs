@@ -8,7 +8,7 @@ public class MethodTests
     private static readonly float[] Zero4 = [0, 0, 0, 0];
 
     [Fact]
-    public void Linear_WeightedAverage_AndUnnormalisedSum()
+    public void LinearWeightedAverageAndUnnormalisedSum()
     {
         float[][] x = [[1, 2, 3, 4], [3, 2, 1, 0]];
         var w = new[] { P(("weight", 1.0)), P(("weight", 3.0)) };
@@ -18,7 +18,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void Slerp_OrthogonalVectors_UsesSinCoefficients_OnUnnormalisedInputs()
+    public void SlerpOrthogonalVectorsUsesSinCoefficientsOnUnnormalisedInputs()
     {
         // a ⟂ b: θ = π/2, t = 0.5 → s0 = s1 = sin(π/4) = 0.70710678; result s0·a + s1·b on the originals.
         Near([1.4142135f, 2.1213203f], Run("slerp", [[2, 0], [0, 3]], 0, 1, 2, P(("t", 0.5))));
@@ -29,14 +29,14 @@ public class MethodTests
     }
 
     [Fact]
-    public void Slerp_NearlyColinear_FallsBackToLerp()
+    public void SlerpNearlyColinearFallsBackToLerp()
     {
         // |cos| = 1 > 0.9995: (1−t)a + t·b = 0.75·[1,1] + 0.25·[2,2]
         Near([1.25f, 1.25f], Run("slerp", [[1, 1], [2, 2]], 0, 1, 2, P(("t", 0.25))));
     }
 
     [Fact]
-    public void Slerp_IsChunkInvariant()
+    public void SlerpIsChunkInvariant()
     {
         var rnd = new Random(3);
         float[][] x = [Enumerable.Range(0, 64).Select(_ => (float)rnd.NextDouble() - 0.5f).ToArray(), Enumerable.Range(0, 64).Select(_ => (float)rnd.NextDouble() - 0.5f).ToArray()];
@@ -44,7 +44,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void NuSlerp_WeightsGiveT_AndBaseAddsTaskVectors()
+    public void NuSlerpWeightsGiveTAndBaseAddsTaskVectors()
     {
         var w11 = new[] { P(("weight", 1.0)), P(("weight", 1.0)) };
         // t = 1/(1+1) = 0.5, θ = π/2 → 0.70710678 each
@@ -56,7 +56,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void NuSlerp_Flat_Rows_Columns()
+    public void NuSlerpFlatRowsColumns()
     {
         float[][] x = [[1, 0, 0, 1], [0, 1, 0, 1]];
         var w = new[] { P(("weight", 1.0)), P(("weight", 1.0)) };
@@ -70,7 +70,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void TaskArithmetic_WeightedDeltas_NormalizeAndLambda()
+    public void TaskArithmeticWeightedDeltasNormalizeAndLambda()
     {
         float[][] x = [[1, 1, 1, 1], [2, 0, 1, 3], [1, 3, 1, -1]];
         var w = new[] { P(), P(("weight", 0.5)), P(("weight", 1.0)) };
@@ -83,7 +83,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void Ties_SignConsensus_AndMagnitudeDensity()
+    public void TiesSignConsensusAndMagnitudeDensity()
     {
         float[][] x = [Zero4, [3, -1, 2, -4], [-2, -2, 1, 1]];
         // sums [1,-3,3,-3] → majority [+,-,+,-]; kept means: [3/1, (-1-2)/2, (2+1)/2, -4/1]
@@ -94,14 +94,14 @@ public class MethodTests
     }
 
     [Fact]
-    public void Ties_MagnitudeTies_KeepLowerIndexFirst()
+    public void TiesMagnitudeTiesKeepLowerIndexFirst()
     {
         // |δ| = 1 at indices 0, 1, 2: k = 2 keeps 0 and 1
         Near([1f, -1f, 0f, 0f], Run("ties", [Zero4, [1, -1, 1, 0.5f]], 0, 1, 4, modelParams: [P(), P(("weight", 1.0), ("density", 0.5))]));
     }
 
     [Fact]
-    public void DareLinear_MasksFromTheSpecVectors_AndL1Rescale()
+    public void DareLinearMasksFromTheSpecVectorsAndL1Rescale()
     {
         // seed 0, model.layers.0.mlp.up_proj.weight: ordinal 0 draws u·2^24 = 7687833, 11622327, 2031297, 1172095
         // (u = 0.458, 0.693, 0.121, 0.070) → density 0.5 keeps 0, 2, 3.
@@ -119,7 +119,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void Dare_IsReproducibleAndChunkInvariant()
+    public void DareIsReproducibleAndChunkInvariant()
     {
         var rnd = new Random(5);
         float[][] x = [new float[256], Enumerable.Range(0, 256).Select(_ => (float)rnd.NextDouble() - 0.5f).ToArray()];
@@ -130,7 +130,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void Breadcrumbs_DropsSmallestAndLargest()
+    public void BreadcrumbsDropsSmallestAndLargest()
     {
         float[] d = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
         float[][] x = [new float[10], d];
@@ -143,7 +143,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void Della_RankedProbabilities_AndRescale()
+    public void DellaRankedProbabilitiesAndRescale()
     {
         // row |δ| = [0.1, 0.4, 0.3, 0.2] → ranks 1, 4, 3, 2 → p = 0.4, 0.6, 0.5333, 0.4667 (density 0.5, ε 0.1)
         // draws u = 0.458, 0.693, 0.121, 0.070 → keep indices 2, 3; rescale L1 1.0 / 0.5 = 2
@@ -154,7 +154,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void ModelStock_AngleGivesInterpolation()
+    public void ModelStockAngleGivesInterpolation()
     {
         // offsets [1,0], [1,1]: cos = 1/√2, N = 2 → t = 2c/(1+c) = 0.82842712; avg = [2, 1.5]; out = t·avg + (1−t)·w0
         float[][] x = [[1, 1], [2, 1], [2, 2]];
@@ -165,7 +165,7 @@ public class MethodTests
     }
 
     [Fact]
-    public void Passthrough_CopiesOrScales()
+    public void PassthroughCopiesOrScales()
     {
         Near([1f, -2f], Run("passthrough", [[1, -2]], -1, 1, 2));
         Near([0.5f, -1f], Run("passthrough", [[1, -2]], -1, 1, 2, modelParams: [P(("scale", 0.5))]));

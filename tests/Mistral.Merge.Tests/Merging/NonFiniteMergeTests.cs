@@ -37,7 +37,7 @@ public sealed class NonFiniteMergeTests : IDisposable
     private static string NanInput(string model) => $"error: {Up}: non-finite value in input model '{model}' tensor {Up}; nothing was written (--allow-nonfinite writes it anyway)";
 
     [Fact]
-    public void Linear_ZeroWeights_AreAnAllZeroWeightSum_AtPlanning()
+    public void LinearZeroWeightsAreAnAllZeroWeightSumAtPlanning()
     {
         var yaml = "merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 0}\n  - model: b\n    parameters: {weight: 0}\n";
         var r = Merge(yaml);
@@ -49,7 +49,7 @@ public sealed class NonFiniteMergeTests : IDisposable
     }
 
     [Fact]
-    public void Linear_OneAndMinusOne_IsAnAllZeroWeightSum_WhereverTheGradientCancels()
+    public void LinearOneAndMinusOneIsAnAllZeroWeightSumWhereverTheGradientCancels()
     {
         // Two layers: t = 0 (embeddings, layer 0) gives a weight of 2, t = 1 (layer 1, final norm) gives 1.
         var yaml = "merge_method: linear\nmodels:\n  - model: a\n    parameters:\n      weight: [2, 1]\n  - model: b\n    parameters:\n      weight: -1\n";
@@ -61,7 +61,7 @@ public sealed class NonFiniteMergeTests : IDisposable
     }
 
     [Fact]
-    public void Linear_Overflow_IsNamed()
+    public void LinearOverflowIsNamed()
     {
         PlantedValues.Plant(_d["a"], Up, 5, 3e38f);
         PlantedValues.Plant(_d["b"], Up, 5, 3e38f);
@@ -70,7 +70,7 @@ public sealed class NonFiniteMergeTests : IDisposable
     }
 
     [Fact]
-    public void F16Output_Overflow_IsNamed()
+    public void F16OutputOverflowIsNamed()
     {
         PlantedValues.Plant(_d["a"], Up, 7, 1e5f);
         var r = Merge("merge_method: linear\nout_dtype: float16\nmodels:\n  - model: a\n    parameters: {weight: 1}\n");
@@ -83,7 +83,7 @@ public sealed class NonFiniteMergeTests : IDisposable
     [InlineData("merge_method: dare_ties\nbase_model: a\nmodels:\n  - model: b\n    parameters: {weight: 1, density: 0.01}\n  - model: c\n    parameters: {weight: 1, density: 0.5}\n")]
     [InlineData("merge_method: model_stock\nbase_model: a\nmodels:\n  - model: b\n  - model: c\n")]
     [InlineData("merge_method: passthrough\nmodels:\n  - model: b\n")]
-    public void NanInOneInput_IsNamed_EvenWhereTheMethodWouldDropIt(string yaml)
+    public void NanInOneInputIsNamedEvenWhereTheMethodWouldDropIt(string yaml)
     {
         // A small value: ties and dare would drop it (magnitude / a density of 0.01) and write a finite model.
         PlantedValues.Plant(_d["b"], Up, 2, float.NaN);
@@ -91,14 +91,14 @@ public sealed class NonFiniteMergeTests : IDisposable
     }
 
     [Fact]
-    public void InfInTheBaseInput_IsNamed()
+    public void InfInTheBaseInputIsNamed()
     {
         PlantedValues.Plant(_d["a"], Up, 0, float.NegativeInfinity);
         AssertFails(Merge("merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n  - model: b\nparameters: {t: 0.5}\n"), NanInput("a"));
     }
 
     [Fact]
-    public void AllowNonFinite_WritesWithOneWarningPerTensor()
+    public void AllowNonFiniteWritesWithOneWarningPerTensor()
     {
         PlantedValues.Plant(_d["b"], Up, 2, float.NaN);
         PlantedValues.Plant(_d["b"], Up, 3, float.NaN);

@@ -12,7 +12,7 @@ public class ParamValuesTests
     private static readonly MethodSpec Spec = new("test", [Flag, Weight, Mode, Scale], BaseRole.Ordinary);
 
     [Fact]
-    public void Scopes_and_slots_come_from_the_declarations()
+    public void ScopesAndSlotsComeFromTheDeclarations()
     {
         Assert.Equal([Flag, Mode], Spec.Global);
         Assert.Equal([Weight, Scale], Spec.PerModel);
@@ -20,7 +20,7 @@ public class ParamValuesTests
     }
 
     [Fact]
-    public void Values_are_stored_typed_and_unset_ones_say_so()
+    public void ValuesAreStoredTypedAndUnsetOnesSaySo()
     {
         var g = Spec.NewValues(ParamScope.Global);
         g.Set(Flag, false);
@@ -40,7 +40,7 @@ public class ParamValuesTests
     }
 
     [Fact]
-    public void A_declaration_is_read_only_from_its_own_scope_and_spec()
+    public void ADeclarationIsReadOnlyFromItsOwnScopeAndSpec()
     {
         var m = Spec.NewValues(ParamScope.PerModel);
         Assert.Throws<InvalidOperationException>(() => m.Get(Flag)); // a global one in per-model values
@@ -49,6 +49,6 @@ public class ParamValuesTests
     }
 
     [Fact]
-    public void A_spec_refuses_a_name_twice()
+    public void ASpecRefusesANameTwice()
         => Assert.Throws<ArgumentException>(() => new MethodSpec("twice", [new ParamDef<bool>("x"), new ParamDef<double>("x")], BaseRole.Ordinary));
 }

@@ -14,7 +14,7 @@ public class ReadmeMethodTableTests
     private const string End = "<!-- /methods -->";
 
     [Fact]
-    public void Readme_method_table_is_the_output_of_methods_markdown()
+    public void ReadmeMethodTableIsTheOutputOfMethodsMarkdown()
     {
         var r = CliRunner.Run("methods", "--markdown");
         Assert.Equal(0, r.ExitCode);
@@ -35,7 +35,7 @@ public class ReadmeMethodTableTests
     }
 
     [Fact]
-    public void Methods_markdown_lists_every_method_with_every_parameter_and_fact()
+    public void MethodsMarkdownListsEveryMethodWithEveryParameterAndFact()
     {
         var lines = CliRunner.Run("methods", "--markdown").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(MergeMethods.Names.Count + 2, lines.Length);
@@ -53,7 +53,7 @@ public class ReadmeMethodTableTests
     }
 
     [Fact]
-    public void Readme_surgery_table_matches_the_registry()
+    public void ReadmeSurgeryTableMatchesTheRegistry()
     {
         var rows = TableRows().Where(r => r.Length == 2).Select(c => (Names: Names(c[0], Method), Params: Names(c[1], Param))).ToList();
         Assert.Equal(MergeMethods.Surgeries.Select(s => s.Spec.Name).Order(), rows.SelectMany(r => r.Names).Order());
@@ -83,7 +83,7 @@ public class ReadmeMethodTableTests
     private static string[] Names(string cell, string pattern) => System.Text.RegularExpressions.Regex.Matches(cell, pattern).Select(m => m.Groups[1].Value).ToArray();
 
     [Fact]
-    public void Every_merge_method_owns_its_parameter_slots()
+    public void EveryMergeMethodOwnsItsParameterSlots()
     {
         foreach (var m in MergeMethods.Methods)
         {

@@ -31,7 +31,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     [InlineData("quickstart-slerp.yml")]
     [InlineData("synthetic-della.yml")]
     [InlineData("synthetic-model-stock.yml")]
-    public void SyntheticExamples_Run(string example)
+    public void SyntheticExamplesRun(string example)
     {
         Tiny();
         var r = CliRunner.Run("merge", CopyExample(example), _d["out"], "--seed", "3", "--threads", "0"); // 0 = all logical processors, as in perplexity
@@ -45,7 +45,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     }
 
     [Fact]
-    public void QuickstartSlerp_MatchesReference_WithOneBf16Rounding()
+    public void QuickstartSlerpMatchesReferenceWithOneBf16Rounding()
     {
         Tiny();
         var r = CliRunner.Run("merge", CopyExample("quickstart-slerp.yml"), _d["out"]);
@@ -70,7 +70,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     }
 
     [Fact]
-    public void ChunkedExecution_IsBitIdentical_ToWholeTensorExecution()
+    public void ChunkedExecutionIsBitIdenticalToWholeTensorExecution()
     {
         Tiny();
         foreach (var (method, extra) in new[] { ("slerp", "parameters: {t: 0.3}\n"), ("dare_ties", "parameters: {weight: 0.7, density: 0.4}\n"), ("della_linear", "parameters: {weight: 0.5, density: 0.5}\n"), ("model_stock", "") })
@@ -86,7 +86,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     }
 
     [Fact]
-    public void DifferentVocabularies_AreCroppedWithAWarning()
+    public void DifferentVocabulariesAreCroppedWithAWarning()
     {
         TinyModels.Write(_d["v16"], 1, vocab: 16);
         TinyModels.Write(_d["v20"], 2, vocab: 20);
@@ -106,7 +106,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     }
 
     [Fact]
-    public void OutputFolder_MayNotBeAnInput_AndFailuresLeaveNothing()
+    public void OutputFolderMayNotBeAnInputAndFailuresLeaveNothing()
     {
         Tiny();
         var recipe = TinyModels.Recipe(_d.Path, "merge_method: linear\nmodels:\n  - model: tiny-a\n    parameters: {weight: 1}\n");
@@ -120,7 +120,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     }
 
     [Fact]
-    public void DryRun_PrintsEveryTensorWithInputsParametersAndBytes()
+    public void DryRunPrintsEveryTensorWithInputsParametersAndBytes()
     {
         Tiny(2);
         var recipe = CopyExample("quickstart-slerp.yml");
@@ -134,7 +134,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     }
 
     [Fact]
-    public void Shards_AndTokenizerSource_AndNoCopyTokenizer()
+    public void ShardsAndTokenizerSourceAndNoCopyTokenizer()
     {
         Tiny();
         File.WriteAllText(Path.Combine(_d["tiny-b"], "tokenizer_config.json"), "{\"add_bos_token\": true}");
@@ -174,7 +174,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     /// <summary>The recipes in merges/ parse and plan: against an empty cache they fail only on
     /// missing models (saying where they looked); against a cache of tiny stand-ins they plan.</summary>
     [Fact]
-    public void ReadyRecipes_ParseAndPlan()
+    public void ReadyRecipesParseAndPlan()
     {
         var merges = Directory.GetFiles(Path.Combine(SharedFixtures.RepoRoot, "merges"), "*.yml");
         Assert.True(merges.Length >= 3);

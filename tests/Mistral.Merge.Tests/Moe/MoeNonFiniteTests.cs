@@ -9,7 +9,7 @@ public sealed class MoeNonFiniteTests : IDisposable
     public void Dispose() => _d.Dispose();
 
     [Fact]
-    public void NanInAnExpert_FailsTheDenseTensor()
+    public void NanInAnExpertFailsTheDenseTensor()
     {
         TinyMixtral.Write(_d["in"], 4);
         PlantedValues.Plant(_d["in"], "model.layers.1.block_sparse_moe.experts.2.w1.weight", 3, float.NaN);
@@ -19,7 +19,7 @@ public sealed class MoeNonFiniteTests : IDisposable
     }
 
     [Fact]
-    public void InfInACarriedTensor_IsRefused()
+    public void InfInACarriedTensorIsRefused()
     {
         TinyMixtral.Write(_d["in"], 4);
         PlantedValues.Plant(_d["in"], "model.layers.0.self_attn.q_proj.weight", 0, float.NegativeInfinity);

@@ -31,7 +31,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void Every_surgery_parameter_is_an_option_spelled_after_its_recipe_name()
+    public void EverySurgeryParameterIsAnOptionSpelledAfterItsRecipeName()
     {
         var help = CliRunner.Run("moe-convert", "--help").Stdout;
         foreach (var p in MergeMethods.Surgeries.SelectMany(s => s.Spec.Params))
@@ -45,7 +45,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void Recipe_and_command_with_the_same_names_give_the_same_bytes()
+    public void RecipeAndCommandWithTheSameNamesGiveTheSameBytes()
     {
         var cases = new (string Method, string Yaml, string[] Options)[]
         {
@@ -72,7 +72,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void The_default_window_is_the_one_of_earlier_versions()
+    public void TheDefaultWindowIsTheOneOfEarlierVersions()
     {
         // --ctx 256 --stride 256 spelled out, --threads 2, or nothing: the same bytes.
         string[] common = ["--num-experts", "2", "--group", "--calibration", _text];
@@ -86,7 +86,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void Overlapping_windows_route_each_token_once_with_the_later_windows_context()
+    public void OverlappingWindowsRouteEachTokenOnceWithTheLaterWindowsContext()
     {
         var ids = MoeForwardPass.Tokens(_mix, _text, 20000)[..300];
         using var f = ModelFolder.Open(_mix);
@@ -115,7 +115,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void MoeStats_takes_ctx_stride_and_threads()
+    public void MoeStatsTakesCtxStrideAndThreads()
     {
         var plain = CliRunner.Run("moe-stats", _mix, "--text", _text, "--max-tokens", "500", "--json");
         var spelled = CliRunner.Run("moe-stats", _mix, "--text", _text, "--max-tokens", "500", "--json", "--ctx", "256", "--stride", "256", "--threads", "1");
@@ -134,7 +134,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void MoeConvert_bad_inputs_are_usage_errors_or_one_line_errors()
+    public void MoeConvertBadInputsAreUsageErrorsOrOneLineErrors()
     {
         void Usage(string expect, params string[] args) => CliRunner.AssertUsageError(CliRunner.Run(["moe-convert", _mix, _d["o"], .. args]), "moe-convert", expect);
         void Fails(string expect, params string[] args) => CliRunner.AssertOneLineError(CliRunner.Run(["moe-convert", _mix, _d["o"], .. args]), expect);
@@ -162,7 +162,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void The_output_folder_is_checked_before_the_calibration_pass()
+    public void TheOutputFolderIsCheckedBeforeTheCalibrationPass()
     {
         // The calibration would fail (the text file is not a tokenizable model input here: TinyMixtral has no
         // tokenizer); the output's problem is reported first, so nothing long runs for an output that cannot be written.
@@ -178,7 +178,7 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void Recipe_window_parameters_are_checked_with_line_and_column()
+    public void RecipeWindowParametersAreCheckedWithLineAndColumn()
     {
         List<string> Problems(string yaml)
         {

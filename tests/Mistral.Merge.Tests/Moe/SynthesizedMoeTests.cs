@@ -11,7 +11,7 @@ public class SynthesizedMoeTests
 
     /// <summary>Identity upcycle of a synthesized Mistral: every strategy gives back the dense model (weights bit for bit where they average).</summary>
     [Fact]
-    public void UpcycledSynthesizedMistral_EveryStrategyGivesBackTheDenseBase()
+    public void UpcycledSynthesizedMistralEveryStrategyGivesBackTheDenseBase()
     {
         using var tmp = new TempDir();
         var dense = SynthMixtral.Synth(tmp.Path, "dense", arch: "mistral", seed: 7);
@@ -56,7 +56,7 @@ public class SynthesizedMoeTests
     /// top 2 by frequency compute the MoE itself.
     /// </summary>
     [Fact]
-    public void ZeroRouterMixtral_ConcatAndPruneComputeTheMoeItself()
+    public void ZeroRouterMixtralConcatAndPruneComputeTheMoeItself()
     {
         using var tmp = new TempDir();
         var src = SynthMixtral.Synth(tmp.Path, "mix", seed: 3);

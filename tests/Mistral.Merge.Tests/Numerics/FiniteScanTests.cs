@@ -8,7 +8,7 @@ public sealed class FiniteScanTests
     [Theory]
     [InlineData(DType.F16)]
     [InlineData(DType.BF16)]
-    public void OverflowBits_IsExactlyWhereRoundingGivesInf(DType type)
+    public void OverflowBitsIsExactlyWhereRoundingGivesInf(DType type)
     {
         uint t = FiniteScan.OverflowBits(type);
         float[] values = [BitConverter.UInt32BitsToSingle(t - 1), BitConverter.UInt32BitsToSingle(t), -BitConverter.UInt32BitsToSingle(t - 1), -BitConverter.UInt32BitsToSingle(t)];
@@ -22,7 +22,7 @@ public sealed class FiniteScanTests
     }
 
     [Fact]
-    public void MaxAbsBits_FindsOneBadValueAnywhere()
+    public void MaxAbsBitsFindsOneBadValueAnywhere()
     {
         var x = new float[1000];
         for (int i = 0; i < x.Length; i++) x[i] = MathF.Sin(i);
@@ -42,7 +42,7 @@ public sealed class FiniteScanTests
     [InlineData(DType.F16)]
     [InlineData(DType.BF16)]
     [InlineData(DType.F64)]
-    public void Count_IsExact_ForEveryFloatDType(DType type)
+    public void CountIsExactForEveryFloatDType(DType type)
     {
         var x = new float[77];
         for (int i = 0; i < x.Length; i++) x[i] = i - 30;

@@ -44,7 +44,7 @@ public unsafe class GemmTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Gemm_matches_naive_product(DType type, int m, int n, int k)
+    public void GemmMatchesNaiveProduct(DType type, int m, int n, int k)
     {
         var (bytes, w) = Weights(n, k, type, n * 31 + k);
         var x = Activations(m * k, m);
@@ -59,7 +59,7 @@ public unsafe class GemmTests
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Gemv_matches_naive_product(DType type, int _, int n, int k)
+    public void GemvMatchesNaiveProduct(DType type, int _, int n, int k)
     {
         var (bytes, w) = Weights(n, k, type, n + k);
         var x = Activations(k, 3);
@@ -72,7 +72,7 @@ public unsafe class GemmTests
     }
 
     [Fact]
-    public void Gemv_streams_large_matrices_on_all_workers()
+    public void GemvStreamsLargeMatricesOnAllWorkers()
     {
         var (bytes, w) = Weights(515, 1031, DType.BF16, 1);
         var x = Activations(1031, 2);
@@ -85,7 +85,7 @@ public unsafe class GemmTests
     }
 
     [Fact]
-    public void Worker_pool_runs_every_index_once_and_reports_errors()
+    public void WorkerPoolRunsEveryIndexOnceAndReportsErrors()
     {
         using var pool = new WorkerPool(3);
         var work = new CountWork(1000);

@@ -40,7 +40,7 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void Bf16_round_trip_conversions_agree_at_every_width()
+    public void Bf16RoundTripConversionsAgreeAtEveryWidth()
     {
         foreach (int n in Lengths)
         {
@@ -63,7 +63,7 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void Merge_element_wise_kernels_agree_at_every_width_and_with_the_scalar_reference()
+    public void MergeElementWiseKernelsAgreeAtEveryWidthAndWithTheScalarReference()
     {
         foreach (int n in Lengths)
         {
@@ -99,7 +99,7 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void Synthesizer_values_agree_at_every_width_with_the_scalar_definition()
+    public void SynthesizerValuesAgreeAtEveryWidthWithTheScalarDefinition()
     {
         const ulong key = 0x1234_5678_9ABC_DEF0;
         foreach (int n in Lengths)
@@ -113,7 +113,7 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void Merge_reductions_add_in_the_same_order_at_every_width()
+    public void MergeReductionsAddInTheSameOrderAtEveryWidth()
     {
         foreach (int n in Lengths)
         {
@@ -138,7 +138,7 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void Forward_pass_axpy_is_an_unfused_product_then_sum()
+    public void ForwardPassAxpyIsAnUnfusedProductThenSum()
     {
         var y = Values(1027, 5);
         var acc = Values(1027, 6);
@@ -155,7 +155,7 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void Gemm_micro_kernel_vector_forms_equal_the_scalar_form()
+    public void GemmMicroKernelVectorFormsEqualTheScalarForm()
     {
         const int kc = 37, ld = 41;
         var rng = new Random(3);

@@ -5,7 +5,7 @@ namespace Mistral.Merge.Tests.Recipes;
 public class ModelResolverTests
 {
     [Fact]
-    public void LocalFolder_RelativeToRecipeFolder()
+    public void LocalFolderRelativeToRecipeFolder()
     {
         using var d = new TempDir();
         Directory.CreateDirectory(d["models/a"]);
@@ -15,7 +15,7 @@ public class ModelResolverTests
     }
 
     [Fact]
-    public void HuggingFaceCache_RefsMain_Revision_AndWhereLooked()
+    public void HuggingFaceCacheRefsMainRevisionAndWhereLooked()
     {
         using var d = new TempDir();
         var repo = d["hub/models--org--name"];

@@ -7,7 +7,7 @@ public class ParamValueTests
     private static readonly Mark M = new(1, 1);
 
     [Fact]
-    public void Gradient_WorkedExample_Layer8Of32()
+    public void GradientWorkedExampleLayer8Of32()
     {
         // t = 8/31, pos = 4t = 1.0323, i = 1, f = 0.0323 → (1−f)·0.5 + f·0.3 = 0.49355
         var g = new GradientValue([0, 0.5, 0.3, 0.7, 1], M);
@@ -18,7 +18,7 @@ public class ParamValueTests
     }
 
     [Fact]
-    public void Conditions_FirstCaseSensitiveSubstringWins()
+    public void ConditionsFirstCaseSensitiveSubstringWins()
     {
         var c = new ConditionalValue([
             ("self_attn", new GradientValue([0, 1], M)),
@@ -33,7 +33,7 @@ public class ParamValueTests
     }
 
     [Fact]
-    public void NonNumericList_IndexesByT()
+    public void NonNumericListIndexesByT()
     {
         var v = new IndexedValue([true, false, true], M);
         Assert.Equal(true, v.Resolve("x", 0));
@@ -42,7 +42,7 @@ public class ParamValueTests
     }
 
     [Fact]
-    public void ParsedRecipe_KeepsTypesAndPositions()
+    public void ParsedRecipeKeepsTypesAndPositions()
     {
         var problems = new RecipeProblems("r.yml");
         var r = RecipeParser.Parse("""
@@ -69,7 +69,7 @@ public class ParamValueTests
     }
 
     [Fact]
-    public void BaseModelNotListed_IsAppendedLast()
+    public void BaseModelNotListedIsAppendedLast()
     {
         var problems = new RecipeProblems("r.yml");
         var r = RecipeParser.Parse("merge_method: ties\nbase_model: base\nmodels:\n  - model: x\n    parameters: {weight: 1}\n", "r.yml", problems);

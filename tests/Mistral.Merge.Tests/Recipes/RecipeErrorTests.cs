@@ -32,12 +32,12 @@ public sealed class RecipeErrorTests : IDisposable
             $"no problem starting '{start}'{(contains != null ? $" containing '{contains}'" : "")} in:\n{string.Join("\n", problems)}");
 
     [Fact]
-    public void UnknownKey_WithSuggestion()
+    public void UnknownKeyWithSuggestion()
         => Has(Problems("merge_methd: slerp\n" + TwoModels + "parameters:\n  t: 0.5\n"),
             "recipe.yml:1:1: unknown top-level key 'merge_methd' (did you mean 'merge_method'?)");
 
     [Fact]
-    public void UnknownNestedKeys_WithSuggestion()
+    public void UnknownNestedKeysWithSuggestion()
     {
         var p = Problems("merge_method: passthrough\nslices:\n  - sources:\n      - model: a\n        layer_rnage: [0, 2]\n    paramters: {}\n");
         Has(p, "recipe.yml:5:9: unknown key of a source 'layer_rnage' (did you mean 'layer_range'?)");
@@ -119,7 +119,7 @@ public sealed class RecipeErrorTests : IDisposable
             "recipe.yml:7:6: parameter 't': a {filter, value} condition must be an entry of a list");
 
     [Fact]
-    public void FilterWithoutFallback_NamesTheUnmatchedTensor()
+    public void FilterWithoutFallbackNamesTheUnmatchedTensor()
         => Has(Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t:\n    - filter: self_attn\n      value: 0.5\n"),
             "recipe.yml:7:3: parameter 't' has no value for tensor 'model.embed_tokens.weight'");
 
@@ -134,7 +134,7 @@ public sealed class RecipeErrorTests : IDisposable
     }
 
     [Fact]
-    public void MissingModel_SaysWhereItLooked()
+    public void MissingModelSaysWhereItLooked()
     {
         var p = Problems("merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n  - model: org/missing@v1\nparameters:\n  t: 0.5\n");
         Has(p, "recipe.yml:5:12: model 'org/missing@v1' not found: looked in local folder " + _d["org/missing@v1"],
@@ -142,11 +142,11 @@ public sealed class RecipeErrorTests : IDisposable
     }
 
     [Fact]
-    public void UnknownMethod_WithSuggestion()
+    public void UnknownMethodWithSuggestion()
         => Has(Problems("merge_method: slerpp\n" + TwoModels), "recipe.yml:1:15: unknown merge_method 'slerpp' (did you mean 'slerp'?)");
 
     [Fact]
-    public void SyntaxError_HasPosition()
+    public void SyntaxErrorHasPosition()
         => Has(Problems("merge_method: slerp\nmodels: [a\n"), "recipe.yml:", "YAML syntax error");
 
     [Theory]
@@ -172,7 +172,7 @@ public sealed class RecipeErrorTests : IDisposable
     }
 
     [Fact]
-    public void TUnderAModelsParameters_IsSilentlyIgnored()
+    public void TUnderAModelsParametersIsSilentlyIgnored()
     {
         var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: a\nmodels:\n  - model: a\n  - model: b\n    parameters:\n      t: 0.9\nparameters:\n  t: 0.25\n");
         using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
@@ -180,7 +180,7 @@ public sealed class RecipeErrorTests : IDisposable
     }
 
     [Fact]
-    public void Cli_PrintsEveryProblemOnItsOwnLine_AndWritesNothing()
+    public void CliPrintsEveryProblemOnItsOwnLineAndWritesNothing()
     {
         var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\n" + TwoModels + "parameters:\n  t: abc\ndtyp: bfloat16\n");
         var r = CliRunner.Run("merge", path, _d["out"]);
@@ -194,7 +194,7 @@ public sealed class RecipeErrorTests : IDisposable
     }
 
     [Fact]
-    public void Cli_RecipeProblemsComeBeforeTheOutputFolderCheck_AndTheFolderIsUntouched()
+    public void CliRecipeProblemsComeBeforeTheOutputFolderCheckAndTheFolderIsUntouched()
     {
         Directory.CreateDirectory(_d["kept"]);
         File.WriteAllText(Path.Combine(_d["kept"], "mine.txt"), "mine");
@@ -216,7 +216,7 @@ public sealed class RecipeErrorTests : IDisposable
     [InlineData("  t: -1\n", "recipe.yml:7:6: parameter 't' must be in [0, 1] (0 gives the base model, 1 the other one), got -1")]
     [InlineData("  t: [0, 0.5, 1.5]\n", "recipe.yml:7:15: parameter 't' must be in [0, 1] (0 gives the base model, 1 the other one), got 1.5")]
     [InlineData("  t:\n    - filter: mlp\n      value: [0, 2]\n    - value: 0.5\n", "recipe.yml:9:18: parameter 't' must be in [0, 1] (0 gives the base model, 1 the other one), got 2")]
-    public void SlerpT_OutOfRange_AtEveryAnchor(string parameter, string problem)
+    public void SlerpTOutOfRangeAtEveryAnchor(string parameter, string problem)
         => Assert.Equal([problem], Problems("merge_method: slerp\n" + TwoModels + "parameters:\n" + parameter));
 
     [Theory]
@@ -227,11 +227,11 @@ public sealed class RecipeErrorTests : IDisposable
     [InlineData("breadcrumbs", "      gamma: -0.1\n", "recipe.yml:8:14: parameter 'gamma' must be in [0, 1] (the fraction of the largest differences removed), got -0.1")]
     [InlineData("della", "      density: 0.5\n      epsilon: -0.1\n", "recipe.yml:9:16: parameter 'epsilon' must be in [0, 1] (keep probabilities range over density ± epsilon), got -0.1")]
     [InlineData("della", "      density: 0.5\n      epsilon: 0.6\n", "recipe.yml:5:5: della: density ± epsilon must lie in (0, 1) (model 'b', tensor 'model.embed_tokens.weight': density 0.5, epsilon 0.6)")]
-    public void TaskVectorParameters_OutOfRange(string method, string parameters, string problem)
+    public void TaskVectorParametersOutOfRange(string method, string parameters, string problem)
         => Assert.Equal([problem], Problems($"merge_method: {method}\n" + TiesB + parameters));
 
     [Fact]
-    public void AcceptedButSuspiciousValues_AreWarnings()
+    public void AcceptedButSuspiciousValuesAreWarnings()
     {
         var path = TinyModels.Recipe(_d.Path, "merge_method: dare_ties\n" + TiesB + "      density: 0\nparameters:\n  lambda: 0\n");
         using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
