@@ -17,7 +17,7 @@ public static class MoeReportCommand
         var calibration = new Option<string?>("--calibration") { Description = "text for routing frequencies / calibration inputs (default: --text)" };
         var strategies = new Option<string>("--strategies")
         {
-            Description = "comma-separated: expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output], group:N",
+            Description = "comma-separated: expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output_change] (the criterion as recipes and moe-convert name it), group:N",
             DefaultValueFactory = _ => DefaultStrategies,
         };
         var json = CommonOptions.Json("a row per strategy; instead of the markdown table");

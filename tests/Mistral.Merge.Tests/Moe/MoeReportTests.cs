@@ -92,4 +92,13 @@ public class MoeReportTests
         Fails("text file not found", "moe-report", m, "--text", text, "--calibration", tmp["none.txt"], "--cache", tmp["c"]);
         CliRunner.AssertUsageError(CliRunner.Run("moe-report", m, "--text", text, "--max-tokens", "1", "--cache", tmp["c"]), "moe-report", "--max-tokens must be at least 2, got 1");
     }
+
+    [Fact]
+    public void ThePruneCriterionIsSpelledAsRecipesSpellItAndTheOldSpellingStillParses()
+    {
+        var a = Mistral.Merge.Moe.Report.ReportStrategy.Parse("prune:2:output_change", 4);
+        var b = Mistral.Merge.Moe.Report.ReportStrategy.Parse("prune:2:output", 4);
+        Assert.Equal(a, b);
+        Assert.Equal("prune:2:output", a.Text); // the cache key of earlier reports stays valid
+    }
 }

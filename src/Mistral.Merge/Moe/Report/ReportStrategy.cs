@@ -6,7 +6,7 @@ public enum ReportKind { Expert, Mean, Frequency, AlignedMean, AlignedWeighted, 
 
 /// <summary>
 /// One strategy of <c>moe-report</c>: <c>expert:N</c>, <c>mean</c>, <c>frequency</c>, <c>aligned_mean</c>,
-/// <c>aligned_mean:weighted</c>, <c>concat</c>, <c>concat:K</c>, <c>prune:N</c>, <c>prune:N:output</c>, <c>group:N</c>.
+/// <c>aligned_mean:weighted</c>, <c>concat</c>, <c>concat:K</c>, <c>prune:N</c>, <c>prune:N:output_change</c> (also <c>prune:N:output</c>), <c>group:N</c>.
 /// Its options are a pure function of the spec and, where <see cref="NeedsFrequencies"/>, of the routing
 /// frequencies on the calibration text, so a result is cached under (model, spec, text[, calibration]).
 /// </summary>
@@ -52,11 +52,12 @@ public sealed record ReportStrategy(ReportKind Kind, int N, string Text)
             case "concat":
                 Arity(2); int k = Num(1, 1, experts, "the number of experts kept");
                 return k == experts ? new(ReportKind.Concat, 0, "concat") : new(ReportKind.Concat, k, $"concat:{k}");
-            case "prune" when parts.Length == 3 && parts[2] == "output": return new(ReportKind.PruneOutput, Num(1, 1, experts, "the number of experts kept"), $"prune:{parts[1]}:output");
+            // output_change: the criterion as recipes and moe-convert spell it; "output" still parses (and names the cache entry)
+            case "prune" when parts.Length == 3 && parts[2] is "output_change" or "output": return new(ReportKind.PruneOutput, Num(1, 1, experts, "the number of experts kept"), $"prune:{parts[1]}:output");
             case "prune": Arity(2); int n = Num(1, 1, experts, "the number of experts kept"); return new(ReportKind.Prune, n, $"prune:{n}");
             case "group": Arity(2); int g = Num(1, 1, experts, "the number of groups"); return new(ReportKind.Group, g, $"group:{g}");
             default:
-                throw new MergeException($"--strategies: unknown strategy '{item}' (expected expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output], group:N)");
+                throw new MergeException($"--strategies: unknown strategy '{item}' (expected expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output_change], group:N)");
         }
     }
 
