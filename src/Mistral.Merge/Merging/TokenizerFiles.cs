@@ -79,7 +79,7 @@ public static class TokenizerFiles
         long rows = embed.Shape[0];
         var (token, max) = v.Ids.Count == 0 ? new KeyValuePair<string, int>("", -1) : v.Ids.MaxBy(kv => kv.Value);
         if (max >= rows)
-            throw new MergeException($"{writer.Destination}: not written: its tokenizer has token '{token}' with id {max} but {embedName} has {rows} rows (the tokenizer would not fit the model)");
+            throw new MergeException($"{writer.Destination}: not written: its tokenizer has token '{token}' with id {max} but {embedName} has {rows} rows (the tokenizer would not fit the model{(plan.Tokenizer == null ? "; set tokenizer_source (base, union or a model) to build one that fits" : "")})");
         if (plan.Tokenizer is { } tok && (v.Count != tok.VocabCount || tok.Ids.Any(kv => !v.Ids.TryGetValue(kv.Key, out var id) || id != kv.Value)))
             throw new MergeException($"{writer.Destination}: not written: the tokenizer written holds {v.Count} tokens, not the {tok.VocabCount} its {embedName} rows were built for");
     }

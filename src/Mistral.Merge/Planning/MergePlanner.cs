@@ -70,6 +70,7 @@ public sealed class MergePlanner
 
     private MergePlan? BuildSurgery(ICheckpointSurgery surgery)
     {
+        if (_r.Tokenizer != null) _p.Add(_r.Tokenizer.Mark, $"tokenizer_source / tokenizer (vocabulary merging) does not apply to {_r.Method}, which keeps the base model's tokenizer");
         if (_p.Any || _r.BaseModel == null || !_c.Models.TryGetValue(_r.BaseModel.Text, out var model)) return null;
         var job = surgery.Prepare(_r, model, _p);
         if (job == null || _p.Any) return null;

@@ -193,12 +193,57 @@ public sealed class TokenizerMergeTests : IDisposable
     }
 
     [Fact]
+    public void ACopiedTokenizerThatWouldNotFitTheEmbeddingIsRefusedWithTheFix()
+    {
+        // a's own tokenizer.json holds zz at id 6 on its 6 rows: copied as it is, it would not fit.
+        var r = CliRunner.Run("merge", TinyModels.Recipe(_d.Path, "merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1}\n"), _d["out"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.EndsWith($"\nerror: {_d["out"]}: not written: its tokenizer has token 'zz' with id 6 but model.embed_tokens.weight has 6 rows (the tokenizer would not fit the model; set tokenizer_source (base, union or a model) to build one that fits)", r.Stderr.Trim().Replace('\r', '\n'));
+        Assert.False(Directory.Exists(_d["out"]));
+        Assert.Equal(0, CliRunner.Run("merge", TinyModels.Recipe(_d.Path, "merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1}\ntokenizer_source: base\n"), _d["out"]).ExitCode);
+    }
+
+    [Fact]
     public void TiedEmbeddingsGiveTheLmHeadRowsOfAModelWithoutOne()
     {
         TinyModels.Write(_d["t"], 4, vocab: 7, tied: true);
         File.Copy(Path.Combine(_d["b"], "tokenizer.json"), Path.Combine(_d["t"], "tokenizer.json"));
         using var plan = Plan("merge_method: linear\nbase_model: a\nmodels:\n  - model: a\n    parameters: {weight: 1}\n  - model: t\n    parameters: {weight: 1}\ntokenizer_source: union\n");
         Rows([Row("t", 0), Row("t", 1), Row("t", 2), Row("t", 5), Row("t", 3), Row("a", 5, "lm_head.weight"), Row("t", 4), Row("t", 6)], Matrix(plan, "lm_head.weight", 1));
+    }
+
+    /// <summary>Mistral v3's tokenizer.model is v1's 32000 pieces after 768 new control and user-defined pieces (ids 3–770):
+    /// their union on v1 appends those 768 in v3's order, so v3's id k is output id 32000 + k − 3, and v1's id k ≥ 3 is v3's k + 768.</summary>
+    [FixtureFact]
+    public void UnionOfTheRealMistralV1AndV3TokenizersFitsItsEmbeddingRows()
+    {
+        TinyModels.Write(_d["v1"], 7, layers: 1, vocab: 32000);
+        File.Copy(SharedFixtures.PathOf("tokenizers", "mistral-v1", "tokenizer.model"), Path.Combine(_d["v1"], "tokenizer.model"));
+        TinyModels.Write(_d["v3"], 8, layers: 1, vocab: 32768);
+        File.Copy(SharedFixtures.PathOf("tokenizers", "mistral-v3", "tokenizer.model"), Path.Combine(_d["v3"], "tokenizer.model"));
+        const string Yaml = "merge_method: linear\nbase_model: v1\nmodels:\n  - model: v1\n    parameters: {weight: 1}\n  - model: v3\n    parameters: {weight: 0}\ntokenizer_source: union\n";
+        using (var plan = Plan(Yaml))
+        {
+            Assert.Equal(32768, plan.Tokenizer!.Rows);
+            Assert.Equal("[INST]", plan.Tokenizer.Tokens[32000]);
+            var v3 = Matrix(plan, "model.embed_tokens.weight", 1);
+            Assert.Equal(Row("v3", 771), v3[3]);
+            Assert.Equal(Row("v3", 3), v3[32000]);
+            Assert.Equal(Row("v3", 770), v3[32767]);
+        }
+        var r = CliRunner.Run("merge", TinyModels.Recipe(_d.Path, Yaml), _d["out"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var decoder = JsonNode.Parse(File.ReadAllText(Path.Combine(_d["out"], "tokenizer_config.json")))!["added_tokens_decoder"]!.AsObject();
+        Assert.Equal(3 + 768, decoder.Count);
+        Assert.Equal("""{"content":"[INST]","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}""", JsonText.Write(decoder["32000"]!, indented: false));
+        var back = Vocabulary.Read(_d["out"])!;
+        Assert.Equal(32768, back.Count);
+        Assert.Equal(32767, back.Ids.Values.Max());
+        using var merged = ModelFolder.Open(_d["out"]);
+        var embed = merged.ReadSingle("model.embed_tokens.weight");
+        Assert.Equal(32768 * 8, embed.Length);
+        Assert.Equal(Row("v3", 3), embed.AsSpan(32000 * 8, 8).ToArray());
+        Assert.Equal(Row("v1", 5), embed.AsSpan(5 * 8, 8).ToArray());
     }
 
     [Theory]
