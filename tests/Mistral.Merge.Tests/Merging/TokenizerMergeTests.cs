@@ -102,6 +102,47 @@ public sealed class TokenizerMergeTests : IDisposable
         Rows([Row("c", 0), Row("c", 1), Row("c", 2), Mean(Row("a", 3), Row("b", 5)), Mean(Row("a", 4), Row("b", 3)), Row("a", 5), Row("c", 3), Row("c", 4), Row("b", 6)], Matrix(plan, embed, 2));
     }
 
+    /// <summary>s: only tokenizer.model (&lt;unk&gt; &lt;s&gt; &lt;/s&gt; c d), with &lt;tool&gt; (rstrip, not special) at 5 in
+    /// tokenizer_config.json and &lt;y&gt; at 6 in added_tokens.json; 7 rows.</summary>
+    private void SentencePieceWithAddedTokens()
+    {
+        TinyModels.Write(_d["s"], 6, vocab: 7);
+        SentencePieceModelBuilder.WithSpecials(bytes: false).Add("c").Add("d").WriteFolder(_d["s"], """
+            {"added_tokens_decoder": {"5": {"content": "<tool>", "single_word": false, "lstrip": false, "rstrip": true, "normalized": false, "special": false}}}
+            """);
+        File.WriteAllText(Path.Combine(_d["s"], "added_tokens.json"), """{"<y>": 6}""");
+    }
+
+    [Fact]
+    public void ASentencePieceVocabularyAddsTheConfigsAndAddedTokensJsonEntries()
+    {
+        SentencePieceWithAddedTokens();
+        var v = Vocabulary.Read(_d["s"])!;
+        Assert.False(v.FromJson);
+        Assert.Equal(new[] { "<unk>", "<s>", "</s>", "c", "d", "<tool>", "<y>" }, v.ById().Select(kv => kv.Key));
+        Assert.Equal(new[] { new AddedToken("<unk>", 0, true), new AddedToken("<s>", 1, true), new AddedToken("</s>", 2, true),
+            new AddedToken("<tool>", 5, false, RStrip: true), AddedToken.Plain("<y>", 6) }, v.Added.Values);
+    }
+
+    [Fact]
+    public void UnionKeepsTheFlagsOfAnAddedTokensFirstOccurrence()
+    {
+        SentencePieceWithAddedTokens();
+        const string Models = "merge_method: linear\nmodels:\n  - model: {0}\n    parameters: {{weight: 1}}\n  - model: {1}\n    parameters: {{weight: 1}}\ntokenizer_source: union\n";
+        using (var plan = Plan(string.Format(System.Globalization.CultureInfo.InvariantCulture, Models, "s", "b")))
+        {
+            Assert.Equal(new[] { "<unk>", "<s>", "</s>", "c", "d", "<tool>", "<y>", "b", "a" }, plan.Tokenizer!.Tokens);
+            Assert.Equal(new AddedToken("<tool>", 5, false, RStrip: true), plan.Tokenizer.Added[5]);
+        }
+        using (var plan = Plan(string.Format(System.Globalization.CultureInfo.InvariantCulture, Models, "b", "s")))
+        {
+            Assert.Equal(new[] { "<unk>", "<s>", "</s>", "b", "c", "a", "<tool>", "d", "<y>" }, plan.Tokenizer!.Tokens);
+            Assert.Equal(new AddedToken("<tool>", 6, true, LStrip: true), plan.Tokenizer.Added[6]);
+            Assert.Equal(AddedToken.Plain("<y>", 8), plan.Tokenizer.Added[8]);
+            Assert.Equal(AddedToken.Plain("d", 7), plan.Tokenizer.Added[7]);
+        }
+    }
+
     [Fact]
     public void BaseWithTokensZeroForceModelTokenAndPaddingFillsEveryRowByItsRule()
     {
