@@ -221,7 +221,7 @@ public static class RecipeParser
             {
                 switch (((YamlScalarNode)tk).Value)
                 {
-                    case "source": spec = TokenizerOf(tv, "tokenizer.source", Mark.From(v.Start)); break;
+                    case "source": spec = TokenizerOf(tv, "tokenizer.source", Mark.From(tv.Start)); break;
                     case "tokens": tokens = tv; break;
                     case "pad_to_multiple_of": pad = tv; break;
                 }
