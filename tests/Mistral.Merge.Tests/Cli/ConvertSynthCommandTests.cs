@@ -87,7 +87,7 @@ public class ConvertSynthCommandTests
         File.WriteAllText(tmp["in/tokenizer.json"], "{\"tok\":1}");
         File.WriteAllText(tmp["in/generation_config.json"], "{}");
         File.WriteAllText(tmp["in/notes.txt"], "not copied");
-        var r = CliRunner.Run("convert", tmp["in"], tmp["out"], "--dtype", "fp16", "--out-shard-size", "10B");
+        var r = CliRunner.Run("convert", tmp["in"], tmp["out"], "--dtype", "fp16", "--out-shard-size", "10");
         Assert.Equal(0, r.ExitCode);
         using var o = ModelFolder.Open(tmp["out"]);
         Assert.Equal(3, o.Files.Count);
