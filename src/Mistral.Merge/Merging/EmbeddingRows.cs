@@ -109,17 +109,18 @@ public sealed class EmbeddingRows
     {
         uint max = 0;
         var scratch = new float[cols];
+        var sum = new double[cols];
         for (int r = 0; r < count; r++)
         {
             long t = row0 + r;
             var row = dst.Slice(r * cols, cols);
-            if (t >= VocabCount) PadMean(inputs, i, cols, scratch).AsSpan(0, cols).CopyTo(row);
-            else max = Math.Max(max, Row(inputs, i, (int)t, cols, row, scratch));
+            if (t >= VocabCount) PadMean(inputs, i, cols).AsSpan(0, cols).CopyTo(row);
+            else max = Math.Max(max, Row(inputs, i, (int)t, cols, row, scratch, sum));
         }
         return max;
     }
 
-    private uint Row(IReadOnlyList<TaskInput> inputs, int i, int t, int cols, Span<float> dst, float[] scratch)
+    private uint Row(IReadOnlyList<TaskInput> inputs, int i, int t, int cols, Span<float> dst, float[] scratch, double[] sum)
     {
         int own = _own[i][t];
         if (own != Default) return ReadRow(inputs[i], own, cols, dst);
@@ -127,7 +128,7 @@ public sealed class EmbeddingRows
         if (d.Length == 0) { dst.Clear(); return 0; }
         if (d.Length == 1) return ReadRow(inputs[d[0].Input], d[0].Row, cols, dst);
         uint max = 0;
-        var sum = new double[cols];
+        Array.Clear(sum);
         foreach (var (j, row) in d)
         {
             max = Math.Max(max, ReadRow(inputs[j], row, cols, scratch.AsSpan(0, cols)));
@@ -145,16 +146,18 @@ public sealed class EmbeddingRows
     }
 
     /// <summary>The mean (float64 sum / |vocab|, then float32) of input <paramref name="i"/>'s rows below |vocab|, computed once.</summary>
-    private float[] PadMean(IReadOnlyList<TaskInput> inputs, int i, int cols, float[] scratch)
+    private float[] PadMean(IReadOnlyList<TaskInput> inputs, int i, int cols)
     {
         lock (_lock)
         {
             if (_padMeans[i] is { } done) return done;
             var sum = new double[cols];
             var row = new float[cols];
+            var scratch = new float[cols];
+            var rowSum = new double[cols];
             for (int t = 0; t < VocabCount; t++)
             {
-                Row(inputs, i, t, cols, row, scratch);
+                Row(inputs, i, t, cols, row, scratch, rowSum);
                 for (int c = 0; c < cols; c++) sum[c] += row[c];
             }
             var mean = new float[cols];
