@@ -308,6 +308,14 @@ public sealed class TokenizerMergeTests : IDisposable
     }
 
     [Fact]
+    public void ABaseModelThatIsNotAnInputOfTheEmbeddingIsARecipeError()
+    {
+        var path = TinyModels.Recipe(_d.Path, "merge_method: linear\nbase_model: a\nslices:\n  - sources:\n      - model: b\n        layer_range: [0, 2]\n        parameters: {weight: 1}\ntokenizer_source: union\n");
+        var e = Assert.Throws<RecipeException>(() => MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] }).Dispose());
+        Assert.Contains($"{path}:5:9: base_model 'a' must be an input of model.embed_tokens.weight to build its rows for the tokenizer", e.Problems);
+    }
+
+    [Fact]
     public void AModelSourceWithoutATokenizerIsARecipeError()
     {
         TinyModels.Write(_d["bare"], 5, vocab: 6);
