@@ -102,6 +102,8 @@ public static class MergeCommand
         foreach (var m in plan.Models)
             o.WriteLine($"  {m.Text}{(m.Text == r.BaseModel?.Text ? " (base)" : "")}: {m.Folder.Path} ({m.Layers} layers)");
         o.WriteLine($"output:   {plan.Tasks.Count} tensors, {plan.OutputLayers} layers, config from {plan.ConfigModel.Text}, tokenizer from {plan.TokenizerModel?.Text ?? "-"}");
+        if (plan.Tokenizer is { } tok)
+            o.WriteLine($"tokenizer: {tok.Spec.Mode.ToString().ToLowerInvariant()} on {tok.Donor.Text}'s files: {tok.VocabCount} tokens ({tok.Added.Count} added), {tok.Rows} embedding rows");
         o.WriteLine($"read:     {ByteSize.Format(plan.ReadBytes)} ({plan.ReadBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
         o.WriteLine($"write:    {ByteSize.Format(plan.WriteBytes)} ({plan.WriteBytes.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
         o.WriteLine("tensors:");

@@ -180,7 +180,8 @@ public static class MergeExecutor
                 int size = input.Info.DType.SizeOf();
                 var dst = chunk.Inputs[i].AsSpan(0, chunk.Length);
                 uint max = 0;
-                if (input.StoredCols == cols)
+                if (task.Rows != null) max = task.Rows.Fill(task.Inputs, i, row0, count, (int)cols, dst);
+                else if (input.StoredCols == cols)
                 {
                     for (int done = 0; done < chunk.Length; done += PieceElements)
                     {

@@ -38,12 +38,14 @@ public sealed class MergeTask
     public required IMergeMethod Method { get; init; }
     public required List<TaskInput> Inputs { get; init; }
     public required MethodTask MethodTask { get; init; }
+    /// <summary>Set for an embedding-like tensor under a built tokenizer: how each input's rows are gathered.</summary>
+    public EmbeddingRows? Rows { get; init; }
     public long Elements => MethodTask.Elements;
     public long WriteBytes => Elements * OutDType.SizeOf();
     public long ReadBytes => Inputs.Sum(i => i.Info.ByteLength);
 
     /// <summary>A copying method's one input with no per-model parameter set, same dtype and shape: a byte copy.</summary>
-    public bool IsRawCopy => Method.Spec.CopiesInput && Inputs.Count == 1 && !Inputs[0].Params.AnySet
+    public bool IsRawCopy => Rows == null && Method.Spec.CopiesInput && Inputs.Count == 1 && !Inputs[0].Params.AnySet
                              && Inputs[0].Info.DType == OutDType && Inputs[0].Info.Shape.SequenceEqual(Shape);
 
     public string Describe()
@@ -81,9 +83,11 @@ public sealed class MergePlan : IDisposable
     public required List<string> Warnings { get; init; }
     public required InputModel ConfigModel { get; init; }
     public InputModel? TokenizerModel { get; init; }
+    /// <summary>The tokenizer the recipe builds (null: the donor's files are copied as they are).</summary>
+    public OutputTokenizer? Tokenizer { get; init; }
     /// <summary>num_hidden_layers of the output.</summary>
     public int OutputLayers { get; init; }
-    /// <summary>vocab_size of the output when embeddings were cropped, else null.</summary>
+    /// <summary>vocab_size of the output when embeddings were cropped or a tokenizer was built, else null.</summary>
     public int? OutputVocab { get; init; }
     public ulong Seed { get; init; }
     public long ReadBytes => Tasks.Sum(t => t.ReadBytes);

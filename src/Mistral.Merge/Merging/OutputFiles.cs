@@ -27,7 +27,9 @@ public static class OutputFiles
     {
         writer.AddFile("config.json", JsonText.Write(BuildConfig(plan)) + "\n");
         SideFiles.CopyExisting(plan.ConfigModel.Folder.Path, writer, [SideFiles.GenerationConfig]);
-        if (copyTokenizer && plan.TokenizerModel != null) CopyTokenizer(plan, writer);
+        if (plan.Tokenizer != null) TokenizerFiles.Write(plan, writer); // built: always written, its embeddings need it
+        else if (copyTokenizer && plan.TokenizerModel != null) CopyTokenizer(plan, writer);
+        TokenizerFiles.Check(plan, writer);
         writer.AddFile("README.md", ModelCard.Write(plan));
         writer.AddFile(RecipeFileName, plan.Recipe.Text);
     }

@@ -27,6 +27,8 @@ internal sealed class PlanContext
     public IMergeMethod Method { get; set; } = null!;
     /// <summary>The declaration the output's tensor names follow: the config model's (set when tensors are planned).</summary>
     public Architecture Names { get; set; } = Architecture.Default;
+    /// <summary>The tokenizer the recipe builds (set before the tensors are planned), else null.</summary>
+    public OutputTokenizer? Tokenizer { get; set; }
 
     public void Once(string key, Action action) { if (_onceKeys.Add(key)) action(); }
 }

@@ -40,6 +40,14 @@ internal sealed class ShapePolicy
         return shape;
     }
 
+    /// <summary>An embedding-like tensor under a built tokenizer: [rows, cols] when every input is a matrix of the same width, else null (reported).</summary>
+    public long[]? VocabShape(List<LocatedInput> located, int rows, string outName, SourceSpec first)
+    {
+        if (located.All(x => x.I.Shape.Length == 2 && x.I.Shape[1] == located[0].I.Shape[1])) return [rows, located[0].I.Shape[1]];
+        _c.Problems.Add(first.Mark, $"tensor '{outName}': the widths differ between models ({string.Join(" vs ", located.Select(x => $"{x.M.Text} [{string.Join(", ", x.I.Shape)}]"))}); its rows cannot be rebuilt for the tokenizer");
+        return null;
+    }
+
     /// <summary>Whether input <paramref name="x"/> feeds an output of <paramref name="shape"/> (an embedding cropped to it does); warns when it is skipped or cropped.</summary>
     public bool Fits(LocatedInput x, long[] shape, string outName, bool baseShaped)
     {

@@ -58,6 +58,7 @@ public static class SurgeryPlanner
         if (r.Slices.Count > 0)
             p.Add(r.Slices[0].Mark, $"merge_method '{spec.Name}' rewrites one checkpoint: give only base_model (and parameters), not '{(r.FromModels ? "models" : "slices")}'");
         if (r.BaseModel == null) p.Add(r.MethodMark, $"merge_method '{spec.Name}' needs a base_model (the Mixtral checkpoint to convert)");
+        if (r.Tokenizer != null) p.Add(r.Tokenizer.Mark, $"tokenizer_source / tokenizer (vocabulary merging) does not apply to {spec.Name}, which keeps the base model's tokenizer");
         foreach (var def in spec.Params.Where(d => d.Required && !r.Parameters.Mentions(d.Name)))
             p.Add(r.MethodMark, $"merge_method '{spec.Name}' requires parameter '{def.Name}' (set it under parameters:)");
         surgery.CheckStatic(args);

@@ -31,12 +31,18 @@ internal sealed class TensorPlanner
         _params = new ParameterResolver(context);
     }
 
-    public MergePlan BuildTasks(List<List<(int Start, int End)>> ranges)
+    public MergePlan? BuildTasks(List<List<(int Start, int End)>> ranges)
     {
         var configRef = _r.BaseModel ?? _r.Slices[0].Sources[0].Model;
         var configModel = _models[configRef.Text];
         _c.Names = configModel.Folder.Names;
         var tasks = new List<MergeTask>();
+        if (_r.Tokenizer is { } spec)
+        {
+            var inputs = _r.Slices.SelectMany(s => s.Sources).Select(s => _models[s.Model.Text]).Distinct().ToList();
+            _c.Tokenizer = OutputTokenizer.Build(spec, inputs, configModel, _r.TokenizerSource is { } src ? _models[src.Text] : null, _p);
+            if (_c.Tokenizer == null) return null;
+        }
         var (pre, post) = NonLayerTensors(configModel);
         WarnUntied(configModel, configRef.Text);
 
@@ -50,7 +56,7 @@ internal sealed class TensorPlanner
         foreach (var n in post) AddTask(tasks, _r.Slices.Count - 1, last, postSources, ranges[^1], _ => n, n, 0);
 
         InputModel? tokModel = _r.TokenizerSource != null ? _models.GetValueOrDefault(_r.TokenizerSource.Text) : configModel;
-        int? vocab = ShapePolicy.OutputVocab(tasks, configModel);
+        int? vocab = _c.Tokenizer?.Rows ?? ShapePolicy.OutputVocab(tasks, configModel);
 
         return new MergePlan
         {
@@ -63,6 +69,7 @@ internal sealed class TensorPlanner
             TokenizerModel = tokModel,
             OutputLayers = _r.FromModels ? configModel.Folder.Config?.NumHiddenLayers ?? outLayer : outLayer,
             OutputVocab = vocab,
+            Tokenizer = _c.Tokenizer,
             Seed = _c.Options.Seed,
         };
     }
@@ -137,7 +144,9 @@ internal sealed class TensorPlanner
 
         var located = Locate(sources, inputName, outName, usesBase, baseRef?.Text, out var baseInfo);
         if (located == null) return;
-        var shape = _shapes.OutputShape(located, baseInfo, baseShaped, outName, sources[0]);
+        bool vocabRows = _c.Tokenizer != null && _c.Names.IsVocabTensor(outName);
+        var shape = vocabRows ? _shapes.VocabShape(located, _c.Tokenizer!.Rows, outName, sources[0])
+            : _shapes.OutputShape(located, baseInfo, baseShaped, outName, sources[0]);
         if (shape == null) return;
         var outDType = _shapes.OutputDType(baseInfo ?? located[0].I);
 
@@ -147,7 +156,7 @@ internal sealed class TensorPlanner
         foreach (var x in located)
         {
             int ord = x.IsBase ? -1 : ordinal++;
-            if (!_shapes.Fits(x, shape, outName, baseShaped)) continue;
+            if (!vocabRows && !_shapes.Fits(x, shape, outName, baseShaped)) continue;
             var ps = _params.ModelParams(x, slice, t, sliceIndex);
             if (_method.CheckInput(ps, $"model '{x.M.Text}', tensor '{x.Name}'") is { } inputProblem)
                 _c.Once($"input:{x.M.Text}", () => _p.Add(x.Src.Mark, inputProblem));
@@ -156,8 +165,10 @@ internal sealed class TensorPlanner
             inputs.Add(new TaskInput { Model = x.M, TensorName = x.Name, File = x.F, Info = x.I, IsBase = x.IsBase, Params = ps });
         }
 
+        var rows = vocabRows ? EmbeddingRows.Build(_c.Tokenizer!, inputs, baseRef is null ? null : _models[baseRef.Text], sources[0].Mark, _p) : null;
+        if (vocabRows && rows == null) return;
         var global = _params.GlobalParams(slice, outName, t, sliceIndex);
-        tasks.Add(NewTask(outName, shape, outDType, inputs, baseIndex, ordinals, global));
+        tasks.Add(NewTask(outName, shape, outDType, inputs, baseIndex, ordinals, global, rows));
         if (_method.CheckTask(tasks[^1].MethodTask, inputs.Select(i => i.Model.Text).ToList()) is { } taskProblem)
             _c.Once($"task:{sliceIndex}", () => _p.Add(sources[0].Mark, taskProblem));
     }
@@ -196,7 +207,7 @@ internal sealed class TensorPlanner
     }
 
     private MergeTask NewTask(string outName, long[] shape, DType outDType, List<TaskInput> inputs, int baseIndex,
-        List<int> ordinals, ParamValues global)
+        List<int> ordinals, ParamValues global, EmbeddingRows? rows)
     {
         long cols = shape.Length == 0 ? 1 : shape[^1];
         long elements = 1;
@@ -208,6 +219,7 @@ internal sealed class TensorPlanner
             OutDType = outDType,
             Method = _method,
             Inputs = inputs,
+            Rows = rows,
             MethodTask = new MethodTask
             {
                 OutputName = outName,

@@ -37,6 +37,36 @@ public sealed class SliceSpec
     public Mark Mark { get; init; }
 }
 
+public enum TokenizerMode { Base, Union, Model }
+
+/// <summary>Where a token's default embedding comes from (<c>tokenizer.tokens.TOKEN.source</c>).</summary>
+public enum TokenSourceKind { Model, ModelToken, Zero }
+
+/// <summary>One entry of <c>tokenizer.tokens</c>: the token, the source of its default embedding, and <c>force</c>.</summary>
+public sealed class TokenSpec
+{
+    public required string Token { get; init; }
+    public required Mark Mark { get; init; }
+    public TokenSourceKind Kind { get; init; }
+    /// <summary>The model of a <c>MODEL</c> or <c>model_token</c> source.</summary>
+    public ModelRef? Model { get; init; }
+    /// <summary><c>model_token</c>: the model's original row (token_id), or the row of this token in its own tokenizer.</summary>
+    public int? TokenId { get; init; }
+    public string? SourceToken { get; init; }
+    public bool Force { get; init; }
+}
+
+/// <summary><c>tokenizer_source: base | union | MODEL</c> or the <c>tokenizer: {source, tokens, pad_to_multiple_of}</c> block.</summary>
+public sealed class TokenizerSpec
+{
+    public TokenizerMode Mode { get; init; }
+    /// <summary>The source model when <see cref="Mode"/> is <see cref="TokenizerMode.Model"/>.</summary>
+    public ModelRef? Model { get; init; }
+    public List<TokenSpec> Tokens { get; } = new();
+    public int PadToMultipleOf { get; set; } = 1;
+    public Mark Mark { get; init; }
+}
+
 /// <summary>A parsed, normalised recipe (mergekit schema). <c>models:</c> becomes one slice.</summary>
 public sealed class Recipe
 {
@@ -53,8 +83,10 @@ public sealed class Recipe
     public ParamSet Parameters { get; set; } = ParamSet.Empty;
     public DType? DType { get; set; }
     public DType? OutDType { get; set; }
-    /// <summary>null: the base model (or first model); otherwise a model reference.</summary>
-    public ModelRef? TokenizerSource { get; set; }
+    /// <summary>The model whose tokenizer is the output's (<c>tokenizer_source: MODEL</c>), else null.</summary>
+    public ModelRef? TokenizerSource => Tokenizer?.Model;
+    /// <summary>The tokenizer to build (<c>tokenizer_source</c> or the <c>tokenizer:</c> block); null: copy the donor's as it is.</summary>
+    public TokenizerSpec? Tokenizer { get; set; }
     public string? ChatTemplate { get; set; }
     public string? Name { get; set; }
     public Mark RootMark { get; set; } = new(1, 1);

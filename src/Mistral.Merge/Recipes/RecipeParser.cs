@@ -18,7 +18,9 @@ public static class RecipeParser
     public static readonly string[] SliceKeys = ["sources", "parameters", "base_model"];
     public static readonly string[] SourceKeys = ["model", "layer_range", "parameters"];
     public static readonly string[] ConditionKeys = ["filter", "value"];
-    public static readonly string[] TokenizerKeys = ["source"];
+    public static readonly string[] TokenizerKeys = ["source", "tokens", "pad_to_multiple_of"];
+    public static readonly string[] TokenKeys = ["source", "force"];
+    public static readonly string[] TokenSourceKeys = ["kind", "model", "token_id", "token"];
 
     /// <summary>Reads and parses <paramref name="path"/>; problems are added to <paramref name="problems"/>.</summary>
     public static Recipe ParseFile(string path, RecipeProblems problems)
@@ -81,11 +83,10 @@ public static class RecipeParser
                     case "parameters": r.Parameters = Params(v, "parameters"); break;
                     case "dtype": r.DType = DTypeOf(v, "dtype"); break;
                     case "out_dtype": r.OutDType = DTypeOf(v, "out_dtype"); break;
-                    case "tokenizer_source": r.TokenizerSource = TokenizerSource(v); break;
+                    case "tokenizer_source":
                     case "tokenizer":
-                        if (v is not YamlMappingNode tm) { WrongType(v, "tokenizer", "a mapping with 'source'"); break; }
-                        foreach (var (tk, tv) in Entries(tm, TokenizerKeys, "key of tokenizer", unsupported: ["tokens", "pad_to_multiple_of"]))
-                            r.TokenizerSource = TokenizerSource(tv);
+                        if (r.Tokenizer != null) { p.Add(Mark.From(k.Start), "give either 'tokenizer_source' or 'tokenizer', not both"); break; }
+                        r.Tokenizer = key == "tokenizer" ? TokenizerBlock(v) : TokenizerOf(v, "tokenizer_source", Mark.From(v.Start));
                         break;
                     case "chat_template":
                         r.ChatTemplate = String(v, "chat_template");
@@ -201,13 +202,105 @@ public static class RecipeParser
             return ((int)da, (int)db);
         }
 
-        private ModelRef? TokenizerSource(YamlNode v)
+        private TokenizerSpec? TokenizerOf(YamlNode v, string key, Mark mark)
         {
-            var s = String(v, "tokenizer_source");
+            var s = String(v, key);
             if (s == null) return null;
-            if (s == "base") return null;
-            if (s == "union") { p.Add(Mark.From(v.Start), "tokenizer_source: union (vocabulary merging) is not supported yet; use 'base' or a model"); return null; }
-            return new ModelRef(s, Mark.From(v.Start));
+            if (s == "base") return new TokenizerSpec { Mode = TokenizerMode.Base, Mark = mark };
+            if (s == "union") return new TokenizerSpec { Mode = TokenizerMode.Union, Mark = mark };
+            return ModelRefOf(v, key) is { } m ? new TokenizerSpec { Mode = TokenizerMode.Model, Model = m, Mark = mark } : null;
+        }
+
+        /// <summary><c>tokenizer: {source (default union), tokens, pad_to_multiple_of}</c>.</summary>
+        private TokenizerSpec? TokenizerBlock(YamlNode v)
+        {
+            if (v is not YamlMappingNode tm) { WrongType(v, "tokenizer", "a mapping with 'source', 'tokens', 'pad_to_multiple_of'"); return null; }
+            TokenizerSpec? spec = new() { Mode = TokenizerMode.Union, Mark = Mark.From(v.Start) };
+            YamlNode? tokens = null, pad = null;
+            foreach (var (tk, tv) in Entries(tm, TokenizerKeys, "key of tokenizer"))
+            {
+                switch (((YamlScalarNode)tk).Value)
+                {
+                    case "source": spec = TokenizerOf(tv, "tokenizer.source", Mark.From(tv.Start)); break;
+                    case "tokens": tokens = tv; break;
+                    case "pad_to_multiple_of": pad = tv; break;
+                }
+            }
+            if (spec == null) return null;
+            if (pad != null && Scalar(pad) is not null)
+            {
+                if (Scalar(pad) is double d && d == Math.Floor(d) && d >= 1 && d <= 1 << 20) spec.PadToMultipleOf = (int)d;
+                else p.Add(Mark.From(pad.Start), $"tokenizer.pad_to_multiple_of must be a positive integer, got {(pad as YamlScalarNode)?.Value ?? "a collection"}");
+            }
+            if (tokens != null && Scalar(tokens) is not null || tokens is YamlMappingNode or YamlSequenceNode)
+            {
+                if (tokens is not YamlMappingNode map) WrongType(tokens!, "tokenizer.tokens", "a mapping of tokens to {source, force}");
+                else
+                    foreach (var (k, tv) in map.Children)
+                        if (TokenOf(k, tv) is { } t) spec.Tokens.Add(t);
+            }
+            return spec;
+        }
+
+        private TokenSpec? TokenOf(YamlNode k, YamlNode v)
+        {
+            if (k is not YamlScalarNode { Value: { } token }) { p.Add(Mark.From(k.Start), "a key of tokenizer.tokens must be the token's text"); return null; }
+            var what = $"tokenizer.tokens '{token}'";
+            if (v is not YamlMappingNode m) { WrongType(v, what, "a mapping with 'source' (and optional 'force')"); return null; }
+            bool force = false;
+            YamlNode? source = null;
+            foreach (var (ek, ev) in Entries(m, TokenKeys, $"key of {what}"))
+            {
+                if (((YamlScalarNode)ek).Value == "source") source = ev;
+                else if (Scalar(ev) is bool b) force = b;
+                else WrongType(ev, $"{what}: force", "true or false");
+            }
+            if (source == null || Scalar(source) is null && source is YamlScalarNode)
+            {
+                p.Add(Mark.From((source ?? k).Start), $"{what} has no source (a model, {{kind: model_token, ...}} or {{kind: zero}})");
+                return null;
+            }
+            if (source is YamlScalarNode)
+                return ModelRefOf(source, $"{what}: source") is { } model
+                    ? new TokenSpec { Token = token, Mark = Mark.From(k.Start), Kind = TokenSourceKind.Model, Model = model, Force = force } : null;
+            if (source is not YamlMappingNode sm) { WrongType(source, $"{what}: source", "a model or a mapping with 'kind'"); return null; }
+            return TokenSource(sm, token, what, Mark.From(k.Start), force);
+        }
+
+        private TokenSpec? TokenSource(YamlMappingNode sm, string token, string what, Mark mark, bool force)
+        {
+            string? kind = null;
+            ModelRef? model = null;
+            int? id = null;
+            string? text = null;
+            bool bad = false;
+            foreach (var (sk, sv) in Entries(sm, TokenSourceKeys, $"key of {what}: source"))
+            {
+                switch (((YamlScalarNode)sk).Value)
+                {
+                    case "kind": kind = String(sv, $"{what}: kind"); bad |= kind == null; break;
+                    case "model": model = ModelRefOf(sv, $"{what}: model"); bad |= model == null; break;
+                    case "token": text = String(sv, $"{what}: token"); bad |= text == null; break;
+                    case "token_id":
+                        if (Scalar(sv) is double d && d == Math.Floor(d) && d >= 0 && d < int.MaxValue) id = (int)d;
+                        else { p.Add(Mark.From(sv.Start), $"{what}: token_id must be a non-negative integer"); bad = true; }
+                        break;
+                }
+            }
+            if (bad) return null;
+            var at = Mark.From(sm.Start);
+            switch (kind)
+            {
+                case "zero":
+                    if (model != null || id != null || text != null) { p.Add(at, $"{what}: a zero source takes no model, token_id or token"); return null; }
+                    return new TokenSpec { Token = token, Mark = mark, Kind = TokenSourceKind.Zero, Force = force };
+                case "model_token":
+                    if (model == null) { p.Add(at, $"{what}: a model_token source needs 'model'"); return null; }
+                    if ((id == null) == (text == null)) { p.Add(at, $"{what}: a model_token source needs exactly one of 'token_id' and 'token'"); return null; }
+                    return new TokenSpec { Token = token, Mark = mark, Kind = TokenSourceKind.ModelToken, Model = model, TokenId = id, SourceToken = text, Force = force };
+                case null: p.Add(at, $"{what}: source needs 'kind' (model_token or zero)"); return null;
+                default: p.Add(at, $"{what}: unknown source kind '{kind}' (expected model_token or zero)"); return null;
+            }
         }
 
         private DType? DTypeOf(YamlNode v, string key)

@@ -138,6 +138,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     {
         Tiny();
         File.WriteAllText(Path.Combine(_d["tiny-b"], "tokenizer_config.json"), "{\"add_bos_token\": true}");
+        File.WriteAllText(Path.Combine(_d["tiny-b"], "tokenizer.json"), "{\"model\": {\"vocab\": {" + string.Join(", ", Enumerable.Range(0, 16).Select(i => $"\"t{i}\": {i}")) + "}}}");
         File.WriteAllText(Path.Combine(_d["tiny-a"], "generation_config.json"), "{\"do_sample\": false}");
         var recipe = TinyModels.Recipe(_d.Path, "merge_method: slerp\nbase_model: tiny-a\nmodels:\n  - model: tiny-a\n  - model: tiny-b\nparameters: {t: 0.5}\ntokenizer_source: tiny-b\nchat_template: chatml\nname: tiny-slerp\n");
         var r = CliRunner.Run("merge", recipe, _d["out"], "--out-shard-size", "2KB");
@@ -150,9 +151,13 @@ public sealed class SynthesizedMergeTests : IDisposable
         Assert.True(File.Exists(Path.Combine(_d["out"], "generation_config.json")));
         Assert.StartsWith("---\nlibrary_name: transformers\n", File.ReadAllText(Path.Combine(_d["out"], "README.md"))); // local inputs: no base_model
         Assert.Contains("# tiny-slerp", File.ReadAllText(Path.Combine(_d["out"], "README.md")));
+        // A tokenizer the recipe builds is written even so (its embedding rows were built for it), as mergekit does.
         r = CliRunner.Run("merge", recipe, _d["out2"], "--no-copy-tokenizer");
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.False(File.Exists(Path.Combine(_d["out2"], "tokenizer_config.json")));
+        Assert.True(File.Exists(Path.Combine(_d["out2"], "tokenizer_config.json")));
+        r = CliRunner.Run("merge", TinyModels.Recipe(_d.Path, File.ReadAllText(recipe).Replace("tokenizer_source: tiny-b\n", ""), "plain.yml"), _d["out3"], "--no-copy-tokenizer");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.False(File.Exists(Path.Combine(_d["out3"], "tokenizer_config.json")));
     }
 
     [Fact]
