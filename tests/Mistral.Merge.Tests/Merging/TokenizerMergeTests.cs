@@ -231,7 +231,7 @@ public sealed class TokenizerMergeTests : IDisposable
         var recipe = TinyModels.Recipe(_d.Path, "merge_method: linear\nbase_model: c\nmodels:\n  - model: c\n    parameters: {weight: 1}\ntokenizer_source: base\n");
         var r = CliRunner.Run("merge", recipe, _d["out"]);
         Assert.Equal(1, r.ExitCode);
-        Assert.EndsWith($"\nerror: {_d["out"]}: not written: its tokenizer has token '<x>' with id 5 but model.embed_tokens.weight has 5 rows (the tokenizer would not fit the model)", r.Stderr.Trim().Replace('\r', '\n'));
+        Assert.EndsWith($"error: {_d["out"]}: not written: its tokenizer has token '<x>' with id 5 but model.embed_tokens.weight has 5 rows (the tokenizer would not fit the model)", r.Stderr.Trim().Replace('\r', '\n'));
         Assert.False(Directory.Exists(_d["out"]));
     }
 
@@ -241,7 +241,7 @@ public sealed class TokenizerMergeTests : IDisposable
         // a's own tokenizer.json holds zz at id 6 on its 6 rows: copied as it is, it would not fit.
         var r = CliRunner.Run("merge", TinyModels.Recipe(_d.Path, "merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1}\n"), _d["out"]);
         Assert.Equal(1, r.ExitCode);
-        Assert.EndsWith($"\nerror: {_d["out"]}: not written: its tokenizer has token 'zz' with id 6 but model.embed_tokens.weight has 6 rows (the tokenizer would not fit the model; set tokenizer_source (base, union or a model) to build one that fits)", r.Stderr.Trim().Replace('\r', '\n'));
+        Assert.EndsWith($"error: {_d["out"]}: not written: its tokenizer has token 'zz' with id 6 but model.embed_tokens.weight has 6 rows (the tokenizer would not fit the model; set tokenizer_source (base, union or a model) to build one that fits)", r.Stderr.Trim().Replace('\r', '\n'));
         Assert.False(Directory.Exists(_d["out"]));
         Assert.Equal(0, CliRunner.Run("merge", TinyModels.Recipe(_d.Path, "merge_method: linear\nmodels:\n  - model: a\n    parameters: {weight: 1}\ntokenizer_source: base\n"), _d["out"]).ExitCode);
     }
