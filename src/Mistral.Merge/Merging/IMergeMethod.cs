@@ -50,6 +50,8 @@ public sealed class MethodSpec
     public bool BaseShapesOutput { get; init; }
     /// <summary>With one input and no per-model parameter set, the output is that input: same dtype and shape make it a byte copy.</summary>
     public bool CopiesInput { get; init; }
+    /// <summary>Every input must have the output's shape: embeddings of different vocabularies are an error, not cropped.</summary>
+    public bool SameShapes { get; init; }
     public ParamDef? Find(string name) => Params.FirstOrDefault(p => p.Name == name);
     /// <summary>Per-model parameters of the base are not needed unless the base is an ordinary input.</summary>
     public bool BaseNeedsModelParams => Base == BaseRole.Ordinary;

@@ -24,6 +24,13 @@ public static class MergeMethods
         new DellaLinearMethod(),
         new ModelStockMethod(),
         new PassthroughMethod(),
+        new SceMethod(),
+        new MultiSlerpMethod(),
+        new KarcherMethod(),
+        new NearSwapMethod(),
+        new ArceeFusionMethod(),
+        new RamMethod(),
+        new RamPlusTlMethod(),
         new Moe.Recipes.MoeToDenseMethod(),
         new Moe.Recipes.MoePruneMethod(),
     ];

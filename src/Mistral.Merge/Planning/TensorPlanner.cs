@@ -137,7 +137,7 @@ internal sealed class TensorPlanner
 
         var located = Locate(sources, inputName, outName, usesBase, baseRef?.Text, out var baseInfo);
         if (located == null) return;
-        var shape = _shapes.OutputShape(located, baseInfo, baseShaped, outName, sources[0]);
+        var shape = _shapes.OutputShape(located, baseInfo, baseShaped, outName, sources[0], spec.SameShapes);
         if (shape == null) return;
         var outDType = _shapes.OutputDType(baseInfo ?? located[0].I);
 
