@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Mistral.Merge.Merging.Methods;
 
 /// <summary>
@@ -112,18 +114,28 @@ public sealed class ArceeFusionMethod : MergeMethodBase
             }
             return;
         }
-        var imp = new float[chunk.Length];
-        Importance(task, chunk, imp);
-        var k0 = new List<uint>(chunk.Length);
-        var k1 = new List<uint>(chunk.Length);
-        for (int e = 0; e < imp.Length; e++)
+        var imp = ArrayPool<float>.Shared.Rent(chunk.Length);
+        var k0 = ArrayPool<uint>.Shared.Rent(chunk.Length);
+        var k1 = ArrayPool<uint>.Shared.Rent(chunk.Length);
+        try
         {
-            uint k = OrderKey(imp[e]);
-            if (!s.Sampled || MaskGenerator.Keep(s.Key0, f0 + e, s.P)) k0.Add(k);
-            if (!s.Sampled || MaskGenerator.Keep(s.Key1, f0 + e, s.P)) k1.Add(k);
+            Importance(task, chunk, imp);
+            int n0 = 0, n1 = 0;
+            for (int e = 0; e < chunk.Length; e++)
+            {
+                uint k = OrderKey(imp[e]);
+                if (!s.Sampled || MaskGenerator.Keep(s.Key0, f0 + e, s.P)) k0[n0++] = k;
+                if (!s.Sampled || MaskGenerator.Keep(s.Key1, f0 + e, s.P)) k1[n1++] = k;
+            }
+            s.Median!.Count(k0.AsSpan(0, n0));
+            s.Quartiles!.Count(k1.AsSpan(0, n1));
         }
-        s.Median!.Count(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(k0));
-        s.Quartiles!.Count(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(k1));
+        finally
+        {
+            ArrayPool<float>.Shared.Return(imp);
+            ArrayPool<uint>.Shared.Return(k0);
+            ArrayPool<uint>.Shared.Return(k1);
+        }
     }
 
     public override bool Finish(object? state, MethodTask task)
