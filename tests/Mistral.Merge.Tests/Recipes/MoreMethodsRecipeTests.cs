@@ -153,4 +153,16 @@ public sealed class MoreMethodsRecipeTests : IDisposable
         using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
         Assert.Contains($"{path}:4:18: parameter 'weight' is not used by merge_method 'karcher' (ignored, as mergekit does; it takes max_iter, tol)", plan.Warnings);
     }
+
+    [Fact]
+    public void MergekitsModelStockRecipeWithWeightsMergesWithOneWarningPerIgnoredKey()
+    {
+        // mergekit's own test recipes give model_stock a weight per model, which it ignores.
+        var recipe = TinyModels.Recipe(_d.Path, "merge_method: model_stock\n" + Three.Replace("  - model: b\n", "  - model: b\n    parameters:\n      weight: 0.5\n", StringComparison.Ordinal));
+        var r = CliRunner.Run("merge", recipe, _d["out"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var warnings = r.Stderr.Split('\n').Where(l => l.Contains("parameter 'weight' is not used", StringComparison.Ordinal)).ToList();
+        Assert.Equal($"{recipe}:7:7: parameter 'weight' is not used by merge_method 'model_stock' (ignored, as mergekit does; it takes filter_wise)", Assert.Single(warnings).Trim().Replace("warning: ", "", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(_d["out"], "config.json")));
+    }
 }
