@@ -165,4 +165,15 @@ public sealed class MoreMethodsRecipeTests : IDisposable
         Assert.Equal($"{recipe}:7:7: parameter 'weight' is not used by merge_method 'model_stock' (ignored, as mergekit does; it takes filter_wise)", Assert.Single(warnings).Trim().Replace("warning: ", "", StringComparison.Ordinal));
         Assert.True(File.Exists(Path.Combine(_d["out"], "config.json")));
     }
+
+    [Fact]
+    public void AcceptedValuesThatGiveTheBaseAreWarnings()
+    {
+        var path = TinyModels.Recipe(_d.Path, "merge_method: nearswap\n" + Two + "parameters:\n  t: 0\n");
+        using (var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] }))
+            Assert.Contains($"{path}:7:6: parameter 't' is 0: the output is the base model", plan.Warnings);
+        path = TinyModels.Recipe(_d.Path, "merge_method: sce\n" + Three + "parameters:\n  select_topk: -0.5\n");
+        using (var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] }))
+            Assert.Contains($"{path}:8:16: parameter 'select_topk' is -0.5: every task vector is zeroed: the output is the base model", plan.Warnings);
+    }
 }
