@@ -72,6 +72,7 @@ public static class MethodsCommand
             ["random_masks"] = m.Spec.UsesRandomMasks,
             ["base_shapes_output"] = m.Spec.BaseShapesOutput,
             ["copies_input"] = m.Spec.CopiesInput,
+            ["same_shapes"] = m.Spec.SameShapes,
             ["parameters"] = new JsonArray([.. m.Spec.Params.Select(d => (JsonNode)new JsonObject
             {
                 ["name"] = d.Name,
@@ -97,6 +98,7 @@ public static class MethodsCommand
         if (s.UsesRandomMasks) facts.Add("random masks (--seed)");
         if (s.BaseShapesOutput) facts.Add("output shaped like the base");
         if (s.CopiesInput) facts.Add("a lone input without parameters is copied byte for byte");
+        if (s.SameShapes) facts.Add("inputs of one shape (embeddings are not cropped)");
         return facts;
     }
 

@@ -48,6 +48,8 @@ public sealed class MethodSpec
     public string? Title { get; init; }
     /// <summary>Where the method is described (its paper), linked from the model card as mergekit's card does.</summary>
     public string? Paper { get; init; }
+    /// <summary>Every input must have the output's shape: embeddings of different vocabularies are an error, not cropped.</summary>
+    public bool SameShapes { get; init; }
     public ParamDef? Find(string name) => Params.FirstOrDefault(p => p.Name == name);
     /// <summary>Per-model parameters of the base are not needed unless the base is an ordinary input.</summary>
     public bool BaseNeedsModelParams => Base == BaseRole.Ordinary;

@@ -26,6 +26,13 @@ public static class MergeMethods
         new DellaLinearMethod(),
         new ModelStockMethod(),
         new PassthroughMethod(),
+        new SceMethod(),
+        new MultiSlerpMethod(),
+        new KarcherMethod(),
+        new NearSwapMethod(),
+        new ArceeFusionMethod(),
+        new RamMethod(),
+        new RamPlusTlMethod(),
     ];
 
     private static readonly ISurgery[] AllSurgeries =

@@ -4,7 +4,7 @@ using Mistral.Merge.Recipes;
 namespace Mistral.Merge.Planning;
 
 /// <summary>
-/// The checks that need no model: every parameter is one the method takes, of the right kind and in range; the
+/// The checks that need no model: every parameter is one the method takes (another method's parameter is a warning), of the right kind and in range; the
 /// required parameters are set; the base model and the sources of every slice suit the method.
 /// </summary>
 internal sealed class RecipeChecks
@@ -75,7 +75,12 @@ internal sealed class RecipeChecks
             {
                 var all = spec.Params.Select(d => d.Name).ToList();
                 var known = all.Count == 0 ? "it takes no parameters" : $"it takes {string.Join(", ", all)}";
-                _p.Add(keyMark, $"merge_method '{spec.Name}' does not take parameter '{name}'{Suggest.Hint(name, all)} ({known})");
+                // A parameter of another method (weight under slerp) is ignored, as mergekit ignores it, but said once;
+                // a name no method takes is a misspelling or an unknown key: an error with a suggestion.
+                if (MergeMethods.Methods.Any(m => m.Spec.Find(name) != null))
+                    _c.Once($"unused:{keyMark}", () => _c.Warnings.Add($"{_p.FileLabel}:{keyMark.Line}:{keyMark.Column}: parameter '{name}' is not used by merge_method '{spec.Name}' (ignored, as mergekit does; {known})"));
+                else
+                    _p.Add(keyMark, $"merge_method '{spec.Name}' does not take parameter '{name}'{Suggest.Hint(name, all)} ({known})");
                 continue;
             }
             // A method parameter under a model's parameters is ignored (as mergekit does), but said.

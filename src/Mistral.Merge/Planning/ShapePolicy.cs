@@ -20,14 +20,14 @@ internal sealed class ShapePolicy
     private bool IsEmbed(string name) => _c.Names.IsVocabTensor(name);
 
     /// <summary>The output's shape, or null when the inputs' shapes differ and cannot be reconciled (reported at <paramref name="first"/>).</summary>
-    public long[]? OutputShape(List<LocatedInput> located, TensorInfo? baseInfo, bool baseShaped, string outName, SourceSpec first)
+    public long[]? OutputShape(List<LocatedInput> located, TensorInfo? baseInfo, bool baseShaped, string outName, SourceSpec first, bool sameShapes = false)
     {
         long[] shape;
         var shapes = located.Select(x => x.I.Shape).ToList();
         bool same = shapes.All(s => s.SequenceEqual(shapes[0]));
         if (baseShaped && baseInfo != null) shape = baseInfo.Shape;
         else if (same) shape = shapes[0];
-        else if (IsEmbed(outName) && shapes.All(s => s.Length == 2))
+        else if (!sameShapes && IsEmbed(outName) && shapes.All(s => s.Length == 2))
         {
             shape = [shapes.Min(s => s[0]), shapes.Min(s => s[1])];
             _c.Once($"crop:{outName}", () => _c.Warnings.Add($"{outName}: shapes differ ({string.Join(" vs ", located.Select(x => $"{x.M.Text} [{string.Join(", ", x.I.Shape)}]"))}); using the common top-left [{shape[0]}, {shape[1]}] (vocabularies are not merged)"));

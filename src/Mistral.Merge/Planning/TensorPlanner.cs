@@ -146,7 +146,7 @@ internal sealed class TensorPlanner
         if (located == null) return;
         bool vocabRows = _c.Tokenizer != null && _c.Names.IsVocabTensor(outName);
         var shape = vocabRows ? _shapes.VocabShape(located, _c.Tokenizer!.Rows, outName, sources[0])
-            : _shapes.OutputShape(located, baseInfo, baseShaped, outName, sources[0]);
+            : _shapes.OutputShape(located, baseInfo, baseShaped, outName, sources[0], spec.SameShapes);
         if (shape == null) return;
         var outDType = _shapes.OutputDType(baseInfo ?? located[0].I);
 

@@ -105,12 +105,19 @@ public sealed class RecipeErrorTests : IDisposable
             "recipe.yml:6:5: model 'b' has no 'weight' parameter (required by linear)");
 
     [Fact]
-    public void ParameterTheMethodDoesNotTake()
-    {
-        Has(Problems("merge_method: ties\nbase_model: a\nmodels:\n  - model: b\n    parameters:\n      weight: 1\n      densty: 0.5\n"),
+    public void AParameterNoMethodTakesIsAnErrorWithASuggestion()
+        => Has(Problems("merge_method: ties\nbase_model: a\nmodels:\n  - model: b\n    parameters:\n      weight: 1\n      densty: 0.5\n"),
             "recipe.yml:7:7: merge_method 'ties' does not take parameter 'densty' (did you mean 'density'?)");
-        Has(Problems("merge_method: slerp\n" + TwoModels + "parameters:\n  t: 0.5\n  weight: 1\n"),
-            "recipe.yml:8:3: merge_method 'slerp' does not take parameter 'weight'");
+
+    [Fact]
+    public void AnotherMethodsParameterIsIgnoredWithOneWarningAndTheMergePlans()
+    {
+        // mergekit's own test recipes give weight under slerp and model_stock; mergekit ignores it.
+        var path = TinyModels.Recipe(_d.Path, "merge_method: slerp\n" + TwoModels + "parameters:\n  t: 0.5\n  weight: 1\n");
+        using var plan = MergePlanner.PlanFile(path, new PlanOptions { HubCache = _d["hub"] });
+        Assert.Single(plan.Warnings, w => w.Contains("'weight'", StringComparison.Ordinal));
+        Assert.Contains($"{path}:8:3: parameter 'weight' is not used by merge_method 'slerp' (ignored, as mergekit does; it takes t)", plan.Warnings);
+        Assert.NotEmpty(plan.Tasks);
     }
 
     [Fact]
