@@ -15,7 +15,7 @@ public sealed class ArceeFusionMethod : MergeMethodBase
 {
     public const long SampleLimit = 1_000_000;
 
-    public override MethodSpec Spec { get; } = new("arcee_fusion", [], BaseRole.Required) { UsesRandomMasks = true };
+    public override MethodSpec Spec { get; } = new("arcee_fusion", [], BaseRole.Required) { UsesRandomMasks = true, Title = "Arcee Fusion" };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => !hasBase ? "arcee_fusion needs the base model among the sources"

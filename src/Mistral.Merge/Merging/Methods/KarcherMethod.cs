@@ -20,7 +20,7 @@ public sealed class KarcherMethod : MergeMethodBase
     private static readonly ParamDef<double> MaxIter = new("max_iter", 10.0, Range: new(0, double.PositiveInfinity, Meaning: "a whole number of iterations"));
     private static readonly ParamDef<double> Tol = new("tol", 1e-5, Range: new(0, double.PositiveInfinity));
 
-    public override MethodSpec Spec { get; } = new("karcher", [MaxIter, Tol], BaseRole.Ordinary) { SameShapes = true, CopiesInput = true };
+    public override MethodSpec Spec { get; } = new("karcher", [MaxIter, Tol], BaseRole.Ordinary) { SameShapes = true, CopiesInput = true, Title = "Karcher Mean", Paper = "https://en.wikipedia.org/wiki/Karcher_mean" };
 
     public override string? CheckSources(int sourceCount, bool hasBase) => sourceCount >= 1 ? null : "karcher needs at least one model";
 

@@ -16,7 +16,7 @@ public sealed class MultiSlerpMethod : MergeMethodBase
     private static readonly ParamDef<double> Eps = new("eps", 1e-8, Range: new(0, double.PositiveInfinity));
     private static readonly ParamDef<double> Weight = new("weight", Required: true, Scope: ParamScope.PerModel);
 
-    public override MethodSpec Spec { get; } = new("multislerp", [NormalizeWeights, Eps, Weight], BaseRole.Optional) { SameShapes = true };
+    public override MethodSpec Spec { get; } = new("multislerp", [NormalizeWeights, Eps, Weight], BaseRole.Optional) { SameShapes = true, Title = "Multi-SLERP" };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => sourceCount - (hasBase ? 1 : 0) >= 1 ? null : "multislerp needs at least one model besides the base";

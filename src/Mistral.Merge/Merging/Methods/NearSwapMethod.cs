@@ -10,7 +10,7 @@ public sealed class NearSwapMethod : MergeMethodBase
     private static readonly ParamDef<double> T = new("t", Required: true, Range: new(double.NegativeInfinity, double.PositiveInfinity)
     { Warn = t => t <= 0 ? "the output is the base model" : null });
 
-    public override MethodSpec Spec { get; } = new("nearswap", [T], BaseRole.Required) { SameShapes = true };
+    public override MethodSpec Spec { get; } = new("nearswap", [T], BaseRole.Required) { SameShapes = true, Title = "NearSwap" };
 
     public override string? CheckSources(int sourceCount, bool hasBase)
         => !hasBase ? "nearswap needs the base model among the sources"

@@ -20,7 +20,7 @@ public abstract class RamFamilyMethod : MergeMethodBase
         _epsilon = new("epsilon", 1e-5);
         _r = new("r", 0.1);
         _alpha = new("alpha", 0.2);
-        Spec = new(name, plus ? [_epsilon, _r, _alpha] : [_epsilon], BaseRole.Required) { SameShapes = true };
+        Spec = new(name, plus ? [_epsilon, _r, _alpha] : [_epsilon], BaseRole.Required) { SameShapes = true, Title = plus ? "RAM+ (ramplus_tl)" : "RAM" };
     }
 
     public override MethodSpec Spec { get; }

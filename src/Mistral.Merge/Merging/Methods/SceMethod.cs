@@ -16,7 +16,7 @@ public sealed class SceMethod : MergeMethodBase
     { Warn = k => k <= 0 ? "every task vector is zeroed: the output is the base model" : k > 1 ? "values above 1 keep every position, as 1 does" : null });
     private static readonly ParamDef<bool> Int8Mask = new("int8_mask", false);
 
-    public override MethodSpec Spec { get; } = new("sce", [SelectTopK, Int8Mask], BaseRole.Required) { SameShapes = true };
+    public override MethodSpec Spec { get; } = new("sce", [SelectTopK, Int8Mask], BaseRole.Required) { SameShapes = true, Title = "SCE", Paper = "https://arxiv.org/abs/2408.07990" };
 
     public override string? CheckSources(int sourceCount, bool hasBase) => hasBase ? null : "sce needs the base model among the sources";
 
