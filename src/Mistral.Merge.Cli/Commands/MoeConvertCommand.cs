@@ -31,8 +31,8 @@ public static class MoeConvertCommand
         numExperts.Aliases.Add("--prune"); // the earlier spelling
         var ctxOption = (Option<int?>)declared.First(d => d.Param == RoutingParams.Ctx).Option;
         var strideOption = (Option<int?>)declared.First(d => d.Param == RoutingParams.Stride).Option;
-        var outDtype = new Option<string?>("--out-dtype") { Description = "Output dtype of float tensors, as a recipe's out_dtype (default: as stored)" }
-            .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--out-dtype"); });
+        var outDtype = new Option<string?>("--dtype", "--out-dtype") { Description = "Output dtype of float tensors, as convert's --dtype and a recipe's dtype/out_dtype (default: as stored)" }
+            .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--dtype"); });
         var shard = new Option<string>("--out-shard-size") { Description = "Maximum shard size (e.g. 5GB, 500MB)", DefaultValueFactory = _ => "5GB" }.Check(v => ByteSize.Parse(v));
         var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder" };
         var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
@@ -65,7 +65,7 @@ public static class MoeConvertCommand
             var given = MoeOptions.Given(p, declared);
             var surgery = Chosen(o => p.GetResult(o) is { Implicit: false }, p.GetValue(method))!;
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
-            DType? dt = p.GetValue(outDtype) is { } s ? DTypes.ParseUser(s, "--out-dtype") : null;
+            DType? dt = p.GetValue(outDtype) is { } s ? DTypes.ParseUser(s, "--dtype") : null;
             var folder = ModelFolder.Open(src);
             SurgeryPlan plan;
             try { plan = SurgeryPlan.Prepare(surgery, folder, src, report => SurgeryArgs.FromCommandLine(given, src, dt, report)); }

@@ -23,11 +23,13 @@ public static class MoeReportCommand
         var json = CommonOptions.Json("a row per strategy; instead of the markdown table");
         var maxTokens = new Option<int>("--max-tokens") { Description = "tokens of --text (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
         var calTokens = new Option<int>("--calibration-tokens") { Description = "tokens of --calibration", DefaultValueFactory = _ => 20000 }.AtLeast(2);
-        var ctx = new Option<int>("--ctx") { Description = "perplexity window (stride = ctx)", DefaultValueFactory = _ => MoeForwardPass.Window }.AtLeast(2);
+        var ctx = new Option<int>("--ctx") { Description = "Tokens per perplexity window", DefaultValueFactory = _ => MoeForwardPass.Window }.AtLeast(2);
+        var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx, non-overlapping)" };
         var cacheDir = new Option<string?>("--cache") { Description = "cache folder (default: $XDG_CACHE_HOME or ~/.cache, /mistral-merge/moe-report)" };
         var threads = CommonOptions.Threads();
         var cmd = new Command("moe-report", "Collapse/prune a Mixtral with several strategies and compare their perplexity with the original (markdown table or JSON); results cached")
-        { model, text, calibration, strategies, json, maxTokens, calTokens, ctx, cacheDir, threads };
+        { model, text, calibration, strategies, json, maxTokens, calTokens, ctx, stride, cacheDir, threads };
+        cmd.CheckWindows(ctx, stride);
         return cmd.WithAction((p, token) =>
         {
             string m = p.GetValue(model)!;
@@ -39,7 +41,7 @@ public static class MoeReportCommand
             {
                 Model = m, Text = p.GetValue(text)!, Calibration = p.GetValue(calibration),
                 Strategies = ReportStrategy.ParseList(p.GetValue(strategies)!, experts),
-                MaxTokens = mt, CalibrationTokens = ct, Ctx = p.GetValue(ctx), Threads = th,
+                MaxTokens = mt, CalibrationTokens = ct, Ctx = p.GetValue(ctx), Stride = p.GetValue(stride) ?? 0, Threads = th,
                 CacheDir = p.GetValue(cacheDir) ?? ReportCache.DefaultRoot(), Log = CommonOptions.IsQuiet(p) ? _ => { } : s => err.WriteLine("moe-report: " + s),
             };
             var r = MoeReport.Run(o, token);

@@ -21,6 +21,8 @@ public sealed class UsageErrorTests
         { ["moe-stats", "m", "--text", "t", "--max-tokens", "1"], "--max-tokens must be at least 2, got 1" },
         { ["moe-stats", "m", "--text", "t", "--stride", "257"], "--stride must be between 1 and --ctx (256), got 257" },
         { ["moe-report", "m", "--text", "t", "--threads", "-3"], "--threads must be between 0" },
+        { ["moe-report", "m", "--text", "t", "--ctx", "64", "--stride", "65"], "--stride must be between 1 and --ctx (64)" },
+        { ["moe-convert", "m", "o", "--num-experts", "2", "--dtype", "int4"], "--dtype" },
         { ["perplexity", "m", "--text", "t", "--device", "tpu"], "--device tpu: unknown device" },
         { ["generate", "m", "--prompt", "x", "--max-new-tokens", "-1"], "--max-new-tokens must be at least 0, got -1" },
         { ["compare", "a", "b", "--text", "t", "--max-tokens", "-1"], "--max-tokens must be at least 0, got -1" },

@@ -15,6 +15,8 @@ public sealed record ReportOptions
     public int MaxTokens { get; init; } = 20000;
     public int CalibrationTokens { get; init; } = 20000;
     public int Ctx { get; init; } = MoeForwardPass.Window;
+    /// <summary>Distance between perplexity windows (--stride); 0 = Ctx (non-overlapping).</summary>
+    public int Stride { get; init; }
     public required string CacheDir { get; init; }
     public int Threads { get; init; }
     public Action<string>? Log { get; init; }
@@ -43,7 +45,8 @@ public static class MoeReport
         }
         if (o.Ctx < 2) throw new MergeException($"--ctx must be at least 2, got {o.Ctx}");
         string calPath = o.Calibration ?? o.Text;
-        var textKey = ReportCache.Hash("text", ReportCache.TextHash(RequireFile(o.Text)), o.MaxTokens.ToString(CultureInfo.InvariantCulture), o.Ctx.ToString(CultureInfo.InvariantCulture));
+        var textKey = ReportCache.Hash("text", ReportCache.TextHash(RequireFile(o.Text)), o.MaxTokens.ToString(CultureInfo.InvariantCulture), o.Ctx.ToString(CultureInfo.InvariantCulture)
+            + (o.Stride is 0 || o.Stride == o.Ctx ? "" : "/" + o.Stride.ToString(CultureInfo.InvariantCulture))); // non-overlapping: the key of earlier reports
         var calKey = ReportCache.Hash("calibration", ReportCache.TextHash(RequireFile(calPath)), o.CalibrationTokens.ToString(CultureInfo.InvariantCulture), MoeForwardPass.Window.ToString(CultureInfo.InvariantCulture));
         var cache = new ReportCache(o.CacheDir, o.Model);
         int computed = 0;
@@ -57,10 +60,10 @@ public static class MoeReport
         if (originalRow == null)
         {
             o.Log?.Invoke("original MoE: evaluating");
-            var ev = MoeForwardPass.Evaluate(o.Model, Ids(), o.Ctx, o.Ctx, o.Threads, token);
+            var ev = MoeForwardPass.Evaluate(o.Model, Ids(), o.Ctx, o.Stride is 0 ? o.Ctx : o.Stride, o.Threads, token);
             originalRow = Store(cache, "ppl", originalKey, $"original (top-{perTok} of {experts})", $"{experts} experts, top-{perTok} routing", size, ev.Perplexity);
             computed++;
-            if (calPath == o.Text && o.CalibrationTokens == o.MaxTokens && o.Ctx == MoeForwardPass.Window && cache.TryRead("routing", calKey) == null)
+            if (calPath == o.Text && o.CalibrationTokens == o.MaxTokens && o.Ctx == MoeForwardPass.Window && (o.Stride is 0 || o.Stride == o.Ctx) && cache.TryRead("routing", calKey) == null)
             {
                 freq = ev.Routing!.SelectionFrequencyTable();
                 StoreFrequencies(cache, calKey, freq);
@@ -98,7 +101,7 @@ public static class MoeReport
                     var f = s.NeedsFrequencies ? Frequencies() : null;
                     var r = s.IsPrune ? MoePrune.Run(o.Model, dst, s.PruneOptions(f!, s.NeedsInputs ? Calibration() : null) with { CopyTokenizer = true }, token)
                         : MoeToDense.Convert(o.Model, dst, s.DenseOptions(layers, f), token);
-                    var ppl = MoeForwardPass.Perplexity(dst, Ids(), o.Ctx, o.Ctx, o.Threads, token);
+                    var ppl = MoeForwardPass.Perplexity(dst, Ids(), o.Ctx, o.Stride is 0 ? o.Ctx : o.Stride, o.Threads, token);
                     Directory.Delete(dst, true);
                     row = Store(cache, "ppl", key, s.Text, s.Describe(experts), r.Parameters, ppl);
                     computed++;
