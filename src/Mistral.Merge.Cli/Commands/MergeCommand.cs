@@ -18,18 +18,27 @@ public static class MergeCommand
         var recipe = new Argument<string>("RECIPE") { Description = "mergekit-style YAML recipe" };
         var outDir = new Argument<string?>("OUT_DIR") { Description = "Output model folder (not needed with --dry-run)", Arity = ArgumentArity.ZeroOrOne };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (every output tensor, inputs, resolved parameters, bytes) and stop" };
-        var seed = new Option<ulong>("--seed") { Description = "Seed of the random masks (dare_*, della*)", DefaultValueFactory = _ => 0 };
+        var seed = new Option<ulong>("--seed", "--random-seed") { Description = "Seed of the random masks (dare_*, della*, arcee_fusion's samples)", DefaultValueFactory = _ => 0 };
         var shard = CommonOptions.OutShardSize();
         var force = CommonOptions.Force();
-        var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files" };
+        var noTok = new Option<bool>("--no-copy-tokenizer") { Description = "Do not copy the tokenizer files (a tokenizer the recipe builds is still written)" };
+        var copyTok = new Option<bool>("--copy-tokenizer") { Description = "Copy the tokenizer files (the default; mergekit's spelling)", Hidden = true };
+        var noCard = new Option<bool>("--no-write-model-card") { Description = "Do not write README.md (the model card) and mergekit_config.yml (the recipe)" };
+        var card = new Option<bool>("--write-model-card") { Description = "Write the model card and the recipe (the default)", Hidden = true };
+        var noCrimes = new Option<bool>("--no-allow-crimes") { Hidden = true };
+        var cache = new Option<string?>("--transformers-cache") { Description = "Hugging Face cache folder to find hub models in (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)" };
+        var verbose = new Option<bool>("-v", "--verbose") { Description = "Accepted for mergekit's command line (warnings and notes are always shown)", Hidden = true, Arity = ArgumentArity.Zero, AllowMultipleArgumentsPerToken = true };
         var allowCrimes = new Option<bool>("--allow-crimes") { Description = "Merge models whose architectures or dimensions differ (config.json); by default such a merge is refused" };
         var allowNonFinite = new Option<bool>("--allow-nonfinite") { Description = "Write tensors that come out NaN/Inf (or have NaN/Inf inputs) with a warning per tensor; by default such a merge fails and writes nothing" };
         var threads = CommonOptions.Threads();
+        threads.Aliases.Add("--num-threads"); // mergekit-yaml's spellings
+        threads.Aliases.Add("-j");
         var json = CommonOptions.Json("recipe, method, seed; with --dry-run the plan: models, tensors, read_bytes, write_bytes; else out, tensors, parameters, bytes, files, seconds");
         var cmd = new Command("merge", $"Merge models with a mergekit-compatible YAML recipe ({string.Join(", ", MergeMethods.Names)}; see 'mistral-merge methods')")
         {
-            recipe, outDir, dryRun, seed, shard, force, noTok, allowCrimes, allowNonFinite, threads, json,
+            recipe, outDir, dryRun, seed, shard, force, noTok, copyTok, noCard, card, allowCrimes, noCrimes, allowNonFinite, threads, cache, verbose, json,
         };
+        var machinery = MergekitFlags.Add(cmd);
         return cmd.WithAction((p, token) =>
         {
             var err = p.InvocationConfiguration.Error;
@@ -42,7 +51,9 @@ public static class MergeCommand
             int nThreads = CommonOptions.ThreadCount(p.GetValue(threads));
 
             RecipePlan planned;
-            try { planned = RecipePlanner.PlanFile(recipePath, new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) }); }
+            if (!CommonOptions.IsQuiet(p)) foreach (var note in MergekitFlags.Notes(p, machinery)) err.WriteLine(note);
+            var planOptions = new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) && !p.GetValue(noCrimes), HubCache = p.GetValue(cache) };
+            try { planned = RecipePlanner.PlanFile(recipePath, planOptions); }
             catch (RecipeException e)
             {
                 foreach (var line in e.Problems) err.WriteLine(line);
@@ -79,6 +90,7 @@ public static class MergeCommand
                         ShardSize = shardSize,
                         Force = p.GetValue(force),
                         CopyTokenizer = !p.GetValue(noTok),
+                        WriteModelCard = !p.GetValue(noCard),
                         Progress = progress.IsQuiet ? null : m => Report(progress, m),
                         Cancellation = token,
                         AllowNonFinite = p.GetValue(allowNonFinite),

@@ -12,6 +12,8 @@ public sealed record ExecuteOptions
     public long ShardSize { get; init; } = WriterOptions.DefaultShardSize;
     public bool Force { get; init; }
     public bool CopyTokenizer { get; init; } = true;
+    /// <summary>Write README.md (the model card) and mergekit_config.yml (the recipe), as mergekit's --write-model-card.</summary>
+    public bool WriteModelCard { get; init; } = true;
     /// <summary>float32 working memory shared by all workers; chunks are sized from it.</summary>
     public long MemoryBudget { get; init; } = 512L << 20;
     public Action<MergeProgress>? Progress { get; init; }
@@ -43,7 +45,7 @@ public static class MergeExecutor
         using var writer = new CheckpointWriter(outDir, plan.OutputTensors, new WriterOptions { ShardSize = options.ShardSize, Force = options.Force });
         var run = new Execution(plan, writer, options, threads);
         run.Execute();
-        OutputFiles.Write(plan, writer, options.CopyTokenizer);
+        OutputFiles.Write(plan, writer, options.CopyTokenizer, options.WriteModelCard);
         options.Cancellation.ThrowIfCancellationRequested();
         foreach (var m in plan.Models) m.Folder.CheckUnchanged(); // an input rewritten meanwhile: its bytes were a mix
         writer.Commit(options.Force);

@@ -23,13 +23,14 @@ public static class OutputFiles
         return cfg;
     }
 
-    public static void Write(MergePlan plan, CheckpointWriter writer, bool copyTokenizer)
+    public static void Write(MergePlan plan, CheckpointWriter writer, bool copyTokenizer, bool writeModelCard = true)
     {
         writer.AddFile("config.json", JsonText.Write(BuildConfig(plan)) + "\n");
         SideFiles.CopyExisting(plan.ConfigModel.Folder.Path, writer, [SideFiles.GenerationConfig]);
         if (plan.Tokenizer != null) TokenizerFiles.Write(plan, writer); // built: always written, its embeddings need it
         else if (copyTokenizer && plan.TokenizerModel != null) CopyTokenizer(plan, writer);
         TokenizerFiles.Check(plan, writer);
+        if (!writeModelCard) return; // mergekit's --no-write-model-card leaves out both
         writer.AddFile("README.md", ModelCard.Write(plan));
         writer.AddFile(RecipeFileName, plan.Recipe.Text);
     }
