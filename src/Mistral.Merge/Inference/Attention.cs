@@ -74,41 +74,63 @@ internal sealed unsafe class Attention : IParallelWork, IDisposable
         float sum = TensorPrimitives.Sum(sc);
         TensorPrimitives.Divide(sc, sum, sc);
 
-        // out = Σ p_j · v_j, one register accumulator per slice of the head
-        float* values = cache.Values(_layer) + kvHead * d;
-        float* o = _out + (long)i * _shape.QDim + h * d;
+        // out = Σ p_j · v_j
+        AccumulateValues(scores, n, cache.Values(_layer) + kvHead * d, kvDim, cap, slot0, d, _out + (long)i * _shape.QDim + h * d);
+    }
+
+    /// <summary>
+    /// o[c] = Σ_j p[j] · values[slot_j·ld + c] for c &lt; d, slots slot0, slot0+1, … wrapping at <paramref name="cap"/>:
+    /// one register accumulator per slice of the head. Each o[c] is its own FMA chain over j in order, so every
+    /// width (the <paramref name="width"/> tests force) gives the same bits.
+    /// </summary>
+    internal static void AccumulateValues(float* p, int n, float* values, int ld, int cap, int slot0, int d, float* o, SimdWidth width = 0)
+    {
+        if (width == 0) width = Simd.Widest;
         int c = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width >= SimdWidth.V512)
             for (; c + 16 <= d; c += 16)
             {
                 var acc = Vector512<float>.Zero;
                 for (int j = 0, slot = slot0; j < n; j++, slot = slot + 1 == cap ? 0 : slot + 1)
-                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(scores[j]), Vector512.Load(values + (long)slot * kvDim + c), acc);
+                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(p[j]), Vector512.Load(values + (long)slot * ld + c), acc);
                 acc.Store(o + c);
             }
-        if (Vector256.IsHardwareAccelerated)
+        if (width >= SimdWidth.V256)
             for (; c + 8 <= d; c += 8)
             {
                 var acc = Vector256<float>.Zero;
                 for (int j = 0, slot = slot0; j < n; j++, slot = slot + 1 == cap ? 0 : slot + 1)
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Create(scores[j]), Vector256.Load(values + (long)slot * kvDim + c), acc);
+                    acc = Vector256.FusedMultiplyAdd(Vector256.Create(p[j]), Vector256.Load(values + (long)slot * ld + c), acc);
+                acc.Store(o + c);
+            }
+        if (width >= SimdWidth.V128)
+            for (; c + 4 <= d; c += 4)
+            {
+                var acc = Vector128<float>.Zero;
+                for (int j = 0, slot = slot0; j < n; j++, slot = slot + 1 == cap ? 0 : slot + 1)
+                    acc = Vector128.FusedMultiplyAdd(Vector128.Create(p[j]), Vector128.Load(values + (long)slot * ld + c), acc);
                 acc.Store(o + c);
             }
         for (; c < d; c++)
         {
             float acc = 0;
             for (int j = 0, slot = slot0; j < n; j++, slot = slot + 1 == cap ? 0 : slot + 1)
-                acc = MathF.FusedMultiplyAdd(scores[j], values[(long)slot * kvDim + c], acc);
+                acc = MathF.FusedMultiplyAdd(p[j], values[(long)slot * ld + c], acc);
             o[c] = acc;
         }
     }
 
-    /// <summary>dst[j] = Σ_i q[i] · keys[i·ld + s0 + j] for j &lt; n: 16 positions per FMA.</summary>
-    private static void Scores(float* q, int d, float* keys, int ld, int s0, int n, float* dst)
+    /// <summary>
+    /// dst[j] = Σ_i q[i] · keys[i·ld + s0 + j] for j &lt; n: 16 positions per FMA (32 per step at Vector512). Each
+    /// dst[j] is its own FMA chain over i in order, so every width (the <paramref name="width"/> tests force) gives
+    /// the same bits.
+    /// </summary>
+    internal static void Scores(float* q, int d, float* keys, int ld, int s0, int n, float* dst, SimdWidth width = 0)
     {
+        if (width == 0) width = Simd.Widest;
         float* k = keys + s0;
         int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width >= SimdWidth.V512)
         {
             for (; j + 32 <= n; j += 32)
             {
@@ -128,11 +150,18 @@ internal sealed unsafe class Attention : IParallelWork, IDisposable
                 a.Store(dst + j);
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+        if (width >= SimdWidth.V256)
             for (; j + 8 <= n; j += 8)
             {
                 Vector256<float> a = default;
                 for (int i = 0; i < d; i++) a = Vector256.FusedMultiplyAdd(Vector256.Create(q[i]), Vector256.Load(k + (long)i * ld + j), a);
+                a.Store(dst + j);
+            }
+        if (width >= SimdWidth.V128)
+            for (; j + 4 <= n; j += 4)
+            {
+                Vector128<float> a = default;
+                for (int i = 0; i < d; i++) a = Vector128.FusedMultiplyAdd(Vector128.Create(q[i]), Vector128.Load(k + (long)i * ld + j), a);
                 a.Store(dst + j);
             }
         for (; j < n; j++)
