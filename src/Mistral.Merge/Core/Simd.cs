@@ -41,6 +41,16 @@ public interface ICounterOp
 }
 
 /// <summary>
+/// The terms of <see cref="Simd.SumOfScaledRows"/>: term t is <c>Coefficient(t) · Row(t)[0..len)</c> (attention: a
+/// query element times a key row, a probability times a value row).
+/// </summary>
+public unsafe interface IScaledRows
+{
+    float Coefficient(int t);
+    float* Row(int t);
+}
+
+/// <summary>
 /// The drivers of the element-wise kernels: each operation is written once as an operator struct
 /// (<see cref="IBinaryOp"/>, <see cref="IUInt32Op"/>) and run here at the widest vector width the CPU accelerates
 /// (Vector512, Vector256, Vector128 — ARM64's NEON included), the remainder at the narrower widths and then scalar.
@@ -161,5 +171,59 @@ public static class Simd
             for (; i <= n - 8; i += 8)
                 Vector128.Narrow(op.Invoke(Vector128.LoadUnsafe(ref s, (nuint)i)), op.Invoke(Vector128.LoadUnsafe(ref s, (nuint)(i + 4)))).StoreUnsafe(ref d, (nuint)i);
         for (; i < n; i++) Unsafe.Add(ref d, i) = (ushort)op.Invoke(Unsafe.Add(ref s, i));
+    }
+
+    /// <summary>
+    /// dst[c] = Σ_t Coefficient(t) · Row(t)[c] for c &lt; <paramref name="len"/>, t &lt; <paramref name="terms"/>: a
+    /// broadcast coefficient times a row slice, FMA-accumulated in registers. Each dst[c] is one FMA chain over t in
+    /// increasing order, the same at every width (no cross-lane step), so every width gives the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void SumOfScaledRows<TRows>(TRows rows, int terms, float* dst, int len, SimdWidth width = 0)
+        where TRows : struct, IScaledRows
+    {
+        if (width == 0) width = Widest;
+        int c = 0;
+        if (width >= SimdWidth.V512)
+        {
+            for (; c + 32 <= len; c += 32)
+            {
+                Vector512<float> a = default, b = default;
+                for (int t = 0; t < terms; t++)
+                {
+                    var s = Vector512.Create(rows.Coefficient(t));
+                    float* r = rows.Row(t) + c;
+                    a = Vector512.FusedMultiplyAdd(s, Vector512.Load(r), a);
+                    b = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 16), b);
+                }
+                a.Store(dst + c); b.Store(dst + c + 16);
+            }
+            for (; c + 16 <= len; c += 16)
+            {
+                Vector512<float> a = default;
+                for (int t = 0; t < terms; t++) a = Vector512.FusedMultiplyAdd(Vector512.Create(rows.Coefficient(t)), Vector512.Load(rows.Row(t) + c), a);
+                a.Store(dst + c);
+            }
+        }
+        if (width >= SimdWidth.V256)
+            for (; c + 8 <= len; c += 8)
+            {
+                Vector256<float> a = default;
+                for (int t = 0; t < terms; t++) a = Vector256.FusedMultiplyAdd(Vector256.Create(rows.Coefficient(t)), Vector256.Load(rows.Row(t) + c), a);
+                a.Store(dst + c);
+            }
+        if (width >= SimdWidth.V128)
+            for (; c + 4 <= len; c += 4)
+            {
+                Vector128<float> a = default;
+                for (int t = 0; t < terms; t++) a = Vector128.FusedMultiplyAdd(Vector128.Create(rows.Coefficient(t)), Vector128.Load(rows.Row(t) + c), a);
+                a.Store(dst + c);
+            }
+        for (; c < len; c++)
+        {
+            float s = 0;
+            for (int t = 0; t < terms; t++) s = MathF.FusedMultiplyAdd(rows.Coefficient(t), rows.Row(t)[c], s);
+            dst[c] = s;
+        }
     }
 }

@@ -74,72 +74,44 @@ internal sealed unsafe class Attention : IParallelWork, IDisposable
         float sum = TensorPrimitives.Sum(sc);
         TensorPrimitives.Divide(sc, sum, sc);
 
-        // out = Σ p_j · v_j, one register accumulator per slice of the head
-        float* values = cache.Values(_layer) + kvHead * d;
-        float* o = _out + (long)i * _shape.QDim + h * d;
-        int c = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; c + 16 <= d; c += 16)
-            {
-                var acc = Vector512<float>.Zero;
-                for (int j = 0, slot = slot0; j < n; j++, slot = slot + 1 == cap ? 0 : slot + 1)
-                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(scores[j]), Vector512.Load(values + (long)slot * kvDim + c), acc);
-                acc.Store(o + c);
-            }
-        if (Vector256.IsHardwareAccelerated)
-            for (; c + 8 <= d; c += 8)
-            {
-                var acc = Vector256<float>.Zero;
-                for (int j = 0, slot = slot0; j < n; j++, slot = slot + 1 == cap ? 0 : slot + 1)
-                    acc = Vector256.FusedMultiplyAdd(Vector256.Create(scores[j]), Vector256.Load(values + (long)slot * kvDim + c), acc);
-                acc.Store(o + c);
-            }
-        for (; c < d; c++)
-        {
-            float acc = 0;
-            for (int j = 0, slot = slot0; j < n; j++, slot = slot + 1 == cap ? 0 : slot + 1)
-                acc = MathF.FusedMultiplyAdd(scores[j], values[(long)slot * kvDim + c], acc);
-            o[c] = acc;
-        }
+        // out = Σ p_j · v_j
+        AccumulateValues(scores, n, cache.Values(_layer) + kvHead * d, kvDim, cap, slot0, d, _out + (long)i * _shape.QDim + h * d);
     }
 
-    /// <summary>dst[j] = Σ_i q[i] · keys[i·ld + s0 + j] for j &lt; n: 16 positions per FMA.</summary>
-    private static void Scores(float* q, int d, float* keys, int ld, int s0, int n, float* dst)
+    /// <summary>
+    /// o[c] = Σ_j p[j] · values[slot_j·ld + c] for c &lt; d, slots slot0, slot0+1, … wrapping at <paramref name="cap"/>
+    /// (n ≤ cap): one register accumulator per slice of the head, on <see cref="Simd.SumOfScaledRows"/>, so every width
+    /// (the <paramref name="width"/> tests force) gives the same bits.
+    /// </summary>
+    internal static void AccumulateValues(float* p, int n, float* values, int ld, int cap, int slot0, int d, float* o, SimdWidth width = 0) =>
+        Simd.SumOfScaledRows(new ValueRows(p, values, ld, cap, slot0), n, o, d, width);
+
+    /// <summary>
+    /// dst[j] = Σ_i q[i] · keys[i·ld + s0 + j] for j &lt; n: positions side by side in the vector lanes, on
+    /// <see cref="Simd.SumOfScaledRows"/>, so every width (the <paramref name="width"/> tests force) gives the same bits.
+    /// </summary>
+    internal static void Scores(float* q, int d, float* keys, int ld, int s0, int n, float* dst, SimdWidth width = 0) =>
+        Simd.SumOfScaledRows(new KeyRows(q, keys + s0, ld), d, dst, n, width);
+
+    private readonly struct KeyRows(float* q, float* keys, int ld) : IScaledRows
     {
-        float* k = keys + s0;
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        private readonly float* _q = q, _keys = keys;
+        private readonly long _ld = ld;
+        public float Coefficient(int t) => _q[t];
+        public float* Row(int t) => _keys + t * _ld;
+    }
+
+    private readonly struct ValueRows(float* p, float* values, int ld, int cap, int slot0) : IScaledRows
+    {
+        private readonly float* _p = p, _values = values;
+        private readonly long _ld = ld;
+        private readonly int _cap = cap, _slot0 = slot0;
+        public float Coefficient(int t) => _p[t];
+        public float* Row(int t)
         {
-            for (; j + 32 <= n; j += 32)
-            {
-                Vector512<float> a = default, b = default;
-                for (int i = 0; i < d; i++)
-                {
-                    var qi = Vector512.Create(q[i]);
-                    a = Vector512.FusedMultiplyAdd(qi, Vector512.Load(k + (long)i * ld + j), a);
-                    b = Vector512.FusedMultiplyAdd(qi, Vector512.Load(k + (long)i * ld + j + 16), b);
-                }
-                a.Store(dst + j); b.Store(dst + j + 16);
-            }
-            for (; j + 16 <= n; j += 16)
-            {
-                Vector512<float> a = default;
-                for (int i = 0; i < d; i++) a = Vector512.FusedMultiplyAdd(Vector512.Create(q[i]), Vector512.Load(k + (long)i * ld + j), a);
-                a.Store(dst + j);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-            for (; j + 8 <= n; j += 8)
-            {
-                Vector256<float> a = default;
-                for (int i = 0; i < d; i++) a = Vector256.FusedMultiplyAdd(Vector256.Create(q[i]), Vector256.Load(k + (long)i * ld + j), a);
-                a.Store(dst + j);
-            }
-        for (; j < n; j++)
-        {
-            float s = 0;
-            for (int i = 0; i < d; i++) s = MathF.FusedMultiplyAdd(q[i], k[(long)i * ld + j], s);
-            dst[j] = s;
+            int slot = _slot0 + t;
+            if (slot >= _cap) slot -= _cap;
+            return _values + slot * _ld;
         }
     }
 

@@ -10,17 +10,20 @@ namespace Mistral.Merge.Moe;
 /// </summary>
 public static class WeightedSum
 {
-    public static void Compute(ReadOnlySpan<float[]> sources, ReadOnlySpan<double> weights, Span<float> dst, int srcOffset = 0)
+    /// <param name="width">Tests force a vector width; every width gives the same bits (each element is its own
+    /// float64 multiply-then-add chain in expert order, no cross-lane step).</param>
+    public static void Compute(ReadOnlySpan<float[]> sources, ReadOnlySpan<double> weights, Span<float> dst, int srcOffset = 0, SimdWidth width = 0)
     {
         if (sources.Length != weights.Length) throw new ArgumentException("one weight per source");
         if (sources.Length == 0) throw new ArgumentException("no sources");
         int n = dst.Length;
         foreach (var s in sources)
             if (s.Length < srcOffset + n) throw new ArgumentException("source shorter than destination");
+        if (width == 0) width = Simd.Widest;
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref float d0 = ref MemoryMarshal.GetReference(dst);
+        ref float d0 = ref MemoryMarshal.GetReference(dst);
+        // Vector256 on AVX2 and AVX-512 (eight floats widened to two Vector256<double>); Vector128 on ARM64 NEON.
+        if (width >= SimdWidth.V256)
             for (; i + 8 <= n; i += 8)
             {
                 var lo = Vector256<double>.Zero;
@@ -35,7 +38,21 @@ public static class WeightedSum
                 }
                 Vector256.Narrow(lo, hi).StoreUnsafe(ref d0, (nuint)i);
             }
-        }
+        if (width >= SimdWidth.V128)
+            for (; i + 4 <= n; i += 4)
+            {
+                var lo = Vector128<double>.Zero;
+                var hi = Vector128<double>.Zero;
+                for (int e = 0; e < sources.Length; e++)
+                {
+                    var v = Vector128.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(sources[e]), (nuint)(srcOffset + i));
+                    var (vl, vh) = Vector128.Widen(v);
+                    var w = Vector128.Create(weights[e]);
+                    lo = Vector128.Add(lo, Vector128.Multiply(vl, w));
+                    hi = Vector128.Add(hi, Vector128.Multiply(vh, w));
+                }
+                Vector128.Narrow(lo, hi).StoreUnsafe(ref d0, (nuint)i);
+            }
         for (; i < n; i++)
         {
             double acc = 0;

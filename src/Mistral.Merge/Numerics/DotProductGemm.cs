@@ -7,7 +7,7 @@ namespace Mistral.Merge.Numerics;
 /// The first similarity kernel, kept as the benchmark baseline (no packing, so cheap for tiny products).
 /// <c>C[n, m] += A[n, k] · B[m, k]ᵀ</c> in float32 (row-major, both operands along k): a blocked,
 /// multithreaded dot-product GEMM. 4×4 register tiles of 16 SIMD accumulators (Vector512 where the CPU
-/// has it, else Vector256) run over k chunks that keep a 64-row A block and a 256-row B block in L2;
+/// has it, else Vector256, else Vector128 on ARM64 NEON) run over k chunks that keep a 64-row A block and a 256-row B block in L2;
 /// the <see cref="WorkerPool"/>'s threads own disjoint row blocks of C. Accumulation is float32 (per-lane partial sums, as BLAS does).
 /// </summary>
 public static unsafe class DotProductGemm
@@ -57,14 +57,15 @@ public static unsafe class DotProductGemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x4(float* a, float* b, int ld, int kc, float* c, int ldc)
+    internal static void Tile4x4(float* a, float* b, int ld, int kc, float* c, int ldc, SimdWidth width = 0)
     {
+        if (width == 0) width = Simd.Widest;
         float* a0 = a, a1 = a + ld, a2 = a + 2L * ld, a3 = a + 3L * ld;
         float* b0 = b, b1 = b + ld, b2 = b + 2L * ld, b3 = b + 3L * ld;
         int p = 0;
         float s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
         float s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-        if (Vector512.IsHardwareAccelerated && kc >= 16)
+        if (width >= SimdWidth.V512 && kc >= 16)
         {
             Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
             Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
@@ -92,7 +93,7 @@ public static unsafe class DotProductGemm
             s20 = Vector512.Sum(c20); s21 = Vector512.Sum(c21); s22 = Vector512.Sum(c22); s23 = Vector512.Sum(c23);
             s30 = Vector512.Sum(c30); s31 = Vector512.Sum(c31); s32 = Vector512.Sum(c32); s33 = Vector512.Sum(c33);
         }
-        else if (Vector256.IsHardwareAccelerated && kc >= 8)
+        else if (width >= SimdWidth.V256 && kc >= 8)
         {
             Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
             Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
@@ -119,6 +120,34 @@ public static unsafe class DotProductGemm
             s10 = Vector256.Sum(c10); s11 = Vector256.Sum(c11); s12 = Vector256.Sum(c12); s13 = Vector256.Sum(c13);
             s20 = Vector256.Sum(c20); s21 = Vector256.Sum(c21); s22 = Vector256.Sum(c22); s23 = Vector256.Sum(c23);
             s30 = Vector256.Sum(c30); s31 = Vector256.Sum(c31); s32 = Vector256.Sum(c32); s33 = Vector256.Sum(c33);
+        }
+        else if (width >= SimdWidth.V128 && kc >= 4)
+        {
+            Vector128<float> c00 = default, c01 = default, c02 = default, c03 = default;
+            Vector128<float> c10 = default, c11 = default, c12 = default, c13 = default;
+            Vector128<float> c20 = default, c21 = default, c22 = default, c23 = default;
+            Vector128<float> c30 = default, c31 = default, c32 = default, c33 = default;
+            for (; p + 4 <= kc; p += 4)
+            {
+                var x0 = Vector128.Load(a0 + p); var x1 = Vector128.Load(a1 + p);
+                var x2 = Vector128.Load(a2 + p); var x3 = Vector128.Load(a3 + p);
+                var y = Vector128.Load(b0 + p);
+                c00 = Vector128.FusedMultiplyAdd(x0, y, c00); c10 = Vector128.FusedMultiplyAdd(x1, y, c10);
+                c20 = Vector128.FusedMultiplyAdd(x2, y, c20); c30 = Vector128.FusedMultiplyAdd(x3, y, c30);
+                y = Vector128.Load(b1 + p);
+                c01 = Vector128.FusedMultiplyAdd(x0, y, c01); c11 = Vector128.FusedMultiplyAdd(x1, y, c11);
+                c21 = Vector128.FusedMultiplyAdd(x2, y, c21); c31 = Vector128.FusedMultiplyAdd(x3, y, c31);
+                y = Vector128.Load(b2 + p);
+                c02 = Vector128.FusedMultiplyAdd(x0, y, c02); c12 = Vector128.FusedMultiplyAdd(x1, y, c12);
+                c22 = Vector128.FusedMultiplyAdd(x2, y, c22); c32 = Vector128.FusedMultiplyAdd(x3, y, c32);
+                y = Vector128.Load(b3 + p);
+                c03 = Vector128.FusedMultiplyAdd(x0, y, c03); c13 = Vector128.FusedMultiplyAdd(x1, y, c13);
+                c23 = Vector128.FusedMultiplyAdd(x2, y, c23); c33 = Vector128.FusedMultiplyAdd(x3, y, c33);
+            }
+            s00 = Vector128.Sum(c00); s01 = Vector128.Sum(c01); s02 = Vector128.Sum(c02); s03 = Vector128.Sum(c03);
+            s10 = Vector128.Sum(c10); s11 = Vector128.Sum(c11); s12 = Vector128.Sum(c12); s13 = Vector128.Sum(c13);
+            s20 = Vector128.Sum(c20); s21 = Vector128.Sum(c21); s22 = Vector128.Sum(c22); s23 = Vector128.Sum(c23);
+            s30 = Vector128.Sum(c30); s31 = Vector128.Sum(c31); s32 = Vector128.Sum(c32); s33 = Vector128.Sum(c33);
         }
         for (; p < kc; p++)
         {

@@ -83,12 +83,13 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4Bf16(ushort* w, int K, float* x, float* y)
+    internal static void Dot4Bf16(ushort* w, int K, float* x, float* y, SimdWidth width = 0)
     {
+        if (width == 0) width = Simd.Widest;
         ushort* r0 = w, r1 = w + K, r2 = w + 2 * K, r3 = w + 3 * K;
         int k = 0;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width >= SimdWidth.V512)
         {
             Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
             for (; k + 32 <= K; k += 32)
@@ -106,7 +107,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             }
             s0 = Vector512.Sum(a0 + b0); s1 = Vector512.Sum(a1 + b1); s2 = Vector512.Sum(a2 + b2); s3 = Vector512.Sum(a3 + b3);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (width >= SimdWidth.V256)
         {
             Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
             for (; k + 16 <= K; k += 16)
@@ -124,6 +125,24 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             }
             s0 = Vector256.Sum(a0 + b0); s1 = Vector256.Sum(a1 + b1); s2 = Vector256.Sum(a2 + b2); s3 = Vector256.Sum(a3 + b3);
         }
+        else if (width >= SimdWidth.V128)
+        {
+            Vector128<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+            for (; k + 8 <= K; k += 8)
+            {
+                var xl = Vector128.Load(x + k);
+                var xh = Vector128.Load(x + k + 4);
+                var (l, h) = Vector128.Widen(Vector128.Load(r0 + k));
+                a0 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a0); b0 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b0);
+                (l, h) = Vector128.Widen(Vector128.Load(r1 + k));
+                a1 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a1); b1 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b1);
+                (l, h) = Vector128.Widen(Vector128.Load(r2 + k));
+                a2 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a2); b2 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b2);
+                (l, h) = Vector128.Widen(Vector128.Load(r3 + k));
+                a3 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a3); b3 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b3);
+            }
+            s0 = Vector128.Sum(a0 + b0); s1 = Vector128.Sum(a1 + b1); s2 = Vector128.Sum(a2 + b2); s3 = Vector128.Sum(a3 + b3);
+        }
         for (; k < K; k++)
         {
             float xv = x[k];
@@ -132,11 +151,12 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
     }
 
-    private static float Dot1Bf16(ushort* r, float* x, int K)
+    internal static float Dot1Bf16(ushort* r, float* x, int K, SimdWidth width = 0)
     {
+        if (width == 0) width = Simd.Widest;
         int k = 0;
         float s = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width >= SimdWidth.V512)
         {
             Vector512<float> a = default, b = default;
             for (; k + 32 <= K; k += 32)
@@ -147,17 +167,30 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             }
             s = Vector512.Sum(a + b);
         }
+        // Not at Vector256: AVX2 has always run the single-row remainder scalar, and its bits stay as they were.
+        else if (width == SimdWidth.V128)
+        {
+            Vector128<float> a = default, b = default;
+            for (; k + 8 <= K; k += 8)
+            {
+                var (l, h) = Vector128.Widen(Vector128.Load(r + k));
+                a = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), Vector128.Load(x + k), a);
+                b = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), Vector128.Load(x + k + 4), b);
+            }
+            s = Vector128.Sum(a + b);
+        }
         for (; k < K; k++) s += Bf(r[k]) * x[k];
         return s;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4F32(float* w, int K, float* x, float* y)
+    internal static void Dot4F32(float* w, int K, float* x, float* y, SimdWidth width = 0)
     {
+        if (width == 0) width = Simd.Widest;
         float* r0 = w, r1 = w + K, r2 = w + 2 * K, r3 = w + 3 * K;
         int k = 0;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width >= SimdWidth.V512)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; k + 16 <= K; k += 16)
@@ -170,7 +203,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             }
             s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (width >= SimdWidth.V256)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; k + 8 <= K; k += 8)
@@ -183,6 +216,19 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             }
             s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
         }
+        else if (width >= SimdWidth.V128)
+        {
+            Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; k + 4 <= K; k += 4)
+            {
+                var xv = Vector128.Load(x + k);
+                a0 = Vector128.FusedMultiplyAdd(Vector128.Load(r0 + k), xv, a0);
+                a1 = Vector128.FusedMultiplyAdd(Vector128.Load(r1 + k), xv, a1);
+                a2 = Vector128.FusedMultiplyAdd(Vector128.Load(r2 + k), xv, a2);
+                a3 = Vector128.FusedMultiplyAdd(Vector128.Load(r3 + k), xv, a3);
+            }
+            s0 = Vector128.Sum(a0); s1 = Vector128.Sum(a1); s2 = Vector128.Sum(a2); s3 = Vector128.Sum(a3);
+        }
         for (; k < K; k++)
         {
             float xv = x[k];
@@ -191,15 +237,23 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
     }
 
-    private static float Dot1F32(float* r, float* x, int K)
+    internal static float Dot1F32(float* r, float* x, int K, SimdWidth width = 0)
     {
+        if (width == 0) width = Simd.Widest;
         int k = 0;
         float s = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width >= SimdWidth.V512)
         {
             Vector512<float> a = default;
             for (; k + 16 <= K; k += 16) a = Vector512.FusedMultiplyAdd(Vector512.Load(r + k), Vector512.Load(x + k), a);
             s = Vector512.Sum(a);
+        }
+        // Not at Vector256: AVX2 has always run the single-row remainder scalar, and its bits stay as they were.
+        else if (width == SimdWidth.V128)
+        {
+            Vector128<float> a = default;
+            for (; k + 4 <= K; k += 4) a = Vector128.FusedMultiplyAdd(Vector128.Load(r + k), Vector128.Load(x + k), a);
+            s = Vector128.Sum(a);
         }
         for (; k < K; k++) s += r[k] * x[k];
         return s;

@@ -1,5 +1,7 @@
 using System.Numerics.Tensors;
+using Mistral.Merge.Inference;
 using Mistral.Merge.Merging;
+using Mistral.Merge.Moe;
 using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Tests.Numerics;
@@ -155,6 +157,158 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
+    public void MoeWeightedSumAgreesAtEveryWidthWithTheFloat64Definition()
+    {
+        foreach (int n in Lengths)
+        {
+            const int offset = 3;
+            float[][] sources = [Values(n + offset, 30 + n), Values(n + offset, 31 + n), Values(n + offset, 32 + n)];
+            double[] weights = [0.2, 0.3000000001, 0.4999999999];
+            var reference = new float[n];
+            for (int i = 0; i < n; i++)
+            {
+                double acc = 0;
+                for (int e = 0; e < sources.Length; e++) { double p = weights[e] * sources[e][offset + i]; acc += p; }
+                reference[i] = (float)acc;
+            }
+            var wide = new float[n];
+            WeightedSum.Compute(sources, weights, wide, offset);
+            AssertSameBits(reference, wide, "WeightedSum");
+            foreach (var w in Widths)
+            {
+                var d = new float[n];
+                WeightedSum.Compute(sources, weights, d, offset, w);
+                AssertSameBits(wide, d, $"WeightedSum at {w}, n={n}");
+            }
+        }
+    }
+
+    [Fact]
+    public void AttentionScoresAndValueSumsAgreeAtEveryWidth()
+    {
+        // Each score and each output element is its own FMA chain in a fixed order, so the widths agree bit for bit.
+        const int cap = 45, ld = 45;
+        foreach (int d in new[] { 4, 12, 64, 100 })
+            foreach (int n in new[] { 1, 5, 17, 37, 45 })
+            {
+                var q = Values(d, d + n).Select(v => float.IsFinite(v) ? v : 0.5f).ToArray();
+                var keys = Values(d * ld, 2 * d + n).Select(v => float.IsFinite(v) ? v : -1f).ToArray();
+                var p = Values(n, 3 * d + n).Select(v => float.IsFinite(v) ? Math.Abs(v) : 0.125f).ToArray();
+                int kvDim = d + 8;
+                var values = Values(cap * kvDim, 4 * d + n).Select(v => float.IsFinite(v) ? v : 2f).ToArray();
+                int s0 = cap - n / 2 - 1 < 0 ? 0 : cap - n / 2 - 1; // slots wrap past the end of the cache
+                int first = Math.Min(n, ld - s0);
+                var wideScores = new float[n];
+                var wideOut = new float[d];
+                fixed (float* pq = q) fixed (float* pk = keys) fixed (float* pp = p) fixed (float* pv = values)
+                fixed (float* ps = wideScores) fixed (float* po = wideOut)
+                {
+                    Attention.Scores(pq, d, pk, ld, s0, first, ps);
+                    Attention.AccumulateValues(pp, n, pv, kvDim, cap, s0, d, po);
+                    foreach (var w in Widths)
+                    {
+                        var sc = new float[n];
+                        var o = new float[d];
+                        fixed (float* pws = sc) fixed (float* pwo = o)
+                        {
+                            Attention.Scores(pq, d, pk, ld, s0, first, pws, w);
+                            Attention.AccumulateValues(pp, n, pv, kvDim, cap, s0, d, pwo, w);
+                        }
+                        AssertSameBits(wideScores.AsSpan(0, first), sc.AsSpan(0, first), $"scores at {w}, d={d}, n={n}");
+                        AssertSameBits(wideOut, o, $"values at {w}, d={d}, n={n}");
+                    }
+                }
+            }
+    }
+
+    [Fact]
+    public void GemvDotProductsAgreeAtEveryWidthWithinRounding()
+    {
+        foreach (int k in new[] { 1, 3, 7, 15, 31, 33, 100, 1027 })
+        {
+            var x = Values(k, 40 + k).Select(v => float.IsFinite(v) ? v : 0.75f).ToArray();
+            var wf = Values(4 * k, 41 + k).Select(v => float.IsFinite(v) ? v : -0.5f).ToArray();
+            var wb = wf.Select(BFloat16.RoundToBits).ToArray();
+            var wbf = wb.Select(b => BitConverter.UInt32BitsToSingle((uint)b << 16)).ToArray();
+            var wideF = new float[4];
+            var wideB = new float[4];
+            fixed (float* px = x) fixed (float* pw = wf) fixed (ushort* pb = wb) fixed (float* pyf = wideF) fixed (float* pyb = wideB)
+            {
+                Gemv.Dot4F32(pw, k, px, pyf);
+                Gemv.Dot4Bf16(pb, k, px, pyb);
+                foreach (var w in Widths)
+                {
+                    var yf = new float[4];
+                    var yb = new float[4];
+                    fixed (float* qf = yf) fixed (float* qb = yb)
+                    {
+                        Gemv.Dot4F32(pw, k, px, qf, w);
+                        Gemv.Dot4Bf16(pb, k, px, qb, w);
+                    }
+                    for (int r = 0; r < 4; r++)
+                    {
+                        // A dot product is a reduction: each width adds the products in a different order (lanes
+                        // first, then across them), so the widths agree only up to float32 rounding. Bound: k + 16
+                        // roundings of at most 2⁻²⁴ of Σ|w·x| each, against the float64 sum; twice that between widths.
+                        double exactF = 0, exactB = 0, magF = 0, magB = 0;
+                        for (int i = 0; i < k; i++)
+                        {
+                            exactF += (double)wf[r * k + i] * x[i]; magF += Math.Abs((double)wf[r * k + i] * x[i]);
+                            exactB += (double)wbf[r * k + i] * x[i]; magB += Math.Abs((double)wbf[r * k + i] * x[i]);
+                        }
+                        double bound = (k + 16) * Math.Pow(2, -24);
+                        Assert.True(Math.Abs(yf[r] - exactF) <= bound * magF, $"f32 row {r} at {w}, k={k}: {yf[r]} vs {exactF}");
+                        Assert.True(Math.Abs(yb[r] - exactB) <= bound * magB, $"bf16 row {r} at {w}, k={k}: {yb[r]} vs {exactB}");
+                        Assert.True(Math.Abs(yf[r] - wideF[r]) <= 2 * bound * magF, $"f32 row {r} at {w} vs the wide path, k={k}");
+                        Assert.True(Math.Abs(yb[r] - wideB[r]) <= 2 * bound * magB, $"bf16 row {r} at {w} vs the wide path, k={k}");
+                        // The single-row kernels add in the four-row kernels' order where they have the width
+                        // (Vector512, Vector128, scalar; at Vector256 the single row stays scalar as on AVX2).
+                        if (w != SimdWidth.V256)
+                        {
+                            Assert.Equal(BitConverter.SingleToUInt32Bits(yf[r]), BitConverter.SingleToUInt32Bits(Gemv.Dot1F32(pw + r * k, px, k, w)));
+                            Assert.Equal(BitConverter.SingleToUInt32Bits(yb[r]), BitConverter.SingleToUInt32Bits(Gemv.Dot1Bf16(pb + r * k, px, k, w)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void DotProductGemmTileAgreesAtEveryWidthWithinRounding()
+    {
+        foreach (int kc in new[] { 1, 3, 5, 9, 17, 33, 100, 515 })
+        {
+            const int ld = 517;
+            var a = Values(4 * ld, 50 + kc).Select(v => float.IsFinite(v) ? v : 0.25f).ToArray();
+            var b = Values(4 * ld, 51 + kc).Select(v => float.IsFinite(v) ? v : -2f).ToArray();
+            var wide = new float[4 * 6];
+            fixed (float* pa = a) fixed (float* pb = b) fixed (float* pw = wide)
+            {
+                DotProductGemm.Tile4x4(pa, pb, ld, kc, pw, 6);
+                foreach (var w in Widths)
+                {
+                    var c = new float[4 * 6];
+                    fixed (float* pc = c) DotProductGemm.Tile4x4(pa, pb, ld, kc, pc, 6, w);
+                    for (int r = 0; r < 4; r++)
+                        for (int j = 0; j < 6; j++)
+                        {
+                            // A reduction, so each width adds in its own order (lanes, then across them): the widths
+                            // agree up to float32 rounding, kc + 16 roundings of at most 2⁻²⁴ of Σ|a·b| each; twice that
+                            // between two widths. The two columns past the tile stay untouched.
+                            if (j >= 4) { Assert.Equal(0f, c[r * 6 + j]); continue; }
+                            double exact = 0, mag = 0;
+                            for (int p = 0; p < kc; p++) { double t = (double)a[r * ld + p] * b[j * ld + p]; exact += t; mag += Math.Abs(t); }
+                            double bound = (kc + 16) * Math.Pow(2, -24) * mag;
+                            Assert.True(Math.Abs(c[r * 6 + j] - exact) <= bound, $"({r},{j}) at {w}, kc={kc}: {c[r * 6 + j]} vs {exact}");
+                            Assert.True(Math.Abs(c[r * 6 + j] - wide[r * 6 + j]) <= 2 * bound, $"({r},{j}) at {w} vs the wide path, kc={kc}");
+                        }
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void GemmMicroKernelVectorFormsEqualTheScalarForm()
     {
         const int kc = 37, ld = 41;
@@ -172,17 +326,20 @@ public unsafe class SimdWidthTests
             {
                 var v512 = (float[])start.Clone();
                 var v256 = (float[])start.Clone();
+                var v128 = (float[])start.Clone();
                 var any = (float[])start.Clone();
                 fixed (float* pa = src) fixed (float* pb = b)
-                fixed (float* p5 = v512) fixed (float* p2 = v256) fixed (float* pn = any)
+                fixed (float* p5 = v512) fixed (float* p2 = v256) fixed (float* p1 = v128) fixed (float* pn = any)
                 {
                     GemmKernel.Tile512(pa, rowStride, stepStride, pb, kc, p5, first);
                     GemmKernel.Tile256(pa, rowStride, stepStride, pb, kc, p2, first);
                     GemmKernel.Tile256(pa, rowStride, stepStride, pb + 16, kc, p2 + 16, first);
+                    for (int j = 0; j < GemmKernel.Cols; j += 8) GemmKernel.Tile128(pa, rowStride, stepStride, pb + j, kc, p1 + j, first);
                     GemmKernel.Tile8x32(pa, rowStride, stepStride, pb, kc, pn, first);
                 }
                 AssertSameBits(expected, v512, $"Vector512 tile (strides {rowStride}/{stepStride})");
                 AssertSameBits(expected, v256, $"Vector256 tile (strides {rowStride}/{stepStride})");
+                AssertSameBits(expected, v128, $"Vector128 tile (strides {rowStride}/{stepStride})");
                 AssertSameBits(expected, any, $"dispatched tile (strides {rowStride}/{stepStride})");
             }
         }
