@@ -200,6 +200,13 @@ public static class MergeExecutor
                         max = Math.Max(max, FiniteCheck.ToSingleScanned(bytes, input.Info.DType, dst.Slice((int)(r * cols), (int)cols)));
                     }
                 }
+                if (input.Model.Adapter is { } adapter && adapter.Changes(input.TensorName))
+                {
+                    // model+adapter: W + s·B·A, row by row, in float32 before the method sees the rows
+                    if (task.Rows != null || input.StoredCols != cols)
+                        throw new MergeException($"{adapter.Path}: the adapter changes '{input.TensorName}', which this merge reads cropped or re-gathered (tokenizer merging); not supported");
+                    adapter.Apply(input.TensorName, row0, count, dst);
+                }
                 _finite.Input(task, i, max);
                 Interlocked.Add(ref _read, (long)chunk.Length * size);
             }

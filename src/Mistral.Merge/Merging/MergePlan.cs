@@ -12,7 +12,9 @@ public sealed class InputModel(string text, ModelFolder folder, int layers) : ID
     public string Text { get; } = text;
     public ModelFolder Folder { get; } = folder;
     public int Layers { get; } = layers;
-    public void Dispose() => Folder.Dispose();
+    /// <summary>The PEFT adapter of a <c>model+adapter</c> reference, applied to the tensors as they are read.</summary>
+    public Models.LoraAdapter? Adapter { get; init; }
+    public void Dispose() { Folder.Dispose(); Adapter?.Dispose(); }
 }
 
 /// <summary>One input of a task: a tensor of a model, read as the output-shaped top-left block.</summary>
@@ -45,7 +47,7 @@ public sealed class MergeTask
     public long ReadBytes => Inputs.Sum(i => i.Info.ByteLength);
 
     /// <summary>A copying method's one input with no per-model parameter set, same dtype and shape: a byte copy.</summary>
-    public bool IsRawCopy => Rows == null && Method.Spec.CopiesInput && Inputs.Count == 1 && !Inputs[0].Params.AnySet
+    public bool IsRawCopy => Rows == null && !(Inputs[0].Model.Adapter?.Changes(Inputs[0].TensorName) ?? false) && Method.Spec.CopiesInput && Inputs.Count == 1 && !Inputs[0].Params.AnySet
                              && Inputs[0].Info.DType == OutDType && Inputs[0].Info.Shape.SequenceEqual(Shape);
 
     public string Describe()

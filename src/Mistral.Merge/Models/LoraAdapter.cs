@@ -124,6 +124,12 @@ public sealed class LoraAdapter : IDisposable
         return dst;
     }
 
+    /// <summary>True when the adapter adds an update to <paramref name="tensor"/> (not a replacement).</summary>
+    public bool Changes(string tensor) => _weights.ContainsKey(tensor) || _biases.ContainsKey(tensor);
+
+    /// <summary>The adapter's weights file (the source of its modules_to_save replacements).</summary>
+    public SafetensorsFile File => _file;
+
     /// <summary>The base tensors the adapter changes or replaces.</summary>
     public IEnumerable<string> AdaptedTensors => _weights.Keys.Concat(_biases.Keys).Concat(_replacements.Keys);
 

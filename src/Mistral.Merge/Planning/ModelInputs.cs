@@ -23,12 +23,23 @@ internal sealed class ModelInputs
         var resolver = new ModelResolver(_r.Folder, _c.Options.HubCache);
         foreach (var mref in _r.AllModelRefs())
         {
-            var folder = resolver.TryResolve(mref.Text, out var where);
-            if (folder == null) { _p.Add(mref.Mark, $"model '{mref.Text}' not found: looked in {where}"); continue; }
+            // model+adapter: the model's tensors with a PEFT adapter applied while they are read
+            var parts = mref.Text.Split('+', 2);
+            var folder = resolver.TryResolve(parts[0], out var where);
+            if (folder == null) { _p.Add(mref.Mark, $"model '{parts[0]}' not found: looked in {where}"); continue; }
+            string? adapterFolder = null;
+            if (parts.Length == 2 && (adapterFolder = resolver.TryResolve(parts[1], out var whereAdapter)) == null)
+            {
+                _p.Add(mref.Mark, $"adapter '{parts[1]}' not found: looked in {whereAdapter}");
+                continue;
+            }
             try
             {
                 var mf = ModelFolder.Open(folder);
-                _models[mref.Text] = new InputModel(mref.Text, mf, LayerCount(mf));
+                LoraAdapter? adapter = null;
+                try { adapter = adapterFolder == null ? null : LoraAdapter.Open(adapterFolder); }
+                catch { mf.Dispose(); throw; }
+                _models[mref.Text] = new InputModel(mref.Text, mf, LayerCount(mf)) { Adapter = adapter };
             }
             catch (MergeException e) { _p.Add(mref.Mark, $"model '{mref.Text}': {e.Message}"); }
         }

@@ -173,6 +173,14 @@ internal sealed class TensorPlanner
             _c.Once($"task:{sliceIndex}", () => _p.Add(sources[0].Mark, taskProblem));
     }
 
+    /// <summary>model+adapter: the adapter's own copy of a modules_to_save tensor replaces the model's; an adapted tensor must fit the update.</summary>
+    private bool UseAdapter(LoraAdapter adapter, InputModel m, string name, SourceSpec src, ref SafetensorsFile f, ref TensorInfo info)
+    {
+        if (adapter.Replacement(name) is { } replacement) { f = adapter.File; info = replacement; return true; }
+        try { adapter.CheckShape(name, info.Shape); return true; }
+        catch (MergeException e) { _p.Add(src.Mark, $"model '{m.Text}': {e.Message}"); return false; }
+    }
+
     /// <summary>Each source's tensor, in order; null when one is missing or cannot be merged (reported).</summary>
     private List<LocatedInput>? Locate(List<SourceSpec> sources, Func<SourceSpec, string> inputName, string outName,
         bool usesBase, string? baseName, out TensorInfo? baseInfo)
@@ -194,6 +202,7 @@ internal sealed class TensorPlanner
                     return null;
                 }
             }
+            if (m.Adapter is { } adapter && !UseAdapter(adapter, m, name, src, ref f, ref info)) return null;
             if (!info.DType.IsFloatMath() && info.DType != DType.F64)
             {
                 _p.Add(src.Mark, $"model '{m.Text}': tensor '{name}' has dtype {info.DType}, which cannot be merged");

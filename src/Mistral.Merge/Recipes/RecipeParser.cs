@@ -317,7 +317,11 @@ public static class RecipeParser
             var s = String(v, key);
             if (s == null) return null;
             if (s.Trim().Length == 0) { p.Add(Mark.From(v.Start), $"'{key}' is empty"); return null; }
-            if (s.Contains('+')) { p.Add(Mark.From(v.Start), $"'{s}': LoRA references (model+lora) are not supported"); return null; }
+            if (s.Count(c => c == '+') > 1 || s.Trim().StartsWith('+') || s.Trim().EndsWith('+'))
+            {
+                p.Add(Mark.From(v.Start), $"'{s}': a LoRA reference is MODEL+ADAPTER (one '+', both given)");
+                return null;
+            }
             return new ModelRef(s.Trim(), Mark.From(v.Start));
         }
 
