@@ -38,6 +38,10 @@ public static class MergeCommand
         {
             recipe, outDir, dryRun, seed, shard, force, noTok, copyTok, noCard, card, allowCrimes, noCrimes, allowNonFinite, threads, cache, verbose, json,
         };
+        var intermediate = new Option<string?>("--intermediate-dir", "-I") { Description = "Multi-stage recipes (several YAML documents, as mergekit-multi): where named stages write (default: OUT_DIR.stages beside the output)" };
+        cmd.Options.Add(intermediate);
+        cmd.Options.Add(new Option<bool>("--no-lazy") { Description = "Multi-stage recipes: run every stage again, also those whose output is complete" });
+        cmd.Options.Add(new Option<bool>("--lazy") { Description = "Multi-stage recipes: skip stages whose output is complete (the default)", Hidden = true });
         var machinery = MergekitFlags.Add(cmd);
         return cmd.WithAction((p, token) =>
         {
@@ -46,64 +50,124 @@ public static class MergeCommand
             var recipePath = p.GetValue(recipe)!;
             var dest = p.GetValue(outDir);
             bool dry = p.GetValue(dryRun);
-            if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("merge: OUT_DIR is required (or use --dry-run)");
             long shardSize = ByteSize.Parse(p.GetValue(shard)!);
             int nThreads = CommonOptions.ThreadCount(p.GetValue(threads));
 
-            RecipePlan planned;
             if (!CommonOptions.IsQuiet(p)) foreach (var note in MergekitFlags.Notes(p, machinery)) err.WriteLine(note);
             var planOptions = new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) && !p.GetValue(noCrimes), HubCache = p.GetValue(cache) };
-            try { planned = RecipePlanner.PlanFile(recipePath, planOptions); }
-            catch (RecipeException e)
+            var text = File.Exists(recipePath) ? InputFile.ReadAllTextStrict(recipePath, InputFile.Limits.Recipe, "a recipe") : ""; // else PlanFile says why
+            if (RecipeStages.IsMultiDocument(text))
+                return RunStages(p, recipePath, text, dest, p.GetValue(intermediate), dry, (stage, stageDest, forceStage) => RunRecipe(() => RecipePlanner.PlanStage(stage, recipePath, planOptions), stageDest, forceStage));
+            if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("merge: OUT_DIR is required (or use --dry-run)");
+            return RunRecipe(() => RecipePlanner.PlanFile(recipePath, planOptions), dest, p.GetValue(force));
+
+            // Plans and runs one recipe (or one stage): its problems, then --dry-run's plan or the merge/surgery into destination.
+            int RunRecipe(Func<RecipePlan> makePlan, string? destination, bool forceOut)
             {
-                foreach (var line in e.Problems) err.WriteLine(line);
-                err.WriteLine($"error: {e.Problems.Count} problem{(e.Problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
-                return Cli.UserError;
-            }
-            using (planned)
-            {
-                foreach (var w in planned.Warnings) err.WriteLine($"warning: {w}");
-                bool asJson = p.GetValue(json);
-                if (planned.Surgery is { } surgery)
+                RecipePlan planned;
+                try { planned = makePlan(); }
+                catch (RecipeException e)
                 {
-                    if (dry) return MoeConvertCommand.PrintPlan(p, surgery, asJson, p.GetValue(seed));
-                    var run = new SurgeryRunOptions { Threads = nThreads, ShardSize = shardSize, Force = p.GetValue(force), CopyTokenizer = !p.GetValue(noTok), Cancellation = token };
-                    return MoeConvertCommand.Run(p, surgery, dest!, run, asJson);
+                    foreach (var line in e.Problems) err.WriteLine(line);
+                    err.WriteLine($"error: {e.Problems.Count} problem{(e.Problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
+                    return Cli.UserError;
                 }
-                var plan = planned.Merge!;
-                if (dry)
+                using (planned)
                 {
-                    if (asJson) output.WriteLine(JsonText.Write(PlanJson(plan)));
-                    else PrintPlan(plan, output);
+                    foreach (var w in planned.Warnings) err.WriteLine($"warning: {w}");
+                    bool asJson = p.GetValue(json);
+                    if (planned.Surgery is { } surgery)
+                    {
+                        if (dry) return MoeConvertCommand.PrintPlan(p, surgery, asJson, p.GetValue(seed));
+                        var run = new SurgeryRunOptions { Threads = nThreads, ShardSize = shardSize, Force = forceOut, CopyTokenizer = !p.GetValue(noTok), Cancellation = token };
+                        return MoeConvertCommand.Run(p, surgery, destination!, run, asJson);
+                    }
+                    var plan = planned.Merge!;
+                    if (dry)
+                    {
+                        if (asJson) output.WriteLine(JsonText.Write(PlanJson(plan)));
+                        else PrintPlan(plan, output);
+                        return Cli.Ok;
+                    }
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    JsonObject? Summary() => asJson
+                        ? new JsonObject { ["recipe"] = plan.Recipe.Path, ["method"] = plan.Method.Spec.Name, ["seed"] = plan.Seed }
+                        : null;
+                    CheckpointWriter.CheckDestination(destination!, forceOut); // after the recipe: its problems come first
+                    using (var progress = Progress.For(p, "merge", "tensors"))
+                    {
+                        MergeExecutor.Run(plan, destination!, new ExecuteOptions
+                        {
+                            Threads = nThreads,
+                            ShardSize = shardSize,
+                            Force = forceOut,
+                            CopyTokenizer = !p.GetValue(noTok),
+                            WriteModelCard = !p.GetValue(noCard),
+                            Progress = progress.IsQuiet ? null : m => Report(progress, m),
+                            Cancellation = token,
+                            AllowNonFinite = p.GetValue(allowNonFinite),
+                            Warning = w => progress.WriteLine($"warning: {w}"),
+                        });
+                        progress.Complete(); // after the side files and the commit: the bar ends when the merge does
+                    }
+                    if (Summary() is { } written) Cli.ReportWritten(output, destination!, sw.Elapsed, written);
+                    else output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {destination}");
                     return Cli.Ok;
                 }
-                var sw = System.Diagnostics.Stopwatch.StartNew();
-                JsonObject? Summary() => asJson
-                    ? new JsonObject { ["recipe"] = plan.Recipe.Path, ["method"] = plan.Method.Spec.Name, ["seed"] = plan.Seed }
-                    : null;
-                CheckpointWriter.CheckDestination(dest!, p.GetValue(force)); // after the recipe: its problems come first
-                using (var progress = Progress.For(p, "merge", "tensors"))
-                {
-                    MergeExecutor.Run(plan, dest!, new ExecuteOptions
-                    {
-                        Threads = nThreads,
-                        ShardSize = shardSize,
-                        Force = p.GetValue(force),
-                        CopyTokenizer = !p.GetValue(noTok),
-                        WriteModelCard = !p.GetValue(noCard),
-                        Progress = progress.IsQuiet ? null : m => Report(progress, m),
-                        Cancellation = token,
-                        AllowNonFinite = p.GetValue(allowNonFinite),
-                        Warning = w => progress.WriteLine($"warning: {w}"),
-                    });
-                    progress.Complete(); // after the side files and the commit: the bar ends when the merge does
-                }
-                if (Summary() is { } written) Cli.ReportWritten(output, dest!, sw.Elapsed, written);
-                else output.WriteLine($"merged {plan.Tasks.Count} tensors ({ByteSize.Format(plan.WriteBytes)}) into {dest}");
-                return Cli.Ok;
             }
         });
     }
+
+    /// <summary>
+    /// A multi-stage recipe (mergekit-multi): named stages write to the work folder (--intermediate-dir, default
+    /// OUT_DIR.stages), the unnamed one to OUT_DIR; a named stage whose output is complete is not run again.
+    /// </summary>
+    private static int RunStages(ParseResult p, string recipePath, string text, string? dest, string? workDir, bool dry,
+        Func<RecipeStage, string?, bool, int> run)
+    {
+        var err = p.InvocationConfiguration.Error;
+        var output = p.InvocationConfiguration.Output;
+        workDir = Path.GetFullPath(workDir ?? (dest ?? Path.ChangeExtension(recipePath, null)).TrimEnd('/') + ".stages");
+        var problems = new RecipeProblems(recipePath);
+        var stages = RecipeStages.Split(text, workDir, problems);
+        if (stages.Any(s => s.Name == null) && dest == null && !dry)
+            problems.Add(new Mark(stages.First(s => s.Name == null).Line, 1), "the unnamed stage writes to OUT_DIR, which is missing (or use --dry-run)");
+        if (problems.Any)
+        {
+            foreach (var line in problems.Lines) err.WriteLine(line);
+            err.WriteLine($"error: {problems.Count} problem{(problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
+            return Cli.UserError;
+        }
+        foreach (var stage in stages)
+        {
+            var stageDest = stage.Name == null ? dest : Path.Combine(workDir, stage.Name);
+            var label = $"stage {stage.Name ?? "(unnamed)"} → {stageDest ?? "-"}";
+            if (!dry && stage.Name != null && !p.GetValue<bool>("--no-lazy") && IsComplete(stageDest!))
+            {
+                if (!CommonOptions.IsQuiet(p)) err.WriteLine($"{label}: complete, skipped");
+                continue;
+            }
+            if (dry) output.WriteLine(label);
+            else if (!CommonOptions.IsQuiet(p)) err.WriteLine(label);
+            if (dry && stage.DependsOn.FirstOrDefault(d => !IsComplete(Path.Combine(workDir, d))) is { } unbuilt)
+            {
+                // its inputs do not exist yet: show the stage as it will run instead of a plan
+                output.WriteLine($"  (needs stage {unbuilt}, not built yet; the stage as it will run:)");
+                foreach (var line in stage.OwnText.TrimEnd('\n').Split('\n')) output.WriteLine("  " + line);
+                continue;
+            }
+            if (!dry && stage.Name != null) Directory.CreateDirectory(workDir);
+            // an intermediate left incomplete by an interrupted run is ours to replace
+            int rc = run(stage, stageDest, stage.Name != null || p.GetValue<bool>("--force"));
+            if (rc != Cli.Ok) return rc;
+        }
+        return Cli.Ok;
+    }
+
+    /// <summary>As mergekit-multi's lazy mode: config.json and a model file or index are there.</summary>
+    private static bool IsComplete(string folder) =>
+        File.Exists(Path.Combine(folder, "config.json"))
+        && (File.Exists(Path.Combine(folder, CheckpointWriter.SingleFileName)) || File.Exists(Path.Combine(folder, CheckpointWriter.IndexFileName)));
 
     public static void PrintPlan(MergePlan plan, TextWriter o)
     {

@@ -24,7 +24,18 @@ public static class RecipePlanner
     public static RecipePlan PlanFile(string recipePath, PlanOptions? options = null)
     {
         var problems = new RecipeProblems(recipePath);
-        var recipe = RecipeParser.ParseFile(recipePath, problems);
+        return Plan(RecipeParser.ParseFile(recipePath, problems), problems, options);
+    }
+
+    /// <summary>Plans one stage of a multi-stage recipe file (<see cref="RecipeStages"/>).</summary>
+    public static RecipePlan PlanStage(RecipeStage stage, string recipePath, PlanOptions? options = null)
+    {
+        var problems = new RecipeProblems(recipePath);
+        return Plan(RecipeParser.Parse(stage.Text, recipePath, problems, stage.OwnText), problems, options);
+    }
+
+    private static RecipePlan Plan(Recipe recipe, RecipeProblems problems, PlanOptions? options)
+    {
         options ??= new PlanOptions();
         return MergeMethods.FindSurgery(recipe.Method) is { } surgery
             ? new RecipePlan { Surgery = SurgeryPlanner.Plan(recipe, problems, options, surgery) }

@@ -30,9 +30,10 @@ public static class RecipeParser
         return Parse(InputFile.ReadAllTextStrict(path, InputFile.Limits.Recipe, "a recipe"), path, problems);
     }
 
-    public static Recipe Parse(string text, string path, RecipeProblems problems)
+    /// <param name="ownText">the recipe as written into the output (a stage's own document); default <paramref name="text"/></param>
+    public static Recipe Parse(string text, string path, RecipeProblems problems, string? ownText = null)
     {
-        var recipe = new Recipe { Path = path, Label = problems.FileLabel, Text = text };
+        var recipe = new Recipe { Path = path, Label = problems.FileLabel, Text = ownText ?? text };
         if (YamlGuard.Check(text) is var (at, why))
         {
             problems.Add(at, why);
