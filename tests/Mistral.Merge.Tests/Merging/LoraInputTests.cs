@@ -1,6 +1,6 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using Mistral.Merge.Models;
+using Mistral.Merge.Tests.Models;
 using Mistral.Merge.Tests.Recipes;
 
 namespace Mistral.Merge.Tests.Merging;
@@ -17,23 +17,7 @@ public sealed class LoraInputTests : IDisposable
     private static readonly float[] B = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];                // [out 12, r 1]
 
     private static void WriteAdapter(string dir, params (string Tensor, long[] Shape, float[] Values)[] tensors)
-    {
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, LoraAdapter.ConfigFileName), "{\"r\": 1, \"lora_alpha\": 2, \"target_modules\": [\"up_proj\"]}");
-        var header = new JsonObject();
-        var data = new MemoryStream();
-        foreach (var (t, shape, values) in tensors)
-        {
-            long begin = data.Length;
-            foreach (var v in values) data.Write(BitConverter.GetBytes(v));
-            header["base_model.model." + t] = new JsonObject { ["dtype"] = "F32", ["shape"] = new JsonArray(shape.Select(s => (JsonNode)s).ToArray()), ["data_offsets"] = new JsonArray(begin, data.Length) };
-        }
-        var h = Encoding.UTF8.GetBytes(header.ToJsonString());
-        using var f = File.Create(Path.Combine(dir, LoraAdapter.WeightsFileName));
-        f.Write(BitConverter.GetBytes((ulong)h.Length));
-        f.Write(h);
-        f.Write(data.ToArray());
-    }
+        => PeftAdapter.Write(dir, new JsonObject { ["r"] = 1, ["lora_alpha"] = 2, ["target_modules"] = new JsonArray("up_proj") }, tensors);
 
     private (int Exit, string Stderr) Merge(string model)
     {

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json.Nodes;
 using Mistral.Merge.Models;
 
@@ -10,27 +9,8 @@ public sealed class LoraAdapterTests : IDisposable
     private readonly TempDir _d = new();
     public void Dispose() => _d.Dispose();
 
-    /// <summary>Writes an adapter folder: adapter_config.json and F32 tensors (name → shape, values) under base_model.model.</summary>
     private string Adapter(string name, JsonObject config, params (string Tensor, long[] Shape, float[] Values)[] tensors)
-    {
-        var dir = _d[name];
-        Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, LoraAdapter.ConfigFileName), config.ToJsonString());
-        var header = new JsonObject();
-        var data = new MemoryStream();
-        foreach (var (t, shape, values) in tensors)
-        {
-            long begin = data.Length;
-            foreach (var v in values) data.Write(BitConverter.GetBytes(v));
-            header["base_model.model." + t] = new JsonObject { ["dtype"] = "F32", ["shape"] = new JsonArray(shape.Select(s => (JsonNode)s).ToArray()), ["data_offsets"] = new JsonArray(begin, data.Length) };
-        }
-        var h = Encoding.UTF8.GetBytes(header.ToJsonString());
-        using var f = File.Create(Path.Combine(dir, LoraAdapter.WeightsFileName));
-        f.Write(BitConverter.GetBytes((ulong)h.Length));
-        f.Write(h);
-        f.Write(data.ToArray());
-        return dir;
-    }
+        => PeftAdapter.Write(_d[name], config, tensors);
 
     private static JsonObject Config(int r, double alpha, bool rslora = false, bool fanInFanOut = false) =>
         new() { ["r"] = r, ["lora_alpha"] = alpha, ["use_rslora"] = rslora, ["fan_in_fan_out"] = fanInFanOut };
