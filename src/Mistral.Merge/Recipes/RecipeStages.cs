@@ -21,6 +21,7 @@ public static class RecipeStages
     /// <summary>True when the text holds more than one YAML document (unparsable text: false, the parser reports it).</summary>
     public static bool IsMultiDocument(string text)
     {
+        if (YamlGuard.Check(text) != null) return false; // too deep or alias-heavy: not loaded here, the parser reports it
         var stream = new YamlStream();
         try { stream.Load(new StringReader(text)); }
         catch (YamlDotNet.Core.YamlException) { return false; }

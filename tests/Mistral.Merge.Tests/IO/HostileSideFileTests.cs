@@ -182,4 +182,18 @@ public sealed class HostileSideFileTests : IDisposable
         var e = Assert.ThrowsAny<MergeException>(() => Mistral.Merge.Planning.MergePlanner.PlanFile(path).Dispose());
         Assert.Contains("recipe.yml:1:72: the recipe nests more than 64 levels deep", e.Message);
     }
+
+    /// <summary>The merge command looks for several YAML documents before it parses: the guard runs first there too.</summary>
+    [Fact]
+    public void HostileRecipesThroughTheMergeCommandAreRecipeErrors()
+    {
+        var deep = TinyModels.Recipe(_d.Path, "models: " + new string('[', 100_000) + new string(']', 100_000) + "\n", "deep.yml");
+        var r = CliRunner.Run("merge", deep, _d["out"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith($"{deep}:1:72: the recipe nests more than 64 levels deep", r.Stderr);
+        var bomb = TinyModels.Recipe(_d.Path, "models: &a [1, *a]\n---\nmerge_method: linear\n", "bomb.yml");
+        r = CliRunner.Run("merge", bomb, _d["out"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith($"{bomb}:1:16: alias *a refers to a node that contains it", r.Stderr);
+    }
 }
