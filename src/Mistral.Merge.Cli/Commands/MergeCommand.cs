@@ -40,7 +40,8 @@ public static class MergeCommand
         };
         var intermediate = new Option<string?>("--intermediate-dir", "-I") { Description = "Multi-stage recipes (several YAML documents, as mergekit-multi): where named stages write (default: OUT_DIR.stages beside the output)" };
         cmd.Options.Add(intermediate);
-        cmd.Options.Add(new Option<bool>("--no-lazy") { Description = "Multi-stage recipes: run every stage again, also those whose output is complete" });
+        var noLazy = new Option<bool>("--no-lazy") { Description = "Multi-stage recipes: run every stage again, also those whose output is complete" };
+        cmd.Options.Add(noLazy);
         cmd.Options.Add(new Option<bool>("--lazy") { Description = "Multi-stage recipes: skip stages whose output is complete (the default)", Hidden = true });
         var machinery = MergekitFlags.Add(cmd);
         return cmd.WithAction((p, token) =>
@@ -57,7 +58,9 @@ public static class MergeCommand
             var planOptions = new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) && !p.GetValue(noCrimes), HubCache = p.GetValue(cache) };
             var text = File.Exists(recipePath) ? InputFile.ReadAllTextStrict(recipePath, InputFile.Limits.Recipe, "a recipe") : ""; // else PlanFile says why
             if (RecipeStages.IsMultiDocument(text))
-                return RunStages(p, recipePath, text, dest, p.GetValue(intermediate), dry, (stage, stageDest, forceStage) => RunRecipe(() => RecipePlanner.PlanStage(stage, recipePath, planOptions), stageDest, forceStage));
+                return RunStages(p, recipePath, text, dest, p.GetValue(intermediate), dry, lazy: !p.GetValue(noLazy),
+                    // an intermediate left incomplete by an interrupted run is ours to replace
+                    (stage, stageDest) => RunRecipe(() => RecipePlanner.PlanStage(stage, recipePath, planOptions), stageDest, stage.Name != null || p.GetValue(force)));
             if (!dry && string.IsNullOrEmpty(dest)) throw new MergeException("merge: OUT_DIR is required (or use --dry-run)");
             return RunRecipe(() => RecipePlanner.PlanFile(recipePath, planOptions), dest, p.GetValue(force));
 
@@ -66,12 +69,7 @@ public static class MergeCommand
             {
                 RecipePlan planned;
                 try { planned = makePlan(); }
-                catch (RecipeException e)
-                {
-                    foreach (var line in e.Problems) err.WriteLine(line);
-                    err.WriteLine($"error: {e.Problems.Count} problem{(e.Problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
-                    return Cli.UserError;
-                }
+                catch (RecipeException e) { return ReportProblems(err, e.Problems, recipePath); }
                 using (planned)
                 {
                     foreach (var w in planned.Warnings) err.WriteLine($"warning: {w}");
@@ -122,8 +120,8 @@ public static class MergeCommand
     /// A multi-stage recipe (mergekit-multi): named stages write to the work folder (--intermediate-dir, default
     /// OUT_DIR.stages), the unnamed one to OUT_DIR; a named stage whose output is complete is not run again.
     /// </summary>
-    private static int RunStages(ParseResult p, string recipePath, string text, string? dest, string? workDir, bool dry,
-        Func<RecipeStage, string?, bool, int> run)
+    private static int RunStages(ParseResult p, string recipePath, string text, string? dest, string? workDir, bool dry, bool lazy,
+        Func<RecipeStage, string?, int> run)
     {
         var err = p.InvocationConfiguration.Error;
         var output = p.InvocationConfiguration.Output;
@@ -132,17 +130,12 @@ public static class MergeCommand
         var stages = RecipeStages.Split(text, workDir, problems);
         if (stages.Any(s => s.Name == null) && dest == null && !dry)
             problems.Add(new Mark(stages.First(s => s.Name == null).Line, 1), "the unnamed stage writes to OUT_DIR, which is missing (or use --dry-run)");
-        if (problems.Any)
-        {
-            foreach (var line in problems.Lines) err.WriteLine(line);
-            err.WriteLine($"error: {problems.Count} problem{(problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
-            return Cli.UserError;
-        }
+        if (problems.Any) return ReportProblems(err, problems.Lines, recipePath);
         foreach (var stage in stages)
         {
             var stageDest = stage.Name == null ? dest : Path.Combine(workDir, stage.Name);
             var label = $"stage {stage.Name ?? "(unnamed)"} → {stageDest ?? "-"}";
-            if (!dry && stage.Name != null && !p.GetValue<bool>("--no-lazy") && IsComplete(stageDest!))
+            if (!dry && stage.Name != null && lazy && IsComplete(stageDest!))
             {
                 if (!CommonOptions.IsQuiet(p)) err.WriteLine($"{label}: complete, skipped");
                 continue;
@@ -157,11 +150,18 @@ public static class MergeCommand
                 continue;
             }
             if (!dry && stage.Name != null) Directory.CreateDirectory(workDir);
-            // an intermediate left incomplete by an interrupted run is ours to replace
-            int rc = run(stage, stageDest, stage.Name != null || p.GetValue<bool>("--force"));
+            int rc = run(stage, stageDest);
             if (rc != Cli.Ok) return rc;
         }
         return Cli.Ok;
+    }
+
+    /// <summary>A recipe's problems, one line each, then the one-line verdict; the exit code of a user error.</summary>
+    private static int ReportProblems(TextWriter err, IReadOnlyList<string> problems, string recipePath)
+    {
+        foreach (var line in problems) err.WriteLine(line);
+        err.WriteLine($"error: {problems.Count} problem{(problems.Count == 1 ? "" : "s")} in {recipePath}; nothing was written");
+        return Cli.UserError;
     }
 
     /// <summary>As mergekit-multi's lazy mode: config.json and a model file or index are there.</summary>
