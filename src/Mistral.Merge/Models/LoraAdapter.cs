@@ -78,11 +78,11 @@ public sealed class LoraAdapter : IDisposable
             int rank = (int)Lookup(rankPattern, module, r);
             double a = Lookup(alphaPattern, module, alpha);
             float scale = (float)(rs ? a / Math.Sqrt(rank) : a / rank);
-            var aT = Read(t);
-            var bT = Read(bInfo);
             // A [rank, in], B [out, rank] (embeddings: A [rank, vocab], B [hidden, rank], the delta transposed)
             if (t.Rank != 2 || bInfo.Rank != 2 || t.Shape[0] != rank || bInfo.Shape[1] != rank)
                 throw new MergeException($"{_file.Path}: '{module}': lora_A {t.ShapeText} and lora_B {bInfo.ShapeText} do not have rank {rank}");
+            var aT = Read(t);
+            var bT = Read(bInfo);
             float[]? magnitude = null;
             if (byName.TryGetValue(Prefix + module + ".lora_magnitude_vector", out var mInfo)
                 || byName.TryGetValue(Prefix + module + ".lora_magnitude_vector.weight", out mInfo))
@@ -106,14 +106,19 @@ public sealed class LoraAdapter : IDisposable
         {
             double value = v is JsonValue jv && jv.TryGetValue<double>(out var d) ? d : throw new MergeException($"{where}: {key}.{k} must be a number");
             // PEFT: the module name is the key or ends in ".key" (the key is a regular expression)
-            list.Add((new Regex($"^(?:.*\\.)?(?:{k})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)), value));
+            try { list.Add((new Regex($"^(?:.*\\.)?(?:{k})$", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)), value)); }
+            catch (ArgumentException e) { throw new MergeException($"{where}: {key} key '{k}' is not a regular expression ({e.Message})"); }
         }
         return list;
     }
 
     private static double Lookup(List<(Regex Key, double Value)> patterns, string module, double fallback)
     {
-        foreach (var (key, value) in patterns) if (key.IsMatch(module)) return value;
+        try
+        {
+            foreach (var (key, value) in patterns) if (key.IsMatch(module)) return value;
+        }
+        catch (RegexMatchTimeoutException e) { throw new MergeException($"pattern '{e.Pattern}' took too long to match '{module}'"); }
         return fallback;
     }
 

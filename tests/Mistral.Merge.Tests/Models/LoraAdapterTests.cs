@@ -101,6 +101,10 @@ public sealed class LoraAdapterTests : IDisposable
         Assert.Contains($"'base_model.model.{Up}.lora_A.weight' has no matching 'base_model.model.{Up}.lora_B.weight'", Assert.Throws<MergeException>(() => LoraAdapter.Open(noB)).Message);
         var rank = Adapter("rank", Config(2, 1), (Up + ".lora_A.weight", [1, 2], [0, 1]), (Up + ".lora_B.weight", [1, 1], [4]));
         Assert.Contains($"'{Up}': lora_A [1, 2] and lora_B [1, 1] do not have rank 2", Assert.Throws<MergeException>(() => LoraAdapter.Open(rank)).Message);
+        var badPattern = Config(1, 1);
+        badPattern["rank_pattern"] = new JsonObject { ["up_proj("] = 2 };
+        var e = Assert.Throws<MergeException>(() => LoraAdapter.Open(Adapter("regex", badPattern, (Up + ".lora_A.weight", [1, 2], [0, 1]), (Up + ".lora_B.weight", [1, 1], [4]))));
+        Assert.StartsWith(Path.Combine(_d["regex"], LoraAdapter.ConfigFileName) + ": rank_pattern key 'up_proj(' is not a regular expression (", e.Message);
         var noWeights = _d["empty"];
         Directory.CreateDirectory(noWeights);
         File.WriteAllText(Path.Combine(noWeights, LoraAdapter.ConfigFileName), "{\"r\": 8}");
