@@ -52,14 +52,11 @@ public static class RecipeStages
             var own = Substitute(text, docs[i], names, workDir, deps);
             int first = (int)docs[i].Start.Line, last = i + 1 < docs.Count ? (int)docs[i + 1].Start.Line - 1 : lines.Length;
             var ownLines = own.Split('\n');
-            var blanked = new StringBuilder();
-            for (int l = 1; l <= ownLines.Length; l++)
-            {
-                bool mine = l >= first && l <= last && !ownLines[l - 1].TrimEnd().Equals("---", StringComparison.Ordinal);
-                blanked.Append(mine ? ownLines[l - 1] : "").Append(l < ownLines.Length ? "\n" : "");
-            }
-            var ownText = string.Join('\n', ownLines[(first - 1)..Math.Min(last, ownLines.Length)].Where(x => x.TrimEnd() != "---")).Trim('\n') + "\n";
-            stages.Add(new RecipeStage(names[i], blanked.ToString(), ownText, deps, first));
+            // this document's lines (the '---' separators excluded); every other line is kept blank in the stage's text
+            bool Mine(int line) => line >= first && line <= last && ownLines[line - 1].TrimEnd() != "---";
+            var blanked = string.Join('\n', ownLines.Select((line, k) => Mine(k + 1) ? line : ""));
+            var ownText = string.Join('\n', ownLines.Where((_, k) => Mine(k + 1))).Trim('\n') + "\n";
+            stages.Add(new RecipeStage(names[i], blanked, ownText, deps, first));
         }
         return Order(stages, problems);
     }
