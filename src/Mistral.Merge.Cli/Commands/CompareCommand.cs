@@ -28,13 +28,13 @@ public static class CompareCommand
             int nThreads = p.GetValue(threads);
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
-            string content = EvalCommon.ReadText(textPath);
+            string content = TextTokens.ReadText(textPath);
             using var a = TransformerModel.Load(p.GetValue(modelA)!);
             using var b = TransformerModel.Load(p.GetValue(modelB)!);
             if (a.Shape.Vocab != b.Shape.Vocab)
                 throw new MergeException($"{b.Path}: vocabulary of {b.Shape.Vocab} tokens, but {a.Path} has {a.Shape.Vocab}; KL needs the same tokenizer");
             var tok = TokenizerLoader.Load(a.Path);
-            var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
+            var ids = TextTokens.Encode(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(a, c, ids.Length, models: 2);
             ContextBudget.CheckWindow(b, c, ids.Length, models: 2);
             using var ba = EvalCommon.Backend(a, dev, nThreads, p.GetValue(offload));

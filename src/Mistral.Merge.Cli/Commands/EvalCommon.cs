@@ -44,10 +44,5 @@ internal static class EvalCommon
     public static IBackend Backend(TransformerModel model, string device, int threads, bool offload) =>
         Backends.Create(model, device, threads, offload);
 
-    public static string ReadText(string path) => TextTokens.ReadText(path);
-
-    /// <summary>[BOS] + encode(text), cut to <paramref name="maxTokens"/> (0 = all): <see cref="TextTokens.Encode"/>.</summary>
-    public static int[] Tokenize(ITokenizer tok, string text, int maxTokens, string path) => TextTokens.Encode(tok, text, maxTokens, path);
-
     public static string F(double v, string format = "0.0000") => v.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -27,10 +27,10 @@ public static class PerplexityCommand
             int nThreads = p.GetValue(threads);
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
-            string content = EvalCommon.ReadText(textPath);
+            string content = TextTokens.ReadText(textPath);
             using var m = TransformerModel.Load(p.GetValue(model)!);
             var tok = TokenizerLoader.Load(m.Path);
-            var ids = EvalCommon.Tokenize(tok, content, p.GetValue(maxTokens), textPath);
+            var ids = TextTokens.Encode(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(m, c, ids.Length);
             using var backend = EvalCommon.Backend(m, dev, nThreads, p.GetValue(offload));
             using var progress = Progress.For(p, "perplexity", "tokens");

@@ -14,7 +14,7 @@ internal static class PerplexityTable
     public static double[,] Measure(IReadOnlyList<string> models, IReadOnlyList<string> texts, int ctx, Progress progress, CancellationToken cancel)
     {
         var ppl = new double[models.Count, texts.Count];
-        var contents = texts.Select(EvalCommon.ReadText).ToArray();
+        var contents = texts.Select(TextTokens.ReadText).ToArray();
         for (int i = 0; i < models.Count; i++)
         {
             using var m = TransformerModel.Load(models[i]);
@@ -22,7 +22,7 @@ internal static class PerplexityTable
             using var backend = EvalCommon.Backend(m, "cpu", threads: 0, offload: false);
             for (int j = 0; j < texts.Count; j++)
             {
-                var ids = EvalCommon.Tokenize(tok, contents[j], 0, texts[j]);
+                var ids = TextTokens.Encode(tok, contents[j], 0, texts[j]);
                 ppl[i, j] = Perplexity.Evaluate(backend, ids, ctx, ctx, cancel: cancel).Perplexity;
                 progress.Report(i * texts.Count + j + 1, models.Count * texts.Count);
             }
