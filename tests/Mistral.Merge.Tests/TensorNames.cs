@@ -1,10 +1,12 @@
-namespace Mistral.Merge.Models;
+using Mistral.Merge.Models;
+
+namespace Mistral.Merge.Tests;
 
 /// <summary>
-/// The default declaration's tensor names (<see cref="Architecture.Default"/>), for callers that have no model at
-/// hand (tests, tools). Library code asks the model's own <see cref="Architecture"/> instead.
+/// The default declaration's tensor names (<see cref="Architecture.Default"/>), for tests that build or read models
+/// without one at hand. The library asks each model's own <see cref="Architecture"/>.
 /// </summary>
-public static class TensorNames
+internal static class TensorNames
 {
     public static string Embed => Architecture.Default.Embed;
     public static string FinalNorm => Architecture.Default.FinalNorm;
