@@ -29,8 +29,8 @@ public static class CompareCommand
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = TextTokens.ReadText(textPath);
-            using var a = TransformerModel.Load(p.GetValue(modelA)!);
-            using var b = TransformerModel.Load(p.GetValue(modelB)!);
+            using var a = TransformerModel.Load(ModelArguments.Resolve(p, modelA));
+            using var b = TransformerModel.Load(ModelArguments.Resolve(p, modelB));
             if (a.Shape.Vocab != b.Shape.Vocab)
                 throw new MergeException($"{b.Path}: vocabulary of {b.Shape.Vocab} tokens, but {a.Path} has {a.Shape.Vocab}; KL needs the same tokenizer");
             var tok = TokenizerLoader.Load(a.Path);

@@ -38,7 +38,7 @@ public static class ConvertCommand
             var sw = Stopwatch.StartNew();
             using (var progress = Progress.For(p, "convert", Progress.Bytes))
             {
-                CheckpointConverter.Convert(p.GetValue(model)!, outDir, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
+                CheckpointConverter.Convert(ModelArguments.Resolve(p, model), outDir, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
                 progress.Complete();
             }
             Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,

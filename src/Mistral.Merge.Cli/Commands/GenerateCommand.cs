@@ -41,7 +41,7 @@ public static class GenerateCommand
             int budget = p.GetValue(maxNew);
             int nThreads = p.GetValue(threads);
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
-            string folder = p.GetValue(model)!;
+            string folder = ModelArguments.Resolve(p, model);
             using var m = TransformerModel.Load(folder);
             var kind = ChatTemplate.Parse(p.GetValue(template)!, m.Path);
             var tok = TokenizerLoader.Load(m.Path);

@@ -27,7 +27,7 @@ public static class InspectCommand
         };
         return cmd.WithAction((p, _) =>
         {
-            using var folder = ModelFolder.Open(p.GetValue(model)!);
+            using var folder = ModelFolder.Open(ModelArguments.Resolve(p, model));
             var o = p.InvocationConfiguration.Output;
             var counts = p.GetValue(check) ? TensorCheck.Scan(folder, p.GetValue(threads)) : null;
             if (p.GetValue(json)) WriteJson(folder, o, counts); else WriteText(folder, o, counts);

@@ -59,7 +59,7 @@ public static class MoeConvertCommand
         });
         return cmd.WithAction((p, token) =>
         {
-            string src = p.GetValue(model)!;
+            string src = ModelArguments.Resolve(p, model);
             var dest = p.GetValue(output);
             bool dry = p.GetValue(dryRun);
             var given = MoeOptions.Given(p, declared);

@@ -32,7 +32,7 @@ public static class MoeReportCommand
         cmd.CheckWindows(ctx, stride);
         return cmd.WithAction((p, token) =>
         {
-            string m = p.GetValue(model)!;
+            string m = ModelArguments.Resolve(p, model);
             int experts;
             using (var f = ModelFolder.Open(m)) experts = new MixtralLayout(f).Experts;
             int mt = p.GetValue(maxTokens), ct = p.GetValue(calTokens), th = p.GetValue(threads);

@@ -23,7 +23,7 @@ public static class MoeStatsCommand
         { model, text, maxTokens, ctx, stride, threads, json, plot };
         return cmd.CheckRoutingWindows(ctx, stride).WithAction((p, token) =>
         {
-            string m = p.GetValue(model)!;
+            string m = ModelArguments.Resolve(p, model);
             CommonOptions.CheckOutputFile(p.GetValue(plot), "--plot"); // before the routing pass, not after it
             using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
             var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));

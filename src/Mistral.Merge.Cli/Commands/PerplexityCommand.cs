@@ -28,7 +28,7 @@ public static class PerplexityCommand
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = TextTokens.ReadText(textPath);
-            using var m = TransformerModel.Load(p.GetValue(model)!);
+            using var m = TransformerModel.Load(ModelArguments.Resolve(p, model));
             var tok = TokenizerLoader.Load(m.Path);
             var ids = TextTokens.Encode(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(m, c, ids.Length);

@@ -27,7 +27,7 @@ public static class TokenizeCommand
         return cmd.WithAction((p, _) =>
         {
             string? t = p.GetValue(text), f = p.GetValue(file);
-            var tok = TokenizerLoader.Load(p.GetValue(model)!);
+            var tok = TokenizerLoader.Load(ModelArguments.Resolve(p, model));
             string input = t ?? ReadUtf8(f!);
             bool addBos = !p.GetValue(noBos) && tok.AddBosByDefault;
 
