@@ -12,7 +12,7 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors)" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: version, path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
         var check = new Option<bool>("--check")
         {

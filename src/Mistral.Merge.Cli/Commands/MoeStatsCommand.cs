@@ -11,7 +11,7 @@ public static class MoeStatsCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Mixtral model folder" };
+        var model = new Argument<string>("MODEL") { Description = "Mixtral model folder; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Option<string>("--text") { Description = "text file to route", Required = true };
         var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
         var ctx = MoeOptions.Ctx();

@@ -12,7 +12,7 @@ public static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model (special tokens from tokenizer_config.json), or a .model file" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model (special tokens from tokenizer_config.json), or a .model file; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Argument<string?>("TEXT") { Description = "Text to encode (or --text FILE)", Arity = ArgumentArity.ZeroOrOne };
         var file = new Option<string?>("--text") { Description = "UTF-8 text file to encode (whole file, as one text)" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS (default: tokenizer_config.json add_bos_token, else BOS)" };

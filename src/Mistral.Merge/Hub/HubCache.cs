@@ -80,7 +80,7 @@ public sealed partial class HubCache
         Directory.CreateDirectory(Path.GetDirectoryName(pointer)!);
         var depth = file.Count(c => c == '/') + 2;
         var target = string.Concat(Enumerable.Repeat("../", depth)) + "blobs/" + etag;
-        if (File.Exists(pointer) || Path.Exists(pointer)) File.Delete(pointer);
+        File.Delete(pointer); // a stale or dangling link (File.Delete ignores a missing file)
         try { File.CreateSymbolicLink(pointer, target); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException)
         {

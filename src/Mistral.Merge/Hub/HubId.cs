@@ -17,7 +17,10 @@ public sealed partial record HubId(string Repo, string Revision)
         if (Path.IsPathRooted(text) || text.StartsWith('.') || text.StartsWith('~')) return null;
         var m = Pattern().Match(text);
         if (!m.Success) return null;
-        return new HubId(m.Groups["id"].Value, m.Groups["rev"].Success ? m.Groups["rev"].Value : "main");
+        var rev = m.Groups["rev"].Success ? m.Groups["rev"].Value : "main";
+        // the revision names files under refs/ and snapshots/: no "." or ".." step out of them
+        if (rev.Split('/').Any(step => step is "" or "." or "..")) return null;
+        return new HubId(m.Groups["id"].Value, rev);
     }
 
     /// <summary>A full commit sha (40 lowercase hex digits), as opposed to a branch or tag name.</summary>

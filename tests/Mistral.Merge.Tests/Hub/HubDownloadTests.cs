@@ -243,6 +243,25 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
-    public void ATextThatIsNoHubIdIsRefused()
-        => CliRunner.AssertOneLineError(CliRunner.RunIn(Env(), "download", "/abs/path"), "download: '/abs/path' is not a Hub model id ORG/NAME[@REVISION]");
+    public void AnUnreachableHubFallsBackToTheCachedSnapshotWithAWarning()
+    {
+        _hub.Add("org/tiny").Commit(TinyFiles(14), "main");
+        var online = CliRunner.RunIn(Env(), "download", "org/tiny");
+        var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        int port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var r = CliRunner.RunIn(new Dictionary<string, string> { ["HF_ENDPOINT"] = $"http://127.0.0.1:{port}", ["HF_HOME"] = _d["hf"] }, "download", "org/tiny", "--quiet");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(online.Stdout, r.Stdout);
+        Assert.StartsWith($"warning: cannot reach 127.0.0.1:{port}: Connection refused", r.Stderr);
+        Assert.EndsWith($"; using the cached snapshot {online.Stdout.Trim()}\n", r.Stderr.ReplaceLineEndings("\n"));
+    }
+
+    [Theory]
+    [InlineData("/abs/path")]
+    [InlineData("org/name@../../etc")]
+    [InlineData("./org/name")]
+    public void ATextThatIsNoHubIdIsRefused(string text)
+        => CliRunner.AssertOneLineError(CliRunner.RunIn(Env(), "download", text), $"download: '{text}' is not a Hub model id ORG/NAME[@REVISION]");
 }
