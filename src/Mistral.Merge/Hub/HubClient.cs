@@ -158,6 +158,8 @@ internal sealed class HubClient : IDisposable
         var what = $"{status} {res.ReasonPhrase}".Trim();
         return status switch
         {
+            401 when code == "GatedRepo" => new(HubFailure.Gated,
+                $"{id.Repo} is gated ({what}): set HF_TOKEN or run huggingface-cli login, and accept its licence at {Page(id)}"),
             401 => new(HubFailure.Unauthorized, _o.Token == null
                 ? $"{id.Repo}: the Hub refused access without a token ({what}): the repository is private, gated or does not exist; set HF_TOKEN or run huggingface-cli login"
                 : $"{id.Repo}: the Hub refused the token ({what}): the repository is private or does not exist, or the token (HF_TOKEN or huggingface-cli login) is invalid"),

@@ -22,6 +22,7 @@ public sealed class FakeHub : IDisposable
         public Dictionary<string, Dictionary<string, byte[]>> Commits { get; } = [];
         /// <summary>branch or tag → commit.</summary>
         public Dictionary<string, string> Refs { get; } = [];
+        /// <summary>A gated repository whose licence nobody accepted: files answer 401 without a token, 403 with one (GatedRepo).</summary>
         public bool Gated { get; set; }
         /// <summary>A private repository: every request needs "Authorization: Bearer TOKEN".</summary>
         public string? Token { get; set; }
@@ -166,6 +167,7 @@ public sealed class FakeHub : IDisposable
             return;
         }
         if (parts.Length < 5 || parts[2] != "resolve") { await Send(s, 404, [], null, method); return; }
+        if (repo.Gated && auth == null) { await Error(s, 401, "GatedRepo", $"Access to model {id} is restricted. You must have access to it and be authenticated to access it. Please log in.", method); return; }
         if (repo.Gated) { await Error(s, 403, "GatedRepo", $"Access to model {id} is restricted and you are not in the authorized list.", method); return; }
         var revision = parts[3];
         var at = repo.Refs.TryGetValue(revision, out var cc) ? cc : revision;

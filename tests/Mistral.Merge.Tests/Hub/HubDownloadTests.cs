@@ -127,8 +127,11 @@ public sealed class HubDownloadTests : IDisposable
         var repo = _hub.Add("org/gated");
         repo.Commit(TinyFiles(6), "main");
         repo.Gated = true;
-        var r = CliRunner.RunIn(Env(), "download", "org/gated");
+        var r = CliRunner.RunIn(Env(("HF_TOKEN", "hf_user")), "download", "org/gated");
         CliRunner.AssertOneLineError(r, $"org/gated is gated (403 Forbidden): accept its licence at {_hub.Url}/org/gated with the account of your token");
+        var anonymous = CliRunner.RunIn(Env(), "download", "org/gated");
+        CliRunner.AssertOneLineError(anonymous, $"org/gated is gated (401 Unauthorized): set HF_TOKEN or run huggingface-cli login, and accept its licence at {_hub.Url}/org/gated");
+        Assert.False(Directory.Exists(Path.Combine(Repo("org/gated"), "snapshots")));
     }
 
     [Fact]
