@@ -50,6 +50,12 @@ public sealed class FakeHub : IDisposable
     /// <summary>Files served with their last byte changed (the etag still names the right content).</summary>
     public HashSet<string> Corrupt { get; } = [];
 
+    /// <summary>How long each GET of an LFS file waits before answering (to see downloads overlap).</summary>
+    public TimeSpan LfsDelay { get; set; }
+    /// <summary>The most LFS GETs that were in progress at once.</summary>
+    public int MaxLfsInFlight => _maxInFlight;
+    private int _inFlight, _maxInFlight;
+
     public string Url { get; }
 
     public FakeHub()
@@ -146,7 +152,14 @@ public sealed class FakeHub : IDisposable
         {
             var found = Repos.Values.SelectMany(r => r.Commits.Values).SelectMany(f => f).FirstOrDefault(kv => Sha256(kv.Value) == sha);
             if (found.Value == null) { await Send(s, 404, [], null, method); return; }
-            await SendFile(s, method, found.Key, found.Value, range, []);
+            int now = Interlocked.Increment(ref _inFlight);
+            for (int seen = _maxInFlight; now > seen; seen = _maxInFlight) Interlocked.CompareExchange(ref _maxInFlight, now, seen);
+            try
+            {
+                await Task.Delay(LfsDelay);
+                await SendFile(s, method, found.Key, found.Value, range, []);
+            }
+            finally { Interlocked.Decrement(ref _inFlight); }
             return;
         }
         bool api = parts is ["api", "models", _, _, "revision", _];

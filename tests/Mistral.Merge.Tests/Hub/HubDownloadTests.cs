@@ -223,15 +223,20 @@ public sealed class HubDownloadTests : IDisposable
     }
 
     [Fact]
-    public void AnIndexDecidesWhichShardsAreFetched()
+    public void AnIndexDecidesWhichShardsAreFetchedAndTheyDownloadSeveralAtOnce()
     {
-        var files = TinyFiles(13);
-        files["model.safetensors.index.json"] = "{\"metadata\": {}, \"weight_map\": {\"a\": \"model.safetensors\"}}"u8.ToArray();
-        files["consolidated.safetensors"] = [9, 9, 9];
-        var commit = _hub.Add("org/tiny").Commit(files, "main");
-        Assert.Equal(0, CliRunner.RunIn(Env(), "download", "org/tiny").ExitCode);
-        Assert.Equal(["config.json", "model.safetensors", "model.safetensors.index.json"],
-            Directory.GetFileSystemEntries(Path.Combine(Repo("org/tiny"), "snapshots", commit)).Select(Path.GetFileName).Order());
+        var files = new Dictionary<string, byte[]> { ["config.json"] = "{}"u8.ToArray(), ["consolidated.safetensors"] = [9, 9, 9] };
+        var shards = Enumerable.Range(1, 6).Select(i => $"model-{i:00000}-of-00006.safetensors").ToList();
+        foreach (var (name, i) in shards.Select((n, i) => (n, i))) files[name] = Enumerable.Repeat((byte)i, 1000 + i).ToArray();
+        files["model.safetensors.index.json"] = System.Text.Encoding.UTF8.GetBytes(
+            "{\"metadata\": {}, \"weight_map\": {" + string.Join(", ", shards.Select((n, i) => $"\"t{i}\": \"{n}\"")) + "}}");
+        var commit = _hub.Add("org/sharded").Commit(files, "main");
+        _hub.LfsDelay = TimeSpan.FromMilliseconds(80);
+        Assert.Equal(0, CliRunner.RunIn(Env(), "download", "org/sharded").ExitCode);
+        var snap = Path.Combine(Repo("org/sharded"), "snapshots", commit);
+        Assert.Equal(["config.json", .. shards, "model.safetensors.index.json"], Directory.GetFileSystemEntries(snap).Select(Path.GetFileName).Order());
+        Assert.All(shards, n => Assert.Equal(files[n], File.ReadAllBytes(Path.Combine(snap, n))));
+        Assert.InRange(_hub.MaxLfsInFlight, 2, 4); // four at a time
     }
 
     [Fact]
