@@ -22,6 +22,7 @@ public static class Program
         PerplexityCommand.Create(),
         GenerateCommand.Create(),
         CompareCommand.Create(),
+        DownloadCommand.Create(),
         QuickstartCommand.Create(),
         };
         root.Options.Add(CommonOptions.Quiet()); // recursive: every command takes --quiet
@@ -37,5 +38,11 @@ public static class Program
     }
 
     /// <summary>In-process entry for tests: output captured by the given writers.</summary>
-    public static int RunInProcess(string[] args, TextWriter stdout, TextWriter stderr) => Cli.Run(BuildRoot(), args, stdout, stderr);
+    public static int RunInProcess(string[] args, TextWriter stdout, TextWriter stderr) => RunInProcessWith(args, stdout, stderr, null);
+
+    /// <summary>As <see cref="RunInProcess"/>, reading environment variables (HF_HOME, HF_TOKEN, ...) from <paramref name="environment"/> instead of the process's.</summary>
+    public static int RunInProcessWith(string[] args, TextWriter stdout, TextWriter stderr, Func<string, string?>? environment)
+    {
+        using (CliEnvironment.Use(environment)) return Cli.Run(BuildRoot(), args, stdout, stderr);
+    }
 }

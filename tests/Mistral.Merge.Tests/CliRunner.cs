@@ -5,11 +5,19 @@ public static class CliRunner
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
+    /// <summary>Runs with the process's environment, except HF_HUB_OFFLINE=1: a test never reaches the real Hub.</summary>
     public static Result Run(params string[] args)
+        => Run(name => name == "HF_HUB_OFFLINE" ? "1" : Environment.GetEnvironmentVariable(name), args);
+
+    /// <summary>Runs with exactly <paramref name="environment"/> as its environment variables (HF_HOME, HF_ENDPOINT, ...).</summary>
+    public static Result RunIn(IReadOnlyDictionary<string, string> environment, params string[] args)
+        => Run(name => environment.GetValueOrDefault(name), args);
+
+    private static Result Run(Func<string, string?> environment, string[] args)
     {
         var o = new StringWriter();
         var e = new StringWriter();
-        var code = Mistral.Merge.Cli.Program.RunInProcess(args, o, e);
+        var code = Mistral.Merge.Cli.Program.RunInProcessWith(args, o, e, environment);
         return new Result(code, o.ToString(), e.ToString());
     }
 

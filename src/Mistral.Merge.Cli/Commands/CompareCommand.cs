@@ -10,8 +10,8 @@ public static class CompareCommand
 {
     public static Command Create()
     {
-        var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder (P in KL(P‖Q); its tokenizer is used)" };
-        var modelB = new Argument<string>("MODEL_B") { Description = "Model folder to compare (Q), same vocabulary" };
+        var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder (P in KL(P‖Q); its tokenizer is used); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
+        var modelB = new Argument<string>("MODEL_B") { Description = "Model folder to compare (Q), same vocabulary; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file", Required = true };
         var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx)" };
@@ -29,8 +29,8 @@ public static class CompareCommand
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = TextTokens.ReadText(textPath);
-            using var a = TransformerModel.Load(p.GetValue(modelA)!);
-            using var b = TransformerModel.Load(p.GetValue(modelB)!);
+            using var a = TransformerModel.Load(ModelArguments.Resolve(p, modelA));
+            using var b = TransformerModel.Load(ModelArguments.Resolve(p, modelB));
             if (a.Shape.Vocab != b.Shape.Vocab)
                 throw new MergeException($"{b.Path}: vocabulary of {b.Shape.Vocab} tokens, but {a.Path} has {a.Shape.Vocab}; KL needs the same tokenizer");
             var tok = TokenizerLoader.Load(a.Path);

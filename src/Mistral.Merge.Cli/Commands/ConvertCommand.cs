@@ -13,7 +13,7 @@ public static class ConvertCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Input model folder (single file, sharded with index, or several *.safetensors)" };
+        var model = new Argument<string>("MODEL") { Description = "Input model folder (single file, sharded with index, or several *.safetensors); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var output = new Argument<string>("OUT") { Description = "Output model folder (must not be the input or contain it)" };
         var dtype = new Option<string?>("--dtype") { Description = "Convert F32/F16/BF16/F64 tensors to bfloat16, float16 or float32 (round to nearest even); default: keep dtypes, only reshard. Integer and FP8 tensors are copied unchanged" }
             .OneOf(CommonOptions.DTypes, v => { if (v != null) DTypes.ParseUser(v, "--dtype"); });
@@ -38,7 +38,7 @@ public static class ConvertCommand
             var sw = Stopwatch.StartNew();
             using (var progress = Progress.For(p, "convert", Progress.Bytes))
             {
-                CheckpointConverter.Convert(p.GetValue(model)!, outDir, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
+                CheckpointConverter.Convert(ModelArguments.Resolve(p, model), outDir, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
                 progress.Complete();
             }
             Cli.ReportWritten(p.InvocationConfiguration.Output, outDir, sw.Elapsed,

@@ -9,7 +9,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors)" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var prompt = new Option<string>("--prompt") { Description = "The prompt text", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate", DefaultValueFactory = _ => 128 }.AtLeast(0);
         // Each sampling option is checked on its own, by the library's rule, against the other settings' defaults.
@@ -41,7 +41,7 @@ public static class GenerateCommand
             int budget = p.GetValue(maxNew);
             int nThreads = p.GetValue(threads);
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
-            string folder = p.GetValue(model)!;
+            string folder = ModelArguments.Resolve(p, model);
             using var m = TransformerModel.Load(folder);
             var kind = ChatTemplate.Parse(p.GetValue(template)!, m.Path);
             var tok = TokenizerLoader.Load(m.Path);

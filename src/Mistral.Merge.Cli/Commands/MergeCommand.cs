@@ -55,7 +55,12 @@ public static class MergeCommand
             int nThreads = CommonOptions.ThreadCount(p.GetValue(threads));
 
             if (!CommonOptions.IsQuiet(p)) foreach (var note in MergekitFlags.Notes(p, machinery)) err.WriteLine(note);
-            var planOptions = new PlanOptions { Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) && !p.GetValue(noCrimes), HubCache = p.GetValue(cache) };
+            using var downloads = new LazyProgress(p, "download"); // a hub model the cache lacks is downloaded while planning
+            var planOptions = new PlanOptions
+            {
+                Seed = p.GetValue(seed), AllowCrimes = p.GetValue(allowCrimes) && !p.GetValue(noCrimes), HubCache = p.GetValue(cache),
+                Hub = ModelArguments.Options(p, downloads, p.GetValue(cache)),
+            };
             var text = File.Exists(recipePath) ? InputFile.ReadAllTextStrict(recipePath, InputFile.Limits.Recipe, "a recipe") : ""; // else PlanFile says why
             if (RecipeStages.IsMultiDocument(text))
                 return RunStages(p, recipePath, text, dest, p.GetValue(intermediate), dry, lazy: !p.GetValue(noLazy),
@@ -70,6 +75,7 @@ public static class MergeCommand
                 RecipePlan planned;
                 try { planned = makePlan(); }
                 catch (RecipeException e) { return ReportProblems(err, e.Problems, recipePath); }
+                downloads.Complete();
                 using (planned)
                 {
                     foreach (var w in planned.Warnings) err.WriteLine($"warning: {w}");

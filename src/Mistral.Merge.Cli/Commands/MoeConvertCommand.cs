@@ -18,7 +18,7 @@ public static class MoeConvertCommand
     public static Command Create()
     {
         var surgeries = MergeMethods.Surgeries;
-        var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder" };
+        var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var output = new Argument<string?>("OUT") { Description = "Output folder (not needed with --dry-run)", Arity = ArgumentArity.ZeroOrOne };
         string[] names = [.. surgeries.Select(s => s.Spec.Name)];
         var method = new Option<string?>("--method")
@@ -59,7 +59,7 @@ public static class MoeConvertCommand
         });
         return cmd.WithAction((p, token) =>
         {
-            string src = p.GetValue(model)!;
+            string src = ModelArguments.Resolve(p, model);
             var dest = p.GetValue(output);
             bool dry = p.GetValue(dryRun);
             var given = MoeOptions.Given(p, declared);

@@ -12,7 +12,7 @@ public static class MoeReportCommand
 
     public static Command Create()
     {
-        var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder" };
+        var model = new Argument<string>("MIXTRAL") { Description = "Mixtral model folder; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Option<string>("--text") { Description = "text file the perplexity is measured on", Required = true };
         var calibration = new Option<string?>("--calibration") { Description = "text for routing frequencies / calibration inputs (default: --text)" };
         var strategies = new Option<string>("--strategies")
@@ -32,7 +32,7 @@ public static class MoeReportCommand
         cmd.CheckWindows(ctx, stride);
         return cmd.WithAction((p, token) =>
         {
-            string m = p.GetValue(model)!;
+            string m = ModelArguments.Resolve(p, model);
             int experts;
             using (var f = ModelFolder.Open(m)) experts = new MixtralLayout(f).Experts;
             int mt = p.GetValue(maxTokens), ct = p.GetValue(calTokens), th = p.GetValue(threads);

@@ -11,7 +11,7 @@ public static class MoeStatsCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Mixtral model folder" };
+        var model = new Argument<string>("MODEL") { Description = "Mixtral model folder; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Option<string>("--text") { Description = "text file to route", Required = true };
         var maxTokens = new Option<int>("--max-tokens") { Description = "token limit (BOS + text, cut)", DefaultValueFactory = _ => 20000 }.AtLeast(2);
         var ctx = MoeOptions.Ctx();
@@ -23,7 +23,7 @@ public static class MoeStatsCommand
         { model, text, maxTokens, ctx, stride, threads, json, plot };
         return cmd.CheckRoutingWindows(ctx, stride).WithAction((p, token) =>
         {
-            string m = p.GetValue(model)!;
+            string m = ModelArguments.Resolve(p, model);
             CommonOptions.CheckOutputFile(p.GetValue(plot), "--plot"); // before the routing pass, not after it
             using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
             var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));

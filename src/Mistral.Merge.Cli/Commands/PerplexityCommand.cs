@@ -10,7 +10,7 @@ public static class PerplexityCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors)" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file to score", Required = true };
         var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx, non-overlapping)" };
@@ -28,7 +28,7 @@ public static class PerplexityCommand
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = TextTokens.ReadText(textPath);
-            using var m = TransformerModel.Load(p.GetValue(model)!);
+            using var m = TransformerModel.Load(ModelArguments.Resolve(p, model));
             var tok = TokenizerLoader.Load(m.Path);
             var ids = TextTokens.Encode(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(m, c, ids.Length);

@@ -12,7 +12,7 @@ public static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model (special tokens from tokenizer_config.json), or a .model file" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model (special tokens from tokenizer_config.json), or a .model file; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Argument<string?>("TEXT") { Description = "Text to encode (or --text FILE)", Arity = ArgumentArity.ZeroOrOne };
         var file = new Option<string?>("--text") { Description = "UTF-8 text file to encode (whole file, as one text)" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS (default: tokenizer_config.json add_bos_token, else BOS)" };
@@ -27,7 +27,7 @@ public static class TokenizeCommand
         return cmd.WithAction((p, _) =>
         {
             string? t = p.GetValue(text), f = p.GetValue(file);
-            var tok = TokenizerLoader.Load(p.GetValue(model)!);
+            var tok = TokenizerLoader.Load(ModelArguments.Resolve(p, model));
             string input = t ?? ReadUtf8(f!);
             bool addBos = !p.GetValue(noBos) && tok.AddBosByDefault;
 

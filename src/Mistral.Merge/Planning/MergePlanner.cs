@@ -8,6 +8,8 @@ public sealed record PlanOptions
     public ulong Seed { get; init; }
     /// <summary>Hugging Face hub cache to search (default: from the environment).</summary>
     public string? HubCache { get; init; }
+    /// <summary>Hub settings to download a model the cache lacks with; null: the cache is only read.</summary>
+    public Hub.HubOptions? Hub { get; init; }
     /// <summary>Merge models whose architectures or dimensions differ (mergekit's <c>--allow-crimes</c>): a warning instead of a refusal.</summary>
     public bool AllowCrimes { get; init; }
 }

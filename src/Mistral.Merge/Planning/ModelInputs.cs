@@ -20,21 +20,21 @@ internal sealed class ModelInputs
 
     public void ResolveModels()
     {
-        var resolver = new ModelResolver(_r.Folder, _c.Options.HubCache);
+        var resolver = new ModelResolver(_r.Folder, _c.Options.HubCache, _c.Options.Hub);
         foreach (var mref in _r.AllModelRefs())
         {
             // model+adapter: the model's tensors with a PEFT adapter applied while they are read
             var parts = mref.Text.Split('+', 2);
-            var folder = resolver.TryResolve(parts[0], out var where);
-            if (folder == null) { _p.Add(mref.Mark, $"model '{parts[0]}' not found: looked in {where}"); continue; }
-            string? adapterFolder = null;
-            if (parts.Length == 2 && (adapterFolder = resolver.TryResolve(parts[1], out var whereAdapter)) == null)
-            {
-                _p.Add(mref.Mark, $"adapter '{parts[1]}' not found: looked in {whereAdapter}");
-                continue;
-            }
             try
             {
+                var folder = resolver.TryResolve(parts[0], out var where);
+                if (folder == null) { _p.Add(mref.Mark, $"model '{parts[0]}' not found: looked in {where}"); continue; }
+                string? adapterFolder = null;
+                if (parts.Length == 2 && (adapterFolder = resolver.TryResolve(parts[1], out var whereAdapter)) == null)
+                {
+                    _p.Add(mref.Mark, $"adapter '{parts[1]}' not found: looked in {whereAdapter}");
+                    continue;
+                }
                 var mf = ModelFolder.Open(folder);
                 LoraAdapter? adapter = null;
                 try { adapter = adapterFolder == null ? null : LoraAdapter.Open(adapterFolder); }
