@@ -25,6 +25,9 @@ public abstract class JinjaValue
         JsonValue v when v.TryGetValue<string>(out var s) => new JinjaString(s),
         JsonValue v when v.TryGetValue<bool>(out var b) => JinjaBool.Of(b),
         JsonValue v when v.TryGetValue<double>(out var d) => JinjaNumber.Of(d),
+        JsonValue v when v.TryGetValue<long>(out var l) => JinjaNumber.Of(l),
+        JsonValue v when v.TryGetValue<int>(out var i) => JinjaNumber.Of(i),
+        JsonValue v when v.TryGetValue<float>(out var f) => JinjaNumber.Of(f),
         _ => JinjaNull.Instance,
     };
 }

@@ -63,6 +63,7 @@ public sealed class ChatTemplateTests : IDisposable
     {
         File.WriteAllText(_d["my.jinja"], "{% for m in messages %}{{ m.role | upper }};{% endfor %}");
         Assert.Equal("SYSTEM;USER;", ChatTemplate.Resolve(_d["my.jinja"], _d.Path).Render(Chat, null));
+        Assert.Contains("missing.jinja", Assert.Throws<MergeException>(() => ChatTemplate.Resolve(_d["missing.jinja"], _d.Path)).Message);
         var e = Assert.Throws<MergeException>(() => ChatTemplate.Resolve("vicuna", _d.Path));
         Assert.Equal("--chat-template must be auto, none, alpaca, chatml, exaone, llama3, mistral or a .jinja file, got 'vicuna'", e.Message);
     }

@@ -78,4 +78,18 @@ public sealed class ModelTemplateRenderingTests
         Assert.Equal(names.Count * 10, cases.Count);
         Assert.Contains(cases, c => c!["error"] is { } e && (string)e! == "System role not supported");
     }
+
+    [Fact]
+    public void TheBuiltinRecipeTemplatesReproduceTheirEarlierRenderings()
+    {
+        var doc = JsonNode.Parse(File.ReadAllText(Path.Combine(SharedFixtures.RepoRoot, "tests", "Mistral.Merge.Tests", "Recipes", "chat-template-renderings.json")))!;
+        foreach (var name in ChatTemplates.Names)
+        {
+            var variables = new JsonObject
+            {
+                ["messages"] = doc["messages"]!.DeepClone(), ["add_generation_prompt"] = true, ["bos_token"] = "<s>", ["eos_token"] = "</s>",
+            };
+            Assert.Equal((string)doc["templates"]![name]!["rendered"]!, JinjaTemplate.Parse(ChatTemplates.Builtin(name), name).Render(variables));
+        }
+    }
 }
