@@ -9,6 +9,8 @@ internal static class JinjaJson
 
     public static string Write(JinjaValue input, Options o, int depth = 0, bool undefinedToNull = true)
     {
+        // A namespace may hold itself ({% set ns.me = ns %}): JavaScript runs out of stack, so does this, politely.
+        if (depth > 1000) throw new JinjaError("Maximum call stack size exceeded");
         string itemSep, keySep;
         if (o.Separators is { } s) (itemSep, keySep) = s;
         else if (o.Indent is > 0) (itemSep, keySep) = (",", ": ");

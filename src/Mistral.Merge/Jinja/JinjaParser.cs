@@ -9,6 +9,16 @@ internal sealed class JinjaParser
     private readonly List<Token> _tokens;
     private readonly int _end;
     private int _current;
+    private int _depth;
+    private const int MaxNesting = 400;   // far deeper than any template; deeper input would overflow the stack
+
+    /// <summary>Counts one level of nesting (a block, a parenthesis, a prefix operator) for the duration of a parse.</summary>
+    private T Nested<T>(Func<T> parse)
+    {
+        if (++_depth > MaxNesting) throw new JinjaError($"the template nests deeper than {MaxNesting} levels", Here);
+        try { return parse(); }
+        finally { _depth--; }
+    }
 
     private JinjaParser(List<Token> tokens, int end) { _tokens = tokens; _end = end; }
 
@@ -17,7 +27,25 @@ internal sealed class JinjaParser
         var p = new JinjaParser(tokens, endOffset);
         var body = new List<Node>();
         while (p._current < tokens.Count) body.Add(p.ParseAny());
-        return new ProgramNode(body);
+        var program = new ProgramNode(body);
+        CheckHeight(program);
+        return program;
+    }
+
+    /// <summary>A long chain of operators (1 + 1 + … or x|f|f|…) is built without recursion but evaluated with it:
+    /// refuse trees taller than the evaluator's stack allows (walked with an explicit stack).</summary>
+    private static void CheckHeight(Node root)
+    {
+        const int MaxHeight = 1000;
+        var stack = new Stack<(Node Node, int Depth)>();
+        stack.Push((root, 0));
+        while (stack.Count > 0)
+        {
+            var (node, depth) = stack.Pop();
+            if (depth > MaxHeight) throw new JinjaError($"the template nests deeper than {MaxHeight} levels", node.Offset);
+            foreach (var child in node.Children())
+                if (child != null) stack.Push((child, depth + 1));
+        }
     }
 
     private Token Peek(int ahead = 0) => _current + ahead < _tokens.Count
@@ -59,7 +87,9 @@ internal sealed class JinjaParser
         return true;
     }
 
-    private Node ParseAny()
+    private Node ParseAny() => Nested(ParseAnyCore);
+
+    private Node ParseAnyCore()
     {
         var t = Peek();
         switch (t.Type)
@@ -199,7 +229,7 @@ internal sealed class JinjaParser
         {
             int elif = Peek().Offset;
             _current += 2;
-            alternate.Add(ParseIf(elif));
+            alternate.Add(Nested(() => ParseIf(elif)));
         }
         else if (IsStatement("else"))
         {
@@ -244,7 +274,7 @@ internal sealed class JinjaParser
         return new ForNode(at, loopVar, iterable, body, alternative);
     }
 
-    private Node ParseExpression() => ParseIfExpression();
+    private Node ParseExpression() => Nested(ParseIfExpression);
 
     private Node ParseIfExpression()
     {
@@ -257,7 +287,7 @@ internal sealed class JinjaParser
             if (IsIdentifier("else"))
             {
                 ++_current;
-                var whenFalse = ParseIfExpression();
+                var whenFalse = Nested(ParseIfExpression);
                 return new TernaryNode(at, test, a, whenFalse);
             }
             return new SelectNode(at, a, test);
@@ -293,7 +323,7 @@ internal sealed class JinjaParser
         while (IsIdentifier("not"))
         {
             var op = _tokens[_current++];
-            right = new UnaryNode(op.Offset, "not", ParseLogicalNot());
+            right = new UnaryNode(op.Offset, "not", Nested(ParseLogicalNot));
         }
         return right ?? ParseComparison();
     }
@@ -335,7 +365,7 @@ internal sealed class JinjaParser
     {
         Node expression = new CallNode(callee.Offset, callee, ParseArgs(parameters: false));
         expression = ParseMember(expression);
-        if (Is(TokenType.OpenParen)) expression = ParseCall(expression);
+        if (Is(TokenType.OpenParen)) expression = Nested(() => ParseCall(expression));
         return expression;
     }
 
@@ -517,7 +547,7 @@ internal sealed class JinjaParser
         if (_current < _tokens.Count && _tokens[_current] is { Type: TokenType.UnaryOperator or TokenType.AdditiveBinaryOperator, Value: "-" or "+" } op)
         {
             _current++;
-            return new UnaryNode(op.Offset, op.Value, ParseUnarySign());
+            return new UnaryNode(op.Offset, op.Value, Nested(ParseUnarySign));
         }
         return ParseCallMember();
     }

@@ -52,4 +52,15 @@ public sealed class JinjaErrorTests
         var e = Assert.Throws<JinjaException>(() => JinjaTemplate.Parse("x", "t").Render(new Dictionary<string, JinjaValue> { ["true"] = JinjaBool.False }));
         Assert.Equal("Variable already declared: true", e.Reason);
     }
+
+    [Fact]
+    public void DeeplyNestedInputIsAnErrorNotAStackOverflow()
+    {
+        Assert.Equal("the template nests deeper than 400 levels", Fails("{{ " + new string('(', 100_000) + "1" + new string(')', 100_000) + " }}").Reason);
+        Assert.Equal("the template nests deeper than 400 levels", Fails("{{ " + string.Concat(Enumerable.Repeat("not ", 100_000)) + "1 }}").Reason);
+        Assert.Equal("the template nests deeper than 400 levels", Fails(string.Concat(Enumerable.Repeat("{% if true %}", 100_000))).Reason);
+        Assert.Equal("the template nests deeper than 1000 levels", Fails("{{ 1" + string.Concat(Enumerable.Repeat(" + 1", 100_000)) + " }}").Reason);
+        Assert.Equal("the template nests deeper than 400 levels", Fails("{{ f" + string.Concat(Enumerable.Repeat("()", 100_000)) + " }}").Reason);
+        Assert.Equal("Maximum call stack size exceeded", Fails("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}").Reason);
+    }
 }
