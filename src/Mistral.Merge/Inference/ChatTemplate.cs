@@ -1,49 +1,89 @@
 using System.Text.Json.Nodes;
+using Mistral.Merge.Inference.Tokenization;
 using Mistral.Merge.IO;
+using Mistral.Merge.Jinja;
+using Mistral.Merge.Recipes;
 
 namespace Mistral.Merge.Inference;
 
-public enum ChatTemplateKind { None, Mistral, ChatML }
-
 /// <summary>
-/// The two prompt formats we know: Mistral <c>[INST] … [/INST]</c> and ChatML
-/// (<c>&lt;|im_start|&gt;role\n…&lt;|im_end|&gt;</c>). BOS is added by the tokenizer, not here.
+/// The chat template <c>generate</c> formats a conversation with: the model's own (<c>auto</c>), a built-in
+/// (<see cref="ChatTemplates.Names"/>), a <c>.jinja</c> file, or <c>none</c> (the text as given). Null
+/// <see cref="Template"/> means none. <see cref="Name"/> is what was chosen, <see cref="Source"/> where the text came from.
 /// </summary>
-public static class ChatTemplate
+public sealed record ChatTemplate(string Name, string Source, JinjaTemplate? Template)
 {
-    public static ChatTemplateKind Parse(string value, string modelFolder) => value.ToLowerInvariant() switch
-    {
-        "auto" => Detect(modelFolder),
-        "mistral" => ChatTemplateKind.Mistral,
-        "chatml" => ChatTemplateKind.ChatML,
-        "none" => ChatTemplateKind.None,
-        _ => throw new MergeException($"--chat-template must be auto, mistral, chatml or none, got '{value}'"),
-    };
+    public const string Auto = "auto", None = "none";
 
-    /// <summary>From tokenizer_config.json's <c>chat_template</c> (a string or a list of named templates); None when absent or unknown.</summary>
-    public static ChatTemplateKind Detect(string modelFolder)
+    /// <summary>Every accepted value but a path: auto, none and the built-in names.</summary>
+    public static IReadOnlyList<string> Choices { get; } = [Auto, None, .. ChatTemplates.Names];
+
+    /// <summary>Null when <paramref name="value"/> is a choice or names a .jinja file; else why not.</summary>
+    public static string? Problem(string value) =>
+        Choices.Contains(value) || value.EndsWith(".jinja", StringComparison.OrdinalIgnoreCase) ? null
+            : $"--chat-template must be {string.Join(", ", Choices)} or a .jinja file, got '{value}'";
+
+    /// <summary>Resolves and parses the template for <paramref name="modelFolder"/>; <c>auto</c> without a template in the
+    /// folder is none. A template that does not parse is a one-line error naming its file and line:column.</summary>
+    public static ChatTemplate Resolve(string value, string modelFolder)
     {
-        var path = Path.Combine(modelFolder, "tokenizer_config.json");
-        if (!InputFile.IsPresent(path)) return ChatTemplateKind.None;
-        var node = JsonFile.ReadObject(path, "tokenizer_config.json");
-        string? template = node["chat_template"] switch
+        if (Problem(value) is { } bad) throw new MergeException(bad);
+        if (value == None) return new(None, "none", null);
+        if (value == Auto)
         {
-            JsonValue v when v.TryGetValue<string>(out var s) => s,
-            JsonArray a => a.OfType<JsonObject>().Select(o => o["template"] is JsonValue t && t.TryGetValue<string>(out var s) ? s : null).FirstOrDefault(t => t != null),
-            _ => null,
-        };
-        if (template == null) return ChatTemplateKind.None;
-        if (template.Contains("<|im_start|>", StringComparison.Ordinal)) return ChatTemplateKind.ChatML;
-        if (template.Contains("[INST]", StringComparison.Ordinal)) return ChatTemplateKind.Mistral;
-        return ChatTemplateKind.None;
+            if (ChatTemplates.Read(modelFolder) is not { } own) return new(None, "none (the model has no chat template)", null);
+            return new(Auto, own.Path, JinjaTemplate.Parse(own.Text, own.Path));
+        }
+        if (ChatTemplates.Names.Contains(value))
+            return new(value, $"built-in '{value}'", JinjaTemplate.Parse(ChatTemplates.Builtin(value), $"built-in '{value}'"));
+        InputFile.Require(value);
+        return new(value, value, JinjaTemplate.Parse(InputFile.ReadAllText(value, InputFile.Limits.JsonSideFile, "a chat template"), value));
     }
 
-    public static string Apply(ChatTemplateKind kind, string prompt, string? system) => kind switch
+    /// <summary>
+    /// The prompt text for <paramref name="messages"/> (a list of {role, content, ...}), as transformers'
+    /// apply_chat_template renders it: add_generation_prompt true, bos_token/eos_token from the tokenizer's settings
+    /// (absent when it has none). Without a template: the contents, separated by blank lines.
+    /// </summary>
+    public string Render(JsonArray messages, TokenizerConfig? tokens, Func<DateTime>? now = null)
     {
-        // Mistral folds a system prompt into the first user turn.
-        ChatTemplateKind.Mistral => $"[INST] {(string.IsNullOrEmpty(system) ? "" : system + "\n\n")}{prompt} [/INST]",
-        ChatTemplateKind.ChatML => (string.IsNullOrEmpty(system) ? "" : $"<|im_start|>system\n{system}<|im_end|>\n")
-            + $"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
-        _ => string.IsNullOrEmpty(system) ? prompt : system + "\n\n" + prompt,
-    };
+        if (Template == null)
+            return string.Join("\n\n", messages.Select(m => m?["content"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : ""));
+        var variables = new JsonObject
+        {
+            ["messages"] = messages.DeepClone(),
+            ["add_generation_prompt"] = true,
+        };
+        if (tokens?.BosToken is { } bos) variables["bos_token"] = bos;
+        if (tokens?.EosToken is { } eos) variables["eos_token"] = eos;
+        return Template.Render(variables, now);
+    }
+
+    /// <summary>One user message, after a system message when one is given.</summary>
+    public static JsonArray Conversation(string prompt, string? system) => WithSystem([new JsonObject { ["role"] = "user", ["content"] = prompt }], system);
+
+    /// <summary><paramref name="system"/> replaces the content of a leading system message, or is inserted as one.</summary>
+    public static JsonArray WithSystem(JsonArray messages, string? system)
+    {
+        if (system == null) return messages;
+        if (messages.Count > 0 && messages[0] is JsonObject first && first["role"] is JsonValue r && r.TryGetValue<string>(out var role) && role == "system")
+            first["content"] = system;
+        else messages.Insert(0, new JsonObject { ["role"] = "system", ["content"] = system });
+        return messages;
+    }
+
+    /// <summary>A conversation file: a JSON list of objects, each with a string "role" (and usually "content").</summary>
+    public static JsonArray ReadMessages(string path)
+    {
+        var node = JsonFile.Parse(InputFile.ReadAllBytes(path, InputFile.Limits.JsonSideFile, "a messages file"), path);
+        if (node is not JsonArray list || list.Count == 0) throw new MergeException($"{path}: expected a non-empty JSON list of {{\"role\": ..., \"content\": ...}} messages");
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (list[i] is not JsonObject m || m["role"] is not JsonValue r || !r.TryGetValue<string>(out _))
+                throw new MergeException($"{path}: message {i} is not an object with a string \"role\"");
+            if (m["content"] is { } c && c is not JsonValue && c is not JsonArray)
+                throw new MergeException($"{path}: message {i} has a \"content\" that is neither text nor a list");
+        }
+        return list;
+    }
 }

@@ -15,11 +15,13 @@ public sealed record GenerationResult(int[] PromptIds, int[] Ids, string Text, b
 public static class Generator
 {
     public static GenerationResult Generate(IBackend backend, ITokenizer tokenizer, int[] promptIds, int maxNewTokens,
-        Sampler sampler, Action<string>? onText = null, CancellationToken cancel = default)
+        Sampler sampler, Action<string>? onText = null, IReadOnlyCollection<int>? stopIds = null, CancellationToken cancel = default)
     {
         if (promptIds.Length == 0) throw new MergeException("the prompt is empty (no tokens, not even BOS)");
         if (maxNewTokens < 0) throw new MergeException($"--max-new-tokens must be ≥ 0, got {maxNewTokens}");
-        int vocab = backend.Shape.Vocab, eos = tokenizer.EosId;
+        int vocab = backend.Shape.Vocab;
+        // Every EOS of generation_config.json stops, as in transformers; the tokenizer's alone when none is given.
+        var stop = stopIds is { Count: > 0 } ? new HashSet<int>(stopIds) : [tokenizer.EosId];
         using var cache = backend.CreateCache(promptIds.Length + Math.Max(1, maxNewTokens));
         var logits = new float[vocab];
         var history = new int[promptIds.Length + maxNewTokens];
@@ -42,7 +44,7 @@ public static class Generator
         {
             cancel.ThrowIfCancellationRequested();
             int next = sampler.Next(logits, history.AsSpan(0, promptIds.Length + n));
-            if (next == eos) { eosHit = true; break; }
+            if (stop.Contains(next)) { eosHit = true; break; }
             history[promptIds.Length + n++] = next;
             onText?.Invoke(stream.Push(history.AsSpan(promptIds.Length, n)));
             if (n == maxNewTokens) break;

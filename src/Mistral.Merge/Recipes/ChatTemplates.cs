@@ -50,26 +50,43 @@ public static class ChatTemplates
         return counts.Count == 0 ? null : counts.MaxBy(c => c.Count).Template; // MaxBy keeps the first of equals
     }
 
-    /// <summary>A model's default chat template, whitespace-trimmed: chat_template.jinja, else chat_template.json, else
-    /// tokenizer_config.json (a string, or the entry named "default" of a list of named templates).</summary>
-    public static string? TemplateOf(string folder)
+    /// <summary>A model's default chat template, whitespace-trimmed (see <see cref="Read"/>).</summary>
+    public static string? TemplateOf(string folder) => Read(folder) is { } t ? Trimmed(t.Text) : null;
+
+    /// <summary>A model's default chat template as written, and the file it came from: chat_template.jinja, else
+    /// chat_template.json, else tokenizer_config.json (a string, or the entry named "default" of a list of named
+    /// templates). Null when there is none, or it is only whitespace. The one reader of a folder's chat template
+    /// (a merge's <c>auto</c> and <c>generate --chat-template auto</c> both ask it).</summary>
+    public static ModelTemplate? Read(string folder)
     {
         var jinja = Path.Combine(folder, "chat_template.jinja");
-        if (InputFile.IsPresent(jinja)) return Trimmed(InputFile.ReadAllText(jinja, InputFile.Limits.JsonSideFile, "a chat template"));
+        if (InputFile.IsPresent(jinja))
+        {
+            string text = InputFile.ReadAllText(jinja, InputFile.Limits.JsonSideFile, "a chat template");
+            return Trimmed(text) == null ? null : new ModelTemplate(text, jinja);
+        }
         foreach (var file in new[] { "chat_template.json", "tokenizer_config.json" })
         {
             var path = Path.Combine(folder, file);
             if (!InputFile.IsPresent(path)) continue;
             var node = JsonFile.ReadObject(path, file)["chat_template"];
-            if (node is JsonValue v && v.TryGetValue<string>(out var s)) return Trimmed(s);
-            if (node is JsonArray named)
+            string? text = null;
+            if (node is JsonValue v && v.TryGetValue<string>(out var s)) text = s;
+            else if (node is JsonArray named)
                 foreach (var e in named)
                     if (e is JsonObject o && o["name"] is JsonValue nv && nv.TryGetValue<string>(out var n) && n == "default"
                         && o["template"] is JsonValue tv && tv.TryGetValue<string>(out var d))
-                        return Trimmed(d);
+                    {
+                        text = d;
+                        break;
+                    }
+            if (text != null) return Trimmed(text) == null ? null : new ModelTemplate(text, path);
         }
         return null;
     }
 
     private static string? Trimmed(string s) => s.Trim() is { Length: > 0 } t ? t : null;
 }
+
+/// <summary>A model's own chat template and the file it was read from.</summary>
+public sealed record ModelTemplate(string Text, string Path);

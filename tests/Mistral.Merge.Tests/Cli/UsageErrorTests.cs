@@ -25,6 +25,10 @@ public sealed class UsageErrorTests
         { ["moe-convert", "m", "o", "--num-experts", "2", "--dtype", "int4"], "--dtype" },
         { ["perplexity", "m", "--text", "t", "--device", "tpu"], "--device tpu: unknown device" },
         { ["generate", "m", "--prompt", "x", "--max-new-tokens", "-1"], "--max-new-tokens must be at least 0, got -1" },
+        { ["generate", "m"], "generate needs exactly one of --prompt and --messages" },
+        { ["generate", "m", "--prompt", "x", "--messages", "c.json"], "generate needs exactly one of --prompt and --messages" },
+        { ["generate", "m", "--prompt", "x", "--chat-template", "vicuna"], "--chat-template must be auto, none, alpaca, chatml, exaone, llama3, mistral or a .jinja file, got 'vicuna'" },
+        { ["generate", "m", "--prompt", "x", "--top-p", "0"], "--top-p must be in (0, 1], got 0" },
         { ["compare", "a", "b", "--text", "t", "--max-tokens", "-1"], "--max-tokens must be at least 0, got -1" },
         { ["quickstart", "d", "--bogus"], "Unrecognized command or argument '--bogus'" },
     };

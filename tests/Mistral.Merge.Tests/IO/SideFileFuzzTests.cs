@@ -101,7 +101,7 @@ public sealed class SideFileFuzzTests : IDisposable
             () =>
             {
                 TokenizerLoader.Load(dir).Encode("Hello <s> world", addBos: true);
-                ChatTemplate.Detect(dir);
+                ChatTemplate.Resolve(ChatTemplate.Auto, dir).Render(ChatTemplate.Conversation("Hi", "S"), null);
             },
             () => CliRunner.Run("tokenize", dir, "hi"));
     }

@@ -60,7 +60,11 @@ public class CommandTests
     {
         var r = CliRunner.Run("generate", Fx("stories260k"), "--prompt", "Hi", "--system", "S", "--chat-template", "mistral", "--temperature", "0", "--max-new-tokens", "2", "--json");
         Assert.Equal(0, r.ExitCode);
-        Assert.Equal("[INST] S\n\nHi [/INST]", (string)JsonNode.Parse(r.Stdout)!["prompt"]!);
+        var j = JsonNode.Parse(r.Stdout)!;
+        // The built-in mistral template writes BOS itself; it is not added a second time.
+        Assert.Equal("<s>[INST] S\n\nHi [/INST]", (string)j["prompt"]!);
+        Assert.Equal(1, (int)j["prompt_ids"]![0]!);
+        Assert.NotEqual(1, (int)j["prompt_ids"]![1]!);
     }
 
     [FixtureFact]
@@ -154,7 +158,7 @@ public class CommandTests
         AssertOneLineError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"]), "no tokenizer.model");
         CliRunner.AssertUsageError(CliRunner.Run("generate", m, "--prompt", "x", "--temperature", "-1"), "generate", "--temperature must be ≥ 0");
         CliRunner.AssertUsageError(CliRunner.Run("generate", m, "--prompt", "x", "--top-p", "0"), "generate", "--top-p must be in (0, 1]");
-        CliRunner.AssertUsageError(CliRunner.Run("generate", m, "--prompt", "x", "--chat-template", "alpaca"), "generate", "--chat-template: expected auto, mistral, chatml or none, got 'alpaca'");
+        CliRunner.AssertUsageError(CliRunner.Run("generate", m, "--prompt", "x", "--chat-template", "vicuna"), "generate", "--chat-template must be auto, none, alpaca, chatml, exaone, llama3, mistral or a .jinja file, got 'vicuna'");
         AssertOneLineError(CliRunner.Run("generate", dir["missing"], "--prompt", "x"), "model folder not found");
         CliRunner.AssertUsageError(CliRunner.Run("perplexity", m, "--text", dir["t.txt"], "--threads", "-2"), "perplexity", "--threads must be");
     }

@@ -107,25 +107,6 @@ public class SamplerTests
     }
 
     [Fact]
-    public void ChatTemplatesFormatAndDetect()
-    {
-        Assert.Equal("[INST] Hi [/INST]", ChatTemplate.Apply(ChatTemplateKind.Mistral, "Hi", null));
-        Assert.Equal("[INST] Be brief.\n\nHi [/INST]", ChatTemplate.Apply(ChatTemplateKind.Mistral, "Hi", "Be brief."));
-        Assert.Equal("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", ChatTemplate.Apply(ChatTemplateKind.ChatML, "Hi", "S"));
-        Assert.Equal("Hi", ChatTemplate.Apply(ChatTemplateKind.None, "Hi", null));
-        using var dir = new TempDir();
-        Assert.Equal(ChatTemplateKind.None, ChatTemplate.Detect(dir.Path));
-        File.WriteAllText(dir["tokenizer_config.json"], """{"chat_template": "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"}""");
-        Assert.Equal(ChatTemplateKind.Mistral, ChatTemplate.Parse("auto", dir.Path));
-        File.WriteAllText(dir["tokenizer_config.json"], """{"chat_template": [{"name": "default", "template": "<|im_start|>{{ m }}"}]}""");
-        Assert.Equal(ChatTemplateKind.ChatML, ChatTemplate.Parse("auto", dir.Path));
-        File.WriteAllText(dir["tokenizer_config.json"], """{"chat_template": "{{ something else }}"}""");
-        Assert.Equal(ChatTemplateKind.None, ChatTemplate.Parse("auto", dir.Path));
-        Assert.Equal(ChatTemplateKind.ChatML, ChatTemplate.Parse("chatml", dir.Path));
-        Assert.Throws<MergeException>(() => ChatTemplate.Parse("vicuna", dir.Path));
-    }
-
-    [Fact]
     public void WindowsFollowTheHfPerplexityGuide()
     {
         // protocol of expected.json: 20000 tokens, ctx = stride = 256 → 19 921 scored

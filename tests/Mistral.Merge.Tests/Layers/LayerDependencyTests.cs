@@ -18,7 +18,7 @@ public class LayerDependencyTests
     /// <summary>Bottom to top; a namespace belongs to the layer whose namespace is it or a prefix of it.</summary>
     public static readonly string[] Layers =
     [
-        "Core", "Numerics", "IO", "Hub", "Models", "Recipes", "Merging", "Inference", "Moe", "Planning", "Cuda",
+        "Core", "Jinja", "Numerics", "IO", "Hub", "Models", "Recipes", "Merging", "Inference", "Moe", "Planning", "Cuda",
     ];
 
     private const string Root = "Mistral.Merge";
