@@ -15,7 +15,7 @@ namespace Mistral.Merge.IO.Pickle;
 internal sealed unsafe class RestrictedUnpickler
 {
     public const int MaxMarkDepth = 1000;
-    public const long MaxValues = 8_000_000;
+    public const long MaxValues = 4_000_000;
     public const int MaxStringBytes = 16 << 20;
     public const int MaxLongBytes = 64;
 
@@ -33,7 +33,7 @@ internal sealed unsafe class RestrictedUnpickler
     /// <param name="persistentLoad">Turns a persistent id into a value (a storage reference), or throws the given error.</param>
     private RestrictedUnpickler(string where, byte* data, long start, long end, Func<object?, Func<string, Exception>, object?> persistentLoad)
     {
-        _where = where; _data = data; _pos = start; _end = end; _persistentLoad = persistentLoad;
+        _where = where; _data = data; _pos = _start = start; _end = end; _persistentLoad = persistentLoad;
     }
 
     /// <summary>Reads one pickle from [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="data"/>; returns its value and the offset after its STOP.</summary>
@@ -45,9 +45,13 @@ internal sealed unsafe class RestrictedUnpickler
         return (u.Run(), u._pos);
     }
 
+    private readonly long _start;
     private long _opAt;
 
-    private MergeException Fail(string message) => new($"{_where}: {message} (opcode at byte {_opAt})");
+    /// <summary>Where the current opcode is, counted from the pickle's first byte (as pickletools.dis shows it).</summary>
+    private long OpAt => _opAt - _start;
+
+    private MergeException Fail(string message) => new($"{_where}: {message} (opcode at byte {OpAt} of the pickle)");
 
     private object? Run()
     {
@@ -149,7 +153,7 @@ internal sealed unsafe class RestrictedUnpickler
     }
 
     private MergeException Refused(string fullName, string opcode) =>
-        new($"{_where}: refused: the pickle names '{TorchGlobals.Printable(fullName, 80)}' (opcode {opcode} at byte {_opAt}), which is not on the allow-list of a weights-only checkpoint; nothing was run (see docs/checkpoints.md)");
+        new($"{_where}: refused: the pickle names '{TorchGlobals.Printable(fullName, 80)}' (opcode {opcode} at byte {OpAt} of the pickle), which is not on the allow-list of a weights-only checkpoint; nothing was run (see docs/checkpoints.md)");
 
     private PickleGlobal Resolve(string module, string name, string opcode)
     {
