@@ -37,28 +37,29 @@ public static unsafe class PytorchCheckpoint
         if (pickles.Count != 1)
             throw new MergeException(pickles.Count == 0
                 ? $"{path}: a zip archive without a NAME/data.pkl member (not a torch.save checkpoint)"
-                : $"{path}: a zip archive with {pickles.Count} NAME/data.pkl members ({string.Join(", ", pickles.Take(3))}…); torch.save writes one");
+                : $"{path}: a zip archive with {pickles.Count} NAME/data.pkl members ({string.Join(", ", pickles.Take(3).Select(N))}…); torch.save writes one");
         var prefix = pickles[0][..^"data.pkl".Length];
+        var shownPrefix = N(prefix);
         if (entries.TryGetValue(prefix + "byteorder", out var order))
         {
             var text = System.Text.Encoding.ASCII.GetString(Stored(path, order, 16, p));
-            if (text != "little") throw new MergeException($"{path}: byte order '{TorchGlobals.Printable(text, 16)}' (member {order.Name}); only little-endian checkpoints are supported");
+            if (text != "little") throw new MergeException($"{path}: byte order '{TorchGlobals.Printable(text, 16)}' (member {N(order.Name)}); only little-endian checkpoints are supported");
         }
         var pkl = entries[pickles[0]];
         Stored(path, pkl, long.MaxValue, null);
         var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
-        var (value, end) = RestrictedUnpickler.Load($"{path}: pickle {pkl.Name}", p, pkl.DataOffset, pkl.DataOffset + pkl.Length, StorageLoader(storages));
+        var (value, end) = RestrictedUnpickler.Load($"{path}: pickle {N(pkl.Name)}", p, pkl.DataOffset, pkl.DataOffset + pkl.Length, StorageLoader(storages));
         if (end != pkl.DataOffset + pkl.Length)
-            throw new MergeException($"{path}: {pkl.DataOffset + pkl.Length - end} bytes after the end of pickle {pkl.Name}");
+            throw new MergeException($"{path}: {pkl.DataOffset + pkl.Length - end} bytes after the end of pickle {N(pkl.Name)}");
         var starts = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var s in storages.Values)
         {
             if (!entries.TryGetValue(prefix + "data/" + s.Key, out var member))
-                throw new MergeException($"{path}: storage '{TorchGlobals.Printable(s.Key, 40)}' has no member {prefix}data/{TorchGlobals.Printable(s.Key, 40)}");
+                throw new MergeException($"{path}: storage '{TorchGlobals.Printable(s.Key, 40)}' has no member {shownPrefix}data/{TorchGlobals.Printable(s.Key, 40)}");
             Stored(path, member, long.MaxValue, null);
             long need = Bytes(path, s);
             if (member.Length != need)
-                throw new MergeException($"{path}: member {member.Name} holds {member.Length} bytes but its {s.TypeName} of {s.Elements} elements needs {need}");
+                throw new MergeException($"{path}: member {N(member.Name)} holds {member.Length} bytes but its {s.TypeName} of {s.Elements} elements needs {need}");
             starts[s.Key] = member.DataOffset;
         }
         return new(0, TorchStateDict.Place(path, value, starts), ZipFormat);
@@ -113,6 +114,9 @@ public static unsafe class PytorchCheckpoint
         if (pos != length) throw new MergeException($"{path}: {length - pos} trailing bytes after the last storage");
         return new(0, TorchStateDict.Place(path, value, starts), LegacyFormat);
     }
+
+    /// <summary>A member name as an error line shows it (control characters replaced).</summary>
+    private static string N(string name) => TorchGlobals.Printable(name, 80);
 
     private static long Bytes(string path, TorchStorage s)
     {
