@@ -28,6 +28,26 @@ public class MalformedBinTests
     }
 
     [Fact]
+    public void AZip64ArchiveReadsLikeTheOriginal()
+    {
+        // also read by Python's zipfile and torch.load(weights_only=True) when this test was written
+        using var tmp = new TempDir();
+        File.WriteAllBytes(tmp["m.bin"], RawPickles.Zip64(Dtypes()));
+        using var f = PytorchCheckpoint.Open(tmp["m.bin"]);
+        using var r = Mistral.Merge.IO.SafetensorsFile.Open(PytorchFixtures.PathOf("dtypes-reference.safetensors"));
+        Assert.Equal(r.Tensors.Count, f.Tensors.Count);
+        foreach (var t in r.Tensors) Assert.True(r.GetBytes(t).SequenceEqual(f.GetBytes(f.Get(t.Name))), t.Name);
+    }
+
+    [Fact]
+    public void AZip64ArchiveWithoutItsLocatorIsRefused()
+    {
+        var z = RawPickles.Zip64(Dtypes());
+        z[^42] ^= 0xFF; // the locator's signature, 20 + 22 bytes from the end
+        Assert.Equal("not a valid zip archive (ZIP64 locator missing)", Open(z));
+    }
+
+    [Fact]
     public void ACompressedStorageMemberIsRefused()
         => Assert.Equal("member dtypes-zip/data/0 is compressed (method 8); torch.save stores every member uncompressed",
             Open(RawPickles.Zip(Dtypes(), "dtypes-zip/data/0")));

@@ -45,4 +45,40 @@ internal static class RawPickles
             }
         return ms.ToArray();
     }
+
+    /// <summary>
+    /// A ZIP64 archive of stored <paramref name="members"/>, every size and offset in the ZIP64 fields (as torch's
+    /// writer does for files over 4 GB), so that the ZIP64 path is tested on a few KB.
+    /// </summary>
+    public static byte[] Zip64(IEnumerable<(string Name, byte[] Bytes)> members)
+    {
+        var ms = new MemoryStream();
+        var w = new BinaryWriter(ms);
+        var central = new List<(byte[] Name, long Offset, long Length)>();
+        foreach (var (name, bytes) in members)
+        {
+            var n = Encoding.UTF8.GetBytes(name);
+            central.Add((n, ms.Position, bytes.Length));
+            w.Write(0x04034b50); w.Write((short)45); w.Write((short)0); w.Write((short)0); w.Write(0); w.Write(0);
+            w.Write(uint.MaxValue); w.Write(uint.MaxValue); w.Write((short)n.Length); w.Write((short)20);
+            w.Write(n); w.Write((short)1); w.Write((short)16); w.Write((long)bytes.Length); w.Write((long)bytes.Length);
+            w.Write(bytes);
+        }
+        long cdStart = ms.Position;
+        foreach (var (n, offset, length) in central)
+        {
+            w.Write(0x02014b50); w.Write((short)45); w.Write((short)45); w.Write((short)0); w.Write((short)0); w.Write(0); w.Write(0);
+            w.Write(uint.MaxValue); w.Write(uint.MaxValue); w.Write((short)n.Length); w.Write((short)28); w.Write((short)0);
+            w.Write((short)0); w.Write((short)0); w.Write(0); w.Write(uint.MaxValue);
+            w.Write(n); w.Write((short)1); w.Write((short)24); w.Write(length); w.Write(length); w.Write(offset);
+        }
+        long cdSize = ms.Position - cdStart, z64 = ms.Position;
+        w.Write(0x06064b50); w.Write(44L); w.Write((short)45); w.Write((short)45); w.Write(0); w.Write(0);
+        w.Write((long)central.Count); w.Write((long)central.Count); w.Write(cdSize); w.Write(cdStart);
+        w.Write(0x07064b50); w.Write(0); w.Write(z64); w.Write(1);
+        w.Write(0x06054b50); w.Write((short)0); w.Write((short)0); w.Write(ushort.MaxValue); w.Write(ushort.MaxValue);
+        w.Write(uint.MaxValue); w.Write(uint.MaxValue); w.Write((short)0);
+        w.Flush();
+        return ms.ToArray();
+    }
 }
