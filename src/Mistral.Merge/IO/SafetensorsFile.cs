@@ -8,6 +8,8 @@ namespace Mistral.Merge.IO;
 /// A memory-mapped, fully validated safetensors file. Tensor bytes are exposed as zero-copy spans
 /// over the mapping; pages are the OS's reclaimable file cache, not our private memory.
 /// Every defect is reported as a <see cref="MergeException"/> naming the file (and tensor).
+/// A PyTorch .bin checkpoint is opened as one too (<see cref="Pickle.PytorchCheckpoint"/>, <see cref="Format"/>):
+/// its tensors are byte ranges of the file, which may overlap (tied weights share a storage).
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
@@ -27,26 +29,44 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>Tensors in data order.</summary>
     public IReadOnlyList<TensorInfo> Tensors { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>"safetensors", or the PyTorch format the file was read from (<see cref="Pickle.PytorchCheckpoint"/>).</summary>
+    public string Format { get; }
+
+    /// <summary>Where a file's tensors are: what a format's parser finds in the mapped bytes.</summary>
+    internal sealed record Layout(long DataStart, List<TensorInfo> Tensors, string Format, Dictionary<string, string>? Metadata = null);
+
+    internal delegate Layout LayoutParser(string path, long length, byte* basePtr);
 
     private SafetensorsFile(string path, Microsoft.Win32.SafeHandles.SafeFileHandle handle, FileStamp stamp, MemoryMappedFile? map,
-        MemoryMappedViewAccessor? view, byte* basePtr, long dataStart, List<TensorInfo> tensors, Dictionary<string, string> metadata)
+        MemoryMappedViewAccessor? view, byte* basePtr, Layout layout)
     {
-        Path = path; _handle = handle; _stamp = stamp; FileLength = stamp.Length; _map = map; _view = view; _base = basePtr; DataStart = dataStart;
-        Tensors = tensors; Metadata = metadata;
+        Path = path; _handle = handle; _stamp = stamp; FileLength = stamp.Length; _map = map; _view = view; _base = basePtr; DataStart = layout.DataStart;
+        Tensors = layout.Tensors; Metadata = layout.Metadata ?? []; Format = layout.Format;
+        var tensors = layout.Tensors;
         _byName = new Dictionary<string, TensorInfo>(tensors.Count, StringComparer.Ordinal);
         foreach (var t in tensors) _byName[t.Name] = t;
     }
 
-    public static SafetensorsFile Open(string path)
+    public static SafetensorsFile Open(string path) => OpenMapped(path, "a safetensors file", (p, length, basePtr) =>
+    {
+        if (length < 8) throw new MergeException($"{p}: not a safetensors file (only {length} bytes; the 8-byte header length is missing)");
+        var (dataStart, tensors, metadata) = ParseHeader(p, length, basePtr);
+        return new Layout(dataStart, tensors, "safetensors", metadata);
+    });
+
+    /// <summary>Maps <paramref name="path"/> and hands its bytes to <paramref name="parse"/> (<paramref name="what"/> names the format for an empty file).</summary>
+    internal static SafetensorsFile OpenMapped(string path, string what, LayoutParser parse)
     {
         // The handle is opened once and everything (length, mapping, later kernel copies) comes from it: a symbolic
         // link (the Hugging Face cache's snapshots/ → blobs/) is measured and mapped as its target, never as the link.
         var (handle, stamp) = InputFile.OpenRead(path);
         long length = stamp.Length;
-        if (length < 8)
+        if (length == 0)
         {
             handle.Dispose();
-            throw new MergeException($"{path}: not a safetensors file (only {length} bytes; the 8-byte header length is missing)");
+            throw new MergeException(what == "a safetensors file"
+                ? $"{path}: not a safetensors file (only 0 bytes; the 8-byte header length is missing)"
+                : $"{path}: an empty file, not {what}");
         }
 
         MemoryMappedFile? map = null;
@@ -58,8 +78,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
             basePtr += view.PointerOffset;
-            var (dataStart, tensors, metadata) = ParseHeader(path, length, basePtr);
-            return new SafetensorsFile(path, handle, stamp, map, view, basePtr, dataStart, tensors, metadata);
+            return new SafetensorsFile(path, handle, stamp, map, view, basePtr, parse(path, length, basePtr));
         }
         catch (Exception e) when (e is not MergeException)
         {

@@ -1,12 +1,14 @@
 using System.Text.Json.Nodes;
 using Mistral.Merge.IO;
+using Mistral.Merge.IO.Pickle;
 
 namespace Mistral.Merge.Models;
 
 /// <summary>
 /// A checkpoint folder: one <c>model.safetensors</c>, shards listed by
-/// <c>model.safetensors.index.json</c>, or several <c>*.safetensors</c> without an index.
-/// Everything is validated on open; tensor bytes stay memory-mapped.
+/// <c>model.safetensors.index.json</c>, or several <c>*.safetensors</c> without an index; without any safetensors,
+/// PyTorch's <c>pytorch_model.bin</c> or shards listed by <c>pytorch_model.bin.index.json</c>, read through the
+/// restricted unpickler (<see cref="PytorchCheckpoint"/>). Everything is validated on open; tensor bytes stay memory-mapped.
 /// </summary>
 public sealed class ModelFolder : IDisposable
 {
@@ -33,9 +35,12 @@ public sealed class ModelFolder : IDisposable
         TensorNames = Names.SortNatural(_tensors.Keys);
     }
 
+    public const string BinFileName = "pytorch_model.bin";
+    public const string BinIndexFileName = "pytorch_model.bin.index.json";
+
     public static ModelFolder Open(string path)
     {
-        if (File.Exists(path) && path.EndsWith(".safetensors", StringComparison.Ordinal))
+        if (File.Exists(path) && (path.EndsWith(".safetensors", StringComparison.Ordinal) || path.EndsWith(".bin", StringComparison.Ordinal)))
             throw new MergeException($"{path}: expected a model folder, got a file (pass its folder: {System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))})");
         if (!Directory.Exists(path)) throw new MergeException($"{path}: model folder not found");
         var full = System.IO.Path.GetFullPath(path);
@@ -47,34 +52,29 @@ public sealed class ModelFolder : IDisposable
         try
         {
             var indexPath = System.IO.Path.Combine(full, CheckpointWriter.IndexFileName);
+            var binIndexPath = System.IO.Path.Combine(full, BinIndexFileName);
             string layout;
             if (InputFile.IsPresent(indexPath))
-            {
-                var map = ReadIndex(indexPath, full);
-                var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
-                foreach (var shard in map.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal))
-                {
-                    var shardPath = System.IO.Path.Combine(full, shard);
-                    if (!File.Exists(shardPath)) throw new MergeException($"{indexPath}: shard '{shard}' is listed but does not exist");
-                    var f = SafetensorsFile.Open(shardPath);
-                    files.Add(f);
-                    shards[shard] = f;
-                }
-                CheckIndexAgainstShards(indexPath, map, shards);
-                layout = $"sharded ({files.Count} files, index)";
-            }
+                layout = OpenShards(indexPath, full, SafetensorsFile.Open, files);
             else if (File.Exists(System.IO.Path.Combine(full, CheckpointWriter.SingleFileName)))
             {
                 files.Add(SafetensorsFile.Open(System.IO.Path.Combine(full, CheckpointWriter.SingleFileName)));
                 layout = "single file";
             }
-            else
+            else if (Directory.GetFiles(full, "*.safetensors").OrderBy(s => s, StringComparer.Ordinal).ToList() is { Count: > 0 } all)
             {
-                var all = Directory.GetFiles(full, "*.safetensors").OrderBy(s => s, StringComparer.Ordinal).ToList();
-                if (all.Count == 0) throw new MergeException($"{path}: no model.safetensors, {CheckpointWriter.IndexFileName} or *.safetensors files in this folder");
                 foreach (var f in all) files.Add(SafetensorsFile.Open(f));
                 layout = $"{files.Count} files, no index";
             }
+            else if (InputFile.IsPresent(binIndexPath))
+                layout = OpenShards(binIndexPath, full, PytorchCheckpoint.Open, files) + ", PyTorch .bin";
+            else if (File.Exists(System.IO.Path.Combine(full, BinFileName)))
+            {
+                files.Add(PytorchCheckpoint.Open(System.IO.Path.Combine(full, BinFileName)));
+                layout = $"single file, {files[0].Format} format";
+            }
+            else
+                throw new MergeException($"{path}: no model.safetensors, {CheckpointWriter.IndexFileName}, *.safetensors, {BinFileName} or {BinIndexFileName} in this folder");
             return new ModelFolder(full, config, files, layout);
         }
         catch
@@ -82,6 +82,23 @@ public sealed class ModelFolder : IDisposable
             foreach (var f in files) f.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Opens the shards an index lists (into <paramref name="files"/>, so that they are closed on error) and checks them against it.</summary>
+    private static string OpenShards(string indexPath, string full, Func<string, SafetensorsFile> open, List<SafetensorsFile> files)
+    {
+        var map = ReadIndex(indexPath, full);
+        var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
+        foreach (var shard in map.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal))
+        {
+            var shardPath = System.IO.Path.Combine(full, shard);
+            if (!File.Exists(shardPath)) throw new MergeException($"{indexPath}: shard '{shard}' is listed but does not exist");
+            var f = open(shardPath);
+            files.Add(f);
+            shards[shard] = f;
+        }
+        CheckIndexAgainstShards(indexPath, map, shards);
+        return $"sharded ({files.Count} files, index)";
     }
 
     private static Dictionary<string, string> ReadIndex(string indexPath, string folder)
@@ -106,13 +123,14 @@ public sealed class ModelFolder : IDisposable
 
     private static void CheckIndexAgainstShards(string indexPath, Dictionary<string, string> map, Dictionary<string, SafetensorsFile> shards)
     {
+        var indexName = System.IO.Path.GetFileName(indexPath);
         foreach (var (rel, f) in shards)
             foreach (var t in f.Tensors)
             {
                 if (!map.TryGetValue(t.Name, out var listed))
-                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in the shard but not in {CheckpointWriter.IndexFileName}");
+                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in the shard but not in {indexName}");
                 if (listed != rel)
-                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in this shard but {CheckpointWriter.IndexFileName} says it is in '{listed}'");
+                    throw new MergeException($"{f.Path}: tensor '{t.Name}' is in this shard but {indexName} says it is in '{listed}'");
             }
         foreach (var (name, rel) in map)
             if (!shards[rel].Contains(name))

@@ -182,7 +182,7 @@ public class MalformedFileTests
         Assert.Equal("/nonexistent/x.safetensors: file not found",
             Assert.Throws<MergeException>(() => SafetensorsFile.Open("/nonexistent/x.safetensors")).Message);
         using var tmp = new TempDir();
-        Assert.Equal($"{tmp.Path}: no model.safetensors, model.safetensors.index.json or *.safetensors files in this folder",
+        Assert.Equal($"{tmp.Path}: no model.safetensors, model.safetensors.index.json, *.safetensors, pytorch_model.bin or pytorch_model.bin.index.json in this folder",
             Assert.Throws<MergeException>(() => ModelFolder.Open(tmp.Path)).Message);
         File.WriteAllBytes(tmp["model.safetensors"], RawSafetensors.Valid());
         var e = Assert.Throws<MergeException>(() => ModelFolder.Open(tmp["model.safetensors"]));

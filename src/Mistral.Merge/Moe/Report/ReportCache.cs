@@ -43,7 +43,8 @@ public sealed class ReportCache
             Add(name);
             if (InputFile.IsPresent(p)) h.AppendData(InputFile.ReadAllBytes(p, name == "config.json" ? InputFile.Limits.JsonSideFile : InputFile.Limits.TokenizerModel, name));
         }
-        foreach (var p in Directory.GetFiles(folder, "*.safetensors").OrderBy(x => x, StringComparer.Ordinal))
+        // the weight files: safetensors, or PyTorch .bin files where a folder has no safetensors
+        foreach (var p in Directory.GetFiles(folder, "*.safetensors").Concat(Directory.GetFiles(folder, "*.bin")).OrderBy(x => x, StringComparer.Ordinal))
         {
             var (handle, stamp) = InputFile.OpenRead(p);
             using (handle)
