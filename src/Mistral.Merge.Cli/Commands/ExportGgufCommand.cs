@@ -20,7 +20,7 @@ public static class ExportGgufCommand
         {
             Description = "Tensor type: f32, f16, bf16, q8_0 or q4_0 (norms, biases and the MoE router stay f32; a row not a multiple of 32 falls back to f16)",
             DefaultValueFactory = _ => "f16",
-        }.OneOf([.. GgufTensorType.Names], v => GgufTensorType.Parse(v));
+        }.OneOf([.. GgufTensorType.Names]);
         var shardSize = new Option<string?>("--out-shard-size")
         {
             Description = "Split into files of at most this size, named and keyed as llama.cpp's gguf-split does (e.g. 4GB); default: one file",
