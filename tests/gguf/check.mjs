@@ -30,29 +30,43 @@ const PPL_TOKENS = 256;
 const textPath = join(out, "ppl.txt");
 writeFileSync(textPath, readFileSync(join(fixtures, "eval/tinystories_valid_head.txt"), "utf8"));
 
-const models = [["stories260k", "llama"], ["stories260k-moe4", "mixtral"]];
+const synth = (name, arch) => {
+  const dir = join(out, name);
+  execFileSync(cli, ["synth", dir, "--arch", arch, "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--intermediate", "128",
+    "--vocab", "448", "--dtype", "float32", "--tokenizer", "byte-level", "--seed", "3", "--force", "--quiet"]);
+  return dir;
+};
+// [label, folder]: the two fixtures, and synthesized (random-weight) Mistral and Qwen2 models with the byte-level tokenizer.
+const models = [
+  ["stories260k", join(fixtures, "stories260k")],
+  ["stories260k-moe4", join(fixtures, "stories260k-moe4")],
+  ["synth-mistral", synth("synth-mistral", "mistral")],
+  ["synth-qwen2", synth("synth-qwen2", "qwen2")],
+];
 const types = ["f32", "f16", "bf16", "q8_0", "q4_0"];
 const run = (args) => JSON.parse(execFileSync(cli, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
 
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 const rows = [];
-for (const [name, kind] of models) {
-  const folder = join(fixtures, name);
+for (const [name, folder] of models) {
   const oursGen = run(["generate", folder, "--prompt", PROMPT, "--temperature", "0", "--max-new-tokens", String(NEW_TOKENS), "--device", "cpu", "--json", "--quiet"]);
   const oursPpl = run(["perplexity", folder, "--text", textPath, "--ctx", String(PPL_TOKENS), "--max-tokens", String(PPL_TOKENS), "--device", "cpu", "--json", "--quiet"]);
-  for (const type of types) {
-    const file = join(out, `${name}-${type}.gguf`);
-    run(["export-gguf", folder, file, "--type", type, "--force", "--json", "--quiet"]);
+  const variants = types.map((type) => [type, []]);
+  if (name === "stories260k") variants.push(["f32", ["--out-shard-size", "300KB"]]);
+  for (const [type, extra] of variants) {
+    const file = join(out, `${name}-${type}${extra.length ? "-split" : ""}.gguf`);
+    const exported = run(["export-gguf", folder, file, "--type", type, "--force", "--json", "--quiet", ...extra]);
+    const first = exported.files[0];
 
     // 1. @huggingface/gguf
-    const { metadata, tensorInfos } = await gguf(file, { allowLocalFile: true });
+    const { metadata, tensorInfos } = await gguf(first, { allowLocalFile: true });
     const arch = metadata["general.architecture"];
     const tensorTypes = {};
     for (const t of tensorInfos) tensorTypes[t.dtype] = (tensorTypes[t.dtype] ?? 0) + 1;
     const exps = tensorInfos.find((t) => t.name === "blk.0.ffn_gate_exps.weight");
 
     // 2. llama.cpp
-    const model = await llama.loadModel({ modelPath: file });
+    const model = await llama.loadModel({ modelPath: first });
     const context = await model.createContext({ contextSize: 512, batchSize: 512, threads: 2 });
     const seq = context.getSequence();
     const promptIds = [model.tokens.bos, ...model.tokenize(PROMPT)];
@@ -71,17 +85,19 @@ for (const [name, kind] of models) {
     await context.dispose();
     await model.dispose();
 
+    const firstDiff = genIds.findIndex((t, i) => t !== oursGen.ids[i]);
+    const greedy = firstDiff < 0 && genIds.length === oursGen.ids.length ? `same ${genIds.length} tokens` : `first differs at token ${firstDiff < 0 ? genIds.length : firstDiff}`;
     rows.push({
-      model: name, type, arch, tensors: tensorInfos.length, tensorTypes: JSON.stringify(tensorTypes),
-      expsShape: exps ? exps.shape.map(Number).join("×") : "",
-      promptSame: JSON.stringify(promptIds) === JSON.stringify(oursGen.prompt_ids),
-      greedySame: JSON.stringify(genIds) === JSON.stringify(oursGen.ids.slice(0, genIds.length)) && genIds.length === oursGen.ids.length,
-      firstDiff: genIds.findIndex((t, i) => t !== oursGen.ids[i]),
-      text: model ? JSON.stringify(genIds.length ? "" : "") : "",
-      llamaPpl: ppl, oursPpl: oursPpl.perplexity ?? oursPpl.ppl, tokens: textIds.length,
-      llamaText: genIds,
+      model: name, type: type + (extra.length ? ` (${exported.files.length} split files)` : ""), arch,
+      tensors: `${tensorInfos.length}${extra.length ? " in file 1" : ""}: ${Object.entries(tensorTypes).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+      exps: exps ? exps.shape.map(Number).join("×") : "",
+      prompt: JSON.stringify(promptIds) === JSON.stringify(oursGen.prompt_ids) ? "same" : "differs",
+      greedy, llamaPpl: ppl.toFixed(4), oursPpl: oursPpl.perplexity.toFixed(4), tokens: textIds.length,
     });
-    console.error(`${name} ${type}: arch=${arch} tensors=${tensorInfos.length} greedy ${rows.at(-1).greedySame ? "same" : "differs at " + rows.at(-1).firstDiff} ppl llama.cpp ${ppl.toFixed(4)} ours ${rows.at(-1).oursPpl}`);
+    console.error(JSON.stringify(rows.at(-1)));
   }
 }
-console.log(JSON.stringify(rows, null, 1));
+const header = ["model", "--type", "general.architecture", "tensors (@huggingface/gguf)", "blk.0.ffn_gate_exps", "prompt ids", `greedy ${NEW_TOKENS} tokens vs ours`, "PPL llama.cpp", "PPL ours (unquantized)", "tokens"];
+console.log(`| ${header.join(" | ")} |`);
+console.log(`|${header.map(() => " --- ").join("|")}|`);
+for (const r of rows) console.log(`| ${[r.model, r.type, r.arch, r.tensors, r.exps, r.prompt, r.greedy, r.llamaPpl, r.oursPpl, r.tokens].join(" | ")} |`);
