@@ -40,6 +40,7 @@ const synth = (name, arch) => {
 const models = [
   ["stories260k", join(fixtures, "stories260k")],
   ["stories260k-moe4", join(fixtures, "stories260k-moe4")],
+  ["stories260k-moe4-identity", join(fixtures, "stories260k-moe4-identity")],
   ["synth-mistral", synth("synth-mistral", "mistral")],
   ["synth-qwen2", synth("synth-qwen2", "qwen2")],
 ];
@@ -62,7 +63,8 @@ for (const [name, folder] of models) {
     const { metadata, tensorInfos } = await gguf(first, { allowLocalFile: true });
     const arch = metadata["general.architecture"];
     const tensorTypes = {};
-    for (const t of tensorInfos) tensorTypes[t.dtype] = (tensorTypes[t.dtype] ?? 0) + 1;
+    const typeNames = { 0: "f32", 1: "f16", 2: "q4_0", 8: "q8_0", 30: "bf16" };
+    for (const t of tensorInfos) tensorTypes[typeNames[t.dtype] ?? t.dtype] = (tensorTypes[typeNames[t.dtype] ?? t.dtype] ?? 0) + 1;
     const exps = tensorInfos.find((t) => t.name === "blk.0.ffn_gate_exps.weight");
 
     // 2. llama.cpp
