@@ -16,6 +16,7 @@ public static class Program
         MethodsCommand.Create(),
         SynthCommand.Create(),
         ConvertCommand.Create(),
+        ExportGgufCommand.Create(),
         MoeConvertCommand.Create(),
         MoeStatsCommand.Create(),
         MoeReportCommand.Create(),

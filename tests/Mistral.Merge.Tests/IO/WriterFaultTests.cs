@@ -161,4 +161,19 @@ public class WriterFaultTests
         Assert.Equal(1, Mistral.Merge.Cli.Cli.Report(new AggregateException(new OperationCanceledException(), new IOException("disk gone", EIO), new IOException("disk gone", EIO)), err));
         Assert.Equal("error: disk gone\n", err.ToString().ReplaceLineEndings("\n"));
     }
+    [Theory]
+    [InlineData("write", ENOSPC, "no space left on device (ENOSPC); nothing was written")]
+    [InlineData("fsync", EIO, "(EIO); nothing was written")]
+    public void AGgufExportThatCannotWriteOrFsyncKeepsTheOldFileAndLeavesNoTemporary(string op, int errno, string message)
+    {
+        using var tmp = new TempDir();
+        var model = Gguf.GgufExport.Synth(tmp["m"], "mistral");
+        File.WriteAllText(tmp["o.gguf"], "old");
+        var r = WithFault(tmp.Path, (o, p) => o == op && p.Contains(".o.gguf.partial-", StringComparison.Ordinal) ? errno : 0,
+            () => CliRunner.Run("export-gguf", model, tmp["o.gguf"], "--force", "--quiet"));
+        CliRunner.AssertOneLineError(r, $"{tmp["o.gguf"]}: ");
+        Assert.EndsWith(message, r.Stderr.TrimEnd());
+        Assert.Equal("old", File.ReadAllText(tmp["o.gguf"]));
+        Assert.Equal(["m", "o.gguf"], Directory.EnumerateFileSystemEntries(tmp.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
 }

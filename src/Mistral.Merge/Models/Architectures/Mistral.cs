@@ -25,5 +25,7 @@ public sealed partial class Architecture
         Up = "mlp.up_proj.weight",
         Down = "mlp.down_proj.weight",
         IgnoredSuffixes = ["rotary_emb.inv_freq"],
+        // convert_hf_to_gguf.py: LlamaModel (Llama, Mistral and Mixtral are all llama.cpp's "llama")
+        Gguf = new GgufLayout("llama", PermuteQk: true, LlamaKeys: true),
     };
 }

@@ -33,5 +33,7 @@ public sealed partial class Architecture
         ExpertDown = "block_sparse_moe.experts.{expert}.w2.weight",
         DenseCounterpart = "mistral",
         IgnoredSuffixes = ["rotary_emb.inv_freq"],
+        // convert_hf_to_gguf.py: LlamaModel (Llama, Mistral and Mixtral are all llama.cpp's "llama")
+        Gguf = new GgufLayout("llama", PermuteQk: true, LlamaKeys: true),
     };
 }

@@ -36,5 +36,7 @@ public sealed partial class Architecture
         Up = "mlp.up_proj.weight",
         Down = "mlp.down_proj.weight",
         IgnoredSuffixes = ["rotary_emb.inv_freq"],
+        // convert_hf_to_gguf.py: Qwen2Model (NEOX RoPE: no permutation)
+        Gguf = new GgufLayout("qwen2", PermuteQk: false, LlamaKeys: false),
     };
 }
