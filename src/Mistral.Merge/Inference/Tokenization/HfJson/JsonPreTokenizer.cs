@@ -43,7 +43,8 @@ internal abstract class JsonPreTokenizer
                 if (scheme is not ("always" or "first" or "never")) throw new FormatException($"{where}.prepend_scheme must be always, first or never");
                 return new MetaspacePreTokenizer(replacement[0], scheme, JsonParts.Bool(o, "split", where, true));
             case "Digits":
-                return new SplitPreTokenizer(new CodePointRegex("[0-9]"), JsonParts.Bool(o, "individual_digits", where, false) ? SplitBehaviour.Isolated : SplitBehaviour.Contiguous, false);
+                // tokenizers splits on char::is_numeric: every character of a Unicode number category
+                return new SplitPreTokenizer(new CodePointRegex(@"\p{N}"), JsonParts.Bool(o, "individual_digits", where, false) ? SplitBehaviour.Isolated : SplitBehaviour.Contiguous, false);
             case "Whitespace":
                 return new SplitPreTokenizer(new CodePointRegex(@"\w+|[^\w\s]+"), SplitBehaviour.Removed, invert: true);
             case "WhitespaceSplit":
