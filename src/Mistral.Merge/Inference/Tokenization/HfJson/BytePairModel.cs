@@ -17,6 +17,7 @@ internal sealed class BytePairModel
     private readonly int[] _byteIds; // id of <0xXX>, -1 when absent
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private const int CacheLimit = 200_000;
+    private const int MaxCachedWord = 256; // without a pre-tokenizer a whole text is one word: not worth keeping
 
     public int? UnkId { get; }
     public bool ByteFallback { get; }
@@ -37,7 +38,7 @@ internal sealed class BytePairModel
             UnkId = vocab.TryGetValue(unk, out int u) ? u : throw new FormatException($"model.unk_token '{unk}' is not in model.vocab");
         _byteIds = new int[256];
         for (int b = 0; b < 256; b++) _byteIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int id) ? id : -1;
-        _merges = new Dictionary<long, (int, int)>(merges.Count);
+        _merges = new Dictionary<long, (int, int)>(merges.Count, PairComparer.Instance);
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (a, b) = merges[rank];
@@ -51,6 +52,14 @@ internal sealed class BytePairModel
 
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
 
+    // long's own hash is a ^ b: for pairs of small ids that collides heavily (151k merges, ids below 2^18).
+    private sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long key) => (int)((ulong)key * 0x9E3779B97F4A7C15UL >> 32);
+    }
+
     public int? TokenToId(string token) => _vocab.TryGetValue(token, out int id) ? id : null;
 
     /// <summary>Appends the ids of one pre-tokenized word.</summary>
@@ -60,7 +69,7 @@ internal sealed class BytePairModel
         if (IgnoreMerges && _vocab.TryGetValue(word, out int whole)) { output.Add(whole); return; }
         if (_cache.TryGetValue(word, out var cached)) { output.AddRange(cached); return; }
         var ids = Merge(word);
-        if (_cache.Count < CacheLimit) _cache.TryAdd(word, ids);
+        if (word.Length <= MaxCachedWord && _cache.Count < CacheLimit) _cache.TryAdd(word, ids);
         output.AddRange(ids);
     }
 

@@ -18,7 +18,7 @@ internal sealed class CodePointRegex(string pattern)
 
     private static Regex Create(string pattern)
     {
-        try { return new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(10)); }
+        try { return new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromSeconds(10)); }
         catch (ArgumentException e) { throw new FormatException($"invalid regex '{pattern}' ({e.Message.Split('\n')[0]})"); }
     }
 
