@@ -6,20 +6,20 @@ using Mistral.Merge.Inference;
 
 namespace Mistral.Merge.Cli.Commands;
 
-/// <summary><c>tokenize MODEL (TEXT | --text FILE) [--no-bos] [--special] [--count] [--json]</c>: token ids and pieces, exactly as sentencepiece.
+/// <summary><c>tokenize MODEL (TEXT | --text FILE) [--no-bos] [--special] [--count] [--json]</c>: token ids and pieces, exactly as sentencepiece (tokenizer.model) or HF tokenizers (tokenizer.json).
 /// <c>--text</c> names a file, as in every command; a literal string is the positional TEXT.</summary>
 public static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model (special tokens from tokenizer_config.json), or a .model file; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder with tokenizer.model or tokenizer.json (special tokens from tokenizer_config.json), or a .model/.json file; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Argument<string?>("TEXT") { Description = "Text to encode (or --text FILE)", Arity = ArgumentArity.ZeroOrOne };
         var file = new Option<string?>("--text") { Description = "UTF-8 text file to encode (whole file, as one text)" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS (default: tokenizer_config.json add_bos_token, else BOS)" };
-        var special = new Option<bool>("--special") { Description = "Treat special-token strings in the text (<s>, </s>, control tokens) as their ids, as in a chat template" };
+        var special = new Option<bool>("--special") { Description = "Treat special-token strings in the text (<s>, </s>, control tokens) as their ids, as in a chat template (tokenizer.json: always, as HF tokenizers)" };
         var count = new Option<bool>("--count") { Description = "Print only the token count and the encoding speed" };
         var json = CommonOptions.Json("tokens, ids, pieces");
-        var cmd = new Command("tokenize", "Encode text with the model's sentencepiece tokenizer and print ids and pieces") { model, text, file, noBos, special, count, json };
+        var cmd = new Command("tokenize", "Encode text with the model's tokenizer (sentencepiece tokenizer.model or HF tokenizer.json) and print ids and pieces") { model, text, file, noBos, special, count, json };
         cmd.Check(r =>
         {
             if ((r.GetValue(text) == null) == (r.GetValue(file) == null)) throw new MergeException("give exactly one of TEXT or --text FILE");

@@ -1,6 +1,6 @@
 namespace Mistral.Merge.Inference;
 
-/// <summary>Text ↔ token ids for a model folder (sentencepiece <c>tokenizer.model</c>).</summary>
+/// <summary>Text ↔ token ids for a model folder (sentencepiece <c>tokenizer.model</c> or Hugging Face <c>tokenizer.json</c>).</summary>
 public interface ITokenizer
 {
     int BosId { get; }
@@ -24,4 +24,10 @@ public interface ITokenizer
         string after = Decode([.. previous, next]);
         return after.StartsWith(before, StringComparison.Ordinal) ? after[before.Length..] : "";
     }
+
+    /// <summary>The token string of an id (a sentencepiece piece, a byte-level BPE token, an added token's content).</summary>
+    string IdToPiece(int id) => Decode([id]);
+
+    /// <summary>The id of a token string (e.g. a special token such as <c>&lt;|eot_id|&gt;</c>), null when the vocabulary has none.</summary>
+    int? TokenToId(string token) => null;
 }

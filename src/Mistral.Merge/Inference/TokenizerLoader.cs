@@ -1,4 +1,5 @@
 using Mistral.Merge.Inference.Tokenization;
+using Mistral.Merge.Inference.Tokenization.HfJson;
 using Mistral.Merge.IO;
 
 namespace Mistral.Merge.Inference;
@@ -7,11 +8,28 @@ namespace Mistral.Merge.Inference;
 public static class TokenizerLoader
 {
     /// <summary>
+    /// The tokenizer of <paramref name="modelFolder"/>: its sentencepiece <c>tokenizer.model</c> when present (the exact
+    /// sentencepiece path, <see cref="LoadSentencePiece"/>), else its Hugging Face <c>tokenizer.json</c>
+    /// (<see cref="HfJsonTokenizer"/>); both with the special tokens of <c>tokenizer_config.json</c>/<c>special_tokens_map.json</c>.
+    /// A path to a <c>.model</c> or <c>.json</c> file is accepted too. Errors are one-line <see cref="MergeException"/>s.
+    /// </summary>
+    public static ITokenizer Load(string modelFolder)
+    {
+        if (Path.Exists(modelFolder) && !Directory.Exists(modelFolder))
+            return modelFolder.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? HfJsonTokenizerFile.Load(modelFolder) : LoadSentencePiece(modelFolder);
+        if (!Directory.Exists(modelFolder)) throw new MergeException($"{modelFolder}: model folder not found");
+        if (Path.Exists(Path.Combine(modelFolder, "tokenizer.model"))) return LoadSentencePiece(modelFolder);
+        var json = Path.Combine(modelFolder, "tokenizer.json");
+        if (Path.Exists(json)) return HfJsonTokenizerFile.Load(json);
+        throw new MergeException($"{modelFolder}: no tokenizer.model or tokenizer.json in this folder");
+    }
+
+    /// <summary>
     /// The exact sentencepiece tokenizer of <paramref name="modelFolder"/> (its <c>tokenizer.model</c> with the
     /// special tokens of <c>tokenizer_config.json</c>/<c>special_tokens_map.json</c>); a path to a
-    /// <c>.model</c> file is accepted too. Errors are one-line <see cref="MergeException"/>s.
+    /// <c>.model</c> file is accepted too.
     /// </summary>
-    public static SentencePieceTokenizer Load(string modelFolder)
+    public static SentencePieceTokenizer LoadSentencePiece(string modelFolder)
     {
         if (Path.Exists(modelFolder) && !Directory.Exists(modelFolder))
         {
@@ -21,11 +39,7 @@ public static class TokenizerLoader
         }
         if (!Directory.Exists(modelFolder)) throw new MergeException($"{modelFolder}: model folder not found");
         var path = Path.Combine(modelFolder, "tokenizer.model");
-        if (!Path.Exists(path))
-        {
-            string hint = Path.Exists(Path.Combine(modelFolder, "tokenizer.json")) ? " (only tokenizer.json is present; sentencepiece tokenizer.model is required)" : "";
-            throw new MergeException($"{modelFolder}: no tokenizer.model in this folder{hint}");
-        }
+        if (!Path.Exists(path)) throw new MergeException($"{modelFolder}: no tokenizer.model in this folder");
         return SentencePieceTokenizer.Load(path, TokenizerConfig.Load(modelFolder));
     }
 }

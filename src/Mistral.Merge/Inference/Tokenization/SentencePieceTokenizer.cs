@@ -116,6 +116,14 @@ public sealed class SentencePieceTokenizer : ITokenizer
         return id < Model.Count ? Model.Pieces[id] : _added[id].Content;
     }
 
+    /// <summary>The id of a piece of tokenizer.model or of an added token's content; null when neither.</summary>
+    public int? TokenToId(string token)
+    {
+        foreach (var (aid, (content, _)) in _added) if (content == token) return aid;
+        int id = _encoder.PieceToId(Encoding.UTF8.GetBytes(token));
+        return id >= 0 && Model.Pieces[id] == token ? id : null;
+    }
+
     /// <summary>
     /// Encodes a chat-template text in which special-token strings (control pieces such as <c>&lt;s&gt;</c>,
     /// <c>&lt;/s&gt;</c>, v3's <c>[INST]</c>, the configured bos/eos/unk/pad tokens and added tokens) stand for

@@ -9,7 +9,7 @@ public class SentencePieceFixtureTests
 {
     private static readonly Lazy<SentencePieceTokenizer> V1 = new(() => SentencePieceTokenizer.Load(SharedFixtures.PathOf("tokenizers", "mistral-v1", "tokenizer.model")));
     private static readonly Lazy<SentencePieceTokenizer> V3 = new(() => SentencePieceTokenizer.Load(SharedFixtures.PathOf("tokenizers", "mistral-v3", "tokenizer.model")));
-    private static readonly Lazy<SentencePieceTokenizer> Tok512 = new(() => TokenizerLoader.Load(SharedFixtures.PathOf("stories260k")));
+    private static readonly Lazy<SentencePieceTokenizer> Tok512 = new(() => TokenizerLoader.LoadSentencePiece(SharedFixtures.PathOf("stories260k")));
 
     private static List<(string Text, int[] Ids)> EncodeCases()
     {
@@ -112,7 +112,7 @@ public class SentencePieceFixtureTests
     [FixtureFact]
     public void Mistral7bFolderTakesSpecialTokensFromItsConfig()
     {
-        var t = TokenizerLoader.Load(SharedFixtures.PathOf("mistral-7b-v0.1"));
+        var t = TokenizerLoader.LoadSentencePiece(SharedFixtures.PathOf("mistral-7b-v0.1"));
         Assert.Equal((1, 2, 0, -1, true, 32000), (t.BosId, t.EosId, t.UnkId, t.PadId, t.AddBosByDefault, t.VocabSize));
         Assert.Equal([1, 22557, 1526], t.Encode("Hello world", addBos: true));
     }

@@ -61,7 +61,7 @@ public class TokenizerLoadingTests
     {
         using var dir = new TempDir();
         Assert.Equal($"{dir["nope"]}: model folder not found", Assert.Throws<MergeException>(() => TokenizerLoader.Load(dir["nope"])).Message);
-        Assert.Equal($"{dir.Path}: no tokenizer.model in this folder", Assert.Throws<MergeException>(() => TokenizerLoader.Load(dir.Path)).Message);
+        Assert.Equal($"{dir.Path}: no tokenizer.model or tokenizer.json in this folder", Assert.Throws<MergeException>(() => TokenizerLoader.Load(dir.Path)).Message);
         File.WriteAllBytes(dir["tokenizer.model"], [0x0A, 0xFF, 0xFF, 0xFF]);
         var e = Assert.Throws<MergeException>(() => TokenizerLoader.Load(dir.Path));
         Assert.StartsWith(dir["tokenizer.model"] + ": not a valid sentencepiece model", e.Message);
@@ -76,7 +76,7 @@ public class TokenizerLoadingTests
             {"add_bos_token": false, "bos_token": {"content": "<s>", "special": true}, "eos_token": "</s>",
              "added_tokens_decoder": {"300": {"content": "<|tool|>", "special": true}, "301": {"content": "xyz", "special": false}}}
             """);
-        var t = TokenizerLoader.Load(dir.Path);
+        var t = TokenizerLoader.LoadSentencePiece(dir.Path);
         Assert.Equal((1, 2, false, 302), (t.BosId, t.EosId, t.AddBosByDefault, t.VocabSize));
         Assert.Equal([1, .. t.Encode("ab", false), 300, 301, b.IdOf("<|end|>")], t.EncodeWithSpecialTokens("<s>ab<|tool|>xyz<|end|>"));
         Assert.Equal("abxyz", t.Decode([1, .. t.Encode("ab", false), 300, 301, 2]));
@@ -99,7 +99,7 @@ public class TokenizerLoadingTests
     {
         using var dir = new TempDir();
         Small().WriteFolder(dir.Path);
-        var t = TokenizerLoader.Load(dir.Path);
+        var t = TokenizerLoader.LoadSentencePiece(dir.Path);
         Assert.Equal((1, 2, 0, -1, true), (t.BosId, t.EosId, t.UnkId, t.PadId, t.AddBosByDefault));
         Assert.Equal(t.Encode("ab", true), TokenizerLoader.Load(dir["tokenizer.model"]).Encode("ab", true));
     }
