@@ -14,7 +14,7 @@ public static class ExportGgufCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Input model folder (Mistral, Mixtral, Llama or Qwen2; safetensors, config.json, tokenizer)" };
+        var model = new Argument<string>("MODEL") { Description = "Input model folder (Mistral, Mixtral, Llama or Qwen2; safetensors or .bin, config.json, tokenizer); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var output = new Argument<string>("OUT") { Description = "Output .gguf file (with --out-shard-size: OUT-00001-of-0000N.gguf when it needs several)" };
         var type = new Option<string>("--type")
         {
@@ -42,11 +42,12 @@ public static class ExportGgufCommand
                 Threads = p.GetValue(threads),
             };
             var outPath = p.GetValue(output)!;
+            string folder = ModelArguments.Resolve(p, model);
             var sw = Stopwatch.StartNew();
             GgufExportResult result;
             using (var progress = Progress.For(p, "export-gguf", Progress.Bytes))
             {
-                result = GgufExporter.Export(p.GetValue(model)!, outPath, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
+                result = GgufExporter.Export(folder, outPath, options with { Progress = progress.IsQuiet ? null : progress.Report }, token);
                 progress.Complete();
             }
             var types = string.Join(", ", result.TypeCounts.OrderBy(kv => kv.Key).Select(kv => $"{kv.Value} {GgmlTypes.Name(kv.Key)}"));

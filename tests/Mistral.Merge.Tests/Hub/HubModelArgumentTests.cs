@@ -63,6 +63,17 @@ public sealed class HubModelArgumentTests : IDisposable
     }
 
     [Fact]
+    public void ExportGgufResolvesAHubIdToItsSnapshot()
+    {
+        // the tiny model has no tokenizer: export-gguf's own refusal, about the downloaded snapshot
+        var r = CliRunner.RunIn(Env(), "export-gguf", "org/tiny", _d["out.gguf"], "--quiet");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(Snapshot, r.Stderr);
+        Assert.True(File.Exists(Path.Combine(Snapshot, "model.safetensors")));
+        Assert.False(File.Exists(_d["out.gguf"]));
+    }
+
+    [Fact]
     public void AHubIdMissingEverywhereNamesTheLocalFolderAndTheHub()
     {
         var r = CliRunner.RunIn(Env(), "inspect", "org/nope");
