@@ -42,8 +42,8 @@ public static class CompareCommand
             using var progress = Progress.For(p, "compare", "tokens");
             var r = Compare.Run(ba, bb, ids, c, s, progress.Report, cancel);
             progress.Complete();
-            a.Folder.CheckUnchanged();
-            b.Folder.CheckUnchanged();
+            a.CheckUnchanged();
+            b.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
                 CommonOptions.Print(p, new JsonObject

@@ -53,7 +53,7 @@ public static class GenerateCommand
             var o = p.InvocationConfiguration.Output;
             bool asJson = p.GetValue(json);
             var r = Generator.Generate(backend, tok, ids, allowed, sampler, asJson ? null : s => { o.Write(s); o.Flush(); }, cancel);
-            m.Folder.CheckUnchanged();
+            m.CheckUnchanged();
             bool atContext = clipped && !r.StoppedAtEos && r.Ids.Length == allowed;
             if (asJson)
                 CommonOptions.Print(p, new JsonObject

@@ -36,7 +36,7 @@ public static class PerplexityCommand
             using var progress = Progress.For(p, "perplexity", "tokens");
             var r = Perplexity.Evaluate(backend, ids, c, s, progress.Report, cancel);
             progress.Complete();
-            m.Folder.CheckUnchanged();
+            m.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
                 CommonOptions.Print(p, new JsonObject

@@ -13,6 +13,7 @@ public static class TokenizerLoader
     /// </summary>
     public static SentencePieceTokenizer Load(string modelFolder)
     {
+        if (Gguf.GgufModelLoader.IsGgufPath(modelFolder)) return Gguf.GgufTokenizer.Load(modelFolder); // tokenizer.ggml.* metadata
         if (Path.Exists(modelFolder) && !Directory.Exists(modelFolder))
         {
             InputFile.Require(modelFolder);
