@@ -10,8 +10,8 @@ public static class CompareCommand
 {
     public static Command Create()
     {
-        var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder (P in KL(P‖Q); its tokenizer is used)" };
-        var modelB = new Argument<string>("MODEL_B") { Description = "Model folder to compare (Q), same vocabulary" };
+        var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder or .gguf file (P in KL(P‖Q); its tokenizer is used)" };
+        var modelB = new Argument<string>("MODEL_B") { Description = "Model folder or .gguf file to compare (Q), same vocabulary" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file", Required = true };
         var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx)" };

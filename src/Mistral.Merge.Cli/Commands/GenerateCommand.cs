@@ -9,7 +9,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors)" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors), or a .gguf file (f32/f16/bf16/q8_0/q4_0, CPU)" };
         var prompt = new Option<string>("--prompt") { Description = "The prompt text", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate", DefaultValueFactory = _ => 128 }.AtLeast(0);
         // Each sampling option is checked on its own, by the library's rule, against the other settings' defaults.

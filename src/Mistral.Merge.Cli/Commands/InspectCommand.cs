@@ -12,7 +12,7 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors)" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors), or a .gguf file" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: version, path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
         var check = new Option<bool>("--check")
         {
@@ -27,6 +27,12 @@ public static class InspectCommand
         };
         return cmd.WithAction((p, _) =>
         {
+            if (Inference.Gguf.GgufModelLoader.IsGgufPath(p.GetValue(model)!))
+            {
+                if (p.GetValue(check)) throw new MergeException($"{p.GetValue(model)}: --check scans safetensors models; a GGUF file is shown without it");
+                GgufInspect.Write(p.GetValue(model)!, p.InvocationConfiguration.Output, p.GetValue(json));
+                return Cli.Ok;
+            }
             using var folder = ModelFolder.Open(p.GetValue(model)!);
             var o = p.InvocationConfiguration.Output;
             var counts = p.GetValue(check) ? TensorCheck.Scan(folder, p.GetValue(threads)) : null;

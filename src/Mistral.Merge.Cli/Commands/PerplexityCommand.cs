@@ -10,7 +10,7 @@ public static class PerplexityCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors)" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors), or a .gguf file (f32/f16/bf16/q8_0/q4_0, CPU)" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file to score", Required = true };
         var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx, non-overlapping)" };
