@@ -145,6 +145,34 @@ public sealed unsafe class GgufReadTests : IDisposable
         Assert.Equal($"{_d["missing.gguf"]}: file not found", Assert.Throws<MergeException>(() => TransformerModel.Load(_d["missing.gguf"])).Message);
     }
 
+    /// <summary>The byte offset just past the first occurrence of <paramref name="text"/> in <paramref name="bytes"/>.</summary>
+    private static int After(byte[] bytes, string text)
+    {
+        var t = System.Text.Encoding.UTF8.GetBytes(text);
+        return bytes.AsSpan().IndexOf(t) + t.Length;
+    }
+
+    [Fact]
+    public void AnUnsupportedTensorTypeOrVocabularyIsAOneLineErrorNamingIt()
+    {
+        var (_, gguf) = Export("llama", "q8_0");
+        var bytes = File.ReadAllBytes(gguf);
+        // The tensor info of token_embd.weight: name, n_dims (u32), 2 dims (u64), then the ggml type (u32): q8_0 → q4_1.
+        int type = After(bytes, "token_embd.weight") + 4 + 16;
+        Assert.Equal((byte)GgmlType.Q8_0, bytes[type]);
+        bytes[type] = (byte)GgmlType.Q4_1;
+        File.WriteAllBytes(_d["q41.gguf"], bytes);
+        Assert.Equal($"{_d["q41.gguf"]}: tensor 'token_embd.weight' has type q4_1; the forward pass reads f32, f16, bf16, q8_0 and q4_0",
+            Assert.Throws<MergeException>(() => TransformerModel.Load(_d["q41.gguf"])).Message);
+        // tokenizer.ggml.model: type (u32), length (u64), "llama" → "gpt2x" (a vocabulary this reader does not build).
+        bytes = File.ReadAllBytes(gguf);
+        int model = After(bytes, "tokenizer.ggml.model") + 12;
+        System.Text.Encoding.ASCII.GetBytes("gpt2x").CopyTo(bytes, model);
+        File.WriteAllBytes(_d["gpt2.gguf"], bytes);
+        CliRunner.AssertOneLineError(CliRunner.Run("perplexity", _d["gpt2.gguf"], "--text", _d["gpt2.gguf"], "--device", "cpu"),
+            $"{_d["gpt2.gguf"]}: tokenizer.ggml.model 'gpt2x' is not supported (only the sentencepiece 'llama' vocabulary is read from GGUF)");
+    }
+
     [Fact]
     public void TruncationsAndByteFlipsLoadOrFailWithAMergeException()
     {
