@@ -23,6 +23,8 @@ public static class ChatTemplate
     /// <summary>From tokenizer_config.json's <c>chat_template</c> (a string or a list of named templates); None when absent or unknown.</summary>
     public static ChatTemplateKind Detect(string modelFolder)
     {
+        if (Gguf.GgufModelLoader.IsGgufPath(modelFolder)) // a GGUF file keeps it as tokenizer.chat_template
+            return Classify(IO.Gguf.GgufReader.Open(modelFolder).Get("tokenizer.chat_template")?.Value as string);
         var path = Path.Combine(modelFolder, "tokenizer_config.json");
         if (!InputFile.IsPresent(path)) return ChatTemplateKind.None;
         var node = JsonFile.ReadObject(path, "tokenizer_config.json");
@@ -32,6 +34,11 @@ public static class ChatTemplate
             JsonArray a => a.OfType<JsonObject>().Select(o => o["template"] is JsonValue t && t.TryGetValue<string>(out var s) ? s : null).FirstOrDefault(t => t != null),
             _ => null,
         };
+        return Classify(template);
+    }
+
+    private static ChatTemplateKind Classify(string? template)
+    {
         if (template == null) return ChatTemplateKind.None;
         if (template.Contains("<|im_start|>", StringComparison.Ordinal)) return ChatTemplateKind.ChatML;
         if (template.Contains("[INST]", StringComparison.Ordinal)) return ChatTemplateKind.Mistral;

@@ -116,6 +116,18 @@ public sealed unsafe class GgufReadTests : IDisposable
     }
 
     [Fact]
+    public void GenerateTakesTheChatTemplateFromGgufMetadata()
+    {
+        var folder = GgufExport.Synth(_d["m"], "mistral");
+        File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), """{"chat_template": "{{ '[INST] ' + messages[0]['content'] + ' [/INST]' }}"}""");
+        GgufExport.Run(folder, _d["m.gguf"]);
+        var r = CliRunner.Run("generate", _d["m.gguf"], "--prompt", "hi", "--max-new-tokens", "2", "--temperature", "0", "--device", "cpu", "--json", "--quiet");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var doc = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(("mistral", "[INST] hi [/INST]"), (doc.GetProperty("chat_template").GetString(), doc.GetProperty("prompt").GetString()));
+    }
+
+    [Fact]
     public void InspectShowsTheMetadataAndTheTensorTable()
     {
         var (_, gguf) = Export("llama", "q4_0");
