@@ -12,6 +12,13 @@ internal static class Backends
     /// <param name="note">Receives one line when "auto" falls back to the CPU (why CUDA was not used), or names the GPU.</param>
     public static IBackend Create(TransformerModel model, string? device, int threads, bool offload = false, Action<string>? note = null)
     {
+        if (model.IsGguf) // the CUDA path uploads safetensors tensors; GGUF weights (quantized too) are read on the CPU
+        {
+            if (string.Equals(device, "cuda", StringComparison.OrdinalIgnoreCase))
+                throw new MergeException($"{model.Path}: GGUF files are evaluated on the CPU; use --device cpu or auto");
+            if (offload) throw new MergeException("--offload streams layers to a GPU; GGUF files are evaluated on the CPU");
+            return new CpuBackend(model, threads);
+        }
         var sel = DeviceSelector.Resolve(device);
         if (sel.Device == ComputeDevice.Cpu)
         {

@@ -10,8 +10,8 @@ public static class CompareCommand
 {
     public static Command Create()
     {
-        var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder (P in KL(P‖Q); its tokenizer is used); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
-        var modelB = new Argument<string>("MODEL_B") { Description = "Model folder to compare (Q), same vocabulary; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
+        var modelA = new Argument<string>("MODEL_A") { Description = "Reference model folder or .gguf file (P in KL(P‖Q); its tokenizer is used); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
+        var modelB = new Argument<string>("MODEL_B") { Description = "Model folder or .gguf file to compare (Q), same vocabulary; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file", Required = true };
         var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx)" };
@@ -42,8 +42,8 @@ public static class CompareCommand
             using var progress = Progress.For(p, "compare", "tokens");
             var r = Compare.Run(ba, bb, ids, c, s, progress.Report, cancel);
             progress.Complete();
-            a.Folder.CheckUnchanged();
-            b.Folder.CheckUnchanged();
+            a.CheckUnchanged();
+            b.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
                 CommonOptions.Print(p, new JsonObject

@@ -10,7 +10,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors), or a .gguf file (f32/f16/bf16/q8_0/q4_0, CPU); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var prompt = new Option<string?>("--prompt") { Description = "The prompt text (one user message)" };
         var messages = new Option<string?>("--messages") { Description = "A JSON file with a list of {\"role\", \"content\"} messages (instead of --prompt)" };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate", DefaultValueFactory = _ => 128 }.AtLeast(0);
@@ -56,7 +56,7 @@ public static class GenerateCommand
             var chat = ChatTemplate.Resolve(p.GetValue(template)!, m.Path);
             var generationConfig = GenerationConfig.Load(m.Path);
             var tok = TokenizerLoader.Load(m.Path);
-            var tokens = TokenizerConfig.Load(m.Path);
+            var tokens = Inference.Gguf.GgufModelLoader.IsGgufPath(m.Path) ? Inference.Gguf.GgufTokenizer.Config(m.Path) : TokenizerConfig.Load(m.Path);
             var promptText = chat.Render(conversation, tokens);
             // The rendered text holds its special tokens as text; BOS is added only when the template did not write it.
             bool addBos = tok.AddBosByDefault && !(chat.Template != null && tokens.BosToken is { Length: > 0 } bos && promptText.StartsWith(bos, StringComparison.Ordinal));
@@ -69,7 +69,7 @@ public static class GenerateCommand
             var o = p.InvocationConfiguration.Output;
             bool asJson = p.GetValue(json);
             var r = Generator.Generate(backend, tok, ids, allowed, sampler, asJson ? null : s => { o.Write(s); o.Flush(); }, settings.StopIds, cancel);
-            m.Folder.CheckUnchanged();
+            m.CheckUnchanged();
             bool atContext = clipped && !r.StoppedAtEos && r.Ids.Length == allowed;
             if (asJson)
                 CommonOptions.Print(p, new JsonObject

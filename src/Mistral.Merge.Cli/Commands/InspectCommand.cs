@@ -12,7 +12,7 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (single model.safetensors, sharded with model.safetensors.index.json, or several *.safetensors), or a .gguf file; or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: version, path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
         var check = new Option<bool>("--check")
         {
@@ -27,7 +27,14 @@ public static class InspectCommand
         };
         return cmd.WithAction((p, _) =>
         {
-            using var folder = ModelFolder.Open(ModelArguments.Resolve(p, model));
+            string path = ModelArguments.Resolve(p, model);
+            if (Inference.Gguf.GgufModelLoader.IsGgufPath(path))
+            {
+                if (p.GetValue(check)) throw new MergeException($"{path}: --check scans safetensors models; a GGUF file is shown without it");
+                GgufInspect.Write(path, p.InvocationConfiguration.Output, p.GetValue(json));
+                return Cli.Ok;
+            }
+            using var folder = ModelFolder.Open(path);
             var o = p.InvocationConfiguration.Output;
             var counts = p.GetValue(check) ? TensorCheck.Scan(folder, p.GetValue(threads)) : null;
             if (p.GetValue(json)) WriteJson(folder, o, counts); else WriteText(folder, o, counts);

@@ -10,7 +10,7 @@ public static class PerplexityCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
+        var model = new Argument<string>("MODEL") { Description = "Model folder (Mistral, Mixtral or Llama; F32/F16/BF16 safetensors), or a .gguf file (f32/f16/bf16/q8_0/q4_0, CPU); or a Hub id ORG/NAME[@REVISION], downloaded into the Hugging Face cache when absent" };
         var text = new Option<string>("--text") { Description = "UTF-8 text file to score", Required = true };
         var ctx = EvalCommon.Ctx();
         var stride = new Option<int?>("--stride") { Description = "Distance between window starts (default: --ctx, non-overlapping)" };
@@ -36,7 +36,7 @@ public static class PerplexityCommand
             using var progress = Progress.For(p, "perplexity", "tokens");
             var r = Perplexity.Evaluate(backend, ids, c, s, progress.Report, cancel);
             progress.Complete();
-            m.Folder.CheckUnchanged();
+            m.CheckUnchanged();
             var o = p.InvocationConfiguration.Output;
             if (p.GetValue(json))
                 CommonOptions.Print(p, new JsonObject

@@ -31,6 +31,10 @@ public sealed record ChatTemplate(string Name, string Source, JinjaTemplate? Tem
         if (value == None) return new(None, "none", null);
         if (value == Auto)
         {
+            if (Gguf.GgufModelLoader.IsGgufPath(modelFolder))   // a GGUF file keeps it as tokenizer.chat_template
+                return IO.Gguf.GgufReader.Open(modelFolder).Get("tokenizer.chat_template")?.Value is string text
+                    ? new(Auto, modelFolder, JinjaTemplate.Parse(text, modelFolder + " (tokenizer.chat_template)"))
+                    : new(None, "none (the model has no chat template)", null);
             if (ChatTemplates.Read(modelFolder) is not { } own) return new(None, "none (the model has no chat template)", null);
             return new(Auto, own.Path, JinjaTemplate.Parse(own.Text, own.Path));
         }

@@ -31,6 +31,7 @@ public static class TokenizerLoader
     /// </summary>
     public static SentencePieceTokenizer LoadSentencePiece(string modelFolder)
     {
+        if (Gguf.GgufModelLoader.IsGgufPath(modelFolder)) return Gguf.GgufTokenizer.Load(modelFolder); // tokenizer.ggml.* metadata
         if (Path.Exists(modelFolder) && !Directory.Exists(modelFolder))
         {
             InputFile.Require(modelFolder);

@@ -45,26 +45,48 @@ public sealed record TransformerShape(
 /// </summary>
 public sealed unsafe class TransformerModel : IDisposable
 {
-    public ModelFolder Folder { get; }
+    private readonly ModelFolder? _folder;
+    private readonly IDisposable? _gguf;      // a GGUF model's mapped file and buffers (Inference/Gguf/GgufModelLoader)
+    private readonly Action? _checkGguf;
+    /// <summary>The safetensors folder; a GGUF model has none (CUDA and MoE surgery read safetensors folders).</summary>
+    public ModelFolder Folder => _folder ?? throw new MergeException($"{Path}: this needs a safetensors model folder; GGUF files are read by perplexity, compare, generate and inspect on the CPU");
+    public bool IsGguf => _folder == null;
     public ModelConfig Config { get; }
     public TransformerShape Shape { get; }
     public WeightMatrix Embedding { get; }
     public WeightMatrix LmHead { get; }
     public float[] FinalNorm { get; }
     public IReadOnlyList<LayerWeights> Layers { get; }
-    public string Path => Folder.Path;
+    public string Path { get; }
     /// <summary>Bytes of weights one dense decode step streams: every layer matrix and the head (MoE: all experts, an upper bound).</summary>
     public long WeightBytes { get; }
 
     private TransformerModel(ModelFolder folder, ModelConfig config, TransformerShape shape, WeightMatrix embed,
         WeightMatrix head, float[] finalNorm, LayerWeights[] layers, long weightBytes)
     {
-        Folder = folder; Config = config; Shape = shape; Embedding = embed; LmHead = head;
+        _folder = folder; Path = folder.Path; Config = config; Shape = shape; Embedding = embed; LmHead = head;
         FinalNorm = finalNorm; Layers = layers; WeightBytes = weightBytes;
     }
 
+    /// <summary>A model over weights held by <paramref name="owner"/> (a GGUF file), disposed with the model.</summary>
+    internal TransformerModel(string path, IDisposable owner, Action checkUnchanged, ModelConfig config, TransformerShape shape,
+        WeightMatrix embed, WeightMatrix head, float[] finalNorm, LayerWeights[] layers, long weightBytes)
+    {
+        Path = path; _gguf = owner; _checkGguf = checkUnchanged; Config = config; Shape = shape; Embedding = embed; LmHead = head;
+        FinalNorm = finalNorm; Layers = layers; WeightBytes = weightBytes;
+    }
+
+    /// <summary>Fails with one line when a model file changed since it was opened.</summary>
+    public void CheckUnchanged()
+    {
+        if (_folder != null) _folder.CheckUnchanged();
+        else _checkGguf!();
+    }
+
+    /// <summary>A model folder, or a <c>.gguf</c> file (f32/f16/bf16/q8_0/q4_0 weights).</summary>
     public static TransformerModel Load(string path)
     {
+        if (Gguf.GgufModelLoader.IsGgufPath(path)) return Gguf.GgufModelLoader.Load(path);
         var folder = ModelFolder.Open(path);
         try { return Load(folder); }
         catch { folder.Dispose(); throw; }
@@ -196,5 +218,9 @@ public sealed unsafe class TransformerModel : IDisposable
         return new WeightMatrix(file.Pointer(info), info.DType, rows, cols);
     }
 
-    public void Dispose() => Folder.Dispose();
+    public void Dispose()
+    {
+        _folder?.Dispose();
+        _gguf?.Dispose();
+    }
 }

@@ -110,8 +110,10 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     {
         for (int r = 0; r < rows; r++)
         {
-            byte* src = w.At(n0 + r, k0);
             var d = new Span<float>(dst + r * kc, kc);
+            // Q8_0/Q4_0: the block columns k0..k0+kc (KBlock is a multiple of 32) dequantized into the tile buffer.
+            if (w.IsQuantized) { w.WidenRow(n0 + r, k0, kc, d); continue; }
+            byte* src = w.At(n0 + r, k0);
             switch (w.Type)
             {
                 case DType.BF16: Conversions.BFloat16ToSingle(new ReadOnlySpan<ushort>(src, kc), d); break;

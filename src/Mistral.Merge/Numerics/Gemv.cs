@@ -57,6 +57,11 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     {
         int n0 = job * RowsPerJob, n1 = Math.Min(_w.Rows, n0 + RowsPerJob), K = _w.Cols;
         int n = n0;
+        if (_w.IsQuantized)
+        {
+            for (; n < n1; n++) _y[n] = QuantizedDot.Row(_w, n, _x);
+            return;
+        }
         switch (_w.Type)
         {
             case DType.BF16:

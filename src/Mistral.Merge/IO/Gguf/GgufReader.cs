@@ -36,6 +36,7 @@ public sealed class GgufReader
             return Parse(path, r, fs.Length);
         }
         catch (EndOfStreamException) { throw new MergeException($"{path}: truncated GGUF file"); }
+        catch (OverflowException) { throw new MergeException($"{path}: a tensor's size is out of range (corrupt GGUF file)"); }
         catch (Exception e) when (IoErrors.IsIo(e)) { throw new MergeException($"{path}: cannot read ({IoErrors.Describe(e)})"); }
     }
 
@@ -99,6 +100,7 @@ public sealed class GgufReader
     {
         ulong n = r.ReadUInt64();
         if (n > MaxString) throw new MergeException($"{path}: a string of {n} bytes is out of range");
+        if ((long)n > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
         return Encoding.UTF8.GetString(r.ReadBytes((int)n) is { } b && b.Length == (int)n ? b : throw new EndOfStreamException());
     }
 
@@ -107,7 +109,9 @@ public sealed class GgufReader
         if (type != GgufValueType.Array) return new GgufValue(type, ReadScalar(path, r, type, key));
         var et = (GgufValueType)r.ReadUInt32();
         ulong n = r.ReadUInt64();
+        // Each value takes at least one byte: a count past the end of the file is corruption, not an allocation to try.
         if (n > MaxCount) throw new MergeException($"{path}: key '{key}' has an array of {n} values (out of range)");
+        if ((long)n > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
         if (et == GgufValueType.Array) throw new MergeException($"{path}: key '{key}' is an array of arrays (not supported)");
         Array a = et switch
         {

@@ -25,6 +25,14 @@ public sealed class TokenizerConfig
     /// <summary>The file a setting (e.g. "bos_token") came from, for error messages.</summary>
     public string SourceOf(string key) => _sources.GetValueOrDefault(key, "tokenizer_config.json");
 
+    /// <summary>Settings given directly (a GGUF file's tokenizer.ggml.* keys); <paramref name="source"/> names them in errors.</summary>
+    public static TokenizerConfig Of(string source, bool? addBos, bool? addEos, string? bos, string? eos, string? unk, string? pad)
+    {
+        var c = new TokenizerConfig { AddBosToken = addBos, AddEosToken = addEos, BosToken = bos, EosToken = eos, UnkToken = unk, PadToken = pad };
+        foreach (var key in new[] { "bos_token", "eos_token", "unk_token", "pad_token" }) c._sources[key] = source;
+        return c;
+    }
+
     /// <summary>Reads whichever of the three files exist in <paramref name="folder"/> (none is fine).</summary>
     public static TokenizerConfig Load(string folder)
     {
