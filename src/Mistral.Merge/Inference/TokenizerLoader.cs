@@ -15,6 +15,7 @@ public static class TokenizerLoader
     /// </summary>
     public static ITokenizer Load(string modelFolder)
     {
+        if (Gguf.GgufModelLoader.IsGgufPath(modelFolder)) return Gguf.GgufTokenizer.Load(modelFolder); // tokenizer.ggml.* metadata
         if (Path.Exists(modelFolder) && !Directory.Exists(modelFolder))
             return modelFolder.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? HfJsonTokenizerFile.Load(modelFolder) : LoadSentencePiece(modelFolder);
         if (!Directory.Exists(modelFolder)) throw new MergeException($"{modelFolder}: model folder not found");
@@ -31,7 +32,7 @@ public static class TokenizerLoader
     /// </summary>
     public static SentencePieceTokenizer LoadSentencePiece(string modelFolder)
     {
-        if (Gguf.GgufModelLoader.IsGgufPath(modelFolder)) return Gguf.GgufTokenizer.Load(modelFolder); // tokenizer.ggml.* metadata
+        if (Gguf.GgufModelLoader.IsGgufPath(modelFolder)) return Gguf.GgufTokenizer.FromMetadata(IO.Gguf.GgufReader.Open(modelFolder));
         if (Path.Exists(modelFolder) && !Directory.Exists(modelFolder))
         {
             InputFile.Require(modelFolder);

@@ -183,7 +183,7 @@ public sealed unsafe class GgufReadTests : IDisposable
         System.Text.Encoding.ASCII.GetBytes("gpt2x").CopyTo(bytes, model);
         File.WriteAllBytes(_d["gpt2.gguf"], bytes);
         CliRunner.AssertOneLineError(CliRunner.Run("perplexity", _d["gpt2.gguf"], "--text", _d["gpt2.gguf"], "--device", "cpu"),
-            $"{_d["gpt2.gguf"]}: tokenizer.ggml.model 'gpt2x' is not supported (only the sentencepiece 'llama' vocabulary is read from GGUF)");
+            $"{_d["gpt2.gguf"]}: tokenizer.ggml.model 'gpt2x' is not supported (the sentencepiece 'llama' and byte-level BPE 'gpt2' vocabularies are read from GGUF)");
     }
 
     [Fact]

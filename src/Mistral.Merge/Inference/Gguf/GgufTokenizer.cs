@@ -8,23 +8,34 @@ namespace Mistral.Merge.Inference.Gguf;
 /// token_type, the special ids and add_bos/add_eos), rebuilt as a BPE <see cref="SentencePieceModel"/> with byte
 /// fallback when byte pieces are present, a dummy prefix unless <c>tokenizer.ggml.add_space_prefix</c> is false, and
 /// no whitespace collapsing (llama.cpp's SPM tokenizer collapses none either). A <c>gpt2</c> (byte-level BPE) vocabulary
-/// is refused for now.
+/// is read by <see cref="GgufBpeTokenizer"/>.
 /// </summary>
 public static class GgufTokenizer
 {
-    public static SentencePieceTokenizer Load(string path)
+    /// <summary>The sentencepiece (<c>llama</c>) or byte-level BPE (<c>gpt2</c>) tokenizer of the GGUF file at <paramref name="path"/>.</summary>
+    public static ITokenizer Load(string path)
     {
         var g = GgufReader.Open(path);
+        var model = g.Get("tokenizer.ggml.model")?.Value as string
+            ?? throw new MergeException($"{path}: no tokenizer in this GGUF file (no string 'tokenizer.ggml.model')");
+        if (model == "gpt2")
+        {
+            var tokens = g.Get("tokenizer.ggml.tokens")?.Value as string[] ?? throw new MergeException($"{path}: 'tokenizer.ggml.tokens' is missing or not an array of String");
+            var types = g.Get("tokenizer.ggml.token_type")?.Value as int[] ?? throw new MergeException($"{path}: 'tokenizer.ggml.token_type' is missing or not an array of Int32");
+            if (types.Length != tokens.Length) throw new MergeException($"{path}: tokenizer.ggml.tokens and token_type have {tokens.Length} and {types.Length} entries (must be equal)");
+            return GgufBpeTokenizer.FromMetadata(g, tokens, types, ConfigOf(g, tokens));
+        }
         return FromMetadata(g);
     }
 
+    /// <summary>The sentencepiece tokenizer of a <c>llama</c> vocabulary.</summary>
     public static SentencePieceTokenizer FromMetadata(GgufReader g)
     {
         var path = g.Path;
         var model = g.Get("tokenizer.ggml.model")?.Value as string
             ?? throw new MergeException($"{path}: no tokenizer in this GGUF file (no string 'tokenizer.ggml.model')");
         if (model != "llama")
-            throw new MergeException($"{path}: tokenizer.ggml.model '{model}' is not supported (only the sentencepiece 'llama' vocabulary is read from GGUF)");
+            throw new MergeException($"{path}: tokenizer.ggml.model '{model}' is not supported (the sentencepiece 'llama' and byte-level BPE 'gpt2' vocabularies are read from GGUF)");
         T[] Array<T>(string key) => g.Get(key)?.Value as T[]
             ?? throw new MergeException($"{path}: '{key}' is missing or not an array of {typeof(T).Name}");
         var tokens = Array<string>("tokenizer.ggml.tokens");
