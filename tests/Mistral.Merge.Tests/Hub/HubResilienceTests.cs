@@ -160,5 +160,35 @@ public sealed class HubResilienceTests : IDisposable
         Assert.DoesNotContain("   at ", inspect.Stderr);
     }
 
+    [Fact]
+    public void AShardedPytorchBinRepositoryDownloadsConvertsAndScoresLikeItsSafetensorsReference()
+    {
+        var files = Directory.GetFiles(IO.Pytorch.PytorchFixtures.PathOf("llama-sharded")).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+        foreach (var (name, bytes) in Mistral.Merge.Cli.BuiltinTokenizer.Files(448)) files[name] = bytes;
+        files["README.md"] = "# card"u8.ToArray();
+        var commit = _hub.Add("org/llama-bin").Commit(files, "main");
+        var download = CliRunner.RunIn(Env(), "download", "org/llama-bin", "--quiet");
+        Assert.True(download.ExitCode == 0, download.Stderr);
+        var snap = Path.Combine(Repo("org/llama-bin"), "snapshots", commit);
+        Assert.Equal(files.Keys.Where(k => k != "README.md").Order(), Directory.GetFileSystemEntries(snap).Select(Path.GetFileName).Order());
+
+        var converted = CliRunner.RunIn(Env(), "convert", "org/llama-bin", _d["st"], "--quiet");
+        Assert.True(converted.ExitCode == 0, converted.Stderr);
+        using (var a = Mistral.Merge.Models.ModelFolder.Open(IO.Pytorch.PytorchFixtures.PathOf("llama-reference")))
+        using (var b = Mistral.Merge.Models.ModelFolder.Open(_d["st"]))
+        {
+            Assert.Equal(a.TensorNames, b.TensorNames);
+            foreach (var n in a.TensorNames) Assert.True(a.GetBytes(n).SequenceEqual(b.GetBytes(n)), n);
+        }
+
+        var reference = IO.Pytorch.PytorchFixtures.CopyFolder("llama-reference", _d["ref"], tokenizer: true);
+        File.WriteAllText(_d["text.txt"], "The quick brown fox jumps over the lazy dog. Pickles are not weights.\n");
+        string[] Ppl(string m) => ["perplexity", m, "--text", _d["text.txt"], "--ctx", "16", "--json", "--quiet"];
+        var hub = CliRunner.RunIn(Env(("HF_HUB_OFFLINE", "1")), Ppl("org/llama-bin"));
+        var local = CliRunner.Run(Ppl(reference));
+        Assert.True(hub.ExitCode == 0, hub.Stderr);
+        Assert.Equal((double)System.Text.Json.Nodes.JsonNode.Parse(local.Stdout)!["perplexity"]!, (double)System.Text.Json.Nodes.JsonNode.Parse(hub.Stdout)!["perplexity"]!);
+    }
+
     private const int BlobDownloadRetries = 5;
 }
