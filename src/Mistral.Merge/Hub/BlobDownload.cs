@@ -29,7 +29,7 @@ internal sealed class BlobDownload(HubClient client, HubCache cache, HubId id, F
             if (have > meta.Size) { file.SetLength(0); have = 0; }
             if (hash != null && have > 0) HashExisting(file, have, hash, ct);
             advanced(have);
-            if (have < meta.Size) await FetchAsync(file, have, hash, ct);
+            if (have < meta.Size) await FetchWithRetriesAsync(file, hash, ct);
             else file.Seek(0, SeekOrigin.End);
             try { await file.FlushAsync(ct); }
             catch (IOException e) { throw Disk(incomplete, e); }
@@ -68,6 +68,32 @@ internal sealed class BlobDownload(HubClient client, HubCache cache, HubId id, F
         }
     }
 
+    /// <summary>Retries of a download cut short within one run (huggingface_hub's http_get resumes 5 times too).</summary>
+    public const int Retries = 5;
+
+    /// <summary>
+    /// Fetches the rest of the file; a connection cut mid-body (or refused) is resumed from what arrived, up to
+    /// <see cref="Retries"/> times with a short growing pause. A server gone silent is retried only when its last try
+    /// sent some bytes, so a hung server fails after one timeout, not six.
+    /// </summary>
+    private async Task FetchWithRetriesAsync(FileStream file, IncrementalHash? hash, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            long before = file.Length;
+            try
+            {
+                await FetchAsync(file, before, hash, ct);
+                return;
+            }
+            catch (HubException e) when (e.Kind == HubFailure.Network && attempt <= Retries && !ct.IsCancellationRequested
+                && (file.Length > before || e.InnerException is not (TimeoutException or TaskCanceledException)))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), ct);
+            }
+        }
+    }
+
     /// <summary>Appends the bytes from <paramref name="have"/> on; a server that ignores the Range starts the file over.</summary>
     private async Task FetchAsync(FileStream file, long have, IncrementalHash? hash, CancellationToken ct)
     {
@@ -97,6 +123,12 @@ internal sealed class BlobDownload(HubClient client, HubCache cache, HubId id, F
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw Interrupted(new TimeoutException($"no data for {stall.TotalSeconds:0} s"), file.Length); }
                 catch (Exception e) when (e is HttpRequestException or IOException) { throw Interrupted(e, file.Length); }
                 if (n == 0) break;
+                if (n > meta.Size - file.Length)
+                {
+                    // more bytes than the Hub announced: no resume can fix that, so the partial file goes
+                    file.SetLength(0);
+                    throw new HubException(HubFailure.Other, $"{id.Repo}: {meta.File}: the server sent more than the {meta.Size} bytes the Hub announced; the download was deleted");
+                }
                 try { await file.WriteAsync(buffer.AsMemory(0, n), ct); }
                 catch (IOException e) { throw Disk(file.Name, e); }
                 hash?.AppendData(buffer, 0, n);

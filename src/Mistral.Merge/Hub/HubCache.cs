@@ -44,18 +44,26 @@ public sealed partial class HubCache
     {
         looked = "";
         var direct = Snapshot(revision);
-        if (Directory.Exists(direct)) return direct;
+        if (Directory.Exists(direct)) return Complete(direct, out looked);
         var refFile = Ref(revision);
         if (File.Exists(refFile))
         {
             var commit = IO.InputFile.ReadAllText(refFile, 4096, "a Hugging Face cache ref").Trim();
             var snap = Snapshot(commit);
-            if (commit.Length > 0 && Directory.Exists(snap)) return snap;
+            if (commit.Length > 0 && Directory.Exists(snap)) return Complete(snap, out looked);
             looked = $"Hugging Face cache {snap} (named by {refFile})";
             return null;
         }
         looked = $"Hugging Face cache {Path.Combine(Root, "snapshots", revision == "main" ? "<refs/main>" : revision)}";
         return null;
+    }
+
+    /// <summary>The snapshot when it holds its weights; else null, <paramref name="looked"/> naming what it lacks (never a half-downloaded model).</summary>
+    private static string? Complete(string snapshot, out string looked)
+    {
+        var missing = HubFiles.MissingWeights(snapshot);
+        looked = missing == null ? "" : $"Hugging Face cache {snapshot}, which lacks {missing} (an interrupted download)";
+        return missing == null ? snapshot : null;
     }
 
     /// <summary>refs/REVISION := commit, as huggingface_hub writes it (no newline); only for a branch or tag name.</summary>

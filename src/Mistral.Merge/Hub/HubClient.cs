@@ -47,12 +47,25 @@ internal sealed class HubClient : IDisposable
 
     public async Task<RepoRevision> GetRevisionAsync(HubId id, CancellationToken ct)
     {
+        // the revision is one path segment: "refs/pr/1" travels as refs%2Fpr%2F1 (huggingface_hub quotes it with safe="")
         var url = new Uri(_endpoint, $"api/models/{id.Repo}/revision/{Uri.EscapeDataString(id.Revision)}");
-        using var res = await SendAsync(HttpMethod.Get, url, followAll: false, rangeFrom: 0, ct);
-        if (!res.IsSuccessStatusCode) throw Error(res, id, null);
         string body;
-        try { body = await res.Content.ReadAsStringAsync(ct); }
-        catch (Exception e) when (e is HttpRequestException or IOException) { throw Network(e, url); }
+        for (int attempt = 1; ; attempt++)
+        {
+            using var res = await SendAsync(HttpMethod.Get, url, followAll: false, rangeFrom: 0, ct);
+            if (!res.IsSuccessStatusCode) throw Error(res, id, null);
+            try
+            {
+                body = await res.Content.ReadAsStringAsync(ct);
+                break;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException)
+            {
+                // a connection cut before the whole JSON arrived: asked again a few times
+                if (attempt >= Retries) throw Network(e, url);
+                await Task.Delay(RetryPause(attempt, null), ct);
+            }
+        }
         try
         {
             using var doc = JsonDocument.Parse(body);
@@ -107,6 +120,7 @@ internal sealed class HubClient : IDisposable
     /// </summary>
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, bool followAll, long rangeFrom, CancellationToken ct)
     {
+        int busy = 0;
         for (int hop = 0; ; hop++)
         {
             using var req = new HttpRequestMessage(method, url);
@@ -117,6 +131,15 @@ internal sealed class HubClient : IDisposable
             try { res = await _http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, ct); }
             catch (HttpRequestException e) { throw Network(e, url); }
             catch (TaskCanceledException e) when (!ct.IsCancellationRequested) { throw Network(e, url); }
+            if (IsTransient(res.StatusCode) && busy < Retries)
+            {
+                // 429 and 5xx are asked again after a pause (Retry-After when the server gives one, at most 10 s)
+                var pause = RetryPause(++busy, res.Headers.RetryAfter?.Delta);
+                res.Dispose();
+                await Task.Delay(pause, ct);
+                hop--;
+                continue;
+            }
             if ((int)res.StatusCode is >= 300 and < 400 && res.Headers.Location is { } loc && hop < 10
                 && (followAll || !loc.IsAbsoluteUri))
             {
@@ -127,6 +150,14 @@ internal sealed class HubClient : IDisposable
             return res;
         }
     }
+
+    /// <summary>How many times a busy answer (429, 5xx) or a cut revision call is asked again.</summary>
+    public const int Retries = 3;
+
+    private static bool IsTransient(HttpStatusCode s) => (int)s is 429 or 500 or 502 or 503 or 504;
+
+    private static TimeSpan RetryPause(int attempt, TimeSpan? retryAfter)
+        => retryAfter is { } r && r >= TimeSpan.Zero ? TimeSpan.FromSeconds(Math.Min(r.TotalSeconds, 10)) : TimeSpan.FromMilliseconds(250 * attempt);
 
     private static string? Header(HttpResponseMessage res, string name)
         => res.Headers.TryGetValues(name, out var v) || res.Content.Headers.TryGetValues(name, out v) ? v.FirstOrDefault() : null;

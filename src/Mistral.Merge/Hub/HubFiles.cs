@@ -41,11 +41,31 @@ public static class HubFiles
             : f.StartsWith("pytorch_model", StringComparison.Ordinal) && f.EndsWith(".bin", StringComparison.Ordinal))).ToList();
     }
 
+    /// <summary>
+    /// What a snapshot folder lacks to be usable: a shard its index names (a dangling link counts as missing), or any
+    /// weight file at all; null when complete. A download interrupted in a commit's folder leaves it so.
+    /// </summary>
+    public static string? MissingWeights(string snapshot)
+    {
+        foreach (var index in new[] { SafetensorsIndex, BinIndex })
+        {
+            var path = Path.Combine(snapshot, index);
+            if (!File.Exists(path)) continue;
+            List<string> shards;
+            try { shards = ShardsOf(path, snapshot); }
+            catch (HubException) { return $"a valid {index}"; }
+            return shards.FirstOrDefault(n => !File.Exists(Path.Combine(snapshot, n)));
+        }
+        bool any = Directory.EnumerateFiles(snapshot).Select(Path.GetFileName).Any(f => File.Exists(Path.Combine(snapshot, f!))
+            && (f!.EndsWith(".safetensors", StringComparison.Ordinal) || (f.StartsWith("pytorch_model", StringComparison.Ordinal) && f.EndsWith(".bin", StringComparison.Ordinal))));
+        return any ? null : "its weights (*.safetensors or pytorch_model*.bin)";
+    }
+
     private static bool HasSafetensors(IReadOnlyList<string> repoFiles)
         => repoFiles.Any(f => !f.Contains('/') && f.EndsWith(".safetensors", StringComparison.Ordinal));
 
     /// <summary>The distinct files an index's weight_map names, in order of first appearance.</summary>
-    private static List<string> ShardsOf(string indexPath, string repo)
+    internal static List<string> ShardsOf(string indexPath, string repo)
     {
         try
         {

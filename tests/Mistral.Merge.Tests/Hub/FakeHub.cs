@@ -47,6 +47,16 @@ public sealed class FakeHub : IDisposable
     public ConcurrentQueue<Request> Requests { get; } = new();
     /// <summary>Files whose first GET sends only this many bytes of the body, then closes the connection.</summary>
     public ConcurrentDictionary<string, long> CutOnce { get; } = new();
+    /// <summary>How many GETs of a file in <see cref="CutOnce"/> are cut (default 1): each sends that many bytes of its body.</summary>
+    public ConcurrentDictionary<string, int> CutTimes { get; } = new();
+    /// <summary>Files whose GET ignores a Range header and answers 200 with the whole file.</summary>
+    public HashSet<string> IgnoreRange { get; } = [];
+    /// <summary>Files whose GET with a Range header answers 416 Range Not Satisfiable.</summary>
+    public HashSet<string> RefuseRange { get; } = [];
+    /// <summary>Statuses answered, one per request, to the next revision API calls (e.g. 503), before the real answer.</summary>
+    public ConcurrentQueue<int> ApiFailures { get; } = new();
+    /// <summary>Revision API calls that send their headers and then close the connection without the JSON.</summary>
+    public int ApiCuts { get; set; }
     /// <summary>Files served with their last byte changed (the etag still names the right content).</summary>
     public HashSet<string> Corrupt { get; } = [];
 
@@ -120,7 +130,7 @@ public sealed class FakeHub : IDisposable
                 headers.TryGetValue("range", out var range);
                 headers.TryGetValue("authorization", out var auth);
                 Requests.Enqueue(new Request(method, path, range, auth));
-                await Answer(s, method, Uri.UnescapeDataString(path.Split('?')[0]), range, auth);
+                await Answer(s, method, path.Split('?')[0], range, auth);
                 client.Client.Shutdown(SocketShutdown.Send);
             }
             catch (IOException) { }
@@ -147,7 +157,8 @@ public sealed class FakeHub : IDisposable
 
     private async Task Answer(NetworkStream s, string method, string path, string? range, string? auth)
     {
-        var parts = path.TrimStart('/').Split('/');
+        // split before unescaping, as the Hub does: a revision like refs%2Fpr%2F1 is one segment
+        var parts = path.TrimStart('/').Split('/').Select(Uri.UnescapeDataString).ToArray();
         if (parts is ["lfs", var sha])
         {
             var found = Repos.Values.SelectMany(r => r.Commits.Values).SelectMany(f => f).FirstOrDefault(kv => Sha256(kv.Value) == sha);
@@ -168,6 +179,14 @@ public sealed class FakeHub : IDisposable
         if (repo.Token != null && auth != $"Bearer {repo.Token}") { await Error(s, 401, "RepoNotFound", "Invalid username or password.", method); return; }
         if (api)
         {
+            if (ApiFailures.TryDequeue(out var failure)) { await Error(s, failure, "", "try again", method); return; }
+            if (ApiCuts > 0)
+            {
+                ApiCuts--;
+                await Head(s, 200, [("Content-Type", "application/json")], 1000);
+                await s.FlushAsync();
+                return; // the connection closes before the JSON
+            }
             var rev = parts[5];
             var commit = repo.Refs.TryGetValue(rev, out var c) ? c : repo.Commits.ContainsKey(rev) ? rev : null;
             if (commit == null) { await Error(s, 404, "RevisionNotFound", $"Invalid rev id: {rev}", method); return; }
@@ -201,14 +220,17 @@ public sealed class FakeHub : IDisposable
     private async Task SendFile(NetworkStream s, string method, string file, byte[] content, string? range, (string, string)[] headers)
     {
         if (Corrupt.Contains(file)) { content = (byte[])content.Clone(); content[^1] ^= 0xFF; }
+        if (range != null && RefuseRange.Contains(file)) { await Send(s, 416, [("Content-Range", $"bytes */{content.Length}")], null, method); return; }
+        if (IgnoreRange.Contains(file)) range = null;
         long from = range != null && range.StartsWith("bytes=") ? long.Parse(range[6..].TrimEnd('-')) : 0;
         var body = content[(int)from..];
         (string, string)[] h = [.. headers, ("Content-Type", "application/octet-stream")];
         if (range != null) h = [.. h, ("Content-Range", $"bytes {from}-{content.Length - 1}/{content.Length}")];
-        if (method == "GET" && CutOnce.TryRemove(file, out var cut))
+        if (method == "GET" && CutOnce.TryGetValue(file, out var cut))
         {
+            if (CutTimes.AddOrUpdate(file, 0, (_, n) => n - 1) <= 0) CutOnce.TryRemove(file, out _);
             await Head(s, range != null ? 206 : 200, h, body.Length);
-            await s.WriteAsync(body.AsMemory(0, (int)cut));
+            await s.WriteAsync(body.AsMemory(0, (int)Math.Min(cut, body.Length)));
             await s.FlushAsync();
             return; // the connection closes with the body short
         }
@@ -238,6 +260,9 @@ public sealed class FakeHub : IDisposable
     {
         200 => "OK",
         206 => "Partial Content",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
         302 => "Found",
         401 => "Unauthorized",
         403 => "Forbidden",

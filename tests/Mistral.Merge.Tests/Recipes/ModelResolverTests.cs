@@ -21,6 +21,8 @@ public class ModelResolverTests
         var repo = d["hub/models--org--name"];
         Directory.CreateDirectory(Path.Combine(repo, "snapshots", "abc123"));
         Directory.CreateDirectory(Path.Combine(repo, "snapshots", "def456"));
+        // a snapshot counts only with its weights (an interrupted download's side files alone never do)
+        foreach (var snap in new[] { "abc123", "def456" }) File.WriteAllBytes(Path.Combine(repo, "snapshots", snap, "model.safetensors"), []);
         Directory.CreateDirectory(Path.Combine(repo, "refs"));
         File.WriteAllText(Path.Combine(repo, "refs", "main"), "abc123\n");
         File.WriteAllText(Path.Combine(repo, "refs", "v2"), "def456");

@@ -82,6 +82,17 @@ public class HostilePickleTests
     [InlineData("\u0080\u0002K\u0001.", "the checkpoint holds 1, not a state dict")]
     [InlineData("\u0080\u0002}K\u0001K\u0002s.", "the state dict has the key 1, which is not a string")]
     [InlineData("\u0080\u0002}X\u0001\u0000\u0000\u0000wK\u0002s.", "tensor 'w' is 2, not a tensor")]
+    [InlineData("\u0080\u0002ctorch._utils\n_other\n)R.", "refused: the pickle names 'torch._utils._other' (opcode GLOBAL at byte 2 of the pickle)")]
+    [InlineData("\u0080\u0002ctorch\nload\nX\u0001\u0000\u0000\u0000a\u0085R.", "refused: the pickle names 'torch.load' (opcode GLOBAL at byte 2 of the pickle)")]
+    [InlineData("\u0080\u0002cbuiltins\ngetattr\nctorch\nFloatStorage\nX\u0001\u0000\u0000\u0000a\u0086R.", "refused: the pickle names 'builtins.getattr'")]
+    [InlineData("\u0080\u0002ccollections\nOrderedDict\n}\u0085R.", "collections.OrderedDict called with 1 argument(s)")]
+    [InlineData("\u0080\u0002K\u0001K\u0002\u0093.", "STACK_GLOBAL of values that are not strings")]
+    [InlineData("\u0080\u0002ccollections\nOrderedDict\n)R}X\u000a\u0000\u0000\u0000__reduce__ctorch\nload\nsb.", "refused: the pickle names 'torch.load' (opcode GLOBAL at byte 45 of the pickle)")]
+    [InlineData("\u0080\u0002j\u00ff\u00ff\u00ff\u007f.", "memo entry 2147483647 read before it was written")]
+    [InlineData("\u0080\u0004\u008d\u00ff\u00ff\u00ff\u00ff\u00ff\u00ff\u00ff\u007f.", "BINUNICODE8 of 9223372036854775807 bytes (at most 16777216)")]
+    [InlineData("\u0080\u0004\u008e\u00ff\u00ff\u00ff\u00ff\u00ff\u00ff\u00ff\u00ff.", "BINBYTES8 of -1 bytes (at most 16777216)")]
+    [InlineData("\u0080\u0002\u008b\u00ff\u00ff\u00ff\u00ff.", "LONG4 of -1 bytes (at most 64)")]
+    [InlineData("\u0080\u0004\u0095\u00ff\u00ff\u00ff\u00ff\u00ff\u00ff\u00ff\u007fN.", "frame of 9223372036854775807 bytes runs past the end")]
     public void AHandMadeAttackIsOneLineNamingTheFile(string ops, string fragment)
     {
         var e = Refusal(RawPickles.Ops(ops));
