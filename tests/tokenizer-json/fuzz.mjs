@@ -87,6 +87,18 @@ function run(name, jsonText, configText) {
     const dec = (ids) => (ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false }));
     out.push({ id: i < fixed.filter(keep).length ? `fixed-${i}` : `random-${i - fixed.filter(keep).length}`, text, ids: plain, ids_with_special: special, decoded: dec(plain), decoded_with_special: dec(special) });
   });
+  // decode of random id sequences: lone byte tokens (invalid UTF-8), added/special tokens, spaces at the joins
+  const vocabSize = tok.model.vocab.length ?? Object.keys(JSON.parse(jsonText).model.vocab).length;
+  const added = JSON.parse(jsonText).added_tokens.map((t) => t.id);
+  const byteFallback = JSON.stringify(JSON.parse(jsonText).decoder ?? {}).includes('"ByteFallback"');
+  for (let i = 0; i < perTokenizer / 4; i++) {
+    const ids = Array.from({ length: 1 + int(12) }, () => (rand() < 0.15 && added.length ? pick(added) : rand() < 0.3 ? int(Math.min(vocabSize, 300)) : int(vocabSize)));
+    const decoded = tok.decode(ids, { skip_special_tokens: true, clean_up_tokenization_spaces: false });
+    // tokenizers.js's ByteFallback decodes a run of byte tokens that is not valid UTF-8 with TextDecoder (one U+FFFD per
+    // maximal bad subsequence); the Rust decoder gives one U+FFFD per byte, and we follow Rust (HfJsonRustDeviationTests)
+    if (byteFallback && decoded.includes("\ufffd")) continue;
+    out.push({ id: `decode-${i}`, text: null, ids, decoded });
+  }
   result.tokenizers[name] = out;
 }
 for (const name of names) {

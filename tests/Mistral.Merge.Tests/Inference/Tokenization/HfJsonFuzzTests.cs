@@ -3,8 +3,8 @@ using System.Text.Json.Nodes;
 namespace Mistral.Merge.Tests.Inference.Tokenization;
 
 /// <summary>
-/// Differential fuzz cases (tests/tokenizer-json/fuzz.mjs → fuzz-ids.json): regressions that once differed from
-/// @huggingface/tokenizers plus seeded random texts of many scripts, spaces, controls and special tokens.
+/// Differential fuzz cases (tests/tokenizer-json/fuzz.mjs → fuzz-ids.json) against @huggingface/tokenizers: tricky texts, seeded random texts of many scripts, spaces, controls and special tokens, and the
+/// decodes of random id sequences (lone bytes, special tokens).
 /// MISTRAL_MERGE_FUZZ_IDS points the tests at a larger generated file instead.
 /// </summary>
 public class HfJsonFuzzTests
@@ -29,8 +29,17 @@ public class HfJsonFuzzTests
         var failures = new List<string>();
         foreach (var c in cases)
         {
-            string id = (string)c!["id"]!, text = (string)c["text"]!;
-            int[] ids = Ids(c["ids"]), special = Ids(c["ids_with_special"]);
+            string id = (string)c!["id"]!;
+            int[] ids = Ids(c["ids"]);
+            if (c["text"] is null)
+            {
+                // a random id sequence: only its decode is compared
+                string got = t.Decode(ids);
+                if (got != (string)c["decoded"]!) failures.Add($"{id} [{string.Join(',', ids)}]: decoded {JsonValue.Create(got).ToJsonString()} != {c["decoded"]!.ToJsonString()}");
+                continue;
+            }
+            string text = (string)c["text"]!;
+            int[] special = Ids(c["ids_with_special"]);
             string show = JsonValue.Create(text).ToJsonString();
             var plain = t.EncodeExact(text, addSpecialTokens: false);
             if (!plain.SequenceEqual(ids)) failures.Add($"{id} {show}: ids {string.Join(',', plain)} != {string.Join(',', ids)}");

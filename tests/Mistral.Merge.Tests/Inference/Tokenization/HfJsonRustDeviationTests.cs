@@ -9,6 +9,24 @@ namespace Mistral.Merge.Tests.Inference.Tokenization;
 /// </summary>
 public class HfJsonRustDeviationTests
 {
+    /// <summary>
+    /// Byte-fallback tokens that are not valid UTF-8 together: Rust's ByteFallback decoder gives one U+FFFD per byte
+    /// (<c>String::from_utf8</c> failing), tokenizers.js one per maximal bad subsequence (TextDecoder) and keeps the
+    /// valid ASCII bytes; ids 3–258 are &lt;0x00&gt;–&lt;0xFF&gt;, 1 is &lt;s&gt; (skipped). Expected from the Rust tokenizers as above.
+    /// </summary>
+    public static TheoryData<int[], string> ByteRuns => new()
+    {
+        { [7, 134], "\uFFFD\uFFFD" },
+        { [61, 202, 131, 1, 222], "\uFFFD\uFFFD\uFFFD\uFFFD" },
+        { [108, 253], "\uFFFD\uFFFD" },
+        { [233, 133, 178, 4062], "\u60AFBase" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ByteRuns))]
+    public void AnInvalidRunOfByteFallbackTokensDecodesToOneReplacementCharacterPerByteAsRustDoes(int[] ids, string expected) =>
+        Assert.Equal(expected, HfJsonFixtures.Tokenizer("llama2").Decode(ids));
+
     public static TheoryData<string, string, int[]> Cases => new()
     {
         { "gpt2", "\n \u0085<", [198, 220, 126, 227, 27] },
