@@ -14,9 +14,6 @@ namespace Mistral.Merge.Inference.Gguf;
 /// </summary>
 public static class GgufBpeTokenizer
 {
-    // The regexes of the Split pre-tokenizers in Llama 3's and Qwen2's tokenizer.json (as GgufPreTokenizer names them).
-    private const string Llama3 = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-    private const string Qwen2 = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     private const int Control = 3, UserDefined = 4;
 
     public static HfJsonTokenizer FromMetadata(GgufReader g, string[] tokens, int[] types, TokenizerConfig config)
@@ -46,7 +43,7 @@ public static class GgufBpeTokenizer
             w.WriteEndArray();
             w.WriteNull("normalizer");
             w.WritePropertyName("pre_tokenizer");
-            string? regex = pre switch { "llama-bpe" or "llama3" => Llama3, "qwen2" => Qwen2, _ => null };
+            string? regex = pre switch { "llama-bpe" or "llama3" => GgufPreTokenizer.Llama3, "qwen2" => GgufPreTokenizer.Qwen2, _ => null };
             if (regex == null) ByteLevel(w, useRegex: true);
             else
             {
@@ -71,7 +68,7 @@ public static class GgufBpeTokenizer
             w.WriteEndObject();
             w.WriteStartObject("model");
             w.WriteString("type", "BPE");
-            w.WriteBoolean("ignore_merges", regex == Llama3);
+            w.WriteBoolean("ignore_merges", regex == GgufPreTokenizer.Llama3);
             w.WriteStartObject("vocab");
             var seen = new HashSet<string>(StringComparer.Ordinal);
             for (int i = 0; i < tokens.Length; i++)
