@@ -56,7 +56,7 @@ public static class GenerateCommand
             var chat = ChatTemplate.Resolve(p.GetValue(template)!, m.Path);
             var generationConfig = GenerationConfig.Load(m.Path);
             var tok = TokenizerLoader.Load(m.Path);
-            var tokens = Inference.Gguf.GgufModelLoader.IsGgufPath(m.Path) ? Inference.Gguf.GgufTokenizer.Config(m.Path) : TokenizerConfig.Load(m.Path);
+            var tokens = TokenizerLoader.Config(m.Path);
             var promptText = chat.Render(conversation, tokens);
             // The rendered text holds its special tokens as text; BOS is added only when the template did not write it.
             bool addBos = tok.AddBosByDefault && !(chat.Template != null && tokens.BosToken is { Length: > 0 } bos && promptText.StartsWith(bos, StringComparison.Ordinal));

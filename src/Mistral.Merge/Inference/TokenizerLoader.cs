@@ -25,6 +25,10 @@ public static class TokenizerLoader
         throw new MergeException($"{modelFolder}: no tokenizer.model or tokenizer.json in this folder");
     }
 
+    /// <summary>The special tokens and add_bos/add_eos of a model folder (its tokenizer_config.json and special_tokens_map.json) or of a .gguf file (its metadata).</summary>
+    public static TokenizerConfig Config(string model) =>
+        Gguf.GgufModelLoader.IsGgufPath(model) ? Gguf.GgufTokenizer.Config(model) : TokenizerConfig.Load(model);
+
     /// <summary>
     /// The exact sentencepiece tokenizer of <paramref name="modelFolder"/> (its <c>tokenizer.model</c> with the
     /// special tokens of <c>tokenizer_config.json</c>/<c>special_tokens_map.json</c>); a path to a

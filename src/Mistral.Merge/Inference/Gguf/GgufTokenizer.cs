@@ -16,31 +16,23 @@ public static class GgufTokenizer
     public static ITokenizer Load(string path)
     {
         var g = GgufReader.Open(path);
-        var model = g.Get("tokenizer.ggml.model")?.Value as string
-            ?? throw new MergeException($"{path}: no tokenizer in this GGUF file (no string 'tokenizer.ggml.model')");
-        if (model == "gpt2")
-        {
-            var tokens = g.Get("tokenizer.ggml.tokens")?.Value as string[] ?? throw new MergeException($"{path}: 'tokenizer.ggml.tokens' is missing or not an array of String");
-            var types = g.Get("tokenizer.ggml.token_type")?.Value as int[] ?? throw new MergeException($"{path}: 'tokenizer.ggml.token_type' is missing or not an array of Int32");
-            if (types.Length != tokens.Length) throw new MergeException($"{path}: tokenizer.ggml.tokens and token_type have {tokens.Length} and {types.Length} entries (must be equal)");
-            return GgufBpeTokenizer.FromMetadata(g, tokens, types, ConfigOf(g, tokens));
-        }
-        return FromMetadata(g);
+        if (ModelName(g) != "gpt2") return FromMetadata(g);
+        var tokens = Array<string>(g, "tokenizer.ggml.tokens");
+        var types = Array<int>(g, "tokenizer.ggml.token_type");
+        if (types.Length != tokens.Length) throw new MergeException($"{path}: tokenizer.ggml.tokens and token_type have {tokens.Length} and {types.Length} entries (must be equal)");
+        return GgufBpeTokenizer.FromMetadata(g, tokens, types, ConfigOf(g, tokens));
     }
 
     /// <summary>The sentencepiece tokenizer of a <c>llama</c> vocabulary.</summary>
     public static SentencePieceTokenizer FromMetadata(GgufReader g)
     {
         var path = g.Path;
-        var model = g.Get("tokenizer.ggml.model")?.Value as string
-            ?? throw new MergeException($"{path}: no tokenizer in this GGUF file (no string 'tokenizer.ggml.model')");
+        var model = ModelName(g);
         if (model != "llama")
             throw new MergeException($"{path}: tokenizer.ggml.model '{model}' is not supported (the sentencepiece 'llama' and byte-level BPE 'gpt2' vocabularies are read from GGUF)");
-        T[] Array<T>(string key) => g.Get(key)?.Value as T[]
-            ?? throw new MergeException($"{path}: '{key}' is missing or not an array of {typeof(T).Name}");
-        var tokens = Array<string>("tokenizer.ggml.tokens");
-        var scores = Array<float>("tokenizer.ggml.scores");
-        var types = Array<int>("tokenizer.ggml.token_type");
+        var tokens = Array<string>(g, "tokenizer.ggml.tokens");
+        var scores = Array<float>(g, "tokenizer.ggml.scores");
+        var types = Array<int>(g, "tokenizer.ggml.token_type");
         if (scores.Length != tokens.Length || types.Length != tokens.Length)
             throw new MergeException($"{path}: tokenizer.ggml.tokens, scores and token_type have {tokens.Length}, {scores.Length} and {types.Length} entries (must be equal)");
         var b = new SentencePieceModelBuilder
@@ -59,6 +51,12 @@ public static class GgufTokenizer
         var config = ConfigOf(g, tokens);
         return SentencePieceTokenizer.Create(sp, config);
     }
+
+    private static string ModelName(GgufReader g) => g.Get("tokenizer.ggml.model")?.Value as string
+        ?? throw new MergeException($"{g.Path}: no tokenizer in this GGUF file (no string 'tokenizer.ggml.model')");
+
+    private static T[] Array<T>(GgufReader g, string key) => g.Get(key)?.Value as T[]
+        ?? throw new MergeException($"{g.Path}: '{key}' is missing or not an array of {typeof(T).Name}");
 
     /// <summary>The special tokens and add_bos/add_eos of a GGUF file, as a tokenizer_config.json would give them (for chat templates).</summary>
     public static TokenizerConfig Config(string path)
