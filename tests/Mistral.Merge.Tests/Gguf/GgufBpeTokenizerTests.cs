@@ -36,5 +36,15 @@ public sealed class GgufBpeTokenizerTests : IDisposable
             n++;
         }
         Assert.True(n >= 30, $"{n} cases");
+
+        // Without its merges (the key renamed in place) the vocabulary cannot be rebuilt: one line naming the file and key.
+        var bytes = File.ReadAllBytes(_d["m.gguf"]);
+        var key = System.Text.Encoding.ASCII.GetBytes("tokenizer.ggml.merges");
+        int at = bytes.AsSpan().IndexOf(key);
+        Assert.True(at > 0);
+        bytes[at + key.Length - 1] = (byte)'z';
+        File.WriteAllBytes(_d["nomerges.gguf"], bytes);
+        CliRunner.AssertOneLineError(CliRunner.Run("tokenize", _d["nomerges.gguf"], "hello"),
+            $"{_d["nomerges.gguf"]}: 'tokenizer.ggml.merges' is missing or not an array of String (a gpt2 vocabulary needs its merges)");
     }
 }
