@@ -5,38 +5,51 @@ using System.Runtime.Intrinsics;
 namespace Mistral.Merge.Numerics;
 
 /// <summary>
-/// Y[M, N] = X[M, K] · Wᵀ for a weight W [N, K] in its stored dtype (the batched projection of
-/// prefill / perplexity). Blocked and packed: the activations are transposed once into panels of
-/// 32 tokens ([k][32], see <see cref="PackedInput"/>), each worker widens 32 weight rows × 256
-/// columns to float32 in L1, and an 8×32 register tile (<see cref="GemmKernel"/>, shared with the MoE
-/// similarity GEMM) accumulates 8 weight rows against 32 tokens with one broadcast + two FMAs per weight element. Every output is a float32 sum over k in
-/// increasing order, so results do not depend on the thread count.
+/// Y[M, N] = X[M, K] · Wᵀ for a weight W [N, K] in its stored dtype (the batched projection of prefill /
+/// perplexity), structured like BLIS / llamafile's sgemm. The activations are transposed once into panels of 32
+/// tokens ([k][32], <see cref="PackedInput"/>). A work item is a block of up to 96 weight rows × a chunk of up
+/// to 256 tokens; its worker widens the block K-slice by K-slice (256 columns, ≤ 96 KB of float32, L2-resident)
+/// and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> over every (row group, token
+/// half-panel) pair, the 16–32 KB activation slice staying in L1 while the row groups stream past it
+/// (AVX-512: 12 rows × 32 tokens; AVX2 and NEON: 6 rows × 16 tokens). Items with the same weight block are
+/// adjacent, so the threads share its reads from memory. Every output is one float32 FMA chain over k in
+/// increasing order, so results do not depend on the vector width or the thread count.
 /// </summary>
 public sealed unsafe class Gemm : IParallelWork, IDisposable
 {
     public const int PanelWidth = 32;   // tokens per activation panel (two Vector512<float>)
-    public const int TileRows = 8;      // weight rows per register tile
-    public const int KBlock = 256;      // columns of W widened at a time (32 × 256 floats = 32 KB)
+    public const int KBlock = 256;      // columns of W widened at a time
+    public const int MaxBlockRows = 96; // weight rows per work item (a multiple of every micro-tile height)
+    public const int ChunkPanels = 8;   // activation panels per work item (256 tokens)
 
     private readonly WorkerPool _pool;
-    private readonly float*[] _wbuf;    // per worker: BlockRows × KBlock widened weights
-    private readonly float*[] _tiles;   // per worker: BlockRows × mPanels × 32 accumulators
-    private readonly int[] _tileCapacity;
+    private readonly int _bits, _mr, _nr;
+    private readonly float*[] _wbuf;    // per worker: MaxBlockRows × KBlock widened weights (row stride KBlock)
+    private readonly float*[] _tiles;   // per worker: MaxBlockRows × ChunkPanels × 32 accumulators
 
     // The current call (set by Multiply, read by Execute).
     private PackedInput? _x;
     private WeightMatrix _w;
     private float* _y;
-    private int _ldy, _blockRows;
+    private int _ldy, _blockRows, _chunks, _chunkPanels;
 
-    public Gemm(WorkerPool pool)
+    public Gemm(WorkerPool pool) : this(pool, PackedGemmKernel.NativeBits) { }
+
+    /// <summary>A GEMM that runs the micro-kernel of one vector width (512, 256, 128 or 0 = scalar): for tests.</summary>
+    internal Gemm(WorkerPool pool, int vectorBits)
     {
+        if (vectorBits is not (512 or 256 or 128 or 0)) throw new ArgumentOutOfRangeException(nameof(vectorBits));
         _pool = pool;
+        _bits = vectorBits;
+        _mr = PackedGemmKernel.RowsFor(vectorBits);
+        _nr = PackedGemmKernel.ColsFor(vectorBits);
         _wbuf = new float*[pool.Threads];
         _tiles = new float*[pool.Threads];
-        _tileCapacity = new int[pool.Threads];
         for (int i = 0; i < pool.Threads; i++)
-            _wbuf[i] = (float*)NativeMemory.AlignedAlloc(32 * KBlock * sizeof(float), 64);
+        {
+            _wbuf[i] = (float*)NativeMemory.AlignedAlloc(MaxBlockRows * KBlock * sizeof(float), 64);
+            _tiles[i] = (float*)NativeMemory.AlignedAlloc(MaxBlockRows * ChunkPanels * PanelWidth * sizeof(float), 64);
+        }
     }
 
     /// <summary>Y (row stride <paramref name="ldy"/> floats) = packed X · Wᵀ; X.K must equal W.Cols.</summary>
@@ -45,18 +58,14 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
         if (x.K != w.Cols) throw new ArgumentException($"GEMM inner dimensions differ: X has {x.K} columns, W has {w.Cols}");
         if (ldy < w.Rows) throw new ArgumentException("ldy < N");
         _x = x; _w = w; _y = y; _ldy = ldy;
-        // Big blocks reuse each activation panel across 4 register tiles; small N keeps all threads busy.
-        _blockRows = w.Rows >= 32 * 4 * _pool.Threads ? 32 : TileRows;
-        int tileFloats = _blockRows * x.Panels * PanelWidth;
-        for (int i = 0; i < _pool.Threads; i++)
-            if (_tileCapacity[i] < tileFloats)
-            {
-                NativeMemory.AlignedFree(_tiles[i]);
-                _tiles[i] = (float*)NativeMemory.AlignedAlloc((nuint)tileFloats * sizeof(float), 64);
-                _tileCapacity[i] = tileFloats;
-            }
+        // Token chunks of equal size; then weight blocks halved (96 → 48 → 24 → 12 rows) until every thread has
+        // about 8 items, so small N (k/v_proj) still keeps all threads busy with balanced work.
+        _chunks = (x.Panels + ChunkPanels - 1) / ChunkPanels;
+        _chunkPanels = (x.Panels + _chunks - 1) / _chunks;
+        _blockRows = MaxBlockRows;
+        while (_blockRows > 12 && (w.Rows + _blockRows - 1) / _blockRows * _chunks < 8 * _pool.Threads) _blockRows /= 2;
         int blocks = (w.Rows + _blockRows - 1) / _blockRows;
-        _pool.Run(this, blocks);
+        _pool.Run(this, blocks * _chunks);
         _x = null;
     }
 
@@ -68,49 +77,53 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
         fixed (float* py = y) Multiply(packed, w, py, w.Rows);
     }
 
-    void IParallelWork.Execute(int block, int worker)
+    void IParallelWork.Execute(int item, int worker)
     {
         var x = _x!;
-        int n0 = block * _blockRows;
+        int n0 = item / _chunks * _blockRows;
         int rows = Math.Min(_blockRows, _w.Rows - n0);
-        int groups = (rows + TileRows - 1) / TileRows;
+        int groups = (rows + _mr - 1) / _mr;
+        int p0 = item % _chunks * _chunkPanels;
+        int panels = Math.Min(_chunkPanels, x.Panels - p0);
+        int tile = _mr * PanelWidth;
         float* wbuf = _wbuf[worker];
         float* tiles = _tiles[worker];
-        int K = x.K, panels = x.Panels;
+        int K = x.K;
 
         for (int k0 = 0; k0 < K; k0 += KBlock)
         {
             int kc = Math.Min(KBlock, K - k0);
-            WidenBlock(_w, n0, rows, groups * TileRows, k0, kc, wbuf);
+            WidenBlock(_w, n0, rows, groups * _mr, k0, kc, wbuf);
             for (int p = 0; p < panels; p++)
             {
-                float* xt = x.Data + ((long)p * K + k0) * PanelWidth;
-                for (int g = 0; g < groups; g++)
-                    GemmKernel.Tile8x32(wbuf + g * TileRows * kc, rowStride: kc, stepStride: 1, xt, kc, tiles + (g * panels + p) * (TileRows * PanelWidth), k0 == 0);
+                float* xt = x.Data + ((long)(p0 + p) * K + k0) * PanelWidth;
+                for (int h = 0; h < PanelWidth; h += _nr)
+                    for (int g = 0; g < groups; g++)
+                        PackedGemmKernel.Run(_bits, wbuf + g * _mr * KBlock, xt + h, kc, tiles + (g * panels + p) * tile + h, k0 == 0);
             }
         }
         // Scatter the transposed tiles into Y[m, n].
         for (int g = 0; g < groups; g++)
             for (int p = 0; p < panels; p++)
             {
-                float* t = tiles + (g * panels + p) * (TileRows * PanelWidth);
-                int mEnd = Math.Min(PanelWidth, x.M - p * PanelWidth);
-                for (int r = 0; r < TileRows; r++)
+                float* t = tiles + (g * panels + p) * tile;
+                int m0 = (p0 + p) * PanelWidth;
+                int mEnd = Math.Min(PanelWidth, x.M - m0);
+                int rEnd = Math.Min(_mr, rows - g * _mr);
+                for (int r = 0; r < rEnd; r++)
                 {
-                    int n = n0 + g * TileRows + r;
-                    if (n >= n0 + rows) break;
-                    float* yc = _y + (long)p * PanelWidth * _ldy + n;
+                    float* yc = _y + (long)m0 * _ldy + n0 + g * _mr + r;
                     for (int j = 0; j < mEnd; j++) yc[(long)j * _ldy] = t[r * PanelWidth + j];
                 }
             }
     }
 
-    /// <summary>Widens W[n0.., k0..k0+kc) to float32 rows of length kc; rows past the end are zero.</summary>
+    /// <summary>Widens W[n0.., k0..k0+kc) to float32 rows of stride <see cref="KBlock"/>; rows past the end are zero.</summary>
     private static void WidenBlock(WeightMatrix w, int n0, int rows, int paddedRows, int k0, int kc, float* dst)
     {
         for (int r = 0; r < rows; r++)
         {
-            var d = new Span<float>(dst + r * kc, kc);
+            var d = new Span<float>(dst + r * KBlock, kc);
             // Q8_0/Q4_0: the block columns k0..k0+kc (KBlock is a multiple of 32) dequantized into the tile buffer.
             if (w.IsQuantized) { w.WidenRow(n0 + r, k0, kc, d); continue; }
             byte* src = w.At(n0 + r, k0);
@@ -121,7 +134,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
                 default: new ReadOnlySpan<float>(src, kc).CopyTo(d); break;
             }
         }
-        if (paddedRows > rows) new Span<float>(dst + rows * kc, (paddedRows - rows) * kc).Clear();
+        if (paddedRows > rows) new Span<float>(dst + rows * KBlock, (paddedRows - rows) * KBlock).Clear();
     }
 
     public void Dispose()

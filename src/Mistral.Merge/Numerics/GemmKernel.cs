@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics;
 namespace Mistral.Merge.Numerics;
 
 /// <summary>
-/// The one register-tile micro-kernel of the CPU GEMMs (<see cref="Gemm"/> for the forward pass,
-/// <see cref="SimilarityGemm"/> for MoE expert matching): <c>acc[8][32] (+)= Σ_p a(r, p) · b[p][0..32]</c>
+/// The register-tile micro-kernel of the MoE similarity GEMM (the forward pass's <see cref="Gemm"/> has its own,
+/// <see cref="PackedGemmKernel"/>), used by <see cref="SimilarityGemm"/>: <c>acc[8][32] (+)= Σ_p a(r, p) · b[p][0..32]</c>
 /// over <c>kc</c> steps, with one broadcast of a(r, p) and two FMAs per step and row. <c>b</c> is a packed
 /// panel [kc][32]; a(r, p) sits at <c>a[r·rowStride + p·stepStride]</c> (a row-major weight block:
 /// rowStride = ld, stepStride = 1; a packed [kc][8] panel: rowStride = 1, stepStride = 8). Every output is one

@@ -16,8 +16,8 @@ public enum OperandLayout
 /// <c>C[n, m] += Σ_p A(i, p) · B(j, p)</c> in float32, each operand in either <see cref="OperandLayout"/>.
 /// A packed GEMM: both operands are copied once into zero-padded panels, A as [n/8][k][8] and B as
 /// [m/32][k][32] (so the w2 columns need no separate transpose), then the <see cref="WorkerPool"/>'s threads
-/// take 128×256 blocks of C. Inside a block the 8×32 register tile of <see cref="GemmKernel"/> (the forward
-/// pass's, one broadcast and two FMAs per A element) runs over k chunks of 256, the B chunk staying in L1 and the A chunks and the block's
+/// take 128×256 blocks of C. Inside a block the 8×32 register tile of <see cref="GemmKernel"/> (one
+/// broadcast and two FMAs per A element) runs over k chunks of 256, the B chunk staying in L1 and the A chunks and the block's
 /// accumulators in L2; each block is added to C once. Every product is a float32 sum over k in increasing
 /// order, so results do not depend on the thread count.
 /// </summary>

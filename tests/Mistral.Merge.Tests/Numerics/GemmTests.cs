@@ -37,7 +37,7 @@ public unsafe class GemmTests
             d.Add(t, 5, 7, 3);
             d.Add(t, 33, 9, 17);
             d.Add(t, 70, 100, 300);   // K spans two 256-column blocks
-            d.Add(t, 64, 300, 64);    // more than one 32-row block per job
+            d.Add(t, 64, 300, 64);    // more than one weight block
         }
         return d;
     }
@@ -55,6 +55,46 @@ public unsafe class GemmTests
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
                 Assert.True(Math.Abs(Naive(w, x, j, i, k) - y[i * n + j]) < 1e-5 * Math.Sqrt(k) + 1e-6, $"Y[{i},{j}]");
+    }
+
+    /// <summary>Each output as its definition: one float32 FMA chain over k in increasing order, from zero.</summary>
+    private static float FmaChain(float[] w, float[] x, int row, int xRow, int k)
+    {
+        float s = 0;
+        for (int c = 0; c < k; c++) s = MathF.FusedMultiplyAdd(w[row * k + c], x[xRow * k + c], s);
+        return s;
+    }
+
+    [Theory]
+    [InlineData(DType.BF16, 5, 7, 3)]
+    [InlineData(DType.BF16, 300, 100, 300)]  // two token chunks (256 + 44), two K blocks, a partial row group
+    [InlineData(DType.F16, 40, 1030, 520)]    // weight blocks of 96 rows and a partial last block, three K blocks
+    [InlineData(DType.F32, 600, 13, 64)]     // three token chunks, one partial row group
+    public void GemmGivesEveryOutputAsOneFmaChainAtEveryVectorWidthAndThreadCount(DType type, int m, int n, int k)
+    {
+        var (bytes, w) = Weights(n, k, type, n * 7 + k);
+        var x = Activations(m * k, m + 1);
+        var expected = new float[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) expected[i * n + j] = FmaChain(w, x, j, i, k);
+        foreach (int bits in new[] { 512, 256, 128, 0 })
+            foreach (int threads in new[] { 1, 3 })
+            {
+                var y = new float[m * n];
+                using var pool = new WorkerPool(threads);
+                using var gemm = new Gemm(pool, bits);
+                fixed (byte* pw = bytes) gemm.Multiply(x, m, new WeightMatrix(pw, type, n, k), y);
+                for (int i = 0; i < y.Length; i++)
+                    Assert.True(BitConverter.SingleToUInt32Bits(expected[i]) == BitConverter.SingleToUInt32Bits(y[i]),
+                        $"Y[{i / n},{i % n}] at {bits} bits on {threads} threads: {y[i]} vs {expected[i]}");
+            }
+    }
+
+    [Fact]
+    public void GemmRejectsAnUnknownVectorWidth()
+    {
+        using var pool = new WorkerPool(1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Gemm(pool, 64));
     }
 
     [Theory]

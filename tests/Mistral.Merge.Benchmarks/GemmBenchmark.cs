@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Mistral.Merge.Numerics;
+
+namespace Mistral.Merge.Benchmarks;
+
+/// <summary>
+/// The prefill GEMM alone (<see cref="Gemm"/>, bf16 weights) on the Mistral-7B projection shapes at 128 and 512
+/// tokens, as GFLOP/s and as a fraction of <see cref="MachinePeak.FmaGflops"/> measured in the same run. The
+/// weights are synthesized in memory (one shape at a time), so it needs no model on disk.
+/// </summary>
+public static unsafe class GemmBenchmark
+{
+    public static readonly (string Name, int N, int K)[] Shapes =
+    [
+        ("q_proj", 4096, 4096), ("k_proj", 1024, 4096), ("gate_proj", 14336, 4096), ("down_proj", 4096, 14336), ("lm_head", 32000, 4096),
+    ];
+
+    public static int Run(string[] args)
+    {
+        int i = Array.IndexOf(args, "--threads");
+        int threads = i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : Environment.ProcessorCount;
+        double peak = MachinePeak.FmaGflops(threads);
+        Console.WriteLine($"{MachinePeak.InstructionSet}, {threads} threads: measured FMA peak {peak:0.0} GFLOP/s");
+        Report(threads, peak, [128, 512]);
+        return 0;
+    }
+
+    /// <summary>Prints one line per shape and token count: the best of 3 multiplications.</summary>
+    public static void Report(int threads, double peak, int[] tokenCounts)
+    {
+        using var pool = new WorkerPool(threads);
+        using var gemm = new Gemm(pool);
+        using var packed = new PackedInput();
+        var rng = new Random(2);
+        foreach (var (name, n, k) in Shapes)
+        {
+            long count = (long)n * k;
+            var w = (ushort*)NativeMemory.AlignedAlloc((nuint)(count * 2), 64);
+            try
+            {
+                var pattern = new ushort[65537]; // odd length: rows do not repeat in step
+                for (int j = 0; j < pattern.Length; j++) pattern[j] = (ushort)(BitConverter.SingleToUInt32Bits((float)(rng.NextDouble() - 0.5)) >> 16);
+                for (long j = 0; j < count; j++) w[j] = pattern[j % pattern.Length];
+                var weight = new WeightMatrix((byte*)w, DType.BF16, n, k);
+                foreach (int m in tokenCounts)
+                {
+                    var x = new float[(long)m * k];
+                    for (int j = 0; j < x.Length; j++) x[j] = (float)rng.NextDouble() - 0.5f;
+                    var y = new float[(long)m * n];
+                    packed.Pack(x, m, k);
+                    double best = double.MaxValue;
+                    fixed (float* py = y)
+                        for (int rep = 0; rep < 3; rep++)
+                        {
+                            var sw = Stopwatch.StartNew();
+                            gemm.Multiply(packed, weight, py, n);
+                            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+                        }
+                    double g = 2.0 * m * n * k / best / 1e9;
+                    Console.WriteLine($"[GEMM only] {m,3} × {name,-9} [{n,5}, {k,5}] bf16: {g,6:0.0} GFLOP/s ({g / peak * 100,3:0}% of the measured FMA peak)");
+                }
+            }
+            finally { NativeMemory.AlignedFree(w); }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace Mistral.Merge.Benchmarks;
+
+/// <summary>
+/// The machine's float32 FMA peak, measured: every thread runs 12 independent FMA chains of the widest vector
+/// width (12 chains cover the 4-cycle latency of 2–3 FMA pipes, so the loop is throughput-bound, not
+/// latency-bound), the threads start together and the time is the slowest thread's; best of 5.
+/// </summary>
+public static class MachinePeak
+{
+    /// <summary>The vector instruction set the kernels use on this machine.</summary>
+    public static string InstructionSet =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? "AVX-512F"
+        : Avx2.IsSupported && Fma.IsSupported ? "AVX2+FMA"
+        : AdvSimd.IsSupported ? "AdvSimd"
+        : Vector128.IsHardwareAccelerated ? "SSE (no FMA)" : "scalar";
+
+    private static int Lanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;
+
+    /// <summary>GFLOP/s (2 per lane per FMA) of <paramref name="threads"/> threads running FMA chains at once.</summary>
+    public static double FmaGflops(int threads)
+    {
+        const long iters = 10_000_000;
+        RunOnce(1000, threads); // JIT
+        double best = 0;
+        for (int rep = 0; rep < 5; rep++)
+            best = Math.Max(best, threads * iters * 12.0 * Lanes * 2 / RunOnce(iters, threads) / 1e9);
+        return best;
+    }
+
+    private static double RunOnce(long iters, int threads)
+    {
+        using var start = new Barrier(threads + 1);
+        var sink = new float[threads];
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            sink[t] = Loop(iters);
+        })).ToArray();
+        foreach (var w in workers) w.Start();
+        start.SignalAndWait();
+        var sw = Stopwatch.StartNew();
+        foreach (var w in workers) w.Join();
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    private static float Loop(long iters) =>
+        Vector512.IsHardwareAccelerated ? Loop512(iters) : Vector256.IsHardwareAccelerated ? Loop256(iters) : Loop128(iters);
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Loop512(long iters)
+    {
+        var a0 = Vector512.Create(1f); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0;
+        var a6 = a0; var a7 = a0; var a8 = a0; var a9 = a0; var a10 = a0; var a11 = a0;
+        var m = Vector512.Create(0.999999f); var b = Vector512.Create(1e-7f);
+        for (long i = 0; i < iters; i++)
+        {
+            a0 = Vector512.FusedMultiplyAdd(a0, m, b); a1 = Vector512.FusedMultiplyAdd(a1, m, b); a2 = Vector512.FusedMultiplyAdd(a2, m, b);
+            a3 = Vector512.FusedMultiplyAdd(a3, m, b); a4 = Vector512.FusedMultiplyAdd(a4, m, b); a5 = Vector512.FusedMultiplyAdd(a5, m, b);
+            a6 = Vector512.FusedMultiplyAdd(a6, m, b); a7 = Vector512.FusedMultiplyAdd(a7, m, b); a8 = Vector512.FusedMultiplyAdd(a8, m, b);
+            a9 = Vector512.FusedMultiplyAdd(a9, m, b); a10 = Vector512.FusedMultiplyAdd(a10, m, b); a11 = Vector512.FusedMultiplyAdd(a11, m, b);
+        }
+        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Loop256(long iters)
+    {
+        var a0 = Vector256.Create(1f); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0;
+        var a6 = a0; var a7 = a0; var a8 = a0; var a9 = a0; var a10 = a0; var a11 = a0;
+        var m = Vector256.Create(0.999999f); var b = Vector256.Create(1e-7f);
+        for (long i = 0; i < iters; i++)
+        {
+            a0 = Vector256.FusedMultiplyAdd(a0, m, b); a1 = Vector256.FusedMultiplyAdd(a1, m, b); a2 = Vector256.FusedMultiplyAdd(a2, m, b);
+            a3 = Vector256.FusedMultiplyAdd(a3, m, b); a4 = Vector256.FusedMultiplyAdd(a4, m, b); a5 = Vector256.FusedMultiplyAdd(a5, m, b);
+            a6 = Vector256.FusedMultiplyAdd(a6, m, b); a7 = Vector256.FusedMultiplyAdd(a7, m, b); a8 = Vector256.FusedMultiplyAdd(a8, m, b);
+            a9 = Vector256.FusedMultiplyAdd(a9, m, b); a10 = Vector256.FusedMultiplyAdd(a10, m, b); a11 = Vector256.FusedMultiplyAdd(a11, m, b);
+        }
+        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Loop128(long iters)
+    {
+        var a0 = Vector128.Create(1f); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0;
+        var a6 = a0; var a7 = a0; var a8 = a0; var a9 = a0; var a10 = a0; var a11 = a0;
+        var m = Vector128.Create(0.999999f); var b = Vector128.Create(1e-7f);
+        for (long i = 0; i < iters; i++)
+        {
+            a0 = Vector128.FusedMultiplyAdd(a0, m, b); a1 = Vector128.FusedMultiplyAdd(a1, m, b); a2 = Vector128.FusedMultiplyAdd(a2, m, b);
+            a3 = Vector128.FusedMultiplyAdd(a3, m, b); a4 = Vector128.FusedMultiplyAdd(a4, m, b); a5 = Vector128.FusedMultiplyAdd(a5, m, b);
+            a6 = Vector128.FusedMultiplyAdd(a6, m, b); a7 = Vector128.FusedMultiplyAdd(a7, m, b); a8 = Vector128.FusedMultiplyAdd(a8, m, b);
+            a9 = Vector128.FusedMultiplyAdd(a9, m, b); a10 = Vector128.FusedMultiplyAdd(a10, m, b); a11 = Vector128.FusedMultiplyAdd(a11, m, b);
+        }
+        return Vector128.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+}
