@@ -10,7 +10,7 @@ namespace Mistral.Merge.Benchmarks;
 /// <summary>
 /// Forward-pass speed on a 7B-shaped synthesized bf16 model (4 layers by default) and on stories260k:
 /// prefill tokens/s with the GFLOP/s of the projections, decode tokens/s with the weight-streaming
-/// GB/s. Baselines measured in the same run: the FMA peak of a register-only loop on all threads and
+/// GB/s. Baselines measured in the same run: the machine's FMA peak (<see cref="MachinePeak"/>) and
 /// the read bandwidth of a plain vectorized sum over the same weights.
 /// </summary>
 public static unsafe class InferenceBenchmark
@@ -24,8 +24,8 @@ public static unsafe class InferenceBenchmark
         string? keep = ArgS(args, "--keep");
         Console.WriteLine($"inference benchmark: {threads} threads, AVX-512 {Vector512.IsHardwareAccelerated}, {Environment.ProcessorCount} logical processors");
 
-        double peak = FmaPeak(threads);
-        Console.WriteLine($"baseline FMA peak (register-only loop, {threads} threads): {peak:0.0} GFLOP/s");
+        double peak = MachinePeak.FmaGflops(threads);
+        Console.WriteLine($"machine FMA peak ({MachinePeak.InstructionSet}, 12 independent chains per thread, {threads} threads): {peak:0.0} GFLOP/s");
 
         string dir = keep ?? Path.Combine(Path.GetTempPath(), "mm-bench-7b-" + Environment.ProcessId);
         try
@@ -42,7 +42,7 @@ public static unsafe class InferenceBenchmark
                 double stream = StreamBaseline(model, threads);
                 Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB, {threads} threads): {stream:0.0} GB/s");
                 Measure("7B-shaped bf16, " + layers + " layers", model, threads, prefill, decode, peak, stream);
-                GemmOnly(model, threads, prefill, peak);
+                GemmOnly(threads, peak);
             }
             var stories = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/fixtures/stories260k"));
             if (Directory.Exists(stories))
@@ -81,7 +81,7 @@ public static unsafe class InferenceBenchmark
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
         double gflops = flopsPerToken * prefill / best / 1e9;
-        Console.WriteLine($"[{label}] prefill {prefill} tokens: {prefill / best:0.0} tokens/s, projections {gflops:0.0} GFLOP/s ({gflops / peak * 100:0}% of the FMA baseline; whole forward pass timed)");
+        Console.WriteLine($"[{label}] prefill {prefill} tokens: {prefill / best:0.0} tokens/s, projections {gflops:0.0} GFLOP/s ({gflops / peak * 100:0}% of the FMA peak; whole forward pass timed)");
 
         var sw2 = Stopwatch.StartNew();
         for (int t = 0; t < decode; t++)
@@ -91,60 +91,8 @@ public static unsafe class InferenceBenchmark
         Console.WriteLine($"[{label}] decode {decode} tokens: {decode / secs:0.0} tokens/s, weights streamed {gbs:0.00} GB/s" + (stream > 0 ? $" ({gbs / stream * 100:0}% of the read baseline)" : ""));
     }
 
-    /// <summary>The prefill projections alone: the packed GEMM over layer 0's gate_proj and q_proj.</summary>
-    private static void GemmOnly(TransformerModel model, int threads, int m, double peak)
-    {
-        using var pool = new WorkerPool(threads);
-        using var gemm = new Gemm(pool);
-        using var packed = new PackedInput();
-        var rng = new Random(2);
-        foreach (var (name, w) in new[] { ("gate_proj", model.Layers[0].Gate!.Value), ("q_proj", model.Layers[0].Q) })
-        {
-            var x = new float[m * w.Cols];
-            for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble() - 0.5f;
-            var y = new float[(long)m * w.Rows];
-            packed.Pack(x, m, w.Cols);
-            double best = double.MaxValue;
-            fixed (float* py = y)
-                for (int rep = 0; rep < 4; rep++)
-                {
-                    var sw = Stopwatch.StartNew();
-                    gemm.Multiply(packed, w, py, w.Rows);
-                    best = Math.Min(best, sw.Elapsed.TotalSeconds);
-                }
-            double g = 2.0 * m * w.Rows * w.Cols / best / 1e9;
-            Console.WriteLine($"[GEMM only] {m} × {name} [{w.Rows}, {w.Cols}] bf16: {g:0.0} GFLOP/s ({g / peak * 100:0}% of the FMA baseline)");
-        }
-    }
-
-    /// <summary>GFLOP/s of independent register-only FMA chains on every thread: the kernels' ceiling.</summary>
-    private static double FmaPeak(int threads)
-    {
-        const long iters = 20_000_000;
-        double best = 0;
-        for (int rep = 0; rep < 3; rep++)
-        {
-            var sw = Stopwatch.StartNew();
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => FmaLoop(iters));
-            best = Math.Max(best, threads * iters * 12.0 * 16 * 2 / sw.Elapsed.TotalSeconds / 1e9);
-        }
-        return best;
-    }
-
-    private static float FmaLoop(long iters)
-    {
-        var a0 = Vector512.Create(1f); var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0;
-        var a6 = a0; var a7 = a0; var a8 = a0; var a9 = a0; var a10 = a0; var a11 = a0;
-        var m = Vector512.Create(0.999999f); var b = Vector512.Create(1e-7f);
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector512.FusedMultiplyAdd(a0, m, b); a1 = Vector512.FusedMultiplyAdd(a1, m, b); a2 = Vector512.FusedMultiplyAdd(a2, m, b);
-            a3 = Vector512.FusedMultiplyAdd(a3, m, b); a4 = Vector512.FusedMultiplyAdd(a4, m, b); a5 = Vector512.FusedMultiplyAdd(a5, m, b);
-            a6 = Vector512.FusedMultiplyAdd(a6, m, b); a7 = Vector512.FusedMultiplyAdd(a7, m, b); a8 = Vector512.FusedMultiplyAdd(a8, m, b);
-            a9 = Vector512.FusedMultiplyAdd(a9, m, b); a10 = Vector512.FusedMultiplyAdd(a10, m, b); a11 = Vector512.FusedMultiplyAdd(a11, m, b);
-        }
-        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-    }
+    /// <summary>The prefill projections alone: the packed GEMM on the 7B shapes at 128 and 512 tokens (<see cref="GemmBenchmark"/>).</summary>
+    private static void GemmOnly(int threads, double peak) => GemmBenchmark.Report(threads, peak, [128, 512]);
 
     /// <summary>GB/s of a vectorized read of every layer matrix and the head (as uints), split over threads.</summary>
     private static double StreamBaseline(TransformerModel model, int threads)
