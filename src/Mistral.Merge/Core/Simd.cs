@@ -184,8 +184,23 @@ public static class Simd
     {
         if (width == 0) width = Widest;
         int c = 0;
+        // Several independent accumulators per pass over the terms: one chain alone waits out the FMA latency.
         if (width >= SimdWidth.V512)
         {
+            for (; c + 64 <= len; c += 64)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int t = 0; t < terms; t++)
+                {
+                    var s = Vector512.Create(rows.Coefficient(t));
+                    float* r = rows.Row(t) + c;
+                    a0 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r), a0);
+                    a1 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 48), a3);
+                }
+                a0.Store(dst + c); a1.Store(dst + c + 16); a2.Store(dst + c + 32); a3.Store(dst + c + 48);
+            }
             for (; c + 32 <= len; c += 32)
             {
                 Vector512<float> a = default, b = default;
@@ -206,12 +221,47 @@ public static class Simd
             }
         }
         if (width >= SimdWidth.V256)
+        {
+            for (; c + 64 <= len; c += 64)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                for (int t = 0; t < terms; t++)
+                {
+                    var s = Vector256.Create(rows.Coefficient(t));
+                    float* r = rows.Row(t) + c;
+                    a0 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r), a0);
+                    a1 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 24), a3);
+                    a4 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 32), a4);
+                    a5 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 40), a5);
+                    a6 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 48), a6);
+                    a7 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 56), a7);
+                }
+                a0.Store(dst + c); a1.Store(dst + c + 8); a2.Store(dst + c + 16); a3.Store(dst + c + 24);
+                a4.Store(dst + c + 32); a5.Store(dst + c + 40); a6.Store(dst + c + 48); a7.Store(dst + c + 56);
+            }
+            for (; c + 32 <= len; c += 32)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int t = 0; t < terms; t++)
+                {
+                    var s = Vector256.Create(rows.Coefficient(t));
+                    float* r = rows.Row(t) + c;
+                    a0 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r), a0);
+                    a1 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 8), a1);
+                    a2 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 16), a2);
+                    a3 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 24), a3);
+                }
+                a0.Store(dst + c); a1.Store(dst + c + 8); a2.Store(dst + c + 16); a3.Store(dst + c + 24);
+            }
             for (; c + 8 <= len; c += 8)
             {
                 Vector256<float> a = default;
                 for (int t = 0; t < terms; t++) a = Vector256.FusedMultiplyAdd(Vector256.Create(rows.Coefficient(t)), Vector256.Load(rows.Row(t) + c), a);
                 a.Store(dst + c);
             }
+        }
         if (width >= SimdWidth.V128)
             for (; c + 4 <= len; c += 4)
             {

@@ -7,7 +7,8 @@ namespace Mistral.Merge.Inference;
 
 /// <summary>
 /// Causal grouped-query attention of a chunk of new tokens against the cache, one (token, head) pair
-/// per work item. Token i at position p attends to positions j with 0 ≤ p − j &lt; window (all j ≤ p
+/// per work item, the items ordered KV head by KV head (then token, then the query heads sharing it) so that
+/// a worker's consecutive items read the same keys and values from its cache. Token i at position p attends to positions j with 0 ≤ p − j &lt; window (all j ≤ p
 /// without a sliding window): scores q·k/√d, softmax in float32, weighted sum of values.
 /// </summary>
 internal sealed unsafe class Attention : IParallelWork, IDisposable
@@ -19,7 +20,7 @@ internal sealed unsafe class Attention : IParallelWork, IDisposable
 
     private KvCache? _cache;
     private float* _q, _out;
-    private int _layer, _p0;
+    private int _layer, _p0, _m;
 
     public Attention(TransformerShape shape, int threads)
     {
@@ -32,7 +33,7 @@ internal sealed unsafe class Attention : IParallelWork, IDisposable
     /// <summary>out[i, h·d..] for i &lt; m; keys and values of positions ≤ p0 + i are already in the cache.</summary>
     public void Run(WorkerPool pool, float* q, KvCache cache, int layer, int p0, int m, float* output)
     {
-        _q = q; _cache = cache; _layer = layer; _p0 = p0; _out = output;
+        _q = q; _cache = cache; _layer = layer; _p0 = p0; _m = m; _out = output;
         int span = Math.Min(p0 + m, cache.Capacity);
         for (int w = 0; w < _scores.Length; w++)
             if (_scoreCapacity[w] < span)
@@ -50,9 +51,10 @@ internal sealed unsafe class Attention : IParallelWork, IDisposable
 
     public void Execute(int index, int worker)
     {
-        int d = _shape.HeadDim, heads = _shape.Heads, kvDim = _shape.KvDim;
-        int i = index / heads, h = index % heads;
-        int kvHead = h / (heads / _shape.KvHeads);
+        int d = _shape.HeadDim, kvDim = _shape.KvDim, group = _shape.Heads / _shape.KvHeads;
+        int perKvHead = _m * group;
+        int kvHead = index / perKvHead, rest = index - kvHead * perKvHead;
+        int i = rest / group, h = kvHead * group + rest % group;
         int pos = _p0 + i;
         int lo = _shape.SlidingWindow is { } w ? Math.Max(0, pos - w + 1) : 0;
         int n = pos - lo + 1;

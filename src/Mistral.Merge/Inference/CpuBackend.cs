@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Mistral.Merge.Numerics;
 
@@ -24,6 +25,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     private readonly PackedInput _packed = new();
     private readonly Attention _attention;
     private readonly Rope _rope;
+    private readonly ParallelSteps _steps;
     private readonly float _eps;
     private readonly int _chunk;
     // LocateNonFinite: the position whose hidden state is checked after every block (-1: none), and what it found.
@@ -44,6 +46,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     public TransformerModel Model => _model;
     public int Threads => _pool.Threads;
 
+    /// <summary>When set, every forward call adds its time per stage to it (benchmarks; null reads no clock).</summary>
+    public ForwardProfile? Profile { get; set; }
+
     /// <summary>Sees every MoE block's inputs and router logits (MoE surgery: routing statistics, calibration).</summary>
     public IMoeObserver? MoeObserver { get; set; }
 
@@ -56,6 +61,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         _gemv = new Gemv(_pool);
         _attention = new Attention(_s, _pool.Threads);
         _rope = new Rope(_s.HeadDim, _s.RopeTheta);
+        _steps = new ParallelSteps(_pool, _s, _rope);
         _eps = (float)_s.RmsNormEps;
         _chunk = Math.Max(1, chunk);
     }
@@ -93,7 +99,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         EnsureCapacity(m);
 
         // 1. token embeddings
+        long t = Clock();
         for (int i = 0; i < m; i++) _model.Embedding.WidenRow(tokens[i], 0, h, new Span<float>(_x + (long)i * h, h));
+        Lap(ForwardProfile.Stage.Embedding, ref t);
         Probe(p0, m, -1, "the token embedding");
 
         // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x))
@@ -137,38 +145,44 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 
     private void AttentionBlock(LayerWeights w, int layer, KvCache cache, int p0, int m)
     {
-        int qd = _s.QDim, kvd = _s.KvDim;
+        long t = Clock();
         RmsNorm(x: _x, w.InputNorm, y: _xn, m);
+        Lap(ForwardProfile.Stage.Norm, ref t);
         Linear(w.Q, x: _xn, y: _q, m);
         Linear(w.K, x: _xn, y: _k, m);
         Linear(w.V, x: _xn, y: _v, m);
+        Lap(ForwardProfile.Stage.Projections, ref t);
         Bias.AddRows(_q, w.QBias, m); // Qwen2: q/k/v biases right after the projections, before RoPE
         Bias.AddRows(_k, w.KBias, m);
         Bias.AddRows(_v, w.VBias, m);
 
         // rotary embeddings on q and k, then k and v into the cache
-        for (int i = 0; i < m; i++)
-        {
-            _rope.SetPosition(p0 + i);
-            _rope.Rotate(_q + (long)i * qd, _s.Heads);
-            _rope.Rotate(_k + (long)i * kvd, _s.KvHeads);
-            cache.Store(layer, p0 + i, _k + (long)i * kvd, _v + (long)i * kvd);
-        }
+        _steps.RopeAndStore(_q, _k, _v, cache, layer, p0, m);
+        Lap(ForwardProfile.Stage.Rope, ref t);
 
         _attention.Run(_pool, q: _q, cache, layer, p0, m, output: _att);
+        Lap(ForwardProfile.Stage.Attention, ref t);
 
         Linear(w.O, x: _att, y: _tmp, m);
-        Ops.Add(_x, _tmp, m * _s.Hidden);
+        Lap(ForwardProfile.Stage.Projections, ref t);
+        _steps.Add(_x, _tmp, (long)m * _s.Hidden);
+        Lap(ForwardProfile.Stage.Elementwise, ref t);
     }
 
     private void MlpBlock(LayerWeights w, int m)
     {
+        long t = Clock();
         RmsNorm(x: _x, w.PostAttentionNorm, y: _xn, m);
+        Lap(ForwardProfile.Stage.Norm, ref t);
         Linear(w.Gate!.Value, x: _xn, y: _gate, m);
         Linear(w.Up!.Value, x: _xn, y: _up, m);
-        Ops.SiluMul(_gate, _up, m * _s.Intermediate);
+        Lap(ForwardProfile.Stage.Projections, ref t);
+        _steps.SiluMul(_gate, _up, (long)m * _s.Intermediate);
+        Lap(ForwardProfile.Stage.Elementwise, ref t);
         Linear(w.Down!.Value, x: _gate, y: _tmp, m);
-        Ops.Add(_x, _tmp, m * _s.Hidden);
+        Lap(ForwardProfile.Stage.Projections, ref t);
+        _steps.Add(_x, _tmp, (long)m * _s.Hidden);
+        Lap(ForwardProfile.Stage.Elementwise, ref t);
     }
 
     /// <summary>Mixtral: softmax over all router logits (float32), top-k (ties → lower index), the k weights renormalized.</summary>
@@ -199,13 +213,13 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 
             Linear(w.ExpertGate[e], x: _xe, y: _gate, rows);
             Linear(w.ExpertUp[e], x: _xe, y: _up, rows);
-            Ops.SiluMul(_gate, _up, rows * inter);
+            _steps.SiluMul(_gate, _up, (long)rows * inter);
             Linear(w.ExpertDown[e], x: _gate, y: _ye, rows);
 
             for (int r = 0; r < rows; r++)
                 Ops.AddScaled(_moeOut + (long)_moeToken[r] * h, _ye + (long)r * h, _moeWeight[r], h);
         }
-        Ops.Add(_x, _moeOut, m * h);
+        _steps.Add(_x, _moeOut, (long)m * h);
     }
 
     private void Head(int m, Span<float> logits)
@@ -213,16 +227,19 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         int h = _s.Hidden;
         int first = logits.Length == _s.Vocab ? m - 1 : 0; // last token only, or every token
         long offset = (long)first * h;
+        long t = Clock();
         RmsNorm(x: _x + offset, _model.FinalNorm, y: _xn + offset, m - first);
+        Lap(ForwardProfile.Stage.Norm, ref t);
         fixed (float* y = logits) Linear(_model.LmHead, x: _xn + offset, y: y, m - first);
+        Lap(ForwardProfile.Stage.Head, ref t);
     }
 
     /// <summary>y[i] = rmsnorm(x[i]) · weight for each of the <paramref name="rows"/> rows of width hidden.</summary>
-    private void RmsNorm(float* x, float[] weight, float* y, int rows)
-    {
-        int h = _s.Hidden;
-        for (int i = 0; i < rows; i++) Ops.RmsNorm(x + (long)i * h, weight, y + (long)i * h, h, _eps);
-    }
+    private void RmsNorm(float* x, float[] weight, float* y, int rows) => _steps.RmsNorm(x, weight, y, rows, _s.Hidden, _eps);
+
+    private long Clock() => Profile != null ? Stopwatch.GetTimestamp() : 0;
+
+    private void Lap(ForwardProfile.Stage stage, ref long since) => Profile?.Lap(stage, ref since);
 
     /// <summary>Largest batch that uses one GEMV per token instead of the GEMM (which pads batches to 32).</summary>
     private const int GemvRows = 4;
@@ -274,6 +291,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         _gemm.Dispose();
         _gemv.Dispose();
         _attention.Dispose();
+        _steps.Dispose();
         _pool.Dispose();
     }
 }

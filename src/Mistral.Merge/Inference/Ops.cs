@@ -72,26 +72,42 @@ public sealed unsafe class Rope
 
     public float InvFreq(int i) => _invFreq[i];
 
-    /// <summary>Sets the angle tables for <paramref name="position"/>; then <see cref="Rotate"/> uses them.</summary>
+    /// <summary>Sets the angle tables for <paramref name="position"/>; then <see cref="Rotate(float*, int)"/> uses them.</summary>
     public void SetPosition(int position)
+    {
+        fixed (float* c = _cos)
+        fixed (float* s = _sin)
+            Angles(position, c, s);
+    }
+
+    /// <summary>cos[i], sin[i] of position · inv_freq[i] for i &lt; d/2 (caller's tables, so threads can rotate side by side).</summary>
+    public void Angles(int position, float* cos, float* sin)
     {
         float p = position;
         for (int i = 0; i < _invFreq.Length; i++)
         {
             float a = _invFreq[i] * p;
-            _cos[i] = MathF.Cos(a);
-            _sin[i] = MathF.Sin(a);
+            cos[i] = MathF.Cos(a);
+            sin[i] = MathF.Sin(a);
         }
     }
 
     /// <summary>Rotates <paramref name="heads"/> consecutive head vectors in place.</summary>
     public void Rotate(float* v, int heads)
     {
+        fixed (float* c = _cos)
+        fixed (float* s = _sin)
+            Rotate(v, heads, c, s);
+    }
+
+    /// <summary>Rotates <paramref name="heads"/> consecutive head vectors in place with the tables of <see cref="Angles"/>.</summary>
+    public void Rotate(float* v, int heads, float* cos, float* sin)
+    {
         int half = HeadDim / 2;
         for (int h = 0; h < heads; h++, v += HeadDim)
             for (int i = 0; i < half; i++)
             {
-                float a = v[i], b = v[i + half], c = _cos[i], s = _sin[i];
+                float a = v[i], b = v[i + half], c = cos[i], s = sin[i];
                 float ca = a * c, sb = b * s, cb = b * c, sa = a * s; // separate roundings, no FMA: like torch
                 v[i] = ca - sb;
                 v[i + half] = cb + sa;

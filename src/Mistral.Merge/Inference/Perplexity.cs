@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Inference;
 
@@ -12,6 +13,8 @@ public readonly record struct EvalWindow(int Begin, int End, int ScoreFrom)
 public sealed record PerplexityResult(double Perplexity, double MeanNll, int Tokens, double Seconds)
 {
     public double TokensPerSecond => Seconds > 0 ? Tokens / Seconds : 0;
+    /// <summary>Of <see cref="Seconds"/>, the time outside the forward passes (finiteness check and NLL).</summary>
+    public double ScoringSeconds { get; init; }
 }
 
 /// <summary>
@@ -38,7 +41,10 @@ public static class Perplexity
         return list;
     }
 
-    /// <summary>Runs every window through <paramref name="backend"/>; <paramref name="progress"/> gets (tokens done, total).</summary>
+    /// <summary>
+    /// Runs every window through <paramref name="backend"/>; <paramref name="progress"/> gets (tokens done, total).
+    /// Each window's logits are checked and scored on a worker pool (<see cref="WindowScorer"/>), as many threads as the backend's.
+    /// </summary>
     public static PerplexityResult Evaluate(IBackend backend, int[] ids, int ctx, int stride,
         Action<long, long>? progress = null, CancellationToken cancel = default)
     {
@@ -48,7 +54,8 @@ public static class Perplexity
         var positions = new int[ctx];
         for (int i = 0; i < ctx; i++) positions[i] = i;
         using var cache = backend.CreateCache(ctx);
-        double nll = 0;
+        using var scorer = new WindowScorer(vocab, Math.Min(ctx, ids.Length), backend is CpuBackend cpu ? cpu.Threads : WorkerPool.DefaultThreads);
+        double nll = 0, scoring = 0;
         int scored = 0;
         long fed = 0, total = 0;
         foreach (var w in windows) total += w.Length;
@@ -59,14 +66,15 @@ public static class Perplexity
             cache.Reset();
             var span = logits.AsSpan(0, w.Length * vocab);
             backend.Forward(ids.AsSpan(w.Begin, w.Length), positions.AsSpan(0, w.Length), cache, span);
-            LogitsGuard.Check(backend, span, ids.AsSpan(w.Begin, w.Length), w.Begin);
-            for (int t = w.ScoreFrom; t < w.End; t++)
-                nll += LogMath.Nll(span.Slice((t - 1 - w.Begin) * vocab, vocab), ids[t]);
+            long t0 = Stopwatch.GetTimestamp();
+            if (!scorer.Score(logits, ids, w, ref nll))
+                LogitsGuard.Check(backend, span, ids.AsSpan(w.Begin, w.Length), w.Begin); // throws, naming where
+            scoring += Stopwatch.GetElapsedTime(t0).TotalSeconds;
             scored += w.Scored;
             fed += w.Length;
             progress?.Invoke(fed, total);
         }
         double mean = nll / scored;
-        return new PerplexityResult(Math.Exp(mean), mean, scored, sw.Elapsed.TotalSeconds);
+        return new PerplexityResult(Math.Exp(mean), mean, scored, sw.Elapsed.TotalSeconds) { ScoringSeconds = scoring };
     }
 }
