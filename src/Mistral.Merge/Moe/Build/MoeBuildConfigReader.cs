@@ -114,7 +114,8 @@ public static class MoeBuildConfigReader
         private void Checks(MoeBuildConfig c)
         {
             if (c.Experts.Count > 0 && c.ExpertsPerToken > c.Experts.Count)
-                p.Add(c.ExpertsPerTokenMark, $"experts_per_token {c.ExpertsPerToken} is more than the {c.Experts.Count} expert(s) given");
+                p.Add(c.ExpertsPerTokenMark.Line > 0 ? c.ExpertsPerTokenMark : c.ExpertsMark,
+                    $"experts_per_token {c.ExpertsPerToken}{(c.ExpertsPerTokenMark.Line > 0 ? "" : " (the default)")} is more than the {c.Experts.Count} expert(s) given");
             if (!c.NeedsPrompts || c.Experts.Count == 0) return;
             for (int i = 0; i < c.Experts.Count; i++)
                 if (c.Experts[i].PositivePrompts.Count == 0)
