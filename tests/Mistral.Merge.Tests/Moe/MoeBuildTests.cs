@@ -238,4 +238,29 @@ public class MoeBuildTests
         Assert.Equal(0, CliRunner.Run("moe-build", d["moe.yml"], d["out"], "--i-understand-this-is-not-useful-without-training").ExitCode);
         Assert.Equal(Bytes(d["out"], MixtralLayout.ExpertTensor(0, 0, "w1")), Bytes(d["out"], MixtralLayout.ExpertTensor(0, 1, "w1")));
     }
+
+    [Fact]
+    public void LlamaBaseAndExpertsBuildAMixtralWhoseForwardPassMatchesTheReference()
+    {
+        using var d = new TempDir();
+        foreach (var (name, seed) in new[] { ("base", 1UL), ("a", 2UL), ("b", 3UL) })
+            Synthesizer.Write(d[name], Synthesizer.MakeConfig("llama", hidden: 8, layers: 2, heads: 2, kvHeads: 1, intermediate: 12, vocab: 16), new SynthOptions { Seed = seed });
+        Config(d, "gate_mode: random\n" + TwoExperts);
+        Assert.Equal(0, CliRunner.Run("moe-build", d["moe.yml"], d["out"]).ExitCode);
+        using (var f = ModelFolder.Open(d["out"]))
+        {
+            var m = new MixtralLayout(f);
+            Assert.Equal((2, 2, 12), (m.Layers, m.Experts, m.Intermediate));
+            Assert.Equal("mixtral", f.Config!.ModelType);
+        }
+        using var model = TransformerModel.Load(d["out"]);
+        Assert.True(model.Shape.IsMoe);
+        using var cpu = new CpuBackend(model, 1);
+        using var cache = cpu.CreateCache(3);
+        var logits = new float[16];
+        cpu.Forward([1, 5, 7], [0, 1, 2], cache, logits);
+        using var o = ModelFolder.Open(d["out"]);
+        var expected = new ReferenceForward(o.Config!, o.ReadSingle, o.Contains).Logits([1, 5, 7])[^1];
+        for (int v = 0; v < 16; v++) Assert.Equal(expected[v], logits[v], 1e-4);
+    }
 }
