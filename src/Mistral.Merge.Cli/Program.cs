@@ -18,6 +18,7 @@ public static class Program
         ConvertCommand.Create(),
         ExportGgufCommand.Create(),
         MoeConvertCommand.Create(),
+        MoeBuildCommand.Create(),
         MoeStatsCommand.Create(),
         MoeReportCommand.Create(),
         PerplexityCommand.Create(),

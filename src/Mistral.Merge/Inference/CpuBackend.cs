@@ -52,6 +52,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     /// <summary>Sees every MoE block's inputs and router logits (MoE surgery: routing statistics, calibration).</summary>
     public IMoeObserver? MoeObserver { get; set; }
 
+    /// <summary>Sees every layer's input hidden state (moe-build's gate vectors).</summary>
+    public ILayerInputObserver? LayerInputObserver { get; set; }
+
     public CpuBackend(TransformerModel model, int threads = 0, int chunk = DefaultChunk)
     {
         _model = model;
@@ -108,6 +111,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         for (int l = 0; l < _s.Layers; l++)
         {
             var layer = _model.Layers[l];
+            LayerInputObserver?.ObserveLayerInput(l, new ReadOnlySpan<float>(_x, m * h), m);
             AttentionBlock(layer, l, cache, p0, m);
             Probe(p0, m, l, "attention output");
             if (_s.IsMoe) MoeBlock(layer, l, m); else MlpBlock(layer, m);

@@ -64,6 +64,9 @@ public static class RecipeParser
         return recipe;
     }
 
+    /// <summary>YAML 1.1 scalar typing as PyYAML does it (null, bool, number, else string); null for a non-scalar.</summary>
+    public static object? ScalarOf(YamlNode n) => Reader.Scalar(n);
+
     private sealed class Reader(RecipeProblems p)
     {
         public void ReadTop(YamlMappingNode root, Recipe r)

@@ -38,6 +38,9 @@ public sealed class ReferenceForward
     public static double[][] Logits(TinyModel m, int[] tokens) =>
         new ReferenceForward(ModelConfig.FromJson(m.Config()), name => m.Tensors[name].Data, m.Tensors.ContainsKey).Logits(tokens);
 
+    /// <summary>Sees every layer's input hidden states [T][hidden] (HF hidden_states[layer]) before the layer runs.</summary>
+    public Action<int, double[][]>? LayerInput { get; set; }
+
     private float[] W(string name) => _cache.TryGetValue(name, out var f) ? f : _cache[name] = _w(name);
 
     /// <summary>Logits [T][V] for the whole sequence (causal, no cache).</summary>
@@ -51,6 +54,7 @@ public sealed class ReferenceForward
 
         for (int l = 0; l < _c.NumHiddenLayers; l++)
         {
+            LayerInput?.Invoke(l, x);
             string L(string s) => TensorNames.Layer(l, s);
             var xn = x.Select(r => Norm(r, W(L("input_layernorm.weight")))).ToArray();
             var q = xn.Select(r => MatVec(W(L("self_attn.q_proj.weight")), r, H * D)).ToArray();
