@@ -11,7 +11,7 @@ public static class Program
         ["io"] = ("read/write throughput of a 7B-shaped 4-layer bf16 checkpoint vs a plain file copy [--dir DIR] [--layers N] [--keep]", IoBenchmark.Run),
         ["merge"] = ("SLERP merge of two 7B-shaped bf16 models vs a plain read-inputs/write-output copy; peak RssAnon", MergeBenchmark.Run),
         ["merge-ties"] = ("peak RssAnon of TIES (chunked exact magnitude selection) vs a linear merge: 7B-shaped and 128256-vocab bf16 models [WORKDIR] [--threads N]", TiesMemoryBenchmark.Run),
-        ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k", InferenceBenchmark.Run),
+        ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k; bf16/q8_0 side by side with llama.cpp [--keep DIR] [--threads N] [--reps N] [--llama-bench PATH]", InferenceBenchmark.Run),
         ["moe-assignment"] = ("aligned_mean weight matching: LAPJV and the similarity GEMM at Mixtral sizes", Moe.AssignmentBenchmark.Run),
         ["cuda"] = ("GPU forward pass: 7B decode vs HBM roofline, prefill vs cuBLAS bf16 peak, Mixtral-shaped with --offload", Cuda.CudaBenchmark.Run),
         ["cuda-validate"] = ("runs the [GpuFact] tests of Mistral.Merge.Tests without a test runner (for a GPU machine without the .NET SDK)", Cuda.GpuValidation.Run),
