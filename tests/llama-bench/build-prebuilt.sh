@@ -22,7 +22,7 @@ done
 
 mkdir -p "$out/lib"
 src="$out/llama.cpp"
-[[ -d "$src/.git" ]] || git clone --quiet "$nlc/llama/gitRelease.bundle" "$src"
+[[ -d "$src/.git" ]] || git -c advice.detachedHead=false clone --quiet "$nlc/llama/gitRelease.bundle" "$src"
 
 # ggml looks for its CPU backend variants beside the executable: the binary goes into lib/ with links to them
 for f in "$bins"/*.so; do ln -sf "$f" "$out/lib/"; done

@@ -30,7 +30,7 @@ if [[ -z "$src" ]]; then
   fi
   src="$out/llama.cpp"
   if [[ ! -d "$src/.git" ]]; then
-    git clone --quiet "$bundle" "$src"
+    git -c advice.detachedHead=false clone --quiet "$bundle" "$src"
   fi
 fi
 if [[ ! -f "$src/CMakeLists.txt" ]]; then
