@@ -22,6 +22,8 @@ public static unsafe class InferenceBenchmark
         int decode = Arg(args, "--decode", 16);
         int layers = Arg(args, "--layers", 4);
         string? keep = ArgS(args, "--keep");
+        string? llamaBench = ArgS(args, "--llama-bench");
+        InferenceSideBySide.CheckBinary(llamaBench); // before the long part: a wrong path is a one-line error at once
         Console.WriteLine($"inference benchmark: {threads} threads, AVX-512 {Vector512.IsHardwareAccelerated}, {Environment.ProcessorCount} logical processors");
 
         double peak = MachinePeak.FmaGflops(threads);
@@ -44,6 +46,8 @@ public static unsafe class InferenceBenchmark
                 Measure("7B-shaped bf16, " + layers + " layers", model, threads, prefill, decode, peak, stream);
                 GemmOnly(threads, peak);
             }
+            // issue 13's table: bf16 and q8_0 at 128/512 tokens, and llama-bench on our GGUF exports (with --llama-bench)
+            InferenceSideBySide.Run(dir, threads, peak, llamaBench, Arg(args, "--reps", 3));
             var stories = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/fixtures/stories260k"));
             if (Directory.Exists(stories))
                 using (var model = TransformerModel.Load(stories)) Measure("stories260k (f32)", model, threads, 256, 256, peak, 0);
