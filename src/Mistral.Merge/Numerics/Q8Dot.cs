@@ -124,15 +124,29 @@ public static unsafe class Q8Dot
         for (int b = 0; b < nb; b++, xq += Q8_0.BlockBytes)
         {
             long o = (long)b * Q8_0.BlockBytes;
-            float dx = xd[b];
+            // the four rows' scales widened together, times x's
+            var d = Halves(Vector128.Create((int)*(ushort*)(w0 + o), *(ushort*)(w1 + o), *(ushort*)(w2 + o), *(ushort*)(w3 + o))) * xd[b];
             var qx = Avx.LoadVector256((sbyte*)(xq + 2));
-            a0 = Fma.MultiplyAdd(Vector256.Create(Half(*(ushort*)(w0 + o)) * dx), Sums(Avx.LoadVector256((sbyte*)(w0 + o + 2)), qx, vnni), a0);
-            a1 = Fma.MultiplyAdd(Vector256.Create(Half(*(ushort*)(w1 + o)) * dx), Sums(Avx.LoadVector256((sbyte*)(w1 + o + 2)), qx, vnni), a1);
-            a2 = Fma.MultiplyAdd(Vector256.Create(Half(*(ushort*)(w2 + o)) * dx), Sums(Avx.LoadVector256((sbyte*)(w2 + o + 2)), qx, vnni), a2);
-            a3 = Fma.MultiplyAdd(Vector256.Create(Half(*(ushort*)(w3 + o)) * dx), Sums(Avx.LoadVector256((sbyte*)(w3 + o + 2)), qx, vnni), a3);
+            a0 = Fma.MultiplyAdd(Vector256.Create(d.ToScalar()), Sums(Avx.LoadVector256((sbyte*)(w0 + o + 2)), qx, vnni), a0);
+            a1 = Fma.MultiplyAdd(Vector256.Create(d.GetElement(1)), Sums(Avx.LoadVector256((sbyte*)(w1 + o + 2)), qx, vnni), a1);
+            a2 = Fma.MultiplyAdd(Vector256.Create(d.GetElement(2)), Sums(Avx.LoadVector256((sbyte*)(w2 + o + 2)), qx, vnni), a2);
+            a3 = Fma.MultiplyAdd(Vector256.Create(d.GetElement(3)), Sums(Avx.LoadVector256((sbyte*)(w3 + o + 2)), qx, vnni), a3);
         }
         y[0] = Hsum(a0.GetLower(), a0.GetUpper()); y[1] = Hsum(a1.GetLower(), a1.GetUpper());
         y[2] = Hsum(a2.GetLower(), a2.GetUpper()); y[3] = Hsum(a3.GetLower(), a3.GetUpper());
+    }
+
+    /// <summary>
+    /// Four fp16 bit patterns (in the low 16 bits of each lane) → float32, <see cref="Half"/> without its branch: the value bits scaled by 2^112
+    /// (exact for zero, subnormals, normals); an all-ones exponent lands on 2^16·1.m, and setting every exponent bit
+    /// turns it into inf/NaN with the same mantissa; then the sign.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Halves(Vector128<int> h)
+    {
+        var v = (Vector128.ShiftLeft(h & Vector128.Create(0x7FFF), 13).AsSingle() * Vector128.Create(5.192296858534828e33f)).AsInt32();
+        var special = Vector128.Equals(h & Vector128.Create(0x7C00), Vector128.Create(0x7C00)) & Vector128.Create(0x7F800000);
+        return (v | special | Vector128.ShiftLeft(h & Vector128.Create(0x8000), 16)).AsSingle();
     }
 
     /// <summary>The 8 lane sums of one block pair as floats (AVX2 maddubs/madd, or one VNNI dpbusd: the same integers).</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Mistral.Merge.Numerics;
 using Mistral.Merge.Numerics.Quantization;
 
@@ -71,6 +72,41 @@ public sealed unsafe class Q8DotTests
     {
         for (int h = 0; h < 65536; h++)
             Assert.Equal(BitConverter.SingleToUInt32Bits(Fp16.FromBits((ushort)h)), BitConverter.SingleToUInt32Bits(Q8Dot.Half((ushort)h)));
+    }
+
+    [Fact]
+    public void FourBlockScalesWidenTogetherExactlyForEveryHalf()
+    {
+        for (int h = 0; h < 65536; h += 4)
+        {
+            var v = Q8Dot.Halves(Vector128.Create(h, h + 1, h + 2, h + 3));
+            for (int i = 0; i < 4; i++)
+            {
+                float want = Fp16.FromBits((ushort)(h + i));
+                if (float.IsNaN(want)) Assert.True(float.IsNaN(v[i]));
+                else Assert.Equal(BitConverter.SingleToUInt32Bits(want), BitConverter.SingleToUInt32Bits(v[i]));
+            }
+        }
+    }
+
+    [Fact]
+    public void TheFourRowDotGivesEachRowsDotBits()
+    {
+        const int cols = 32 * 64, rows = 4;
+        var wb = new byte[Q8_0.ByteCount(cols * rows)];
+        Q8_0.Quantize(Random(cols * rows, 7, 0.1f), wb);
+        Fp16.Write(wb.AsSpan((int)Q8_0.ByteCount(cols) + 3 * Q8_0.BlockBytes), -0.002f); // a negative scale (another tool's file)
+        var x = Random(cols, 8, 2);
+        var xq = new byte[Q8_0.ByteCount(cols)];
+        var xd = new float[cols / 32];
+        var y = new float[rows];
+        fixed (byte* pw = wb) fixed (float* px = x) fixed (byte* pq = xq) fixed (float* pd = xd) fixed (float* py = y)
+        {
+            Q8Dot.QuantizeActivation(px, cols, pq, pd);
+            Q8Dot.Dot4(pw, Q8_0.ByteCount(cols), pq, pd, cols / 32, py);
+            for (int r = 0; r < rows; r++)
+                Assert.Equal(BitConverter.SingleToUInt32Bits(Q8Dot.Dot(pw + r * Q8_0.ByteCount(cols), pq, pd, cols / 32, Q8Dot.Path.Scalar)), BitConverter.SingleToUInt32Bits(y[r]));
+        }
     }
 
     [Fact]
