@@ -19,6 +19,13 @@ internal static class Backends
             if (offload) throw new MergeException("--offload streams layers to a GPU; GGUF files are evaluated on the CPU");
             return new CpuBackend(model, threads);
         }
+        if (model.Weights == WeightFormat.Q8_0) // quantized at load for the CPU kernels
+        {
+            if (string.Equals(device, "cuda", StringComparison.OrdinalIgnoreCase))
+                throw new MergeException("--weights q8_0 runs on the CPU; use --device cpu or auto");
+            if (offload) throw new MergeException("--offload streams layers to a GPU; --weights q8_0 runs on the CPU");
+            return new CpuBackend(model, threads);
+        }
         var sel = DeviceSelector.Resolve(device);
         if (sel.Device == ComputeDevice.Cpu)
         {

@@ -24,6 +24,7 @@ public static unsafe class InferenceBenchmark
         string? keep = ArgS(args, "--keep");
         string? llamaBench = ArgS(args, "--llama-bench");
         InferenceSideBySide.CheckBinary(llamaBench); // before the long part: a wrong path is a one-line error at once
+        bool decodeOnly = args.Contains("--decode-only"); // skip the prefill timings and the GEMM-only lines
         Console.WriteLine($"inference benchmark: {threads} threads, AVX-512 {Vector512.IsHardwareAccelerated}, {Environment.ProcessorCount} logical processors");
 
         double peak = MachinePeak.FmaGflops(threads);
@@ -43,8 +44,19 @@ public static unsafe class InferenceBenchmark
             {
                 double stream = StreamBaseline(model, threads);
                 Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB, {threads} threads): {stream:0.0} GB/s");
-                Measure("7B-shaped bf16, " + layers + " layers", model, threads, prefill, decode, peak, stream);
-                GemmOnly(threads, peak);
+                Measure("7B-shaped bf16, " + layers + " layers", model, threads, decodeOnly ? 0 : prefill, decode, peak, stream);
+                if (!decodeOnly) GemmOnly(threads, peak);
+            }
+            // --weights q8_0: the same model quantized at load; its read baseline is over the Q8_0 bytes.
+            var swq = Stopwatch.StartNew();
+            using (var model = TransformerModel.Load(dir, WeightFormat.Q8_0, threads))
+            {
+                Console.WriteLine($"quantized to q8_0 at load in {swq.Elapsed.TotalSeconds:0.0} s ({model.WeightBytes / 1e9:0.00} GB of projections)");
+                double stream = StreamBaseline(model, threads);
+                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB, {threads} threads): {stream:0.0} GB/s");
+                Measure("7B-shaped q8_0, " + layers + " layers", model, threads, 0, decode, peak, stream);
+                using var bf16 = TransformerModel.Load(dir);
+                GemvOnly(bf16.Layers[0].Gate!.Value, model.Layers[0].Gate!.Value, threads);
             }
             // issue 13's table: bf16 and q8_0 at 128/512 tokens, and llama-bench on our GGUF exports (with --llama-bench)
             InferenceSideBySide.Run(dir, threads, peak, llamaBench, Arg(args, "--reps", 3));
@@ -73,11 +85,16 @@ public static unsafe class InferenceBenchmark
             + (s.IsMoe ? s.ExpertsPerToken : 1) * 3L * s.Hidden * s.Intermediate + (s.IsMoe ? (long)s.Experts * s.Hidden : 0);
         double flopsPerToken = 2.0 * (s.Layers * perLayer + (long)s.Vocab * s.Hidden);
 
-        // warm-up (JIT, page-in), then the best of 3 prefills
-        using (var c = backend.CreateCache(prefill + decode)) backend.Forward(tokens.AsSpan(0, Math.Min(prefill, 32)), Enumerable.Range(0, Math.Min(prefill, 32)).ToArray(), c, logits.AsSpan(0, Math.Min(prefill, 32) * s.Vocab));
-        double best = double.MaxValue;
         using var cache = backend.CreateCache(prefill + decode);
-        for (int rep = 0; rep < 3; rep++)
+        if (prefill == 0) // decode only: one warm-up token (JIT, page-in), then decode from position 0
+        {
+            backend.Forward(tokens.AsSpan(0, 1), [0], cache, one);
+            cache.Reset();
+        }
+        else // warm-up (JIT, page-in), then the best of 3 prefills
+            using (var c = backend.CreateCache(prefill + decode)) backend.Forward(tokens.AsSpan(0, Math.Min(prefill, 32)), Enumerable.Range(0, Math.Min(prefill, 32)).ToArray(), c, logits.AsSpan(0, Math.Min(prefill, 32) * s.Vocab));
+        double best = double.MaxValue;
+        for (int rep = 0; rep < 3 && prefill > 0; rep++)
         {
             cache.Reset();
             var sw = Stopwatch.StartNew();
@@ -85,7 +102,7 @@ public static unsafe class InferenceBenchmark
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
         double gflops = flopsPerToken * prefill / best / 1e9;
-        Console.WriteLine($"[{label}] prefill {prefill} tokens: {prefill / best:0.0} tokens/s, projections {gflops:0.0} GFLOP/s ({gflops / peak * 100:0}% of the FMA peak; whole forward pass timed)");
+        if (prefill > 0) Console.WriteLine($"[{label}] prefill {prefill} tokens: {prefill / best:0.0} tokens/s, projections {gflops:0.0} GFLOP/s ({gflops / peak * 100:0}% of the FMA peak; whole forward pass timed)");
 
         var sw2 = Stopwatch.StartNew();
         for (int t = 0; t < decode; t++)
@@ -98,7 +115,48 @@ public static unsafe class InferenceBenchmark
     /// <summary>The prefill projections alone: the packed GEMM on the 7B shapes at 128 and 512 tokens (<see cref="GemmBenchmark"/>).</summary>
     private static void GemmOnly(int threads, double peak) => GemmBenchmark.Report(threads, peak, [128, 512]);
 
-    /// <summary>GB/s of a vectorized read of every layer matrix and the head (as uints), split over threads.</summary>
+    /// <summary>
+    /// The decode projection alone on gate_proj [14336, 4096], bf16 and q8_0, each against a vectorized read of its
+    /// own bytes on the same pool; the four are timed in turn, 10 rounds, best of each (robust on a shared machine).
+    /// </summary>
+    private static void GemvOnly(WeightMatrix bf16, WeightMatrix q8, int threads)
+    {
+        using var pool = new WorkerPool(threads);
+        using var gemv = new Gemv(pool);
+        var rng = new Random(3);
+        var x = new float[bf16.Cols];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble() - 0.5f;
+        var y = new float[bf16.Rows];
+        var best = new double[4];
+        Array.Fill(best, double.MaxValue);
+        for (int round = 0; round < 10; round++)
+            for (int k = 0; k < 4; k++)
+            {
+                var w = k < 2 ? bf16 : q8;
+                var sw = Stopwatch.StartNew();
+                if (k % 2 == 0) pool.Run(threads, (t, _) => ReadSum(w, t, threads));
+                else gemv.Multiply(w, x, y);
+                best[k] = Math.Min(best[k], sw.Elapsed.TotalSeconds);
+            }
+        for (int i = 0; i < 2; i++)
+        {
+            var w = i == 0 ? bf16 : q8;
+            double read = w.ByteLength / best[2 * i] / 1e9, mine = w.ByteLength / best[2 * i + 1] / 1e9;
+            Console.WriteLine($"[GEMV only] gate_proj [{w.Rows}, {w.Cols}] {(i == 0 ? "bf16" : "q8_0")}: {best[2 * i + 1] * 1e3:0.00} ms, {mine:0.0} GB/s ({mine / read * 100:0}% of a read of its {w.ByteLength / 1e6:0} MB: {read:0.0} GB/s)");
+        }
+    }
+
+    private static void ReadSum(WeightMatrix m, int t, int threads)
+    {
+        long n = m.ByteLength / 32, lo = n * t / threads, hi = n * (t + 1) / threads;
+        var p = m.Data;
+        Vector256<uint> a = default, b = default;
+        long i = lo;
+        for (; i + 2 <= hi; i += 2) { a += Vector256.Load((uint*)(p + i * 32)); b += Vector256.Load((uint*)(p + i * 32 + 32)); }
+        if ((a + b) == Vector256.Create(0xDEADBEEFu)) Console.Write("");
+    }
+
+    /// <summary>GB/s of a vectorized read of every layer matrix and the head (as uints), split over threads (each in 64-byte steps).</summary>
     private static double StreamBaseline(TransformerModel model, int threads)
     {
         var mats = new List<WeightMatrix>();

@@ -20,8 +20,9 @@ public static class CompareCommand
         var json = CommonOptions.Json();
         var device = EvalCommon.Device();
         var offload = EvalCommon.Offload();
+        var weights = EvalCommon.Weights("Weights of MODEL_B: auto (as stored) or q8_0 (projections quantized to ggml Q8_0 at load, CPU): compare a model with its own q8_0 form");
         var cmd = new Command("compare", "Compare two models on the same text: per-token KL(A‖B) mean / p99 / max, top-1 agreement, both perplexities")
-        { modelA, modelB, text, ctx, stride, maxTokens, threads, json, device, offload };
+        { modelA, modelB, text, ctx, stride, maxTokens, threads, json, device, offload, weights };
         return cmd.CheckWindows(ctx, stride).WithAction((p, cancel) =>
         {
             int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
@@ -30,7 +31,7 @@ public static class CompareCommand
             string textPath = p.GetValue(text)!;
             string content = TextTokens.ReadText(textPath);
             using var a = TransformerModel.Load(ModelArguments.Resolve(p, modelA));
-            using var b = TransformerModel.Load(ModelArguments.Resolve(p, modelB));
+            using var b = TransformerModel.Load(ModelArguments.Resolve(p, modelB), EvalCommon.WeightsFor(p.GetValue(weights), dev, p.GetValue(offload)), nThreads);
             if (a.Shape.Vocab != b.Shape.Vocab)
                 throw new MergeException($"{b.Path}: vocabulary of {b.Shape.Vocab} tokens, but {a.Path} has {a.Shape.Vocab}; KL needs the same tokenizer");
             var tok = TokenizerLoader.Load(a.Path);

@@ -26,6 +26,19 @@ internal static class EvalCommon
         Perplexity.Windows(2, c, r.GetValue(stride) ?? c);
     });
 
+    /// <summary>--weights: auto (as stored) or q8_0 (the projections quantized to ggml's Q8_0 at load, CPU).</summary>
+    public static Option<string> Weights(string description) => new Option<string>("--weights") { Description = description, DefaultValueFactory = _ => "auto" }
+        .OneOf(WeightFormats.Names, v => WeightFormats.Parse(v));
+
+    /// <summary>The --weights value; q8_0 runs on the CPU, so it is refused with --device cuda or --offload before any model is read.</summary>
+    public static WeightFormat WeightsFor(string? weights, string device, bool offload)
+    {
+        var w = WeightFormats.Parse(weights ?? "auto");
+        if (w == WeightFormat.Q8_0 && device is "cuda" or "gpu") throw new MergeException("--weights q8_0 runs on the CPU; use --device cpu or auto");
+        if (w == WeightFormat.Q8_0 && offload) throw new MergeException("--offload streams layers to a GPU; --weights q8_0 runs on the CPU");
+        return w;
+    }
+
     public static Option<bool> Offload() => new("--offload")
     {
         Description = "With CUDA: keep two layers on the GPU and stream the others in, overlapped with compute (models larger than GPU memory)",

@@ -36,8 +36,9 @@ public static class GenerateCommand
         var json = CommonOptions.Json();
         var device = EvalCommon.Device();
         var offload = EvalCommon.Offload();
+        var weights = EvalCommon.Weights("auto: the weights as stored; q8_0: every projection quantized to ggml Q8_0 at load (CPU; llama.cpp-style integer dot products in decode)");
         var cmd = new Command("generate", "Generate text from a prompt or a conversation with a KV cache, streaming it as it is produced; stops at EOS")
-        { model, prompt, messages, maxNew, temperature, topK, topP, penalty, seed, template, system, threads, json, device, offload };
+        { model, prompt, messages, maxNew, temperature, topK, topP, penalty, seed, template, system, threads, json, device, offload, weights };
         cmd.Check(r =>
         {
             bool hasPrompt = r.GetResult(prompt) != null, hasMessages = r.GetResult(messages) != null;
@@ -52,7 +53,7 @@ public static class GenerateCommand
                 ? ChatTemplate.WithSystem(ChatTemplate.ReadMessages(file), p.GetValue(system))
                 : ChatTemplate.Conversation(p.GetValue(prompt)!, p.GetValue(system));
             string folder = ModelArguments.Resolve(p, model);
-            using var m = TransformerModel.Load(folder);
+            using var m = TransformerModel.Load(folder, EvalCommon.WeightsFor(p.GetValue(weights), dev, p.GetValue(offload)), nThreads);
             var chat = ChatTemplate.Resolve(p.GetValue(template)!, m.Path);
             var generationConfig = GenerationConfig.Load(m.Path);
             var tok = TokenizerLoader.Load(m.Path);

@@ -19,8 +19,9 @@ public static class PerplexityCommand
         var json = CommonOptions.Json();
         var device = EvalCommon.Device();
         var offload = EvalCommon.Offload();
+        var weights = EvalCommon.Weights("auto: the weights as stored; q8_0: every projection quantized to ggml Q8_0 at load (CPU; llama.cpp-style integer dot products in decode)");
         var cmd = new Command("perplexity", "Perplexity of a model on a text: BOS + the tokenized text in windows of --ctx tokens, PPL = exp(mean NLL)")
-        { model, text, ctx, stride, maxTokens, threads, json, device, offload };
+        { model, text, ctx, stride, maxTokens, threads, json, device, offload, weights };
         return cmd.CheckWindows(ctx, stride).WithAction((p, cancel) =>
         {
             int c = p.GetValue(ctx), s = p.GetValue(stride) ?? c;
@@ -28,7 +29,7 @@ public static class PerplexityCommand
             string dev = EvalCommon.CheckDevice(p.GetValue(device));
             string textPath = p.GetValue(text)!;
             string content = TextTokens.ReadText(textPath);
-            using var m = TransformerModel.Load(ModelArguments.Resolve(p, model));
+            using var m = TransformerModel.Load(ModelArguments.Resolve(p, model), EvalCommon.WeightsFor(p.GetValue(weights), dev, p.GetValue(offload)), nThreads);
             var tok = TokenizerLoader.Load(m.Path);
             var ids = TextTokens.Encode(tok, content, p.GetValue(maxTokens), textPath);
             ContextBudget.CheckWindow(m, c, ids.Length);

@@ -48,9 +48,12 @@ public sealed unsafe class TransformerModel : IDisposable
     private readonly ModelFolder? _folder;
     private readonly IDisposable? _gguf;      // a GGUF model's mapped file and buffers (Inference/Gguf/GgufModelLoader)
     private readonly Action? _checkGguf;
+    private readonly QuantizedWeights? _quantized; // --weights q8_0: the projections' Q8_0 copies
     /// <summary>The safetensors folder; a GGUF model has none (CUDA and MoE surgery read safetensors folders).</summary>
     public ModelFolder Folder => _folder ?? throw new MergeException($"{Path}: this needs a safetensors model folder; GGUF files are read by perplexity, compare, generate and inspect on the CPU");
     public bool IsGguf => _folder == null;
+    /// <summary>The weights the forward pass reads: as stored, or the projections quantized to Q8_0 at load (<c>--weights q8_0</c>).</summary>
+    public WeightFormat Weights => _quantized != null ? WeightFormat.Q8_0 : WeightFormat.AsStored;
     public ModelConfig Config { get; }
     public TransformerShape Shape { get; }
     public WeightMatrix Embedding { get; }
@@ -74,6 +77,73 @@ public sealed unsafe class TransformerModel : IDisposable
     {
         Path = path; _gguf = owner; _checkGguf = checkUnchanged; Config = config; Shape = shape; Embedding = embed; LmHead = head;
         FinalNorm = finalNorm; Layers = layers; WeightBytes = weightBytes;
+    }
+
+    /// <summary><paramref name="source"/>'s files and vectors with new projection weights (it is not used after this).</summary>
+    private TransformerModel(TransformerModel source, WeightMatrix head, LayerWeights[] layers, long weightBytes, QuantizedWeights quantized)
+    {
+        _folder = source._folder; _gguf = source._gguf; _checkGguf = source._checkGguf; _quantized = quantized;
+        Path = source.Path; Config = source.Config; Shape = source.Shape; Embedding = source.Embedding; LmHead = head;
+        FinalNorm = source.FinalNorm; Layers = layers; WeightBytes = weightBytes;
+    }
+
+    /// <summary>
+    /// <see cref="Load(string)"/>, then with <see cref="WeightFormat.Q8_0"/> every projection (q/k/v/o, gate/up/down,
+    /// the experts' and lm_head — tied or not) quantized to ggml's Q8_0 on <paramref name="threads"/> threads, one
+    /// tensor at a time from the mapped file; the token embedding (a row lookup), the norms and the MoE router
+    /// stay as stored, and so does a weight that is already quantized (GGUF) or whose rows are not a multiple of
+    /// 32 (a notice names it).
+    /// </summary>
+    public static TransformerModel Load(string path, WeightFormat weights, int threads = 0)
+    {
+        var model = Load(path);
+        if (weights == WeightFormat.AsStored) return model;
+        try { return model.ToQ8_0(threads); }
+        catch { model.Dispose(); throw; }
+    }
+
+    private TransformerModel ToQ8_0(int threads)
+    {
+        var q = new QuantizedWeights();
+        try
+        {
+            var a = Shape.Architecture;
+            long bytes = 0;
+            WeightMatrix Q(string name, WeightMatrix w)
+            {
+                if (!w.IsQuantized)
+                {
+                    if (w.Cols % Numerics.Quantization.Q8_0.BlockSize == 0) w = q.ToQ8_0(w, threads);
+                    else IO.Notices.Write($"{Path}: tensor '{name}' has rows of {w.Cols} weights, not a multiple of 32: kept as {w.Type} under --weights q8_0");
+                }
+                bytes += w.ByteLength;
+                return w;
+            }
+            var layers = new LayerWeights[Layers.Count];
+            for (int l = 0; l < layers.Length; l++)
+            {
+                var w = Layers[l];
+                string P(string s) => a.Layer(l, s);
+                WeightMatrix[] Experts(WeightMatrix[] e, string? name) =>
+                    [.. e.Select((m, i) => Q(P(Architecture.Expert(name!, i)), m))];
+                if (w.Router is { } router) bytes += router.ByteLength;
+                layers[l] = new LayerWeights
+                {
+                    InputNorm = w.InputNorm, PostAttentionNorm = w.PostAttentionNorm,
+                    Q = Q(P(a.Q), w.Q), K = Q(P(a.K), w.K), V = Q(P(a.V), w.V), O = Q(P(a.O), w.O),
+                    QBias = w.QBias, KBias = w.KBias, VBias = w.VBias,
+                    Gate = w.Gate is { } g ? Q(P(a.Gate!), g) : null,
+                    Up = w.Up is { } u ? Q(P(a.Up!), u) : null,
+                    Down = w.Down is { } d ? Q(P(a.Down!), d) : null,
+                    Router = w.Router, // llama.cpp keeps ffn_gate_inp in float32 too
+                    ExpertGate = Experts(w.ExpertGate, a.ExpertGate), ExpertUp = Experts(w.ExpertUp, a.ExpertUp),
+                    ExpertDown = Experts(w.ExpertDown, a.ExpertDown),
+                };
+            }
+            var head = Q(Shape.TiedEmbeddings ? a.Embed : a.LmHead, LmHead);
+            return new TransformerModel(this, head, layers, bytes, q);
+        }
+        catch { q.Dispose(); throw; }
     }
 
     /// <summary>Fails with one line when a model file changed since it was opened.</summary>
@@ -222,5 +292,6 @@ public sealed unsafe class TransformerModel : IDisposable
     {
         _folder?.Dispose();
         _gguf?.Dispose();
+        _quantized?.Dispose();
     }
 }

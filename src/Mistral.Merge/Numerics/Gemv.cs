@@ -2,13 +2,17 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Mistral.Merge.Numerics.Quantization;
 
 namespace Mistral.Merge.Numerics;
 
 /// <summary>
-/// y[N] = W · x for a weight W [N, K] in its stored dtype: the decode projection, bound by how
-/// fast the weights stream from memory. Four rows share each load of x; bf16 is widened in
-/// registers (a 16-bit shift), f16 through a per-worker row buffer. Accumulation in float32.
+/// y[N] = W · x for a weight W [N, K] in its stored dtype: the decode projection, bound by how fast the weights
+/// stream from memory. Per call, x is prepared once (bf16: split into even/odd halves per vector chunk, see
+/// <see cref="SplitEvenOdd"/>; Q8_0: quantized to Q8_0 blocks, see <see cref="Q8Dot"/>), then the rows are dealt out
+/// to the pool in jobs of 64 (4 rows share each load of x; bf16 widened in registers by a shift and a mask, f16
+/// through a per-worker row buffer). Float accumulation in float32; nothing is allocated once the buffers have
+/// grown to the widest matrix.
 /// </summary>
 public sealed unsafe class Gemv : IParallelWork, IDisposable
 {
@@ -17,6 +21,11 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     private readonly WorkerPool _pool;
     private readonly float*[] _rowBuf;   // per worker: 4 widened f16 rows
     private readonly int[] _rowBufCapacity;
+    private readonly SimdWidth _width = Simd.Widest;
+    private float* _xs;                  // bf16: x split even/odd per chunk
+    private byte* _xq;                   // Q8_0: x as Q8_0 blocks
+    private float* _xd;                  // Q8_0: their scales as float32
+    private int _xCapacity;
     private WeightMatrix _w;
     private float* _x, _y;
 
@@ -39,6 +48,20 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
                     _rowBuf[i] = (float*)NativeMemory.AlignedAlloc((nuint)(4 * w.Cols) * sizeof(float), 64);
                     _rowBufCapacity[i] = 4 * w.Cols;
                 }
+        if (w.Type == DType.BF16 || w.Quant == BlockQuant.Q8_0)
+        {
+            if (_xCapacity < w.Cols)
+            {
+                FreeX();
+                int c = Math.Max(w.Cols, 64);
+                _xs = (float*)NativeMemory.AlignedAlloc((nuint)c * sizeof(float), 64);
+                _xq = (byte*)NativeMemory.AlignedAlloc((nuint)Q8_0.ByteCount(c + 31), 64);
+                _xd = (float*)NativeMemory.AlignedAlloc((nuint)(c / Q8_0.BlockSize + 1) * sizeof(float), 64);
+                _xCapacity = c;
+            }
+            if (w.Type == DType.BF16) SplitEvenOdd(x, w.Cols, _xs, _width);
+            else Q8Dot.QuantizeActivation(x, w.Cols, _xq, _xd);
+        }
         int jobs = (w.Rows + RowsPerJob - 1) / RowsPerJob;
         // Tiny matrices are not worth waking the workers for.
         if ((long)w.Rows * w.Cols < 32768) for (int j = 0; j < jobs; j++) Run(j, 0);
@@ -57,6 +80,14 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     {
         int n0 = job * RowsPerJob, n1 = Math.Min(_w.Rows, n0 + RowsPerJob), K = _w.Cols;
         int n = n0;
+        if (_w.Quant == BlockQuant.Q8_0)
+        {
+            int nb = K / Q8_0.BlockSize;
+            long stride = _w.RowBytes;
+            for (; n + 4 <= n1; n += 4) Q8Dot.Dot4(_w.At(n, 0), stride, _xq, _xd, nb, _y + n);
+            for (; n < n1; n++) _y[n] = Q8Dot.Dot(_w.At(n, 0), _xq, _xd, nb);
+            return;
+        }
         if (_w.IsQuantized)
         {
             for (; n < n1; n++) _y[n] = QuantizedDot.Row(_w, n, _x);
@@ -66,8 +97,8 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         {
             case DType.BF16:
                 for (; n + 4 <= n1; n += 4)
-                    Dot4Bf16((ushort*)_w.At(n, 0), K, _x, _y + n);
-                for (; n < n1; n++) _y[n] = Dot1Bf16((ushort*)_w.At(n, 0), _x, K);
+                    Dot4Bf16Split((ushort*)_w.At(n, 0), K, _xs, _x, _y + n, _width);
+                for (; n < n1; n++) _y[n] = Dot1Bf16Split((ushort*)_w.At(n, 0), K, _xs, _x, _width);
                 break;
             case DType.F32:
                 for (; n + 4 <= n1; n += 4)
@@ -87,64 +118,104 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>Four bf16 rows · x with the split x built here (tests; the GEMV splits x once per call).</summary>
     internal static void Dot4Bf16(ushort* w, int K, float* x, float* y, SimdWidth width = 0)
     {
         if (width == 0) width = Simd.Widest;
+        var xs = new float[K];
+        fixed (float* pxs = xs)
+        {
+            SplitEvenOdd(x, K, pxs, width);
+            Dot4Bf16Split(w, K, pxs, x, y, width);
+        }
+    }
+
+    /// <summary>Lanes per vector at <paramref name="width"/> (1 for scalar).</summary>
+    private static int Lanes(SimdWidth width) => (int)width;
+
+    /// <summary>
+    /// x reordered per chunk of 2·lanes elements as [its even-indexed elements, its odd-indexed ones]: a bf16 pair
+    /// loaded as one 32-bit lane widens to float32 by <c>v &lt;&lt; 16</c> (the even element) and
+    /// <c>v &amp; 0xFFFF0000</c> (the odd one) — two instructions per 2·lanes weights, no cross-lane unpack —
+    /// and each half then multiplies its own contiguous x. The tail past the last full chunk is left as is.
+    /// </summary>
+    internal static void SplitEvenOdd(float* x, int K, float* xs, SimdWidth width)
+    {
+        int lanes = Lanes(width), chunk = 2 * lanes, k = 0;
+        if (width == SimdWidth.Scalar) { new ReadOnlySpan<float>(x, K).CopyTo(new Span<float>(xs, K)); return; }
+        for (; k + chunk <= K; k += chunk)
+            for (int i = 0; i < lanes; i++)
+            {
+                xs[k + i] = x[k + 2 * i];
+                xs[k + lanes + i] = x[k + 2 * i + 1];
+            }
+        for (; k < K; k++) xs[k] = x[k];
+    }
+
+    /// <summary>
+    /// y[0..4) = four consecutive bf16 rows (stride K) · x: 2 FMA chains per row (even and odd elements), 8 in all,
+    /// sharing each load of the split x (<see cref="SplitEvenOdd"/> at the same width); the tail uses x itself.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Dot4Bf16Split(ushort* w, int K, float* xs, float* x, float* y, SimdWidth width)
+    {
         ushort* r0 = w, r1 = w + K, r2 = w + 2 * K, r3 = w + 3 * K;
         int k = 0;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         if (width >= SimdWidth.V512)
         {
+            var hi = Vector512.Create(0xFFFF0000u);
             Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
             for (; k + 32 <= K; k += 32)
             {
-                var xl = Vector512.Load(x + k);
-                var xh = Vector512.Load(x + k + 16);
-                var (l, h) = Vector512.Widen(Vector512.Load(r0 + k));
-                a0 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a0); b0 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b0);
-                (l, h) = Vector512.Widen(Vector512.Load(r1 + k));
-                a1 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a1); b1 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b1);
-                (l, h) = Vector512.Widen(Vector512.Load(r2 + k));
-                a2 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a2); b2 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b2);
-                (l, h) = Vector512.Widen(Vector512.Load(r3 + k));
-                a3 = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), xl, a3); b3 = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), xh, b3);
+                var xe = Vector512.Load(xs + k);
+                var xo = Vector512.Load(xs + k + 16);
+                var v = Vector512.Load((uint*)(r0 + k));
+                a0 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a0); b0 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b0);
+                v = Vector512.Load((uint*)(r1 + k));
+                a1 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a1); b1 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b1);
+                v = Vector512.Load((uint*)(r2 + k));
+                a2 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a2); b2 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b2);
+                v = Vector512.Load((uint*)(r3 + k));
+                a3 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a3); b3 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b3);
             }
             s0 = Vector512.Sum(a0 + b0); s1 = Vector512.Sum(a1 + b1); s2 = Vector512.Sum(a2 + b2); s3 = Vector512.Sum(a3 + b3);
         }
         else if (width >= SimdWidth.V256)
         {
+            var hi = Vector256.Create(0xFFFF0000u);
             Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
             for (; k + 16 <= K; k += 16)
             {
-                var xl = Vector256.Load(x + k);
-                var xh = Vector256.Load(x + k + 8);
-                var (l, h) = Vector256.Widen(Vector256.Load(r0 + k));
-                a0 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a0); b0 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b0);
-                (l, h) = Vector256.Widen(Vector256.Load(r1 + k));
-                a1 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a1); b1 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b1);
-                (l, h) = Vector256.Widen(Vector256.Load(r2 + k));
-                a2 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a2); b2 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b2);
-                (l, h) = Vector256.Widen(Vector256.Load(r3 + k));
-                a3 = Vector256.FusedMultiplyAdd((l << 16).AsSingle(), xl, a3); b3 = Vector256.FusedMultiplyAdd((h << 16).AsSingle(), xh, b3);
+                var xe = Vector256.Load(xs + k);
+                var xo = Vector256.Load(xs + k + 8);
+                var v = Vector256.Load((uint*)(r0 + k));
+                a0 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a0); b0 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b0);
+                v = Vector256.Load((uint*)(r1 + k));
+                a1 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a1); b1 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b1);
+                v = Vector256.Load((uint*)(r2 + k));
+                a2 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a2); b2 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b2);
+                v = Vector256.Load((uint*)(r3 + k));
+                a3 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a3); b3 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b3);
             }
             s0 = Vector256.Sum(a0 + b0); s1 = Vector256.Sum(a1 + b1); s2 = Vector256.Sum(a2 + b2); s3 = Vector256.Sum(a3 + b3);
         }
         else if (width >= SimdWidth.V128)
         {
+            var hi = Vector128.Create(0xFFFF0000u);
             Vector128<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
             for (; k + 8 <= K; k += 8)
             {
-                var xl = Vector128.Load(x + k);
-                var xh = Vector128.Load(x + k + 4);
-                var (l, h) = Vector128.Widen(Vector128.Load(r0 + k));
-                a0 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a0); b0 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b0);
-                (l, h) = Vector128.Widen(Vector128.Load(r1 + k));
-                a1 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a1); b1 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b1);
-                (l, h) = Vector128.Widen(Vector128.Load(r2 + k));
-                a2 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a2); b2 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b2);
-                (l, h) = Vector128.Widen(Vector128.Load(r3 + k));
-                a3 = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), xl, a3); b3 = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), xh, b3);
+                var xe = Vector128.Load(xs + k);
+                var xo = Vector128.Load(xs + k + 4);
+                var v = Vector128.Load((uint*)(r0 + k));
+                a0 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a0); b0 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b0);
+                v = Vector128.Load((uint*)(r1 + k));
+                a1 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a1); b1 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b1);
+                v = Vector128.Load((uint*)(r2 + k));
+                a2 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a2); b2 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b2);
+                v = Vector128.Load((uint*)(r3 + k));
+                a3 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a3); b3 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b3);
             }
             s0 = Vector128.Sum(a0 + b0); s1 = Vector128.Sum(a1 + b1); s2 = Vector128.Sum(a2 + b2); s3 = Vector128.Sum(a3 + b3);
         }
@@ -156,31 +227,56 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
     }
 
+    /// <summary>One bf16 row · x with the split x built here (tests; the GEMV splits x once per call).</summary>
     internal static float Dot1Bf16(ushort* r, float* x, int K, SimdWidth width = 0)
     {
         if (width == 0) width = Simd.Widest;
+        var xs = new float[K];
+        fixed (float* pxs = xs)
+        {
+            SplitEvenOdd(x, K, pxs, width);
+            return Dot1Bf16Split(r, K, pxs, x, width);
+        }
+    }
+
+    /// <summary>One bf16 row (a job's remainder) in <see cref="Dot4Bf16Split"/>'s order for that row.</summary>
+    internal static float Dot1Bf16Split(ushort* r, int K, float* xs, float* x, SimdWidth width)
+    {
         int k = 0;
         float s = 0;
         if (width >= SimdWidth.V512)
         {
+            var hi = Vector512.Create(0xFFFF0000u);
             Vector512<float> a = default, b = default;
             for (; k + 32 <= K; k += 32)
             {
-                var (l, h) = Vector512.Widen(Vector512.Load(r + k));
-                a = Vector512.FusedMultiplyAdd((l << 16).AsSingle(), Vector512.Load(x + k), a);
-                b = Vector512.FusedMultiplyAdd((h << 16).AsSingle(), Vector512.Load(x + k + 16), b);
+                var v = Vector512.Load((uint*)(r + k));
+                a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
+                b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
             }
             s = Vector512.Sum(a + b);
         }
-        // Not at Vector256: AVX2 has always run the single-row remainder scalar, and its bits stay as they were.
+        else if (width >= SimdWidth.V256)
+        {
+            var hi = Vector256.Create(0xFFFF0000u);
+            Vector256<float> a = default, b = default;
+            for (; k + 16 <= K; k += 16)
+            {
+                var v = Vector256.Load((uint*)(r + k));
+                a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
+                b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);
+            }
+            s = Vector256.Sum(a + b);
+        }
         else if (width == SimdWidth.V128)
         {
+            var hi = Vector128.Create(0xFFFF0000u);
             Vector128<float> a = default, b = default;
             for (; k + 8 <= K; k += 8)
             {
-                var (l, h) = Vector128.Widen(Vector128.Load(r + k));
-                a = Vector128.FusedMultiplyAdd((l << 16).AsSingle(), Vector128.Load(x + k), a);
-                b = Vector128.FusedMultiplyAdd((h << 16).AsSingle(), Vector128.Load(x + k + 4), b);
+                var v = Vector128.Load((uint*)(r + k));
+                a = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), Vector128.Load(xs + k), a);
+                b = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), Vector128.Load(xs + k + 4), b);
             }
             s = Vector128.Sum(a + b);
         }
@@ -267,8 +363,15 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Bf(ushort b) => BitConverter.UInt32BitsToSingle((uint)b << 16);
 
+    private void FreeX()
+    {
+        NativeMemory.AlignedFree(_xs); NativeMemory.AlignedFree(_xq); NativeMemory.AlignedFree(_xd);
+        _xs = null; _xq = null; _xd = null; _xCapacity = 0;
+    }
+
     public void Dispose()
     {
         for (int i = 0; i < _rowBuf.Length; i++) { NativeMemory.AlignedFree(_rowBuf[i]); _rowBuf[i] = null; }
+        FreeX();
     }
 }

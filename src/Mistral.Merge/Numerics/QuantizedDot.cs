@@ -9,8 +9,8 @@ namespace Mistral.Merge.Numerics;
 /// copy of the weights): per block <c>d · Σ qᵢ·xᵢ</c>, accumulated in float32. Q4_0's nibbles are
 /// <c>qs[j] &amp; 15</c> → weight j and <c>qs[j] &gt;&gt; 4</c> → weight j+16, both minus 8 (ggml's dequantize_row_q4_0).
 /// The Vector256 path keeps 8 lane sums per block and scales them by d; the scalar path is the reference the tests
-/// compare it with (they differ only in summation order). llama.cpp instead quantizes x to Q8 first
-/// (ggml_vec_dot_q8_0_q8_0); this keeps x in float32, so results are closer to the dequantized weights'.
+/// compare it with (they differ only in summation order). x stays in float32 here; the decode GEMV runs Q8_0
+/// weights through <see cref="Q8Dot"/> instead (x quantized to Q8_0 first, llama.cpp's ggml_vec_dot_q8_0_q8_0), Q4_0 ones through this.
 /// </summary>
 public static unsafe class QuantizedDot
 {

@@ -55,8 +55,11 @@ public sealed unsafe class GgufReadTests : IDisposable
         var batched = GgufEval.Logits(gguf, GgufEval.Tokens, false);
         var stepwise = GgufEval.Logits(gguf, GgufEval.Tokens, true);
         Assert.True(GgufEval.MaxAbsDiff(want, batched) < tolerance, $"max |Δlogit| {GgufEval.MaxAbsDiff(want, batched)}");
-        // The GEMV dots the blocks, the GEMM dequantizes tiles: the same weights, summed in another order.
-        Assert.True(GgufEval.MaxAbsDiff(batched, stepwise) < 1e-4, $"GEMV vs GEMM {GgufEval.MaxAbsDiff(batched, stepwise)}");
+        // The GEMV dots the blocks, the GEMM dequantizes tiles: the same weights, summed in another order — and for
+        // q8_0 the GEMV quantizes x to Q8_0 too (llama.cpp's q8_0 dot), so it stays within the type's tolerance.
+        Assert.True(GgufEval.MaxAbsDiff(want, stepwise) < tolerance, $"max |Δlogit| stepwise {GgufEval.MaxAbsDiff(want, stepwise)}");
+        if (type != "q8_0")
+            Assert.True(GgufEval.MaxAbsDiff(batched, stepwise) < 1e-4, $"GEMV vs GEMM {GgufEval.MaxAbsDiff(batched, stepwise)}");
     }
 
     [Theory]

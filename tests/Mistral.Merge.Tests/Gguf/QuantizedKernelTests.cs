@@ -96,7 +96,9 @@ public sealed unsafe class QuantizedKernelTests
                 gemv.Multiply(wq, x.AsSpan(i * cols, cols), yq.AsSpan(i * rows, rows));
                 gemv.Multiply(wf, x.AsSpan(i * cols, cols), yf.AsSpan(i * rows, rows));
             }
-            Assert.True(GgufEval.MaxAbsDiff(yq, yf) < 1e-4, $"GEMV differs by {GgufEval.MaxAbsDiff(yq, yf)}");
+            // Q8_0's GEMV quantizes x to Q8_0 first, as llama.cpp does (exact bits: Q8DotTests); Q4_0's keeps x in float32.
+            double gemvTolerance = q == BlockQuant.Q8_0 ? 0.05 : 1e-4;
+            Assert.True(GgufEval.MaxAbsDiff(yq, yf) < gemvTolerance, $"GEMV differs by {GgufEval.MaxAbsDiff(yq, yf)}");
             gemm.Multiply(x, m, wq, yq);
             Assert.True(GgufEval.MaxAbsDiff(yq, yf) < 1e-4, $"GEMM differs by {GgufEval.MaxAbsDiff(yq, yf)}");
             // A row slice (one Mixtral expert of a stacked tensor) starts at its own blocks.
