@@ -13,6 +13,7 @@ public static class Program
         ["merge-ties"] = ("peak RssAnon of TIES (chunked exact magnitude selection) vs a linear merge: 7B-shaped and 128256-vocab bf16 models [WORKDIR] [--threads N]", TiesMemoryBenchmark.Run),
         ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k", InferenceBenchmark.Run),
         ["moe-assignment"] = ("aligned_mean weight matching: LAPJV and the similarity GEMM at Mixtral sizes", Moe.AssignmentBenchmark.Run),
+        ["moe-refit"] = ("moe_to_dense refit, one layer at Mixtral-8x7B size: MoE targets, Gram per 1k tokens, Cholesky, w2 solve, RssAnon [tokens] [n] [hidden] [experts] [top-k]", Moe.RefitBenchmark.Run),
         ["cuda"] = ("GPU forward pass: 7B decode vs HBM roofline, prefill vs cuBLAS bf16 peak, Mixtral-shaped with --offload", Cuda.CudaBenchmark.Run),
         ["cuda-validate"] = ("runs the [GpuFact] tests of Mistral.Merge.Tests without a test runner (for a GPU machine without the .NET SDK)", Cuda.GpuValidation.Run),
     };

@@ -89,7 +89,7 @@ public static class MoeConvertCommand
         SurgeryResult r;
         using (var progress = Progress.For(p, plan.Name, "layers"))
         {
-            r = SurgeryExecutor.Run(plan, dest, run with { Progress = progress.Report });
+            r = SurgeryExecutor.Run(plan, dest, run with { Progress = progress.Report, Log = line => p.InvocationConfiguration.Error.WriteLine(line) });
             progress.Complete();
         }
         var o = p.InvocationConfiguration.Output;

@@ -44,6 +44,7 @@ internal static class MoeOptions
                 ChoiceParam c => new Option<string?>(c.Option) { Description = help + $" (default {c.Default})" }.OneOf(c.Choices, v => CheckChoice(c, v)),
                 FlagParam f => new Option<bool>(f.Option) { Description = help },
                 ExpertsParam => new Option<string?>(p.Option) { Description = help, HelpName = "E[,E...]" },
+                RidgeParam => new Option<string?>(p.Option) { Description = help, HelpName = "auto|X" },
                 _ => new Option<string?>(p.Option) { Description = help, HelpName = "FILE" },
             };
             list.Add((p, o));
