@@ -37,6 +37,16 @@ public static class MoeForwardPass
     /// <summary>The default window (ctx = stride) of routing and calibration: moe-stats' and moe-convert's --ctx default.</summary>
     public const int Window = 256;
 
+    /// <summary>Cap of the default window: activations and the KV cache of a window grow with it (2048 tokens of Mixtral-8x7B ≈ 0.3 GB of cache).</summary>
+    public const int MaxDefaultContext = 2048;
+
+    /// <summary>
+    /// The default window of moe-stats and of calibrated surgeries on the command line and in recipes: the model's
+    /// max_position_embeddings capped at <see cref="MaxDefaultContext"/> (<see cref="Window"/> when the config has none).
+    /// The library methods below keep <see cref="Window"/> as their default.
+    /// </summary>
+    public static int DefaultContext(Models.ModelConfig c) => c.MaxPositionEmbeddings >= 2 ? Math.Min(c.MaxPositionEmbeddings, MaxDefaultContext) : Window;
+
     /// <summary>[BOS] + encode(text file), cut to <paramref name="maxTokens"/>.</summary>
     public static int[] Tokens(string model, string textFile, int maxTokens)
     {

@@ -39,7 +39,7 @@ public sealed class MoeToDenseSurgery : ISurgery
     public ISurgeryJob? Prepare(SurgeryArgs a, MixtralLayout m)
     {
         var strategy = MoeToDense.ParseStrategy(a.Get(Strategy) ?? "mean", Strategy.Name);
-        var routing = RoutingParams.Read(a);
+        var routing = RoutingParams.Read(a, m);
         bool weighted = a.Get(Weighted);
         int? topK = a.Get(TopK, m.Experts, "experts kept by concat");
         int? reference = a.Get(Reference, m.Experts - 1, "the reference expert of aligned_mean");

@@ -8,18 +8,18 @@ public static class RoutingParams
     public static readonly FileParam Calibration = new("calibration", "Text file(s) to measure routing on with the built-in forward pass (and to capture the MoE block inputs); several, comma-separated, share the token limit equally");
     public static readonly IntParam CalibrationTokens = new("calibration_tokens", "Token limit of the calibration text (BOS + text, cut)", Min: 2, Default: 20000);
     public static readonly FileParam Frequencies = new("frequencies", "JSON with selection_frequency [layer][expert] (the output of moe-stats --json)");
-    public static readonly IntParam Ctx = new("ctx", "Calibration: tokens per window of the forward pass (as perplexity's --ctx)", Min: 2, Default: MoeForwardPass.Window);
+    public static readonly IntParam Ctx = new("ctx", "Calibration: tokens per window of the forward pass (as perplexity's --ctx; default the model's max_position_embeddings, at most 2048)", Min: 2);
     public static readonly IntParam Stride = new("stride", "Calibration: distance between window starts (default: ctx, non-overlapping; a token is routed once, in the first window that holds it)", Min: 1);
 
     public static readonly SurgeryParam[] All = [Calibration, CalibrationTokens, Frequencies, Ctx, Stride];
 
     /// <summary>Reads and checks the shared parameters (files exist, limits in range, no contradictions).</summary>
-    public static RoutingSource Read(SurgeryArgs a)
+    public static RoutingSource Read(SurgeryArgs a, MixtralLayout m)
     {
         if (a.Has(Calibration) && a.Has(Frequencies))
             a.Add(Frequencies, $"give either {a.Named(Calibration)} (a text to measure routing on) or {a.Named(Frequencies)} (a moe-stats --json file), not both");
         int tokens = a.Get(CalibrationTokens, int.MaxValue, "tokens of calibration text, with BOS") ?? CalibrationTokens.Default!.Value;
-        int ctx = a.Get(Ctx, int.MaxValue, "tokens per calibration window") ?? MoeForwardPass.Window;
+        int ctx = a.Get(Ctx, int.MaxValue, "tokens per calibration window") ?? MoeForwardPass.DefaultContext(m.Config);
         int stride = a.Get(Stride, ctx, "at most ctx") ?? ctx;
         foreach (var p in new[] { CalibrationTokens, Ctx, Stride })
             if (a.Has(p) && !a.Has(Calibration)) a.Add(p, $"{a.Param(p)} needs {a.Named(Calibration)}");
