@@ -15,6 +15,7 @@ public static class Program
         ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k; bf16/q8_0 side by side with llama.cpp [--keep DIR] [--threads N] [--reps N] [--llama-bench PATH]", InferenceBenchmark.Run),
         ["perplexity-path"] = ("Perplexity.Evaluate vs the forward pass alone at ctx 512 and 128 on the 7B-shaped bf16 model, with a time breakdown [--model DIR] [--ctx 512,128] [--reps N] [--threads N] [--cold]", PerplexityPathBenchmark.Run),
         ["moe-assignment"] = ("aligned_mean weight matching: LAPJV and the similarity GEMM at Mixtral sizes", Moe.AssignmentBenchmark.Run),
+        ["moe-refit"] = ("moe_to_dense refit, one layer at Mixtral-8x7B size: MoE targets, Gram per 1k tokens, Cholesky, w2 solve, RssAnon [tokens] [n] [hidden] [experts] [top-k]", Moe.RefitBenchmark.Run),
         ["cuda"] = ("GPU forward pass: 7B decode vs HBM roofline, prefill vs cuBLAS bf16 peak, Mixtral-shaped with --offload", Cuda.CudaBenchmark.Run),
         ["cuda-validate"] = ("runs the [GpuFact] tests of Mistral.Merge.Tests without a test runner (for a GPU machine without the .NET SDK)", Cuda.GpuValidation.Run),
     };

@@ -54,8 +54,7 @@ public static class MoeConvertCommand
                 throw new MergeException($"{param.Option} is not a parameter of {spec.Name} (it takes {string.Join(", ", spec.Params.Select(x => x.Option))})");
             foreach (var (param, _) in declared.Where(d => d.Param.Required && !Given(d.Option) && spec.Find(d.Param.Name) != null))
                 throw new MergeException($"{spec.Name} needs {param.Option}");
-            int c = r.GetValue(ctxOption) ?? Moe.MoeForwardPass.Window;
-            if (r.GetValue(strideOption) is { } s && s > c) throw new MergeException($"--stride must be between 1 and --ctx ({c}), got {s}");
+            if (r.GetValue(ctxOption) is { } c && r.GetValue(strideOption) is { } s && s > c) throw new MergeException($"--stride must be between 1 and --ctx ({c}), got {s}");
         });
         return cmd.WithAction((p, token) =>
         {
@@ -89,7 +88,7 @@ public static class MoeConvertCommand
         SurgeryResult r;
         using (var progress = Progress.For(p, plan.Name, "layers"))
         {
-            r = SurgeryExecutor.Run(plan, dest, run with { Progress = progress.Report });
+            r = SurgeryExecutor.Run(plan, dest, run with { Progress = progress.Report, Log = line => p.InvocationConfiguration.Error.WriteLine(line) });
             progress.Complete();
         }
         var o = p.InvocationConfiguration.Output;

@@ -11,11 +11,10 @@ namespace Mistral.Merge.Cli.Commands;
 /// </summary>
 internal static class MoeOptions
 {
-    /// <summary>--ctx as perplexity's, defaulting to the routing window (256) so that results stay those of earlier versions.</summary>
-    public static Option<int> Ctx() => new Option<int>("--ctx")
+    /// <summary>--ctx as perplexity's; absent: the model's context (<see cref="MoeForwardPass.DefaultContext"/>).</summary>
+    public static Option<int?> Ctx() => new Option<int?>("--ctx")
     {
-        Description = "Tokens per window of the forward pass (as perplexity's --ctx, with the routing window as default)",
-        DefaultValueFactory = _ => MoeForwardPass.Window,
+        Description = $"Tokens per window of the forward pass (as perplexity's --ctx; default the model's max_position_embeddings, at most {MoeForwardPass.MaxDefaultContext})",
     }.AtLeast(2);
 
     public static Option<int?> Stride() => new Option<int?>("--stride")
@@ -24,10 +23,9 @@ internal static class MoeOptions
     }.AtLeast(1);
 
     /// <summary>1 ≤ --stride ≤ --ctx, checked while parsing (usage error).</summary>
-    public static Command CheckRoutingWindows(this Command cmd, Option<int> ctx, Option<int?> stride) => cmd.Check(r =>
+    public static Command CheckRoutingWindows(this Command cmd, Option<int?> ctx, Option<int?> stride) => cmd.Check(r =>
     {
-        int c = r.GetResult(ctx) == null ? MoeForwardPass.Window : r.GetValue(ctx);
-        if (r.GetValue(stride) is { } s && s > c) throw new MergeException($"--stride must be between 1 and --ctx ({c}), got {s}");
+        if (r.GetValue(ctx) is { } c && r.GetValue(stride) is { } s && s > c) throw new MergeException($"--stride must be between 1 and --ctx ({c}), got {s}");
     });
 
     /// <summary>One option per parameter the surgeries declare (shared ones once), spelled <see cref="SurgeryParam.Option"/>.</summary>
@@ -44,6 +42,7 @@ internal static class MoeOptions
                 ChoiceParam c => new Option<string?>(c.Option) { Description = help + $" (default {c.Default})" }.OneOf(c.Choices, v => CheckChoice(c, v)),
                 FlagParam f => new Option<bool>(f.Option) { Description = help },
                 ExpertsParam => new Option<string?>(p.Option) { Description = help, HelpName = "E[,E...]" },
+                RidgeParam => new Option<string?>(p.Option) { Description = help, HelpName = "auto|X" },
                 _ => new Option<string?>(p.Option) { Description = help, HelpName = "FILE" },
             };
             list.Add((p, o));

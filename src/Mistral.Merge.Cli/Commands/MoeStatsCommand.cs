@@ -25,9 +25,11 @@ public static class MoeStatsCommand
         {
             string m = ModelArguments.Resolve(p, model);
             CommonOptions.CheckOutputFile(p.GetValue(plot), "--plot"); // before the routing pass, not after it
-            using (var f = ModelFolder.Open(m)) _ = new MixtralLayout(f); // one-line error for a non-Mixtral model
+            int c;
+            using (var f = ModelFolder.Open(m)) c = p.GetValue(ctx) ?? MoeForwardPass.DefaultContext(new MixtralLayout(f).Config); // one-line error for a non-Mixtral model
+            if (p.GetValue(stride) is { } st && st > c) throw new MergeException($"--stride must be between 1 and --ctx ({c}, the model's context), got {st}");
             var ids = MoeForwardPass.Tokens(m, p.GetValue(text)!, p.GetValue(maxTokens));
-            var w = new Windows(p.GetValue(ctx), p.GetValue(stride) ?? p.GetValue(ctx));
+            var w = new Windows(c, p.GetValue(stride) ?? c);
             RoutingStatistics stats;
             using (var progress = Progress.For(p, "routing", "tokens"))
             {

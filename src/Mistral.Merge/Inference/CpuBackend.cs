@@ -55,6 +55,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     /// <summary>Sees every layer's input hidden state (moe-build's gate vectors).</summary>
     public ILayerInputObserver? LayerInputObserver { get; set; }
 
+    /// <summary>Replaces MoE block outputs where it returns true (MoE surgery's sequential refit).</summary>
+    public IMoeBlockOverride? MoeOverride { get; set; }
+
     public CpuBackend(TransformerModel model, int threads = 0, int chunk = DefaultChunk)
     {
         _model = model;
@@ -196,6 +199,11 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         RmsNorm(x: _x, w.PostAttentionNorm, y: _xn, m);
         Linear(w.Router!.Value, x: _xn, y: _router, m);
         MoeObserver?.Observe(layer, new ReadOnlySpan<float>(_xn, m * h), new ReadOnlySpan<float>(_router, m * experts), m);
+        if (MoeOverride != null && MoeOverride.Replace(layer, new ReadOnlySpan<float>(_xn, m * h), new Span<float>(_moeOut, m * h), m))
+        {
+            Ops.Add(_x, _moeOut, m * h);
+            return;
+        }
         for (int i = 0; i < m; i++)
             Routing.TopK(new ReadOnlySpan<float>(_router + (long)i * experts, experts), k, _topExpert.AsSpan(i * k, k), _topWeight.AsSpan(i * k, k));
 

@@ -37,6 +37,16 @@ public static class MoeForwardPass
     /// <summary>The default window (ctx = stride) of routing and calibration: moe-stats' and moe-convert's --ctx default.</summary>
     public const int Window = 256;
 
+    /// <summary>Cap of the default window: activations and the KV cache of a window grow with it (2048 tokens of Mixtral-8x7B ≈ 0.3 GB of cache).</summary>
+    public const int MaxDefaultContext = 2048;
+
+    /// <summary>
+    /// The default window of moe-stats and of calibrated surgeries on the command line and in recipes: the model's
+    /// max_position_embeddings capped at <see cref="MaxDefaultContext"/> (<see cref="Window"/> when the config has none).
+    /// The library methods below keep <see cref="Window"/> as their default.
+    /// </summary>
+    public static int DefaultContext(Models.ModelConfig c) => c.MaxPositionEmbeddings >= 2 ? Math.Min(c.MaxPositionEmbeddings, MaxDefaultContext) : Window;
+
     /// <summary>[BOS] + encode(text file), cut to <paramref name="maxTokens"/>.</summary>
     public static int[] Tokens(string model, string textFile, int maxTokens)
     {
@@ -144,5 +154,59 @@ public static class MoeForwardPass
         }
 
         public void Advance(int tokens) => _offset += tokens;
+    }
+}
+
+/// <summary>
+/// The block inputs of one MoE layer on calibration token ids (windows as <see cref="MoeForwardPass.Routing"/>, each
+/// token once), with an override of the MoE blocks: the sequential refit runs the converted dense MLPs of earlier
+/// layers in place of their experts and skips the blocks from the captured layer on.
+/// </summary>
+public static class MoeLayerCapture
+{
+    public static float[] Inputs(string model, int[] ids, int layer, IMoeBlockOverride blocks, int ctx, int stride, int threads,
+        Action<long, long>? progress = null, CancellationToken token = default)
+    {
+        using var m = TransformerModel.Load(model);
+        var s = m.Shape;
+        if (!s.IsMoe) throw new MergeException($"{model}: not a Mixtral model (architecture '{m.Config.ArchitectureName}'); refit needs MixtralForCausalLM");
+        if (ids.Length == 0) throw new MergeException("calibration: no tokens");
+        var windows = Inference.Perplexity.Windows(ids.Length, ctx, stride == 0 ? ctx : stride);
+        if (ctx != MoeForwardPass.Window) ContextBudget.CheckWindow(m, ctx, ids.Length);
+        var x = new float[(long)ids.Length * s.Hidden];
+        var observer = new Capture(layer, s.Hidden, x);
+        int max = windows.Max(w => w.Length);
+        using var backend = new CpuBackend(m, threads) { MoeObserver = observer, MoeOverride = blocks };
+        using var cache = backend.CreateCache(max);
+        var positions = new int[max];
+        for (int i = 0; i < max; i++) positions[i] = i;
+        var logits = new float[s.Vocab];
+        int routed = 0;
+        foreach (var w in windows)
+        {
+            token.ThrowIfCancellationRequested();
+            cache.Reset();
+            observer.StartWindow(routed, routed - w.Begin);
+            backend.Forward(ids.AsSpan(w.Begin, w.Length), positions.AsSpan(0, w.Length), cache, logits);
+            routed = w.End;
+            progress?.Invoke(routed, ids.Length);
+        }
+        return x;
+    }
+
+    private sealed class Capture(int layer, int hidden, float[] x) : IMoeObserver
+    {
+        private int _seen, _offset, _skip;
+
+        public void StartWindow(int offset, int skip) => (_offset, _skip, _seen) = (offset, skip, 0);
+
+        public void Observe(int l, ReadOnlySpan<float> inputs, ReadOnlySpan<float> routerLogits, int tokens)
+        {
+            if (l != layer) return;
+            int pos0 = _seen;
+            _seen += tokens;
+            int from = Math.Clamp(_skip - pos0, 0, tokens);
+            inputs[(from * hidden)..(tokens * hidden)].CopyTo(x.AsSpan((_offset + pos0 + from - _skip) * hidden));
+        }
     }
 }

@@ -4,7 +4,7 @@ using Mistral.Merge.Models;
 
 namespace Mistral.Merge.Moe;
 
-public enum DenseStrategy { Expert, Mean, Frequency, AlignedMean, Concat }
+public enum DenseStrategy { Expert, Mean, Frequency, AlignedMean, Concat, Refit }
 
 public sealed record MoeToDenseOptions : SurgeryOutputOptions
 {
@@ -19,6 +19,8 @@ public sealed record MoeToDenseOptions : SurgeryOutputOptions
     public bool AlignedFrequencyWeighted { get; init; }
     /// <summary><c>aligned_mean</c>: reference expert; default the most frequent one (ties → lower), else 0.</summary>
     public int? ReferenceExpert { get; init; }
+    /// <summary><c>refit</c>: the least-squares refit settings (with the calibration token ids).</summary>
+    public Refit.RefitOptions? Refit { get; init; }
 }
 
 public sealed record MoeSurgeryResult(string Destination, long Parameters, int Intermediate, int Experts, IReadOnlyList<string> LayerNotes);
@@ -36,6 +38,7 @@ public static class MoeToDense
         DenseStrategy.Mean => "mean",
         DenseStrategy.Frequency => "frequency",
         DenseStrategy.AlignedMean => "aligned_mean",
+        DenseStrategy.Refit => "refit",
         _ => "concat",
     };
 
@@ -46,7 +49,8 @@ public static class MoeToDense
         "frequency" => DenseStrategy.Frequency,
         "aligned_mean" or "aligned" => DenseStrategy.AlignedMean,
         "concat" => DenseStrategy.Concat,
-        _ => throw new MergeException($"{where}: unknown strategy '{s}' (expected expert, mean, frequency, aligned_mean or concat)"),
+        "refit" => DenseStrategy.Refit,
+        _ => throw new MergeException($"{where}: unknown strategy '{s}' (expected expert, mean, frequency, aligned_mean, concat or refit)"),
     };
 
     /// <summary>Collapses one layer's experts (pure; also the entry point for the recipe engine).</summary>
@@ -64,6 +68,8 @@ public static class MoeToDense
             case DenseStrategy.AlignedMean:
                 int reference = o.ReferenceExpert ?? (f != null ? MostFrequent(f) : 0);
                 return MoeStrategies.AlignedMean(experts, reference, o.AlignedFrequencyWeighted ? f : default, alignment);
+            case DenseStrategy.Refit:
+                throw new InvalidOperationException("refit layers are fitted by SequentialRefit, not collapsed one by one");
             default:
                 int k = o.ConcatTopK ?? experts.Count;
                 int[] chosen = k == experts.Count ? Enumerable.Range(0, k).ToArray()
@@ -104,6 +110,11 @@ public static class MoeToDense
                 if (o.AlignedFrequencyWeighted && o.Frequencies == null) throw new MergeException($"{where}: frequency weighting needs routing frequencies");
                 if (o.ReferenceExpert is { } r && (r < 0 || r >= m.Experts)) throw new MergeException($"{where}: reference expert {r} does not exist");
                 break;
+            case DenseStrategy.Refit:
+                if (o.Refit == null) throw new MergeException($"{where}: needs calibration text (the refit fits the MoE block outputs on it)");
+                if (o.Refit.IntermediateSize is { } size && size < 1) throw new MergeException($"{where}: intermediate_size must be at least 1, got {size}");
+                if (o.Refit.Ridge is { } ridge && !(ridge > 0 && double.IsFinite(ridge))) throw new MergeException($"{where}: ridge must be a positive number or auto, got {ridge}");
+                break;
             case DenseStrategy.Concat:
                 if (o.ConcatTopK is { } k && (k < 1 || k > m.Experts)) throw new MergeException($"{where}: cannot keep {k} of {m.Experts} experts");
                 if (o.ConcatTopK is { } k2 && k2 < m.Experts && o.Frequencies == null) throw new MergeException($"{where}: keeping the top {k2} experts needs routing frequencies");
@@ -117,7 +128,10 @@ public static class MoeToDense
         var m = new MixtralLayout(folder);
         Validate(m, o);
         CheckpointWriter.CheckDestination(destination, o.Writer.Force);
-        int wide = o.Strategy == DenseStrategy.Concat ? (o.ConcatTopK ?? m.Experts) * m.Intermediate : m.Intermediate;
+        // refit: every layer is fitted before anything is written (a failure leaves no output)
+        var fits = o.Strategy == DenseStrategy.Refit ? Refit.SequentialRefit.Run(source, m, o.Refit!, o.Threads, token) : null;
+        int wide = o.Strategy == DenseStrategy.Concat ? (o.ConcatTopK ?? m.Experts) * m.Intermediate
+            : fits != null ? fits[0].Dense.Intermediate : m.Intermediate;
         DType expertOut = o.OutDType ?? m.ExpertDType;
 
         var dense = MoeConfigs.DenseOf(m.Names);
@@ -137,10 +151,12 @@ public static class MoeToDense
         for (int l = 0; l < m.Layers; l++)
         {
             token.ThrowIfCancellationRequested();
-            var mlp = CollapseLayer(m.ReadExperts(l), l, o, alignment);
+            var mlp = fits != null ? fits[l].Dense : CollapseLayer(m.ReadExperts(l), l, o, alignment);
             CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Gate!), mlp.W1, expertOut);
             CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Up!), mlp.W3, expertOut);
             CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Down!), mlp.W2, expertOut);
+            if (fits != null)
+                notes.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"layer {l}: relative reconstruction error {fits[l].InitialError:F4} (w2 solved), {fits[l].FinalError:F4} after {fits[l].AcceptedSteps} refinement step(s), λ {fits[l].Lambda:G3}"));
             if (o.Strategy == DenseStrategy.AlignedMean)
                 notes.Add($"layer {l}: similarity {alignment.LastSimilaritySeconds:F2} s, assignment {alignment.LastAssignmentSeconds:F2} s per expert (last)");
             o.Progress?.Invoke(l + 1, m.Layers);

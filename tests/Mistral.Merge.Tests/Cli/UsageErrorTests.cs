@@ -19,7 +19,7 @@ public sealed class UsageErrorTests
         { ["moe-convert", "m", "o", "--group"], "--group is not a parameter of moe_to_dense" },
         { ["moe-convert", "m", "o", "--calibration", "t", "--ctx", "64", "--stride", "65"], "--stride must be between 1 and --ctx (64), got 65" },
         { ["moe-stats", "m", "--text", "t", "--max-tokens", "1"], "--max-tokens must be at least 2, got 1" },
-        { ["moe-stats", "m", "--text", "t", "--stride", "257"], "--stride must be between 1 and --ctx (256), got 257" },
+        { ["moe-stats", "m", "--text", "t", "--ctx", "256", "--stride", "257"], "--stride must be between 1 and --ctx (256), got 257" },
         { ["moe-report", "m", "--text", "t", "--threads", "-3"], "--threads must be between 0" },
         { ["moe-report", "m", "--text", "t", "--ctx", "64", "--stride", "65"], "--stride must be between 1 and --ctx (64)" },
         { ["moe-convert", "m", "o", "--num-experts", "2", "--dtype", "int4"], "--dtype" },
@@ -49,7 +49,7 @@ public sealed class UsageErrorTests
     public void AllowedValuesShowInHelp()
     {
         Assert.Contains("--dtype <bfloat16|float16|float32>", CliRunner.Run("convert", "--help").Stdout);
-        Assert.Contains("--strategy <mean|expert|frequency|aligned_mean|concat>", CliRunner.Run("moe-convert", "--help").Stdout);
+        Assert.Contains("--strategy <mean|expert|frequency|aligned_mean|concat|refit>", CliRunner.Run("moe-convert", "--help").Stdout);
         Assert.Contains("--device <auto|cpu|cuda>", CliRunner.Run("perplexity", "--help").Stdout);
         Assert.Contains("--arch <mistral|mixtral|llama|qwen2>", CliRunner.Run("synth", "--help").Stdout);
     }

@@ -66,7 +66,7 @@ public class MoeStatsCommandTests
     public void MoeStatsOnTheFixtureGivesTheExpectedFrequencies()
     {
         using var tmp = new TempDir();
-        var r = CliRunner.Run("moe-stats", SharedFixtures.PathOf("stories260k-moe4"), "--text", SharedFixtures.PathOf("text", "code-eval.txt"), "--json", "--plot", tmp["h.svg"]);
+        var r = CliRunner.Run("moe-stats", SharedFixtures.PathOf("stories260k-moe4"), "--text", SharedFixtures.PathOf("text", "code-eval.txt"), "--json", "--plot", tmp["h.svg"], "--ctx", "256");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var j = JsonNode.Parse(r.Stdout)!;
         Assert.Equal(20000, j["tokens"]![0]!.GetValue<long>());

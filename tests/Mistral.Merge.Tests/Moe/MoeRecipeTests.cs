@@ -38,8 +38,8 @@ public sealed class MoeRecipeTests : IDisposable
     public void ParameterErrorsNameLineAndColumn()
     {
         var p = Problems("merge_method: moe_to_dense\nbase_model: mix\nparameters:\n  strategy: avg\n  experts: 2\n");
-        Has(p, "recipe.yml:4:13: parameter 'strategy': unknown value 'avg' (expected mean, expert, frequency, aligned_mean, concat)");
-        Has(p, "recipe.yml:5:3: merge_method 'moe_to_dense' does not take parameter 'experts' (did you mean 'expert'?) (it takes strategy, expert, reference, weighted, top_k, calibration, calibration_tokens, frequencies, ctx, stride)");
+        Has(p, "recipe.yml:4:13: parameter 'strategy': unknown value 'avg' (expected mean, expert, frequency, aligned_mean, concat, refit)");
+        Has(p, "recipe.yml:5:3: merge_method 'moe_to_dense' does not take parameter 'experts' (did you mean 'expert'?) (it takes strategy, expert, reference, weighted, top_k, init, intermediate_size, ridge, refine_steps, calibration, calibration_tokens, frequencies, ctx, stride)");
         Has(Problems("merge_method: moe_to_dense\nbase_model: mix\nparameters:\n  strategy: expert\n"),
             "recipe.yml:1:15: strategy expert needs parameter 'expert' (an index, a per-layer list or a gradient)");
         Has(Problems("merge_method: moe_to_dense\nbase_model: mix\nparameters:\n  strategy: expert\n  expert: [0, 4]\n"),

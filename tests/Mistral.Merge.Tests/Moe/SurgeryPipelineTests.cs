@@ -72,12 +72,13 @@ public sealed class SurgeryPipelineTests : IDisposable
     }
 
     [Fact]
-    public void TheDefaultWindowIsTheOneOfEarlierVersions()
+    public void TheDefaultWindowIsTheModelsContext()
     {
-        // --ctx 256 --stride 256 spelled out, --threads 2, or nothing: the same bytes.
+        // --ctx N --stride N spelled out (N the model's context, capped), --threads 2, or nothing: the same bytes.
         string[] common = ["--num-experts", "2", "--group", "--calibration", _text];
+        var n = ModelContext().ToString(System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal(0, CliRunner.Run(["moe-convert", _mix, _d["a"], .. common]).ExitCode);
-        Assert.Equal(0, CliRunner.Run(["moe-convert", _mix, _d["b"], .. common, "--ctx", "256", "--stride", "256", "--threads", "2"]).ExitCode);
+        Assert.Equal(0, CliRunner.Run(["moe-convert", _mix, _d["b"], .. common, "--ctx", n, "--stride", n, "--threads", "2"]).ExitCode);
         Assert.True(SameTensors(_d["a"], _d["b"]));
         var ids = MoeForwardPass.Tokens(_mix, _text, 20000);
         var plain = MoeForwardPass.Routing(_mix, ids).SelectionFrequencyTable();
@@ -118,17 +119,21 @@ public sealed class SurgeryPipelineTests : IDisposable
     public void MoeStatsTakesCtxStrideAndThreads()
     {
         var plain = CliRunner.Run("moe-stats", _mix, "--text", _text, "--max-tokens", "500", "--json");
-        var spelled = CliRunner.Run("moe-stats", _mix, "--text", _text, "--max-tokens", "500", "--json", "--ctx", "256", "--stride", "256", "--threads", "1");
+        int n = ModelContext();
+        var ns = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var spelled = CliRunner.Run("moe-stats", _mix, "--text", _text, "--max-tokens", "500", "--json", "--ctx", ns, "--stride", ns, "--threads", "1");
         Assert.True(plain.ExitCode == 0, plain.Stderr);
         var a = JsonNode.Parse(plain.Stdout)!;
         var b = JsonNode.Parse(spelled.Stdout)!;
         Assert.Equal(a["selection_frequency"]!.ToJsonString(), b["selection_frequency"]!.ToJsonString());
-        Assert.Equal(256, a["ctx"]!.GetValue<int>());
-        Assert.Equal(256, a["stride"]!.GetValue<int>());
+        Assert.Equal(n, a["ctx"]!.GetValue<int>());
+        Assert.Equal(n, a["stride"]!.GetValue<int>());
         var overlapped = CliRunner.Run("moe-stats", _mix, "--text", _text, "--max-tokens", "500", "--ctx", "64", "--stride", "16");
         Assert.True(overlapped.ExitCode == 0, overlapped.Stderr);
         Assert.Contains("500 tokens, top-2 of 4 experts (ctx 64, stride 16)", overlapped.Stdout);
-        CliRunner.AssertUsageError(CliRunner.Run("moe-stats", _mix, "--text", _text, "--stride", "300"), "moe-stats", "--stride must be between 1 and --ctx (256), got 300");
+        CliRunner.AssertUsageError(CliRunner.Run("moe-stats", _mix, "--text", _text, "--ctx", "256", "--stride", "300"), "moe-stats", "--stride must be between 1 and --ctx (256), got 300");
+        CliRunner.AssertOneLineError(CliRunner.Run("moe-stats", _mix, "--text", _text, "--stride", (n + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            $"--stride must be between 1 and --ctx ({n}, the model's context), got {n + 1}");
         CliRunner.AssertUsageError(CliRunner.Run("moe-stats", _mix, "--text", _text, "--ctx", "1"), "moe-stats", "--ctx must be at least 2, got 1");
         CliRunner.AssertUsageError(CliRunner.Run("moe-stats", _mix, "--text", _text, "--threads", "-1"), "moe-stats", "--threads must be between 0");
     }
@@ -200,6 +205,22 @@ public sealed class SurgeryPipelineTests : IDisposable
         var plan = CliRunner.Run("moe-convert", _mix, "--dry-run", "--num-experts", "2", "--calibration", _text);
         Assert.True(plan.ExitCode == 0, plan.Stderr);
         Assert.Contains("surgery:  moe_prune to 2 experts per layer: the most frequently routed experts", plan.Stdout);
-        Assert.Contains("windows of 256)", plan.Stdout);
+        Assert.Contains($"windows of {ModelContext()})", plan.Stdout); // the default: the model's context
+    }
+
+    /// <summary>The synthesized Mixtral's max_position_embeddings capped at 2048 (the default window of moe-stats and calibrated surgeries).</summary>
+    private int ModelContext()
+    {
+        using var f = ModelFolder.Open(_mix);
+        return MoeForwardPass.DefaultContext(f.Config!);
+    }
+
+    [Fact]
+    public void TheDefaultContextIsMaxPositionEmbeddingsCappedAt2048()
+    {
+        ModelConfig C(int maxPos) => new() { Json = new JsonObject(), MaxPositionEmbeddings = maxPos };
+        Assert.Equal(2048, MoeForwardPass.DefaultContext(C(32768)));
+        Assert.Equal(512, MoeForwardPass.DefaultContext(C(512)));
+        Assert.Equal(256, MoeForwardPass.DefaultContext(C(0))); // no max_position_embeddings: the fixtures' window
     }
 }

@@ -9,7 +9,7 @@ public sealed record ReportOptions
 {
     public required string Model { get; init; }
     public required string Text { get; init; }
-    /// <summary>Routing frequencies / calibration inputs are measured on this text (default: <see cref="Text"/>).</summary>
+    /// <summary>Routing frequencies / calibration inputs are measured on this text (default: <see cref="Text"/>); comma-separated files share the token limit (as a recipe's calibration).</summary>
     public string? Calibration { get; init; }
     public required IReadOnlyList<ReportStrategy> Strategies { get; init; }
     public int MaxTokens { get; init; } = 20000;
@@ -47,7 +47,8 @@ public static class MoeReport
         string calPath = o.Calibration ?? o.Text;
         var textKey = ReportCache.Hash("text", ReportCache.TextHash(RequireFile(o.Text)), o.MaxTokens.ToString(CultureInfo.InvariantCulture), o.Ctx.ToString(CultureInfo.InvariantCulture)
             + (o.Stride is 0 || o.Stride == o.Ctx ? "" : "/" + o.Stride.ToString(CultureInfo.InvariantCulture))); // non-overlapping: the key of earlier reports
-        var calKey = ReportCache.Hash("calibration", ReportCache.TextHash(RequireFile(calPath)), o.CalibrationTokens.ToString(CultureInfo.InvariantCulture), MoeForwardPass.Window.ToString(CultureInfo.InvariantCulture));
+        var calFiles = calPath.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var calKey = ReportCache.Hash("calibration", string.Join("+", calFiles.Select(f => ReportCache.TextHash(RequireFile(f)))), o.CalibrationTokens.ToString(CultureInfo.InvariantCulture), MoeForwardPass.Window.ToString(CultureInfo.InvariantCulture));
         var cache = new ReportCache(o.CacheDir, o.Model);
         int computed = 0;
         int[]? ids = null;
@@ -77,12 +78,14 @@ public static class MoeReport
             if (cache.TryRead("routing", calKey) is { } j && j["selection_frequency"] is JsonArray rows)
                 return freq = FrequencyTable.Parse(rows, layers, experts, cache.PathOf("routing", calKey));
             o.Log?.Invoke($"routing frequencies: measuring on {calPath}");
-            freq = MoeForwardPass.Routing(o.Model, MoeForwardPass.Tokens(o.Model, calPath, o.CalibrationTokens), threads: o.Threads, token: token).SelectionFrequencyTable();
+            freq = MoeForwardPass.Routing(o.Model, CalibrationIds(), threads: o.Threads, token: token).SelectionFrequencyTable();
             computed++;
             StoreFrequencies(cache, calKey, freq);
             return freq;
         }
-        MoeCalibration Calibration() => cal ??= MoeForwardPass.Calibrate(o.Model, MoeForwardPass.Tokens(o.Model, calPath, o.CalibrationTokens), threads: o.Threads, token: token);
+        int[]? calIds = null;
+        int[] CalibrationIds() => calIds ??= new Surgery.RoutingSource(calFiles, null, o.CalibrationTokens, MoeForwardPass.Window, MoeForwardPass.Window).Ids(o.Model);
+        MoeCalibration Calibration() => cal ??= MoeForwardPass.Calibrate(o.Model, CalibrationIds(), threads: o.Threads, token: token);
 
         var rows = new List<ReportRow>();
         string? tmp = null;
@@ -91,7 +94,7 @@ public static class MoeReport
             foreach (var s in o.Strategies)
             {
                 token.ThrowIfCancellationRequested();
-                var key = ReportCache.Hash("strategy", s.Text, textKey, s.NeedsFrequencies ? calKey : "");
+                var key = ReportCache.Hash("strategy", s.Text, textKey, s.NeedsFrequencies || s.NeedsCalibrationText ? calKey : "");
                 var row = Cached(cache, "ppl", key, s.Text);
                 if (row == null)
                 {
@@ -100,7 +103,11 @@ public static class MoeReport
                     var dst = Path.Combine(tmp, $"s{rows.Count}");
                     var f = s.NeedsFrequencies ? Frequencies() : null;
                     var r = s.IsPrune ? MoePrune.Run(o.Model, dst, s.PruneOptions(f!, s.NeedsInputs ? Calibration() : null) with { CopyTokenizer = true }, token)
-                        : MoeToDense.Convert(o.Model, dst, s.DenseOptions(layers, f), token);
+                        : MoeToDense.Convert(o.Model, dst, s.DenseOptions(layers, f) with
+                        {
+                            Threads = o.Threads,
+                            Refit = s.NeedsCalibrationText ? new Refit.RefitOptions { Init = s.Init, RefineSteps = s.N, Calibration = CalibrationIds(), Log = o.Log } : null,
+                        }, token);
                     var ppl = MoeForwardPass.Perplexity(dst, Ids(), o.Ctx, o.Stride is 0 ? o.Ctx : o.Stride, o.Threads, token);
                     Directory.Delete(dst, true);
                     row = Store(cache, "ppl", key, s.Text, s.Describe(experts), r.Parameters, ppl);

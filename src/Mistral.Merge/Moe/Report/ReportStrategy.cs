@@ -2,16 +2,22 @@ using System.Globalization;
 
 namespace Mistral.Merge.Moe.Report;
 
-public enum ReportKind { Expert, Mean, Frequency, AlignedMean, AlignedWeighted, Concat, Prune, PruneOutput, Group }
+public enum ReportKind { Expert, Mean, Frequency, AlignedMean, AlignedWeighted, Concat, Prune, PruneOutput, Group, Refit }
 
 /// <summary>
 /// One strategy of <c>moe-report</c>: <c>expert:N</c>, <c>mean</c>, <c>frequency</c>, <c>aligned_mean</c>,
-/// <c>aligned_mean:weighted</c>, <c>concat</c>, <c>concat:K</c>, <c>prune:N</c>, <c>prune:N:output_change</c> (also <c>prune:N:output</c>), <c>group:N</c>.
+/// <c>aligned_mean:weighted</c>, <c>concat</c>, <c>concat:K</c>, <c>prune:N</c>, <c>prune:N:output_change</c> (also <c>prune:N:output</c>), <c>group:N</c>,
+/// <c>refit[:INIT[:STEPS]]</c> (least-squares refit on the calibration text, init mean by default, STEPS refinement steps, ridge auto).
 /// Its options are a pure function of the spec and, where <see cref="NeedsFrequencies"/>, of the routing
 /// frequencies on the calibration text, so a result is cached under (model, spec, text[, calibration]).
 /// </summary>
 public sealed record ReportStrategy(ReportKind Kind, int N, string Text)
 {
+    /// <summary><c>refit</c>: the init of w1/w3.</summary>
+    public Refit.RefitInit Init { get; init; }
+    /// <summary>Fitted on the calibration text (its ids are part of the cache key).</summary>
+    public bool NeedsCalibrationText => Kind == ReportKind.Refit;
+
     public bool NeedsFrequencies => Kind is ReportKind.Frequency or ReportKind.AlignedWeighted or ReportKind.Prune or ReportKind.PruneOutput or ReportKind.Group
                                     || (Kind == ReportKind.Concat && N > 0);
     public bool NeedsInputs => Kind is ReportKind.PruneOutput or ReportKind.Group;
@@ -55,9 +61,14 @@ public sealed record ReportStrategy(ReportKind Kind, int N, string Text)
             // output_change: the criterion as recipes and moe-convert spell it; "output" still parses (and names the cache entry)
             case "prune" when parts.Length == 3 && parts[2] is "output_change" or "output": return new(ReportKind.PruneOutput, Num(1, 1, experts, "the number of experts kept"), $"prune:{parts[1]}:output");
             case "prune": Arity(2); int n = Num(1, 1, experts, "the number of experts kept"); return new(ReportKind.Prune, n, $"prune:{n}");
+            case "refit":
+                if (parts.Length > 3) throw new MergeException($"--strategies: '{item}': expected refit[:INIT[:STEPS]]");
+                var init = Refit.RefitOptions.ParseInit(parts.Length > 1 ? parts[1] : "mean");
+                int steps = parts.Length > 2 ? Num(2, 0, 1000, "the refinement steps") : 0;
+                return new(ReportKind.Refit, steps, $"refit:{Refit.RefitOptions.InitName(init)}:{steps}") { Init = init };
             case "group": Arity(2); int g = Num(1, 1, experts, "the number of groups"); return new(ReportKind.Group, g, $"group:{g}");
             default:
-                throw new MergeException($"--strategies: unknown strategy '{item}' (expected expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output_change], group:N)");
+                throw new MergeException($"--strategies: unknown strategy '{item}' (expected expert:N, mean, frequency, aligned_mean[:weighted], concat[:K], prune:N[:output_change], group:N, refit[:INIT[:STEPS]])");
         }
     }
 
@@ -72,6 +83,7 @@ public sealed record ReportStrategy(ReportKind Kind, int N, string Text)
         ReportKind.Concat => N == 0 ? $"all {experts} experts side by side" : $"top {N} experts by frequency side by side",
         ReportKind.Prune => $"keep the {N} most routed experts",
         ReportKind.PruneOutput => $"keep the {N} experts changing the block output least",
+        ReportKind.Refit => $"w2 fitted by ridge least squares on calibration (init {Refit.RefitOptions.InitName(Init)}, {N} refinement steps)",
         _ => $"merge experts into {N} clusters",
     };
 
@@ -83,6 +95,7 @@ public sealed record ReportStrategy(ReportKind Kind, int N, string Text)
         ReportKind.AlignedMean => new() { Strategy = DenseStrategy.AlignedMean, ReferenceExpert = 0 },
         ReportKind.AlignedWeighted => new() { Strategy = DenseStrategy.AlignedMean, Frequencies = freq, AlignedFrequencyWeighted = true },
         ReportKind.Concat => new() { Strategy = DenseStrategy.Concat, ConcatTopK = N == 0 ? null : N, Frequencies = N == 0 ? null : freq },
+        ReportKind.Refit => new() { Strategy = DenseStrategy.Refit },
         _ => throw new InvalidOperationException("not a dense strategy"),
     };
 

@@ -38,6 +38,8 @@ public sealed record SurgeryRunOptions
     public CancellationToken Cancellation { get; init; }
     /// <summary>Receives (layers written, layers).</summary>
     public Action<long, long>? Progress { get; init; }
+    /// <summary>Receives progress lines of long steps (the refit's per-layer fit).</summary>
+    public Action<string>? Log { get; init; }
     internal WriterOptions Writer => new() { ShardSize = ShardSize, Force = Force };
 }
 

@@ -32,7 +32,7 @@ public sealed class MoePruneSurgery : ISurgery
         var criterion = a.Get(Criterion);
         bool group = a.Get(Group);
         int? perTok = a.Get(ExpertsPerToken, n ?? m.Experts, "experts routed per token, at most num_experts");
-        var routing = RoutingParams.Read(a);
+        var routing = RoutingParams.Read(a, m);
         bool needsInputs = group || criterion == "output_change";
         var cal = a.Named(RoutingParams.Calibration);
         if (needsInputs && !a.Has(RoutingParams.Calibration))

@@ -5,32 +5,33 @@ namespace Mistral.Merge.Moe.Surgery;
 /// <summary>Where a surgery's routing frequencies (and MoE block inputs) come from: the parameters both surgeries share.</summary>
 public static class RoutingParams
 {
-    public static readonly FileParam Calibration = new("calibration", "Text file to measure routing on with the built-in forward pass (and to capture the MoE block inputs)");
+    public static readonly FileParam Calibration = new("calibration", "Text file(s) to measure routing on with the built-in forward pass (and to capture the MoE block inputs); several, comma-separated, share the token limit equally");
     public static readonly IntParam CalibrationTokens = new("calibration_tokens", "Token limit of the calibration text (BOS + text, cut)", Min: 2, Default: 20000);
     public static readonly FileParam Frequencies = new("frequencies", "JSON with selection_frequency [layer][expert] (the output of moe-stats --json)");
-    public static readonly IntParam Ctx = new("ctx", "Calibration: tokens per window of the forward pass (as perplexity's --ctx)", Min: 2, Default: MoeForwardPass.Window);
+    public static readonly IntParam Ctx = new("ctx", "Calibration: tokens per window of the forward pass (as perplexity's --ctx; default the model's max_position_embeddings, at most 2048)", Min: 2);
     public static readonly IntParam Stride = new("stride", "Calibration: distance between window starts (default: ctx, non-overlapping; a token is routed once, in the first window that holds it)", Min: 1);
 
     public static readonly SurgeryParam[] All = [Calibration, CalibrationTokens, Frequencies, Ctx, Stride];
 
     /// <summary>Reads and checks the shared parameters (files exist, limits in range, no contradictions).</summary>
-    public static RoutingSource Read(SurgeryArgs a)
+    public static RoutingSource Read(SurgeryArgs a, MixtralLayout m)
     {
         if (a.Has(Calibration) && a.Has(Frequencies))
             a.Add(Frequencies, $"give either {a.Named(Calibration)} (a text to measure routing on) or {a.Named(Frequencies)} (a moe-stats --json file), not both");
         int tokens = a.Get(CalibrationTokens, int.MaxValue, "tokens of calibration text, with BOS") ?? CalibrationTokens.Default!.Value;
-        int ctx = a.Get(Ctx, int.MaxValue, "tokens per calibration window") ?? MoeForwardPass.Window;
+        int ctx = a.Get(Ctx, int.MaxValue, "tokens per calibration window") ?? MoeForwardPass.DefaultContext(m.Config);
         int stride = a.Get(Stride, ctx, "at most ctx") ?? ctx;
         foreach (var p in new[] { CalibrationTokens, Ctx, Stride })
             if (a.Has(p) && !a.Has(Calibration)) a.Add(p, $"{a.Param(p)} needs {a.Named(Calibration)}");
-        return new RoutingSource(a.Get(Calibration), a.Get(Frequencies), tokens, ctx, stride);
+        return new RoutingSource(a.GetFiles(Calibration), a.Get(Frequencies), tokens, ctx, stride);
     }
 }
 
 /// <summary>The routing source of one surgery run: a calibration text (with its token limit and windows) or a frequency file.</summary>
-public sealed record RoutingSource(string? Text, string? FrequencyFile, int Tokens, int Ctx, int Stride)
+public sealed record RoutingSource(string[]? Texts, string? FrequencyFile, int Tokens, int Ctx, int Stride)
 {
-    public bool Given => Text != null || FrequencyFile != null;
+    public bool Given => Texts != null || FrequencyFile != null;
+    private string? Text => Texts == null ? null : string.Join(" + ", Texts);
 
     /// <summary>For the dry-run plan.</summary>
     public string Describe() =>
@@ -48,7 +49,18 @@ public sealed record RoutingSource(string? Text, string? FrequencyFile, int Toke
     public MoeCalibration Calibrate(string model, SurgeryRunOptions o) =>
         MoeForwardPass.Calibrate(model, Ids(model), Ctx, Stride, o.Threads, token: o.Cancellation);
 
-    private int[] Ids(string model) => MoeForwardPass.Tokens(model, Text!, Tokens);
+    /// <summary>
+    /// The calibration token ids: [BOS] + text of each file, the limit shared equally (the first file takes the
+    /// remainder), concatenated in the order given (one file: exactly <see cref="MoeForwardPass.Tokens"/>).
+    /// </summary>
+    public int[] Ids(string model)
+    {
+        var files = Texts!;
+        var ids = new List<int>();
+        for (int i = 0; i < files.Length; i++)
+            ids.AddRange(MoeForwardPass.Tokens(model, files[i], Tokens / files.Length + (i == 0 ? Tokens % files.Length : 0)));
+        return [.. ids];
+    }
 }
 
 /// <summary>Lines both surgeries' dry-run plans share.</summary>

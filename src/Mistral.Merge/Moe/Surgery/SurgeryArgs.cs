@@ -129,6 +129,36 @@ public sealed class SurgeryArgs
         return null;
     }
 
+    /// <summary>Comma-separated existing files (full paths), or null when absent or one is missing (reported).</summary>
+    public string[]? GetFiles(FileParam p)
+    {
+        if (Single(p) is not string s) return null;
+        var r = new List<string>();
+        foreach (var f in s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var path = Path.GetFullPath(Path.IsPathRooted(f) ? f : Path.Combine(Folder, f));
+            if (!File.Exists(path))
+            {
+                Add(p, $"{Param(p)}: file '{f}' not found (looked at {path})");
+                return null;
+            }
+            r.Add(path);
+        }
+        if (r.Count == 0) { Add(p, $"{Param(p)}: no file given"); return null; }
+        return [.. r];
+    }
+
+    /// <summary>A positive number, or null for 'auto' or absent; reports anything else.</summary>
+    public double? Get(RidgeParam p)
+    {
+        var v = Single(p);
+        if (v is null or "auto") return null;
+        double d = v is double x ? x : double.TryParse(v as string, NumberStyles.Float, CultureInfo.InvariantCulture, out var y) ? y : double.NaN;
+        if (d > 0 && double.IsFinite(d)) return d;
+        Add(p, $"{Param(p)} must be a positive number or auto, got {(v is double dv ? dv.ToString("R", CultureInfo.InvariantCulture) : $"'{v}'")}");
+        return null;
+    }
+
     /// <summary>
     /// The expert per layer: the value at t = layer/(layers−1) (as the planner resolves gradients over layers),
     /// rounded to the nearest integer (halves away from zero), checked to name an existing expert.

@@ -39,6 +39,13 @@ public sealed record FlagParam(string Name, string Description) : SurgeryParam(N
     public override bool Accepts(object value) => value is bool;
 }
 
+/// <summary>A positive number or <c>auto</c> (the refit's ridge factor).</summary>
+public sealed record RidgeParam(string Name, string Description) : SurgeryParam(Name, Description)
+{
+    public override string RecipeKind => "a positive number or auto";
+    public override bool Accepts(object value) => value is double or "auto";
+}
+
 /// <summary>An existing file (relative to the recipe's folder in a recipe, to the working folder on the command line).</summary>
 public sealed record FileParam(string Name, string Description) : SurgeryParam(Name, Description)
 {
