@@ -136,17 +136,9 @@ public static class LayerRefit
         if (bad >= 0) throw new MergeException($"refit layer {layer}: G + λI is not positive definite at column {bad} (λ = {lambda:G4}); raise ridge");
         var w = (double[])c.Clone();
         Cholesky.Solve(a, n, w, h, threads);
-        // ‖Y − WH‖² = ‖Y‖² − 2⟨W, C⟩ + ⟨W G, W⟩
-        double cross = 0, quad = 0;
-        var wg = new double[n];
-        for (int r = 0; r < h; r++)
-        {
-            var wr = w.AsSpan(r * n, n);
-            cross += System.Numerics.Tensors.TensorPrimitives.Dot(wr, c.AsSpan(r * n, n));
-            Array.Clear(wg);
-            for (int i = 0; i < n; i++) wg[i] = System.Numerics.Tensors.TensorPrimitives.Dot(g.AsSpan(i * n, n), wr);
-            quad += System.Numerics.Tensors.TensorPrimitives.Dot(wg, wr);
-        }
+        // ‖Y − WH‖² = ‖Y‖² − 2⟨W, C⟩ + ⟨W G, W⟩, and W (G + λI) = C makes ⟨W G, W⟩ = ⟨W, C⟩ − λ‖W‖²: no h·N² product
+        double cross = System.Numerics.Tensors.TensorPrimitives.Dot(w, c);
+        double quad = cross - lambda * System.Numerics.Tensors.TensorPrimitives.Dot(w, w);
         var w2 = new float[(long)h * n];
         for (long i = 0; i < w.LongLength; i++) w2[i] = (float)w[i];
         double err = yy > 0 ? Math.Max(0, yy - 2 * cross + quad) / yy : 0;
