@@ -3,7 +3,14 @@ using Mistral.Merge.Numerics;
 namespace Mistral.Merge.Moe.Refit;
 
 /// <summary>What one layer's refit reached: relative reconstruction error ‖Y − W₂H‖²/‖Y‖² after the w2 solve and after refinement, and λ.</summary>
-public sealed record LayerFit(ExpertWeights Dense, double InitialError, double FinalError, double Lambda, int AcceptedSteps, double Seconds);
+public sealed record LayerFit(ExpertWeights Dense, double InitialError, double FinalError, double Lambda, int AcceptedSteps, double Seconds)
+{
+    /// <summary>The figures without the weights (which <see cref="SequentialRefit"/> spills to a <see cref="FittedLayerStore"/>).</summary>
+    public LayerFitStats Stats => new(Dense.Intermediate, InitialError, FinalError, Lambda, AcceptedSteps, Seconds);
+}
+
+/// <summary><see cref="LayerFit"/>'s figures for the summary and the log.</summary>
+public sealed record LayerFitStats(int Intermediate, double InitialError, double FinalError, double Lambda, int AcceptedSteps, double Seconds);
 
 /// <summary>
 /// One layer of <c>strategy: refit</c>: given the block inputs X [T, hidden] (from the partly converted model) and the
