@@ -130,8 +130,8 @@ public static class LayerRefit
             Array.Clear(gf); Array.Clear(cf);
             SimilarityGemm.MultiplyAdd(hid, OperandLayout.KMajor, hid, OperandLayout.KMajor, gf, n, n, tc, threads);
             SimilarityGemm.MultiplyAdd(yc, OperandLayout.KMajor, hid, OperandLayout.KMajor, cf, h, n, tc, threads);
-            for (long i = 0; i < gf.LongLength; i++) g[i] += gf[i];
-            for (long i = 0; i < cf.LongLength; i++) c[i] += cf[i];
+            WideningAdd.Run(g, gf, threads);
+            WideningAdd.Run(c, cf, threads);
             foreach (var v in yc) yy += (double)v * v;
         });
         for (long i = 0; i < g.LongLength; i++)
