@@ -41,7 +41,7 @@ internal static class CheckpointOutput
 
     private static MergeException NonFinite(string name, string cause) => new($"{name}: {cause}; nothing was written");
 
-    public static void WriteFloats(CheckpointWriter w, string name, float[] values, DType target)
+    public static void WriteFloats(CheckpointWriter w, string name, ReadOnlySpan<float> values, DType target)
     {
         const int Chunk = 1 << 22;
         var buf = new byte[Math.Min(values.Length, Chunk) * target.SizeOf()];
@@ -49,10 +49,10 @@ internal static class CheckpointOutput
         {
             int n = Math.Min(Chunk, values.Length - off);
             var dst = buf.AsSpan(0, n * target.SizeOf());
-            uint max = FiniteScan.MaxAbsBits(values.AsSpan(off, n));
+            uint max = FiniteScan.MaxAbsBits(values.Slice(off, n));
             if (max >= FiniteScan.OverflowBits(target))
                 throw NonFinite(name, max >= FiniteScan.InfBits ? "the result holds NaN or Inf (inspect --check lists the source's non-finite tensors)" : $"result overflowed {target.ToTorchName()}");
-            Conversions.FromSingle(values.AsSpan(off, n), target, dst);
+            Conversions.FromSingle(values.Slice(off, n), target, dst);
             w.Write(name, dst, (long)off * target.SizeOf());
         }
     }

@@ -128,10 +128,12 @@ public static class MoeToDense
         var m = new MixtralLayout(folder);
         Validate(m, o);
         CheckpointWriter.CheckDestination(destination, o.Writer.Force);
-        // refit: every layer is fitted before anything is written (a failure leaves no output)
-        var fits = o.Strategy == DenseStrategy.Refit ? Refit.SequentialRefit.Run(source, m, o.Refit!, o.Threads, token) : null;
+        // refit: every layer is fitted before anything is written (a failure leaves no output); the fitted layers wait
+        // in a memory-mapped temporary file beside the output, removed when the store is disposed
+        using var store = o.Strategy == DenseStrategy.Refit ? new Refit.FittedLayerStore(Path.GetDirectoryName(Path.GetFullPath(destination))!) : null;
+        var fits = store != null ? Refit.SequentialRefit.Run(source, m, o.Refit!, o.Threads, store, token) : null;
         int wide = o.Strategy == DenseStrategy.Concat ? (o.ConcatTopK ?? m.Experts) * m.Intermediate
-            : fits != null ? fits[0].Dense.Intermediate : m.Intermediate;
+            : fits != null ? fits[0].Intermediate : m.Intermediate;
         DType expertOut = o.OutDType ?? m.ExpertDType;
 
         var dense = MoeConfigs.DenseOf(m.Names);
@@ -151,10 +153,20 @@ public static class MoeToDense
         for (int l = 0; l < m.Layers; l++)
         {
             token.ThrowIfCancellationRequested();
-            var mlp = fits != null ? fits[l].Dense : CollapseLayer(m.ReadExperts(l), l, o, alignment);
-            CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Gate!), mlp.W1, expertOut);
-            CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Up!), mlp.W3, expertOut);
-            CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Down!), mlp.W2, expertOut);
+            if (store != null)
+            {
+                var fitted = store.Layer(l);
+                CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Gate!), fitted.W1, expertOut);
+                CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Up!), fitted.W3, expertOut);
+                CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Down!), fitted.W2, expertOut);
+            }
+            else
+            {
+                var mlp = CollapseLayer(m.ReadExperts(l), l, o, alignment);
+                CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Gate!), mlp.W1, expertOut);
+                CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Up!), mlp.W3, expertOut);
+                CheckpointOutput.WriteFloats(w, dense.Layer(l, dense.Down!), mlp.W2, expertOut);
+            }
             if (fits != null)
                 notes.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"layer {l}: relative reconstruction error {fits[l].InitialError:F4} (w2 solved), {fits[l].FinalError:F4} after {fits[l].AcceptedSteps} refinement step(s), λ {fits[l].Lambda:G3}"));
             if (o.Strategy == DenseStrategy.AlignedMean)

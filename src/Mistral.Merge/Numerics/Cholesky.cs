@@ -6,11 +6,12 @@ namespace Mistral.Merge.Numerics;
 /// Cholesky factorization A = L·Lᵀ of a symmetric positive definite matrix in float64 (row-major n×n, lower
 /// triangle read, overwritten by L; the strict upper triangle is left as it was), and the multi-right-hand-side
 /// solve A·X = B. Blocked right-looking: factor a diagonal block of <see cref="Block"/> columns, solve the panel
-/// below it, subtract the panel's outer product from the trailing matrix in 64×64 tiles, which the threads share
-/// (a <see cref="WorkerPool"/>; every element is updated by one thread in a fixed order, so the result does not
-/// depend on the thread count). Used by the least-squares refit of MoE → dense (w2 = C·(G + λI)⁻¹).
+/// below it, subtract the panel's outer product from the trailing matrix with the float64 GEMM
+/// (<see cref="DoubleGemm"/>, both threads; every element is updated by one thread in a fixed order, so the result does
+/// not depend on the thread count). The solve is blocked the same way: triangular solves within column blocks of
+/// <see cref="Block"/>, the rest of each substitution as GEMM updates. Used by the least-squares refit of MoE → dense (w2 = C·(G + λI)⁻¹).
 /// </summary>
-public static class Cholesky
+public static unsafe class Cholesky
 {
     public const int Block = 128;
     private const int Tile = 64;
@@ -44,32 +45,21 @@ public static class Cholesky
                     for (int j = k0; j < k1; j++)
                         a[(long)i * n + j] = (a[(long)i * n + j] - TensorPrimitives.Dot(a.AsSpan(i * n + k0, j - k0), a.AsSpan(j * n + k0, j - k0))) / a[(long)j * n + j];
             });
-            // 3. trailing update A22 -= L21·L21ᵀ, lower triangle, in Tile×Tile tiles
-            int tiles = (rows + Tile - 1) / Tile, pairs = tiles * (tiles + 1) / 2;
-            pool.Run(pairs, (p, _) =>
+            // 3. trailing update A22 -= L21·L21ᵀ, lower triangle, on the float64 GEMM
+            fixed (double* pa = a)
             {
-                int ti = (int)((Math.Sqrt(8.0 * p + 1) - 1) / 2);
-                while (ti * (ti + 1) / 2 > p) ti--;
-                while ((ti + 1) * (ti + 2) / 2 <= p) ti++;
-                int tj = p - ti * (ti + 1) / 2;
-                int i0 = k1 + ti * Tile, i1 = Math.Min(n, i0 + Tile), j0 = k1 + tj * Tile, j1 = Math.Min(n, j0 + Tile);
-                for (int i = i0; i < i1; i++)
-                {
-                    var li = a.AsSpan(i * n + k0, kb);
-                    int jEnd = Math.Min(j1, i + 1);
-                    for (int j = j0; j < jEnd; j++)
-                        a[(long)i * n + j] -= TensorPrimitives.Dot(li, a.AsSpan(j * n + k0, kb));
-                }
-            });
+                var l21 = new DoubleOperand(pa + (long)k1 * n + k0, n, 1);
+                DoubleGemm.SubtractProduct(l21, l21, pa + (long)k1 * n + k1, n, rows, rows, kb, pool, lowerOnly: true);
+            }
         }
         return -1;
     }
 
     /// <summary>
-    /// Solves L·Lᵀ·x = b for every row b of <paramref name="rhs"/> [count, n] (row-major), in place; <paramref name="l"/>
-    /// is <see cref="Factor"/>'s result. Right-hand sides go in batches of 64 to the threads.
+    /// <see cref="Solve"/> by plain forward/backward substitution (64 right-hand sides at a time as axpys): the
+    /// reference the blocked solve is tested against.
     /// </summary>
-    public static void Solve(double[] l, int n, double[] rhs, int count, int threads = 0)
+    internal static void SolveUnblocked(double[] l, int n, double[] rhs, int count, int threads = 0)
     {
         const int batch = 64;
         int batches = (count + batch - 1) / batch;
@@ -106,4 +96,68 @@ public static class Cholesky
                 for (int i = 0; i < n; i++) rhs[(long)(r0 + s) * n + i] = z[(long)i * r + s];
         });
     }
+
+    /// <summary>
+    /// Solves L·Lᵀ·x = b for every row b of <paramref name="rhs"/> [count, n] (row-major), in place; <paramref name="l"/>
+    /// is <see cref="Factor"/>'s result. As matrices X·L·Lᵀ = B: first Y·Lᵀ = B, column block by column block left to
+    /// right (each block's triangle solved row by row, then B's columns to its right −= Y_J·L[right, J]ᵀ on the GEMM),
+    /// then X·L = Y right to left (X_J solved, then Y's columns to its left −= X_J·L[J, left]). Rows of the right-hand
+    /// sides are independent, so the threads split them in the triangle steps and the GEMM splits C: the result does not
+    /// depend on the thread count.
+    /// </summary>
+    public static void Solve(double[] l, int n, double[] rhs, int count, int threads = 0)
+    {
+        if ((long)n * n > l.LongLength || (long)count * n > rhs.LongLength) throw new ArgumentException("matrix smaller than n×n or right-hand sides shorter than count×n");
+        using var pool = new WorkerPool(WorkerPool.Resolve(threads));
+        const int rowBatch = 64;
+        int batches = (count + rowBatch - 1) / rowBatch;
+        var lt = new double[Block * Block];
+        fixed (double* pl = l, px = rhs)
+        {
+            double* L = pl, X = px;
+            // Y·Lᵀ = B: y[r, j] = (b[r, j] − Σ_{J0 ≤ p < j} y[r, p]·L[j, p]) / L[j, j] within the block
+            for (int j0 = 0; j0 < n; j0 += Block)
+            {
+                int j1 = Math.Min(n, j0 + Block), nb = j1 - j0;
+                pool.Run(batches, (bi, _) =>
+                {
+                    for (int r = bi * rowBatch, rEnd = Math.Min(count, r + rowBatch); r < rEnd; r++)
+                    {
+                        double* y = X + (long)r * n;
+                        for (int j = j0; j < j1; j++)
+                            y[j] = (y[j] - Dot(y + j0, L + (long)j * n + j0, j - j0)) / L[(long)j * n + j];
+                    }
+                });
+                if (j1 < n)
+                    DoubleGemm.SubtractProduct(new DoubleOperand(X + j0, n, 1), new DoubleOperand(L + (long)j1 * n + j0, n, 1),
+                        X + j1, n, count, n - j1, nb, pool);
+            }
+            // X·L = Y: x[r, j] = (y[r, j] − Σ_{j < p < J1} x[r, p]·L[p, j]) / L[j, j], with the block's L transposed
+            for (int j0 = (n - 1) / Block * Block; j0 >= 0; j0 -= Block)
+            {
+                int j1 = Math.Min(n, j0 + Block), nb = j1 - j0;
+                for (int p = 0; p < nb; p++)
+                    for (int j = 0; j < nb; j++) lt[j * Block + p] = L[(long)(j0 + p) * n + j0 + j];
+                fixed (double* pt = lt)
+                {
+                    double* T = pt;
+                    pool.Run(batches, (bi, _) =>
+                    {
+                        for (int r = bi * rowBatch, rEnd = Math.Min(count, r + rowBatch); r < rEnd; r++)
+                        {
+                            double* y = X + (long)r * n;
+                            for (int j = j1 - 1; j >= j0; j--)
+                                y[j] = (y[j] - Dot(y + j + 1, T + (j - j0) * Block + (j - j0) + 1, j1 - j - 1)) / L[(long)j * n + j];
+                        }
+                    });
+                }
+                if (j0 > 0)
+                    DoubleGemm.SubtractProduct(new DoubleOperand(X + j0, n, 1), new DoubleOperand(L + (long)j0 * n, 1, n),
+                        X, n, count, j0, nb, pool);
+            }
+        }
+    }
+
+    private static double Dot(double* a, double* b, int len) =>
+        TensorPrimitives.Dot(new ReadOnlySpan<double>(a, len), new ReadOnlySpan<double>(b, len));
 }

@@ -54,8 +54,8 @@ public static class RefitBenchmark
             Array.Clear(gf); Array.Clear(cf);
             SimilarityGemm.MultiplyAdd(hid, OperandLayout.KMajor, hid, OperandLayout.KMajor, gf, n, n, tc, threads);
             SimilarityGemm.MultiplyAdd(y.AsSpan(t0 * h, tc * h), OperandLayout.KMajor, hid, OperandLayout.KMajor, cf, h, n, tc, threads);
-            for (long i = 0; i < gf.LongLength; i++) g[i] += gf[i];
-            for (long i = 0; i < cf.LongLength; i++) c[i] += cf[i];
+            WideningAdd.Run(g, gf, threads);
+            WideningAdd.Run(c, cf, threads);
         }
         double tGram = sw.Elapsed.TotalSeconds;
         gf = null; cf = null;

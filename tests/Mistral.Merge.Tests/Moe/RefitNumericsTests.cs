@@ -61,6 +61,56 @@ public class RefitNumericsTests
     }
 
     [Fact]
+    public void BlockedSolveMatchesPlainSubstitutionAndIsBitIdenticalAcrossThreadCounts()
+    {
+        int n = 301, count = 75; // three column blocks of 128 (the last cut), GEMM row blocks of 96 cut unevenly
+        var spd = RandomSpd(n, 5);
+        var l = (double[])spd.Clone();
+        Assert.Equal(-1, Cholesky.Factor(l, n));
+        var rng = new Random(6);
+        var b = Enumerable.Range(0, count * n).Select(_ => rng.NextDouble() - 0.5).ToArray();
+        var plain = (double[])b.Clone();
+        var one = (double[])b.Clone();
+        var two = (double[])b.Clone();
+        Cholesky.SolveUnblocked(l, n, plain, count, threads: 1);
+        Cholesky.Solve(l, n, one, count, threads: 1);
+        Cholesky.Solve(l, n, two, count, threads: 2);
+        Assert.Equal(one, two);
+        for (int i = 0; i < plain.Length; i++) Assert.True(Math.Abs(one[i] - plain[i]) <= 1e-10 * (1 + Math.Abs(plain[i])), $"[{i}]: {one[i]} vs {plain[i]}");
+    }
+
+    [Fact]
+    public unsafe void DoubleGemmSubtractsTheFusedProductExactlyOnStridedOperandsAndTheLowerTriangle()
+    {
+        int m = 17, n = 21, k = 13; // not multiples of the 6×8 tile
+        var rng = new Random(8);
+        double[] R(int len) => Enumerable.Range(0, len).Select(_ => rng.NextDouble() - 0.5).ToArray();
+        var a = R(m * k);       // A(i, p) = a[i·k + p]
+        var bt = R(k * n);      // B(j, p) = bt[p·n + j] (column-strided operand)
+        var c0 = R(m * 30);     // C with row stride 30
+        foreach (bool lower in new[] { false, true })
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var c = (double[])c0.Clone();
+                using (var pool = new WorkerPool(threads))
+                    fixed (double* pa = a, pb = bt, pc = c)
+                        DoubleGemm.SubtractProduct(new DoubleOperand(pa, k, 1), new DoubleOperand(pb, 1, n), pc, 30, m, n, k, pool, lower);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < 30; j++)
+                    {
+                        double expect = c0[i * 30 + j];
+                        if (j < n && (!lower || j <= i))
+                        {
+                            double acc = 0;
+                            for (int p = 0; p < k; p++) acc = Math.FusedMultiplyAdd(a[i * k + p], bt[p * n + j], acc);
+                            expect -= acc;
+                        }
+                        Assert.Equal(expect, c[i * 30 + j]);
+                    }
+            }
+    }
+
+    [Fact]
     public void RidgeAutoIsOneThousandthOfTheMeanGramDiagonal()
     {
         double[] g = [1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 3, 0, 0, 0, 0, 6];

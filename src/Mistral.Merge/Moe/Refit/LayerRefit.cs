@@ -3,7 +3,14 @@ using Mistral.Merge.Numerics;
 namespace Mistral.Merge.Moe.Refit;
 
 /// <summary>What one layer's refit reached: relative reconstruction error ‖Y − W₂H‖²/‖Y‖² after the w2 solve and after refinement, and λ.</summary>
-public sealed record LayerFit(ExpertWeights Dense, double InitialError, double FinalError, double Lambda, int AcceptedSteps, double Seconds);
+public sealed record LayerFit(ExpertWeights Dense, double InitialError, double FinalError, double Lambda, int AcceptedSteps, double Seconds)
+{
+    /// <summary>The figures without the weights (which <see cref="SequentialRefit"/> spills to a <see cref="FittedLayerStore"/>).</summary>
+    public LayerFitStats Stats => new(Dense.Intermediate, InitialError, FinalError, Lambda, AcceptedSteps, Seconds);
+}
+
+/// <summary><see cref="LayerFit"/>'s figures for the summary and the log.</summary>
+public sealed record LayerFitStats(int Intermediate, double InitialError, double FinalError, double Lambda, int AcceptedSteps, double Seconds);
 
 /// <summary>
 /// One layer of <c>strategy: refit</c>: given the block inputs X [T, hidden] (from the partly converted model) and the
@@ -123,8 +130,8 @@ public static class LayerRefit
             Array.Clear(gf); Array.Clear(cf);
             SimilarityGemm.MultiplyAdd(hid, OperandLayout.KMajor, hid, OperandLayout.KMajor, gf, n, n, tc, threads);
             SimilarityGemm.MultiplyAdd(yc, OperandLayout.KMajor, hid, OperandLayout.KMajor, cf, h, n, tc, threads);
-            for (long i = 0; i < gf.LongLength; i++) g[i] += gf[i];
-            for (long i = 0; i < cf.LongLength; i++) c[i] += cf[i];
+            WideningAdd.Run(g, gf, threads);
+            WideningAdd.Run(c, cf, threads);
             foreach (var v in yc) yy += (double)v * v;
         });
         for (long i = 0; i < g.LongLength; i++)
@@ -136,17 +143,9 @@ public static class LayerRefit
         if (bad >= 0) throw new MergeException($"refit layer {layer}: G + λI is not positive definite at column {bad} (λ = {lambda:G4}); raise ridge");
         var w = (double[])c.Clone();
         Cholesky.Solve(a, n, w, h, threads);
-        // ‖Y − WH‖² = ‖Y‖² − 2⟨W, C⟩ + ⟨W G, W⟩
-        double cross = 0, quad = 0;
-        var wg = new double[n];
-        for (int r = 0; r < h; r++)
-        {
-            var wr = w.AsSpan(r * n, n);
-            cross += System.Numerics.Tensors.TensorPrimitives.Dot(wr, c.AsSpan(r * n, n));
-            Array.Clear(wg);
-            for (int i = 0; i < n; i++) wg[i] = System.Numerics.Tensors.TensorPrimitives.Dot(g.AsSpan(i * n, n), wr);
-            quad += System.Numerics.Tensors.TensorPrimitives.Dot(wg, wr);
-        }
+        // ‖Y − WH‖² = ‖Y‖² − 2⟨W, C⟩ + ⟨W G, W⟩, and W (G + λI) = C makes ⟨W G, W⟩ = ⟨W, C⟩ − λ‖W‖²: no h·N² product
+        double cross = System.Numerics.Tensors.TensorPrimitives.Dot(w, c);
+        double quad = cross - lambda * System.Numerics.Tensors.TensorPrimitives.Dot(w, w);
         var w2 = new float[(long)h * n];
         for (long i = 0; i < w.LongLength; i++) w2[i] = (float)w[i];
         double err = yy > 0 ? Math.Max(0, yy - 2 * cross + quad) / yy : 0;

@@ -56,13 +56,16 @@ public sealed class RoutedMoe(ExpertWeights[] experts, float[] router, int topK,
     }
 
     /// <summary>silu(w1 x) ⊙ w3 x for every token → [tokens, intermediate].</summary>
-    public static float[] Hidden(ExpertWeights w, float[] x, int tokens, int threads)
+    public static float[] Hidden(ExpertWeights w, float[] x, int tokens, int threads) =>
+        Hidden(w.W1, w.W3, w.Hidden, w.Intermediate, x, tokens, threads);
+
+    /// <summary><see cref="Hidden(ExpertWeights, float[], int, int)"/> on w1/w3 [n, h] held anywhere (a mapped <see cref="FittedLayer"/>).</summary>
+    public static float[] Hidden(ReadOnlySpan<float> w1, ReadOnlySpan<float> w3, int h, int n, float[] x, int tokens, int threads)
     {
-        int h = w.Hidden, n = w.Intermediate;
         var g = new float[(long)tokens * n];
         var u = new float[(long)tokens * n];
-        SimilarityGemm.MultiplyAddNT(x, w.W1, g, tokens, n, h, threads);
-        SimilarityGemm.MultiplyAddNT(x, w.W3, u, tokens, n, h, threads);
+        SimilarityGemm.MultiplyAddNT(x, w1, g, tokens, n, h, threads);
+        SimilarityGemm.MultiplyAddNT(x, w3, u, tokens, n, h, threads);
         Ops.SiluMul(g, u);
         return g;
     }
