@@ -22,15 +22,22 @@ public static class MoeBlock
         return r;
     }
 
+    /// <summary><c>silu(w1 x) ⊙ w3 x</c> for every token → [tokens, n], for w1/w3 [n, h] held anywhere (arrays or a mapped file).</summary>
+    public static float[] Hidden(ReadOnlySpan<float> w1, ReadOnlySpan<float> w3, int h, int n, float[] x, int tokens, int maxThreads = -1)
+    {
+        var g = new float[(long)tokens * n];
+        var u = new float[(long)tokens * n];
+        SimilarityGemm.MultiplyAddNT(x, w1, g, tokens, n, h, maxThreads);
+        SimilarityGemm.MultiplyAddNT(x, w3, u, tokens, n, h, maxThreads);
+        Ops.SiluMul(g, u);
+        return g;
+    }
+
     /// <summary>SwiGLU expert output for every token: <c>w2 · (silu(w1 x) ⊙ w3 x)</c> → [tokens, hidden].</summary>
     public static float[] ExpertOutput(ExpertWeights e, float[] x, int tokens, int maxThreads = -1)
     {
         int h = e.Hidden, n = e.Intermediate;
-        var g = new float[(long)tokens * n];
-        var u = new float[(long)tokens * n];
-        SimilarityGemm.MultiplyAddNT(x, e.W1, g, tokens, n, h, maxThreads);
-        SimilarityGemm.MultiplyAddNT(x, e.W3, u, tokens, n, h, maxThreads);
-        Ops.SiluMul(g, u);
+        var g = Hidden(e.W1, e.W3, h, n, x, tokens, maxThreads);
         var y = new float[(long)tokens * h];
         SimilarityGemm.MultiplyAddNT(g, e.W2, y, tokens, h, n, maxThreads);
         return y;

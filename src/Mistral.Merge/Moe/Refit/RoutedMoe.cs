@@ -59,14 +59,7 @@ public sealed class RoutedMoe(ExpertWeights[] experts, float[] router, int topK,
     public static float[] Hidden(ExpertWeights w, float[] x, int tokens, int threads) =>
         Hidden(w.W1, w.W3, w.Hidden, w.Intermediate, x, tokens, threads);
 
-    /// <summary><see cref="Hidden(ExpertWeights, float[], int, int)"/> on w1/w3 [n, h] held anywhere (a mapped <see cref="FittedLayer"/>).</summary>
-    public static float[] Hidden(ReadOnlySpan<float> w1, ReadOnlySpan<float> w3, int h, int n, float[] x, int tokens, int threads)
-    {
-        var g = new float[(long)tokens * n];
-        var u = new float[(long)tokens * n];
-        SimilarityGemm.MultiplyAddNT(x, w1, g, tokens, n, h, threads);
-        SimilarityGemm.MultiplyAddNT(x, w3, u, tokens, n, h, threads);
-        Ops.SiluMul(g, u);
-        return g;
-    }
+    /// <summary><see cref="MoeBlock.Hidden"/> on w1/w3 [n, h] held anywhere (a mapped <see cref="FittedLayer"/>).</summary>
+    public static float[] Hidden(ReadOnlySpan<float> w1, ReadOnlySpan<float> w3, int h, int n, float[] x, int tokens, int threads) =>
+        MoeBlock.Hidden(w1, w3, h, n, x, tokens, threads);
 }
