@@ -75,6 +75,17 @@ public sealed unsafe class Q8DotTests
     }
 
     [Fact]
+    public void TheScaleTableWidensEveryHalfExactly()
+    {
+        for (int h = 0; h < 65536; h++)
+        {
+            float want = Fp16.FromBits((ushort)h), got = Q8Dot.TableHalf((ushort)h);
+            if (float.IsNaN(want)) Assert.True(float.IsNaN(got));
+            else Assert.Equal(BitConverter.SingleToUInt32Bits(want), BitConverter.SingleToUInt32Bits(got));
+        }
+    }
+
+    [Fact]
     public void FourBlockScalesWidenTogetherExactlyForEveryHalf()
     {
         for (int h = 0; h < 65536; h += 4)
