@@ -172,6 +172,28 @@ public sealed unsafe class Q8DotTests
         }
     }
 
+    [Fact]
+    public void VectorWeightQuantizationGivesTheScalarReferencesBytes()
+    {
+        // random blocks at several magnitudes, exact ties (amax 127 → id 1: ±k.5 rounds away from zero), a zero block,
+        // subnormals, and a block with a NaN and one with an infinity (both left to the scalar reference)
+        var x = new List<float>();
+        foreach (float scale in new[] { 1e-3f, 1f, 300f }) x.AddRange(Random(32 * 40, (int)scale + 11, scale));
+        float[] ties = [127f, 2.5f, -2.5f, 0.5f, -0.5f, 126.5f, -126.5f, 1.5f, -1.5f, 0.49999997f, -0.49999997f, 3.5f];
+        x.AddRange([.. ties, .. new float[32 - ties.Length]]);
+        x.AddRange(new float[32]);
+        x.AddRange(Enumerable.Range(0, 32).Select(i => BitConverter.UInt32BitsToSingle((uint)(i * 37 + 1)) * (i % 2 == 0 ? 1 : -1)));
+        x.AddRange([float.NaN, .. Random(31, 12)]);
+        x.AddRange([float.PositiveInfinity, .. Random(31, 13)]);
+        var a = new byte[Q8_0.ByteCount(x.Count)];
+        var b = new byte[a.Length];
+        Q8_0.Quantize(x.ToArray(), a, vector: true);
+        Q8_0.Quantize(x.ToArray(), b, vector: false);
+        Assert.Equal(b, a);
+        int tieBlock = 3 * 40 * Q8_0.BlockBytes;
+        Assert.Equal(new sbyte[] { 127, 3, -3, 1, -1, 127, -127, 2, -2, 0, 0, 4 }, a[(tieBlock + 2)..(tieBlock + 2 + ties.Length)].Select(v => (sbyte)v).ToArray());
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
