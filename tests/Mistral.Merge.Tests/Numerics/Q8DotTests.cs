@@ -239,6 +239,36 @@ public sealed unsafe class Q8DotTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AGemvGroupGivesEachMatrixTheBitsOfItsOwnGemv(bool q8)
+    {
+        // three matrices sharing x (as q/k/v), 600 + 130 + 9 rows so jobs span matrix boundaries and the pool runs
+        const int cols = 96;
+        int[] rows = [600, 130, 9];
+        var data = rows.Select((n, i) => Random(n * cols, 20 + i, 0.2f)).ToArray();
+        var q = data.Select(f => { var b = new byte[Q8_0.ByteCount(f.Length)]; Q8_0.Quantize(f, b); return b; }).ToArray();
+        var bf = data.Select(f => f.Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)).ToArray()).ToArray();
+        var x = Random(cols, 23);
+        var alone = rows.Select(n => new float[n]).ToArray();
+        var grouped = rows.Select(n => new float[n]).ToArray();
+        using var pool = new WorkerPool(2);
+        using var gemv = new Gemv(pool);
+        fixed (byte* q0 = q[0]) fixed (byte* q1 = q[1]) fixed (byte* q2 = q[2])
+        fixed (ushort* b0 = bf[0]) fixed (ushort* b1 = bf[1]) fixed (ushort* b2 = bf[2])
+        fixed (float* px = x) fixed (float* g0 = grouped[0]) fixed (float* g1 = grouped[1]) fixed (float* g2 = grouped[2])
+        {
+            WeightMatrix[] ws = q8
+                ? [new(q0, BlockQuant.Q8_0, rows[0], cols), new(q1, BlockQuant.Q8_0, rows[1], cols), new(q2, BlockQuant.Q8_0, rows[2], cols)]
+                : [new((byte*)b0, DType.BF16, rows[0], cols), new((byte*)b1, DType.BF16, rows[1], cols), new((byte*)b2, DType.BF16, rows[2], cols)];
+            for (int i = 0; i < 3; i++) gemv.Multiply(ws[i], x, alone[i]);
+            gemv.Multiply(px, ws, [(nint)g0, (nint)g1, (nint)g2]);
+        }
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(alone[i].Select(BitConverter.SingleToUInt32Bits), grouped[i].Select(BitConverter.SingleToUInt32Bits));
+    }
+
+    [Theory]
     [InlineData(SimdWidth.Scalar)]
     [InlineData(SimdWidth.V128)]
     [InlineData(SimdWidth.V256)]
