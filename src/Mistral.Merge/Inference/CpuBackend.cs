@@ -155,9 +155,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         long t = Clock();
         RmsNorm(x: _x, w.InputNorm, y: _xn, m);
         Lap(ForwardProfile.Stage.Norm, ref t);
-        Linear(w.Q, x: _xn, y: _q, m);
-        Linear(w.K, x: _xn, y: _k, m);
-        Linear(w.V, x: _xn, y: _v, m);
+        Linear(x: _xn, m, [w.Q, w.K, w.V], [(nint)_q, (nint)_k, (nint)_v]);
         Lap(ForwardProfile.Stage.Projections, ref t);
         Bias.AddRows(_q, w.QBias, m); // Qwen2: q/k/v biases right after the projections, before RoPE
         Bias.AddRows(_k, w.KBias, m);
@@ -181,8 +179,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         long t = Clock();
         RmsNorm(x: _x, w.PostAttentionNorm, y: _xn, m);
         Lap(ForwardProfile.Stage.Norm, ref t);
-        Linear(w.Gate!.Value, x: _xn, y: _gate, m);
-        Linear(w.Up!.Value, x: _xn, y: _up, m);
+        Linear(x: _xn, m, [w.Gate!.Value, w.Up!.Value], [(nint)_gate, (nint)_up]);
         Lap(ForwardProfile.Stage.Projections, ref t);
         _steps.SiluMul(_gate, _up, (long)m * _s.Intermediate);
         Lap(ForwardProfile.Stage.Elementwise, ref t);
@@ -266,6 +263,25 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         }
         _packed.Pack(x, rows, w.Cols, w.Cols);
         _gemm.Multiply(_packed, w, y, w.Rows);
+    }
+
+    /// <summary>
+    /// Projections of one x (q/k/v, gate/up) into their own y: per token one GEMV group (x prepared once, one pool
+    /// run for all rows; the same bits as one GEMV each), or the GEMM for each.
+    /// </summary>
+    private void Linear(float* x, int rows, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys)
+    {
+        if (rows > GemvRows)
+        {
+            for (int j = 0; j < ws.Length; j++) Linear(ws[j], x, (float*)ys[j], rows);
+            return;
+        }
+        Span<nint> yi = stackalloc nint[ws.Length];
+        for (int i = 0; i < rows; i++)
+        {
+            for (int j = 0; j < ws.Length; j++) yi[j] = ys[j] + (nint)((long)i * ws[j].Rows * sizeof(float));
+            _gemv.Multiply(x + (long)i * ws[0].Cols, ws, yi);
+        }
     }
 
     private void EnsureCapacity(int m)

@@ -26,8 +26,15 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     private byte* _xq;                   // Q8_0: x as Q8_0 blocks
     private float* _xd;                  // Q8_0: their scales as float32
     private int _xCapacity;
-    private WeightMatrix _w;
-    private float* _x, _y;
+    private float* _x;
+    // a group sharing x (Multiply with several matrices): each one's matrix, output and first job
+    private readonly WeightMatrix[] _group = new WeightMatrix[MaxGroup];
+    private readonly nint[] _groupY = new nint[MaxGroup];
+    private readonly int[] _groupJob = new int[MaxGroup + 1];
+    private int _groupCount;
+
+    /// <summary>The most matrices one <see cref="Multiply(float*, ReadOnlySpan{WeightMatrix}, ReadOnlySpan{nint})"/> takes.</summary>
+    public const int MaxGroup = 3;
 
     public Gemv(WorkerPool pool)
     {
@@ -39,7 +46,42 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     /// <summary>y[0..N) = W · x[0..K).</summary>
     public void Multiply(WeightMatrix w, float* x, float* y)
     {
-        _w = w; _x = x; _y = y;
+        _group[0] = w; _groupY[0] = (nint)y; _groupCount = 1;
+        _groupJob[1] = Jobs(w);
+        Prepare(w, x);
+        Dispatch();
+    }
+
+    /// <summary>
+    /// y_i = W_i · x for up to <see cref="MaxGroup"/> matrices of one width and storage that share x (q/k/v, gate/up):
+    /// x is prepared once and all their rows go out in one pool run, so neither a second preparation nor a wait at
+    /// the end of each matrix. Each y_i gets the bits <see cref="Multiply(WeightMatrix, float*, float*)"/> gives it.
+    /// </summary>
+    public void Multiply(float* x, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys)
+    {
+        if (ws.Length == 0 || ws.Length > MaxGroup || ys.Length != ws.Length) throw new ArgumentException($"a GEMV group has 1..{MaxGroup} matrices, one output each");
+        for (int i = 1; i < ws.Length; i++)
+            if (ws[i].Cols != ws[0].Cols || ws[i].Type != ws[0].Type || ws[i].Quant != ws[0].Quant)
+            {
+                for (int j = 0; j < ws.Length; j++) Multiply(ws[j], x, (float*)ys[j]);
+                return;
+            }
+        _groupCount = ws.Length;
+        for (int i = 0; i < ws.Length; i++)
+        {
+            _group[i] = ws[i]; _groupY[i] = ys[i];
+            _groupJob[i + 1] = _groupJob[i] + Jobs(ws[i]);
+        }
+        Prepare(ws[0], x);
+        Dispatch();
+    }
+
+    private static int Jobs(WeightMatrix w) => (w.Rows + RowsPerJob - 1) / RowsPerJob;
+
+    /// <summary>Grows the buffers for <paramref name="w"/>'s storage and prepares x for it (split or quantized).</summary>
+    private void Prepare(WeightMatrix w, float* x)
+    {
+        _x = x;
         if (w.Type == DType.F16)
             for (int i = 0; i < _pool.Threads; i++)
                 if (_rowBufCapacity[i] < 4 * w.Cols)
@@ -62,9 +104,15 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             if (w.Type == DType.BF16) SplitEvenOdd(x, w.Cols, _xs, _width);
             else Q8Dot.QuantizeActivation(x, w.Cols, _xq, _xd);
         }
-        int jobs = (w.Rows + RowsPerJob - 1) / RowsPerJob;
+    }
+
+    private void Dispatch()
+    {
+        int jobs = _groupJob[_groupCount];
+        long size = 0;
+        for (int i = 0; i < _groupCount; i++) size += (long)_group[i].Rows * _group[i].Cols;
         // Tiny matrices are not worth waking the workers for.
-        if ((long)w.Rows * w.Cols < 32768) for (int j = 0; j < jobs; j++) Run(j, 0);
+        if (size < 32768) for (int j = 0; j < jobs; j++) Execute(j, 0);
         else _pool.Run(this, jobs);
     }
 
@@ -74,45 +122,53 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         fixed (float* px = x) fixed (float* py = y) Multiply(w, px, py);
     }
 
-    void IParallelWork.Execute(int index, int worker) => Run(index, worker);
+    void IParallelWork.Execute(int index, int worker) => Execute(index, worker);
 
-    private void Run(int job, int worker)
+    private void Execute(int index, int worker)
     {
-        int n0 = job * RowsPerJob, n1 = Math.Min(_w.Rows, n0 + RowsPerJob), K = _w.Cols;
+        int g = 0;
+        while (index >= _groupJob[g + 1]) g++;
+        Run(_group[g], (float*)_groupY[g], index - _groupJob[g], worker);
+    }
+
+    /// <summary>Rows [64·job, 64·job + 64) of y = W · x.</summary>
+    private void Run(WeightMatrix w, float* y, int job, int worker)
+    {
+        int n0 = job * RowsPerJob, n1 = Math.Min(w.Rows, n0 + RowsPerJob), K = w.Cols;
         int n = n0;
-        if (_w.Quant == BlockQuant.Q8_0)
+        if (w.Quant == BlockQuant.Q8_0)
         {
             int nb = K / Q8_0.BlockSize;
-            long stride = _w.RowBytes;
-            for (; n + 4 <= n1; n += 4) Q8Dot.Dot4(_w.At(n, 0), stride, _xq, _xd, nb, _y + n);
-            for (; n < n1; n++) _y[n] = Q8Dot.Dot(_w.At(n, 0), _xq, _xd, nb);
+            long stride = w.RowBytes;
+            for (; n + 4 <= n1; n += 4) Q8Dot.Dot4(w.At(n, 0), stride, _xq, _xd, nb, y + n);
+            for (; n < n1; n++) y[n] = Q8Dot.Dot(w.At(n, 0), _xq, _xd, nb);
             return;
         }
-        if (_w.IsQuantized)
+        if (w.IsQuantized)
         {
-            for (; n < n1; n++) _y[n] = QuantizedDot.Row(_w, n, _x);
+            for (; n < n1; n++) y[n] = QuantizedDot.Row(w, n, _x);
             return;
         }
-        switch (_w.Type)
+        switch (w.Type)
         {
             case DType.BF16:
                 for (; n + 4 <= n1; n += 4)
-                    Dot4Bf16Split((ushort*)_w.At(n, 0), K, _xs, _x, _y + n, _width);
-                for (; n < n1; n++) _y[n] = Dot1Bf16Split((ushort*)_w.At(n, 0), K, _xs, _x, _width);
+                    Dot4Bf16Split((ushort*)w.At(n, 0), K, _xs, _x, y + n, _width);
+                for (; n < n1; n++) y[n] = Dot1Bf16Split((ushort*)w.At(n, 0), K, _xs, _x, _width);
                 break;
             case DType.F32:
                 for (; n + 4 <= n1; n += 4)
-                    Dot4F32((float*)_w.At(n, 0), K, _x, _y + n);
-                for (; n < n1; n++) _y[n] = Dot1F32((float*)_w.At(n, 0), _x, K);
+                    Dot4F32((float*)w.At(n, 0), K, _x, y + n);
+                for (; n < n1; n++) y[n] = Dot1F32((float*)w.At(n, 0), _x, K);
                 break;
             default: // F16: widen 4 rows, then the float32 kernel
                 float* buf = _rowBuf[worker];
                 for (; n < n1; n += 4)
                 {
                     int rows = Math.Min(4, n1 - n);
-                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(_w.At(n, 0), rows * K), new Span<float>(buf, rows * K));
-                    if (rows == 4) Dot4F32(buf, K, _x, _y + n);
-                    else for (int r = 0; r < rows; r++) _y[n + r] = Dot1F32(buf + r * K, _x, K);
+                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(w.At(n, 0), rows * K), new Span<float>(buf, rows * K));
+                    if (rows == 4) Dot4F32(buf, K, _x, y + n);
+                    else for (int r = 0; r < rows; r++) y[n + r] = Dot1F32(buf + r * K, _x, K);
                 }
                 break;
         }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Mistral.Merge.Numerics.Quantization;
@@ -106,8 +107,27 @@ public static unsafe class Q8Dot
     };
 
     /// <summary>
+    /// fp16 bits → float32 for every half (256 KiB, ggml's <c>ggml_table_f32_f16</c>): a weight block's scale is one
+    /// broadcast load from here instead of a conversion. Only the few exponents real scales use stay in cache.
+    /// </summary>
+    private static readonly float* HalfTable = BuildHalfTable();
+
+    private static float* BuildHalfTable()
+    {
+        var t = (float*)NativeMemory.AlignedAlloc(65536 * sizeof(float), 64); // lives as long as the process
+        for (int h = 0; h < 65536; h++) t[h] = Fp16.FromBits((ushort)h);
+        return t;
+    }
+
+    /// <summary>The table's widening of <paramref name="h"/> (tests compare it with <see cref="Fp16.FromBits"/>).</summary>
+    public static float TableHalf(ushort h) => HalfTable[h];
+
+    /// <summary>
     /// y[0..4) = four rows (<paramref name="stride"/> bytes apart) · x, each exactly as <see cref="Dot"/> computes it.
-    /// On AVX2 the four rows run in one loop: four independent FMA chains instead of one whose latency would bound it.
+    /// On AVX2 the four rows run in one loop: four independent FMA chains instead of one whose latency would bound it,
+    /// sharing per block the load of x, its absolute value and its scale. Per row and block that leaves one load, one
+    /// sign, maddubs + madd (or one VNNI dpbusd), a convert, the weight scale as one broadcast load from
+    /// <see cref="HalfTable"/>, a multiply by x's scale and the FMA — the memory stream, not the core, is the limit.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4(byte* w, long stride, byte* xq, float* xd, int nb, float* y)
@@ -119,18 +139,19 @@ public static unsafe class Q8Dot
             return;
         }
         bool vnni = path == Path.AvxVnni;
+        float* table = HalfTable;
         byte* w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (int b = 0; b < nb; b++, xq += Q8_0.BlockBytes)
+        long end = (long)nb * Q8_0.BlockBytes;
+        for (long o = 0; o < end; o += Q8_0.BlockBytes, xd++)
         {
-            long o = (long)b * Q8_0.BlockBytes;
-            // the four rows' scales widened together, times x's
-            var d = Halves(Vector128.Create((int)*(ushort*)(w0 + o), *(ushort*)(w1 + o), *(ushort*)(w2 + o), *(ushort*)(w3 + o))) * xd[b];
-            var qx = Avx.LoadVector256((sbyte*)(xq + 2));
-            a0 = Fma.MultiplyAdd(Vector256.Create(d.ToScalar()), Sums(Avx.LoadVector256((sbyte*)(w0 + o + 2)), qx, vnni), a0);
-            a1 = Fma.MultiplyAdd(Vector256.Create(d.GetElement(1)), Sums(Avx.LoadVector256((sbyte*)(w1 + o + 2)), qx, vnni), a1);
-            a2 = Fma.MultiplyAdd(Vector256.Create(d.GetElement(2)), Sums(Avx.LoadVector256((sbyte*)(w2 + o + 2)), qx, vnni), a2);
-            a3 = Fma.MultiplyAdd(Vector256.Create(d.GetElement(3)), Sums(Avx.LoadVector256((sbyte*)(w3 + o + 2)), qx, vnni), a3);
+            var dx = Vector256.Create(*xd);
+            var qx = Avx.LoadVector256((sbyte*)(xq + o + 2));
+            var ax = Avx2.Abs(qx);
+            a0 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w0 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w0 + o + 2)), qx), vnni), a0);
+            a1 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w1 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w1 + o + 2)), qx), vnni), a1);
+            a2 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w2 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w2 + o + 2)), qx), vnni), a2);
+            a3 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w3 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w3 + o + 2)), qx), vnni), a3);
         }
         y[0] = Hsum(a0.GetLower(), a0.GetUpper()); y[1] = Hsum(a1.GetLower(), a1.GetUpper());
         y[2] = Hsum(a2.GetLower(), a2.GetUpper()); y[3] = Hsum(a3.GetLower(), a3.GetUpper());
@@ -149,14 +170,18 @@ public static unsafe class Q8Dot
         return (v | special | Vector128.ShiftLeft(h & Vector128.Create(0x8000), 16)).AsSingle();
     }
 
-    /// <summary>The 8 lane sums of one block pair as floats (AVX2 maddubs/madd, or one VNNI dpbusd: the same integers).</summary>
+    /// <summary>
+    /// The 8 lane sums of one block pair as floats, from |x| (unsigned) and w·sign(x): maddubs + madd, or one VNNI
+    /// dpbusd — the same integers as ggml's |w|·sign(x, w), pair by pair (no int16 saturation: |q| ≤ 127). Taking the
+    /// sign onto w leaves one sign per row, |x| being shared by the rows; it needs x ≠ -128, which activation
+    /// quantization never writes (|q| ≤ 127). A weight byte of -128 (which ggml's quantizer never writes either) times a
+    /// negative x would come out negated, the sign wrapping; ggml and the scalar reference compute it exactly.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Sums(Vector256<sbyte> qw, Vector256<sbyte> qx, bool vnni)
+    private static Vector256<float> Sums(Vector256<byte> ax, Vector256<sbyte> wsx, bool vnni)
     {
-        var u = Avx2.Sign(qw, qw).AsByte();
-        var s = Avx2.Sign(qx, qw);
-        var sums = vnni ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s)
-            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+        var sums = vnni ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, ax, wsx)
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, wsx), Vector256.Create((short)1));
         return Avx.ConvertToVector256Single(sums);
     }
 
@@ -207,33 +232,22 @@ public static unsafe class Q8Dot
         ((a << 24) >> 24) * ((b << 24) >> 24) + ((a << 16) >> 24) * ((b << 16) >> 24)
         + ((a << 8) >> 24) * ((b << 8) >> 24) + (a >> 24) * (b >> 24);
 
-    /// <summary>ggml's mul_sum_i8_pairs_float: |x| · sign(y, x) by maddubs (no int16 saturation: |q| ≤ 127), pairs summed by madd.</summary>
-    private static float DotAvx2(byte* w, byte* xq, float* xd, int nb)
-    {
-        var acc = Vector256<float>.Zero;
-        var ones = Vector256.Create((short)1);
-        for (int b = 0; b < nb; b++, w += Q8_0.BlockBytes, xq += Q8_0.BlockBytes)
-        {
-            var d = Vector256.Create(Half(*(ushort*)w) * xd[b]);
-            var qw = Avx.LoadVector256((sbyte*)(w + 2));
-            var qx = Avx.LoadVector256((sbyte*)(xq + 2));
-            var dot = Avx2.MultiplyAddAdjacent(Avx2.Sign(qw, qw).AsByte(), Avx2.Sign(qx, qw));
-            acc = Fma.MultiplyAdd(d, Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(dot, ones)), acc);
-        }
-        return Hsum(acc.GetLower(), acc.GetUpper());
-    }
+    /// <summary>One row in <see cref="Dot4"/>'s form (ggml's mul_sum_i8_pairs_float with the sign taken onto w).</summary>
+    private static float DotAvx2(byte* w, byte* xq, float* xd, int nb) => DotWide(w, xq, xd, nb, vnni: false);
 
     /// <summary>The AVX2 form with the byte dot in one VNNI instruction (ggml's <c>_mm256_dpbusd_epi32</c> variant): the same integers.</summary>
-    private static float DotVnni(byte* w, byte* xq, float* xd, int nb)
+    private static float DotVnni(byte* w, byte* xq, float* xd, int nb) => DotWide(w, xq, xd, nb, vnni: true);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotWide(byte* w, byte* xq, float* xd, int nb, bool vnni)
     {
         var acc = Vector256<float>.Zero;
+        float* table = HalfTable;
         for (int b = 0; b < nb; b++, w += Q8_0.BlockBytes, xq += Q8_0.BlockBytes)
         {
-            var d = Vector256.Create(Half(*(ushort*)w) * xd[b]);
-            var qw = Avx.LoadVector256((sbyte*)(w + 2));
             var qx = Avx.LoadVector256((sbyte*)(xq + 2));
-            var sums = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx2.Sign(qw, qw).AsByte(), Avx2.Sign(qx, qw));
-            acc = Fma.MultiplyAdd(d, Avx.ConvertToVector256Single(sums), acc);
+            var d = Avx.BroadcastScalarToVector256(table + *(ushort*)w) * Vector256.Create(xd[b]);
+            acc = Fma.MultiplyAdd(d, Sums(Avx2.Abs(qx), Avx2.Sign(Avx.LoadVector256((sbyte*)(w + 2)), qx), vnni), acc);
         }
         return Hsum(acc.GetLower(), acc.GetUpper());
     }

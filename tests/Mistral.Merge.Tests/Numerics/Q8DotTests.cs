@@ -75,6 +75,17 @@ public sealed unsafe class Q8DotTests
     }
 
     [Fact]
+    public void TheScaleTableWidensEveryHalfExactly()
+    {
+        for (int h = 0; h < 65536; h++)
+        {
+            float want = Fp16.FromBits((ushort)h), got = Q8Dot.TableHalf((ushort)h);
+            if (float.IsNaN(want)) Assert.True(float.IsNaN(got));
+            else Assert.Equal(BitConverter.SingleToUInt32Bits(want), BitConverter.SingleToUInt32Bits(got));
+        }
+    }
+
+    [Fact]
     public void FourBlockScalesWidenTogetherExactlyForEveryHalf()
     {
         for (int h = 0; h < 65536; h += 4)
@@ -161,6 +172,28 @@ public sealed unsafe class Q8DotTests
         }
     }
 
+    [Fact]
+    public void VectorWeightQuantizationGivesTheScalarReferencesBytes()
+    {
+        // random blocks at several magnitudes, exact ties (amax 127 → id 1: ±k.5 rounds away from zero), a zero block,
+        // subnormals, and a block with a NaN and one with an infinity (both left to the scalar reference)
+        var x = new List<float>();
+        foreach (float scale in new[] { 1e-3f, 1f, 300f }) x.AddRange(Random(32 * 40, (int)scale + 11, scale));
+        float[] ties = [127f, 2.5f, -2.5f, 0.5f, -0.5f, 126.5f, -126.5f, 1.5f, -1.5f, 0.49999997f, -0.49999997f, 3.5f];
+        x.AddRange([.. ties, .. new float[32 - ties.Length]]);
+        x.AddRange(new float[32]);
+        x.AddRange(Enumerable.Range(0, 32).Select(i => BitConverter.UInt32BitsToSingle((uint)(i * 37 + 1)) * (i % 2 == 0 ? 1 : -1)));
+        x.AddRange([float.NaN, .. Random(31, 12)]);
+        x.AddRange([float.PositiveInfinity, .. Random(31, 13)]);
+        var a = new byte[Q8_0.ByteCount(x.Count)];
+        var b = new byte[a.Length];
+        Q8_0.Quantize(x.ToArray(), a, vector: true);
+        Q8_0.Quantize(x.ToArray(), b, vector: false);
+        Assert.Equal(b, a);
+        int tieBlock = 3 * 40 * Q8_0.BlockBytes;
+        Assert.Equal(new sbyte[] { 127, 3, -3, 1, -1, 127, -127, 2, -2, 0, 0, 4 }, a[(tieBlock + 2)..(tieBlock + 2 + ties.Length)].Select(v => (sbyte)v).ToArray());
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -203,6 +236,36 @@ public sealed unsafe class Q8DotTests
             for (int r = 0; r < rows; r++)
                 Assert.Equal(Q8Dot.Dot(pw + r * Q8_0.ByteCount(cols), pq, pd, cols / 32, Q8Dot.Path.Scalar), y[r]);
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AGemvGroupGivesEachMatrixTheBitsOfItsOwnGemv(bool q8)
+    {
+        // three matrices sharing x (as q/k/v), 600 + 130 + 9 rows so jobs span matrix boundaries and the pool runs
+        const int cols = 96;
+        int[] rows = [600, 130, 9];
+        var data = rows.Select((n, i) => Random(n * cols, 20 + i, 0.2f)).ToArray();
+        var q = data.Select(f => { var b = new byte[Q8_0.ByteCount(f.Length)]; Q8_0.Quantize(f, b); return b; }).ToArray();
+        var bf = data.Select(f => f.Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)).ToArray()).ToArray();
+        var x = Random(cols, 23);
+        var alone = rows.Select(n => new float[n]).ToArray();
+        var grouped = rows.Select(n => new float[n]).ToArray();
+        using var pool = new WorkerPool(2);
+        using var gemv = new Gemv(pool);
+        fixed (byte* q0 = q[0]) fixed (byte* q1 = q[1]) fixed (byte* q2 = q[2])
+        fixed (ushort* b0 = bf[0]) fixed (ushort* b1 = bf[1]) fixed (ushort* b2 = bf[2])
+        fixed (float* px = x) fixed (float* g0 = grouped[0]) fixed (float* g1 = grouped[1]) fixed (float* g2 = grouped[2])
+        {
+            WeightMatrix[] ws = q8
+                ? [new(q0, BlockQuant.Q8_0, rows[0], cols), new(q1, BlockQuant.Q8_0, rows[1], cols), new(q2, BlockQuant.Q8_0, rows[2], cols)]
+                : [new((byte*)b0, DType.BF16, rows[0], cols), new((byte*)b1, DType.BF16, rows[1], cols), new((byte*)b2, DType.BF16, rows[2], cols)];
+            for (int i = 0; i < 3; i++) gemv.Multiply(ws[i], x, alone[i]);
+            gemv.Multiply(px, ws, [(nint)g0, (nint)g1, (nint)g2]);
+        }
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(alone[i].Select(BitConverter.SingleToUInt32Bits), grouped[i].Select(BitConverter.SingleToUInt32Bits));
     }
 
     [Theory]

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Mistral.Merge.Numerics.Quantization;
 
 /// <summary>
@@ -14,23 +16,62 @@ public static class Q8_0
     /// <summary>Bytes of <paramref name="count"/> weights (a multiple of <see cref="BlockSize"/>).</summary>
     public static long ByteCount(long count) => count / BlockSize * BlockBytes;
 
-    /// <summary>Quantizes <paramref name="x"/> (length a multiple of 32) into <paramref name="dst"/> (<see cref="ByteCount"/> bytes).</summary>
-    public static void Quantize(ReadOnlySpan<float> x, Span<byte> dst)
+    /// <summary>
+    /// Quantizes <paramref name="x"/> (length a multiple of 32) into <paramref name="dst"/> (<see cref="ByteCount"/> bytes).
+    /// The vector form gives the same bytes as the scalar reference (<paramref name="vector"/> false): the maximum is
+    /// order-free, <c>x·id</c> is the same product, and half-away-from-zero is <c>trunc(v) ± (|v − trunc(v)| ≥ ½)</c>,
+    /// exact since <c>v − trunc(v)</c> is; a block with a non-finite value takes the scalar reference.
+    /// </summary>
+    public static unsafe void Quantize(ReadOnlySpan<float> x, Span<byte> dst, bool vector = true)
     {
         if (x.Length % BlockSize != 0) throw new ArgumentException($"Q8_0 needs a multiple of {BlockSize} values, got {x.Length}", nameof(x));
         int nb = x.Length / BlockSize;
-        for (int i = 0; i < nb; i++)
-        {
-            var b = x.Slice(i * BlockSize, BlockSize);
-            var o = dst.Slice(i * BlockBytes, BlockBytes);
-            float amax = 0f;
-            for (int j = 0; j < BlockSize; j++) amax = MathF.Max(amax, MathF.Abs(b[j]));
-            float d = amax / ((1 << 7) - 1);
-            float id = d != 0f ? 1.0f / d : 0.0f;
-            Fp16.Write(o, d);
-            for (int j = 0; j < BlockSize; j++)
-                o[2 + j] = (byte)(sbyte)MathF.Round(b[j] * id, MidpointRounding.AwayFromZero);
-        }
+        if (dst.Length < (long)nb * BlockBytes) throw new ArgumentException("Q8_0 destination too short", nameof(dst));
+        fixed (float* px = x) fixed (byte* pd = dst)
+            for (int i = 0; i < nb; i++)
+            {
+                float* b = px + i * BlockSize;
+                byte* o = pd + i * BlockBytes;
+                if (!vector || !Vector256.IsHardwareAccelerated || !QuantizeBlockVector(b, o)) QuantizeBlock(b, o);
+            }
+    }
+
+    /// <summary>quantize_row_q8_0_ref for one block, line for line.</summary>
+    private static unsafe void QuantizeBlock(float* b, byte* o)
+    {
+        float amax = 0f;
+        for (int j = 0; j < BlockSize; j++) amax = MathF.Max(amax, MathF.Abs(b[j]));
+        float d = amax / ((1 << 7) - 1);
+        float id = d != 0f ? 1.0f / d : 0.0f;
+        Fp16.Write(new Span<byte>(o, 2), d);
+        for (int j = 0; j < BlockSize; j++)
+            o[2 + j] = (byte)(sbyte)MathF.Round(b[j] * id, MidpointRounding.AwayFromZero);
+    }
+
+    /// <summary>One block at 256 bits; false (nothing written) when the block holds a non-finite value.</summary>
+    private static unsafe bool QuantizeBlockVector(float* b, byte* o)
+    {
+        Vector256<float> x0 = Vector256.Load(b), x1 = Vector256.Load(b + 8), x2 = Vector256.Load(b + 16), x3 = Vector256.Load(b + 24);
+        var m = Vector256.Max(Vector256.Max(Vector256.Abs(x0), Vector256.Abs(x1)), Vector256.Max(Vector256.Abs(x2), Vector256.Abs(x3)));
+        var h = Vector128.Max(m.GetLower(), m.GetUpper());
+        float amax = MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
+        if (!float.IsFinite(amax)) return false;
+        float d = amax / ((1 << 7) - 1);
+        float id = d != 0f ? 1.0f / d : 0.0f;
+        Fp16.Write(new Span<byte>(o, 2), d);
+        var s = Vector256.Create(id);
+        Vector256.Narrow(Vector256.Narrow(RoundAway(x0 * s), RoundAway(x1 * s)), Vector256.Narrow(RoundAway(x2 * s), RoundAway(x3 * s)))
+            .AsSByte().Store((sbyte*)(o + 2));
+        return true;
+    }
+
+    /// <summary>Round half away from zero (C's roundf) of finite values below 2^31, to int32.</summary>
+    private static Vector256<int> RoundAway(Vector256<float> v)
+    {
+        var t = Vector256.Truncate(v);
+        var up = Vector256.GreaterThanOrEqual(Vector256.Abs(v - t), Vector256.Create(0.5f));
+        var step = Vector256.ConditionalSelect(Vector256.LessThan(v, Vector256<float>.Zero), Vector256.Create(-1f), Vector256.Create(1f));
+        return Vector256.ConvertToInt32(t + (step & up.AsSingle()));
     }
 
     /// <summary>The weights a block row stands for (ggml's <c>dequantize_row_q8_0</c>).</summary>
