@@ -267,13 +267,14 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 
     /// <summary>
     /// Projections of one x (q/k/v, gate/up) into their own y: per token one GEMV group (x prepared once, one pool
-    /// run for all rows; the same bits as one GEMV each), or the GEMM for each.
+    /// run for all rows; the same bits as one GEMV each), or x packed once into the GEMM's panels for all of them.
     /// </summary>
     private void Linear(float* x, int rows, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys)
     {
         if (rows > GemvRows)
         {
-            for (int j = 0; j < ws.Length; j++) Linear(ws[j], x, (float*)ys[j], rows);
+            _packed.Pack(x, rows, ws[0].Cols, ws[0].Cols);
+            for (int j = 0; j < ws.Length; j++) _gemm.Multiply(_packed, ws[j], (float*)ys[j], ws[j].Rows);
             return;
         }
         Span<nint> yi = stackalloc nint[ws.Length];
