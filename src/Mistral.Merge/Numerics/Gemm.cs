@@ -7,7 +7,8 @@ namespace Mistral.Merge.Numerics;
 /// <summary>
 /// Y[M, N] = X[M, K] · Wᵀ for a weight W [N, K] in its stored dtype (the batched projection of prefill /
 /// perplexity), structured like BLIS / llamafile's sgemm. The activations are transposed once into panels of 32
-/// tokens ([k][32], <see cref="PackedInput"/>). A work item is a block of up to 96 weight rows × a chunk of up
+/// tokens, each stored as contiguous micro-panels [k][width of the micro-kernel] per K slice
+/// (<see cref="PackedInput"/>). A work item is a block of up to 96 weight rows × a chunk of up
 /// to 256 tokens; its worker widens the block K-slice by K-slice (256 columns, ≤ 96 KB of float32, L2-resident)
 /// and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> over every (row group, token
 /// half-panel) pair, the 16–32 KB activation slice staying in L1 while the row groups stream past it
@@ -56,6 +57,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     public void Multiply(PackedInput x, WeightMatrix w, float* y, int ldy)
     {
         if (x.K != w.Cols) throw new ArgumentException($"GEMM inner dimensions differ: X has {x.K} columns, W has {w.Cols}");
+        if (x.SubWidth != _nr) throw new ArgumentException($"X is packed for {x.SubWidth}-token micro-panels, this GEMM's kernel takes {_nr}");
         if (ldy < w.Rows) throw new ArgumentException("ldy < N");
         _x = x; _w = w; _y = y; _ldy = ldy;
         // Token chunks of equal size; then weight blocks halved (96 → 48 → 24 → 12 rows) until every thread has
@@ -72,7 +74,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     /// <summary>Convenience overload for tests: packs <paramref name="x"/> [m, k] and multiplies.</summary>
     public void Multiply(ReadOnlySpan<float> x, int m, WeightMatrix w, Span<float> y)
     {
-        using var packed = new PackedInput();
+        using var packed = new PackedInput(_nr);
         packed.Pack(x, m, w.Cols);
         fixed (float* py = y) Multiply(packed, w, py, w.Rows);
     }
@@ -96,10 +98,11 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
             WidenBlock(_w, n0, rows, groups * _mr, k0, kc, wbuf);
             for (int p = 0; p < panels; p++)
             {
-                float* xt = x.Data + ((long)(p0 + p) * K + k0) * PanelWidth;
+                float* xt = x.Slice(p0 + p, k0);
+                // Micro-panel h (tokens h..h+_nr) of this slice starts h·kc floats in.
                 for (int h = 0; h < PanelWidth; h += _nr)
                     for (int g = 0; g < groups; g++)
-                        PackedGemmKernel.Run(_bits, wbuf + g * _mr * KBlock, xt + h, kc, tiles + (g * panels + p) * tile + h, k0 == 0);
+                        PackedGemmKernel.Run(_bits, wbuf + g * _mr * KBlock, xt + (long)h * kc, kc, tiles + (g * panels + p) * tile + h, k0 == 0);
             }
         }
         // Scatter the transposed tiles into Y[m, n].
@@ -148,16 +151,35 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
 }
 
 /// <summary>
-/// Activations X [M, K] transposed into panels of 32 tokens: Data[(p·K + k)·32 + j] = X[p·32 + j, k]
-/// (zero past M). Packed once and reused by every projection that reads the same input (q/k/v, gate/up).
+/// Activations X [M, K] transposed into panels of 32 tokens, laid out for the micro-kernel: K is cut into slices
+/// of <see cref="Gemm.KBlock"/> columns (the last may be shorter, kc wide); slice by slice, every panel's part is
+/// stored as 32 / <see cref="SubWidth"/> contiguous micro-panels [kc][SubWidth]. So the tokens one kernel call
+/// reads are one contiguous run (no cache-set conflicts between rows of a wide panel), and the panels of one
+/// slice are adjacent (a K that is a multiple of 512 no longer puts every panel in the same L2 sets).
+/// Element X[p·32 + h·S + j, k0 + i] is at k0·Panels·32 + p·kc·32 + h·kc·S + i·S + j; zero past M.
+/// Packed once and reused by every projection that reads the same input (q/k/v, gate/up).
 /// </summary>
 public sealed unsafe class PackedInput : IDisposable
 {
     public float* Data { get; private set; }
     public int M { get; private set; }
     public int K { get; private set; }
+    /// <summary>Tokens per micro-panel: the micro-kernel's width (<see cref="PackedGemmKernel.ColsFor"/>).</summary>
+    public int SubWidth { get; }
     public int Panels => (M + Gemm.PanelWidth - 1) / Gemm.PanelWidth;
     private long _capacity;
+
+    /// <summary>Packs for the micro-kernel of this machine's widest vector width.</summary>
+    public PackedInput() : this(PackedGemmKernel.ColsFor(PackedGemmKernel.NativeBits)) { }
+
+    public PackedInput(int subWidth)
+    {
+        if (subWidth is not (16 or 32)) throw new ArgumentOutOfRangeException(nameof(subWidth));
+        SubWidth = subWidth;
+    }
+
+    /// <summary>The start of panel <paramref name="panel"/>'s part of the K slice beginning at <paramref name="k0"/>.</summary>
+    public float* Slice(int panel, int k0) => Data + (long)k0 * Panels * Gemm.PanelWidth + (long)panel * Math.Min(Gemm.KBlock, K - k0) * Gemm.PanelWidth;
 
     public void Pack(ReadOnlySpan<float> x, int m, int k)
     {
@@ -169,24 +191,25 @@ public sealed unsafe class PackedInput : IDisposable
     public void Pack(float* x, int m, int k, int ldx)
     {
         M = m; K = k;
-        long need = (long)Panels * k * Gemm.PanelWidth;
+        const int W = Gemm.PanelWidth;
+        long need = (long)Panels * k * W;
         if (need > _capacity)
         {
             NativeMemory.AlignedFree(Data);
             Data = (float*)NativeMemory.AlignedAlloc((nuint)need * sizeof(float), 64);
             _capacity = need;
         }
-        const int W = Gemm.PanelWidth;
-        for (int p = 0; p < Panels; p++)
+        int s = SubWidth;
+        for (int k0 = 0; k0 < k; k0 += Gemm.KBlock)
         {
-            float* panel = Data + (long)p * k * W;
-            int rows = Math.Min(W, m - p * W);
-            if (rows < W) new Span<float>(panel, k * W).Clear();
-            for (int j = 0; j < rows; j++)
+            int kc = Math.Min(Gemm.KBlock, k - k0);
+            if (m % W != 0) new Span<float>(Slice(Panels - 1, k0), kc * W).Clear(); // tokens past M are zero
+            for (int t = 0; t < m; t++)
             {
-                float* src = x + (long)(p * W + j) * ldx;
-                float* dst = panel + j;
-                for (int c = 0; c < k; c++) dst[(long)c * W] = src[c];
+                int p = t / W, h = t % W / s, j = t % s;
+                float* src = x + (long)t * ldx + k0;
+                float* dst = Slice(p, k0) + (long)h * kc * s + j;
+                for (int i = 0; i < kc; i++) dst[(long)i * s] = src[i];
             }
         }
     }

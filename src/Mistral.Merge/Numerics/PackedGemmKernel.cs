@@ -8,7 +8,8 @@ namespace Mistral.Merge.Numerics;
 /// file: <c>acc[r][j] (+)= Σ_p a[r·Lda + p] · b[p·32 + j]</c> for r &lt; <see cref="RowsFor"/> weight rows and
 /// j &lt; <see cref="ColsFor"/> tokens, over p &lt; kc. <c>a</c> is a block of weight rows widened to float32 with
 /// the constant row stride <see cref="Lda"/> (so every broadcast is one addressing mode off one pointer), <c>b</c>
-/// a packed activation panel [kc][32] (<see cref="PackedInput"/>), <c>acc</c> a tile [rows][32]. With
+/// a contiguous micro-panel of activations [kc][<see cref="ColsFor"/>] (<see cref="PackedInput"/>), <c>acc</c> a
+/// tile [rows] with row stride 32 (a whole panel; the caller offsets it to the micro-panel's tokens). With
 /// <c>first</c> the chains start at zero, otherwise at the stored tile: every output is one float32 FMA chain
 /// over p in increasing order at every width, so all widths (and the scalar form) give the same bits.
 /// </summary>
@@ -16,7 +17,7 @@ public static unsafe class PackedGemmKernel
 {
     /// <summary>Row stride of the widened weight block (= <see cref="Gemm.KBlock"/>).</summary>
     public const int Lda = Gemm.KBlock;
-    private const int Stride = Gemm.PanelWidth;
+    private const int Stride = Gemm.PanelWidth; // row stride of the accumulator tile
 
     /// <summary>Weight rows per micro-tile at a vector width in bits (0 = scalar).</summary>
     public static int RowsFor(int bits) => bits == 512 ? 12 : 6;
@@ -39,14 +40,14 @@ public static unsafe class PackedGemmKernel
         }
     }
 
-    /// <summary>The scalar form (the reference the vector forms are tested against).</summary>
+    /// <summary>The scalar form (the reference the vector forms are tested against): b is [kc][cols].</summary>
     internal static void Scalar(float* a, float* b, int kc, float* acc, bool first, int rows, int cols)
     {
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++)
             {
                 float s = first ? 0f : acc[r * Stride + j];
-                for (int p = 0; p < kc; p++) s = MathF.FusedMultiplyAdd(a[r * Lda + p], b[p * Stride + j], s);
+                for (int p = 0; p < kc; p++) s = MathF.FusedMultiplyAdd(a[r * Lda + p], b[p * cols + j], s);
                 acc[r * Stride + j] = s;
             }
     }
@@ -77,7 +78,7 @@ public static unsafe class PackedGemmKernel
             ca0 = Vector512.Load(acc + 320); ca1 = Vector512.Load(acc + 336);
             cb0 = Vector512.Load(acc + 352); cb1 = Vector512.Load(acc + 368);
         }
-        for (long p = 0; p < kc; p++, b += Stride)
+        for (long p = 0; p < kc; p++, b += 32)
         {
             var x0 = Vector512.Load(b + 0);
             var x1 = Vector512.Load(b + 16);
@@ -108,7 +109,10 @@ public static unsafe class PackedGemmKernel
         cb0.Store(acc + 352); cb1.Store(acc + 368);
     }
 
-    /// <summary>AVX2 (16 ymm): 6 weight rows × 16 tokens = 12 accumulators + 2 token loads + 1 broadcast; the caller runs it on each half of a panel.</summary>
+    /// <summary>
+    /// AVX2 (16 ymm): 6 weight rows × 16 tokens = 12 accumulators + 2 token loads + 1 broadcast; the caller runs it
+    /// on each micro-panel of a panel. Unrolled by two steps (measured ≈ 5 % faster: fewer loop instructions per FMA).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Kernel256(float* a, float* b, int kc, float* acc, bool first)
     {
@@ -127,23 +131,36 @@ public static unsafe class PackedGemmKernel
             c40 = Vector256.Load(acc + 128); c41 = Vector256.Load(acc + 136);
             c50 = Vector256.Load(acc + 160); c51 = Vector256.Load(acc + 168);
         }
-        for (long p = 0; p < kc; p++, b += Stride)
+        long p = 0;
+        for (; p + 1 < kc; p += 2, a += 2, b += 32)
         {
-            var x0 = Vector256.Load(b + 0);
-            var x1 = Vector256.Load(b + 8);
-            var s0 = Vector256.Create(a[p]); c00 = Vector256.FusedMultiplyAdd(x0, s0, c00); c01 = Vector256.FusedMultiplyAdd(x1, s0, c01);
-            var s1 = Vector256.Create(a[p + 1 * Lda]); c10 = Vector256.FusedMultiplyAdd(x0, s1, c10); c11 = Vector256.FusedMultiplyAdd(x1, s1, c11);
-            var s2 = Vector256.Create(a[p + 2 * Lda]); c20 = Vector256.FusedMultiplyAdd(x0, s2, c20); c21 = Vector256.FusedMultiplyAdd(x1, s2, c21);
-            var s3 = Vector256.Create(a[p + 3 * Lda]); c30 = Vector256.FusedMultiplyAdd(x0, s3, c30); c31 = Vector256.FusedMultiplyAdd(x1, s3, c31);
-            var s4 = Vector256.Create(a[p + 4 * Lda]); c40 = Vector256.FusedMultiplyAdd(x0, s4, c40); c41 = Vector256.FusedMultiplyAdd(x1, s4, c41);
-            var s5 = Vector256.Create(a[p + 5 * Lda]); c50 = Vector256.FusedMultiplyAdd(x0, s5, c50); c51 = Vector256.FusedMultiplyAdd(x1, s5, c51);
+            Step256(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step256(a + 1, b + 16, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
         }
+        if (p < kc) Step256(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
         c00.Store(acc + 0); c01.Store(acc + 8);
         c10.Store(acc + 32); c11.Store(acc + 40);
         c20.Store(acc + 64); c21.Store(acc + 72);
         c30.Store(acc + 96); c31.Store(acc + 104);
         c40.Store(acc + 128); c41.Store(acc + 136);
         c50.Store(acc + 160); c51.Store(acc + 168);
+    }
+
+    /// <summary>One k step of <see cref="Kernel256"/> (inlined: the accumulators stay in registers, checked in the JIT output).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step256(float* a, float* b,
+        ref Vector256<float> c00, ref Vector256<float> c01, ref Vector256<float> c10, ref Vector256<float> c11,
+        ref Vector256<float> c20, ref Vector256<float> c21, ref Vector256<float> c30, ref Vector256<float> c31,
+        ref Vector256<float> c40, ref Vector256<float> c41, ref Vector256<float> c50, ref Vector256<float> c51)
+    {
+        var x0 = Vector256.Load(b + 0);
+        var x1 = Vector256.Load(b + 8);
+        var s0 = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x0, s0, c00); c01 = Vector256.FusedMultiplyAdd(x1, s0, c01);
+        var s1 = Vector256.Create(a[1 * Lda]); c10 = Vector256.FusedMultiplyAdd(x0, s1, c10); c11 = Vector256.FusedMultiplyAdd(x1, s1, c11);
+        var s2 = Vector256.Create(a[2 * Lda]); c20 = Vector256.FusedMultiplyAdd(x0, s2, c20); c21 = Vector256.FusedMultiplyAdd(x1, s2, c21);
+        var s3 = Vector256.Create(a[3 * Lda]); c30 = Vector256.FusedMultiplyAdd(x0, s3, c30); c31 = Vector256.FusedMultiplyAdd(x1, s3, c31);
+        var s4 = Vector256.Create(a[4 * Lda]); c40 = Vector256.FusedMultiplyAdd(x0, s4, c40); c41 = Vector256.FusedMultiplyAdd(x1, s4, c41);
+        var s5 = Vector256.Create(a[5 * Lda]); c50 = Vector256.FusedMultiplyAdd(x0, s5, c50); c51 = Vector256.FusedMultiplyAdd(x1, s5, c51);
     }
 
     /// <summary>NEON (32 q registers): 6 weight rows × 16 tokens = 24 accumulators + 4 token loads + 1 broadcast; the caller runs it on each half of a panel.</summary>
@@ -166,7 +183,7 @@ public static unsafe class PackedGemmKernel
             c40 = Vector128.Load(acc + 128); c41 = Vector128.Load(acc + 132); c42 = Vector128.Load(acc + 136); c43 = Vector128.Load(acc + 140);
             c50 = Vector128.Load(acc + 160); c51 = Vector128.Load(acc + 164); c52 = Vector128.Load(acc + 168); c53 = Vector128.Load(acc + 172);
         }
-        for (long p = 0; p < kc; p++, b += Stride)
+        for (long p = 0; p < kc; p++, b += 16)
         {
             var x0 = Vector128.Load(b + 0);
             var x1 = Vector128.Load(b + 4);

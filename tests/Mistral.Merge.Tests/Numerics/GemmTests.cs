@@ -91,6 +91,24 @@ public unsafe class GemmTests
     }
 
     [Fact]
+    public void GemmRejectsActivationsPackedForAnotherMicroKernelWidth()
+    {
+        using var pool = new WorkerPool(1);
+        using var gemm = new Gemm(pool, 512);
+        using var packed = new PackedInput(16);
+        packed.Pack(new float[4 * 8], 4, 8);
+        var w = new float[3 * 8];
+        var y = new float[4 * 3];
+        fixed (float* pw = w) fixed (float* py = y)
+        {
+            var weight = new WeightMatrix((byte*)pw, DType.F32, 3, 8);
+            nint yAddress = (nint)py;
+            var e = Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, weight, (float*)yAddress, 3));
+            Assert.Contains("16-token micro-panels", e.Message);
+        }
+    }
+
+    [Fact]
     public void GemmRejectsAnUnknownVectorWidth()
     {
         using var pool = new WorkerPool(1);
