@@ -110,20 +110,28 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         Lap(ForwardProfile.Stage.Embedding, ref t);
         Probe(p0, m, -1, "the token embedding");
 
-        // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x))
+        // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x)). In the last layer only the rows
+        //    whose logits are asked for go past the keys and values (as llama.cpp does): one row for last-token
+        //    logits, none for a chunk before the last; each row's result is the same either way.
+        int outputs = logits.IsEmpty ? 0 : logits.Length == _s.Vocab ? 1 : m;
+        bool observed = LayerInputObserver != null || MoeObserver != null || MoeOverride != null || _probePosition >= 0;
+        int rows = m, q0 = p0; // the rows still computed, and the position of the first
         for (int l = 0; l < _s.Layers; l++)
         {
             var layer = _model.Layers[l];
             LayerInputObserver?.ObserveLayerInput(l, new ReadOnlySpan<float>(_x, m * h), m);
-            AttentionBlock(layer, l, cache, p0, m);
-            Probe(p0, m, l, "attention output");
-            if (_s.IsMoe) MoeBlock(layer, l, m); else MlpBlock(layer, m);
-            Probe(p0, m, l, _s.IsMoe ? "moe output" : "mlp output");
+            int keep = l == _s.Layers - 1 && !observed ? outputs : m;
+            AttentionBlock(layer, l, cache, p0, m, keep);
+            rows = keep; q0 = p0 + m - keep;
+            if (rows == 0) break;
+            Probe(q0, rows, l, "attention output");
+            if (_s.IsMoe) MoeBlock(layer, l, rows); else MlpBlock(layer, rows);
+            Probe(q0, rows, l, _s.IsMoe ? "moe output" : "mlp output");
         }
         cache.Length = p0 + m;
 
         // 3. final norm and the language-model head
-        if (!logits.IsEmpty) Head(m, logits);
+        if (!logits.IsEmpty) Head(rows, logits);
     }
 
     public string ModelName => _model.Path;
@@ -150,7 +158,11 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
             _probeFound = layer < 0 ? stage : $"layer {layer} ({stage})";
     }
 
-    private void AttentionBlock(LayerWeights w, int layer, KvCache cache, int p0, int m)
+    /// <summary>
+    /// x += o_proj(attention(norm(x))) for the last <paramref name="keep"/> of the <paramref name="m"/> rows, which
+    /// end up as rows 0..keep of the activations; the keys and values of all m rows go into the cache.
+    /// </summary>
+    private void AttentionBlock(LayerWeights w, int layer, KvCache cache, int p0, int m, int keep)
     {
         long t = Clock();
         RmsNorm(x: _x, w.InputNorm, y: _xn, m);
@@ -164,6 +176,14 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         // rotary embeddings on q and k, then k and v into the cache
         _steps.RopeAndStore(_q, _k, _v, cache, layer, p0, m);
         Lap(ForwardProfile.Stage.Rope, ref t);
+        if (keep < m)
+        {
+            int skip = m - keep; // move the kept rows of q and the residual stream to the front (memmove)
+            new Span<float>(_q + (long)skip * _s.QDim, keep * _s.QDim).CopyTo(new Span<float>(_q, keep * _s.QDim));
+            new Span<float>(_x + (long)skip * _s.Hidden, keep * _s.Hidden).CopyTo(new Span<float>(_x, keep * _s.Hidden));
+            p0 += skip; m = keep;
+            if (m == 0) return;
+        }
 
         _attention.Run(_pool, q: _q, cache, layer, p0, m, output: _att);
         Lap(ForwardProfile.Stage.Attention, ref t);

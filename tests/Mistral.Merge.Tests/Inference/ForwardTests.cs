@@ -118,6 +118,37 @@ public class ForwardTests
         Assert.Equal(one, RunAll(dir["m"], tokens, threads: 2, chunk: 45));
     }
 
+    [Theory]
+    [InlineData("mistral", 8)]              // 45 tokens in chunks of 8: the chunks before the last skip the last layer's rows
+    [InlineData("mistral", CpuBackend.DefaultChunk)]
+    [InlineData("mixtral", CpuBackend.DefaultChunk)]
+    public void LastTokenLogitsAndTheCacheEqualThoseOfAnAllTokenPrefill(string arch, int chunk)
+    {
+        using var dir = new TempDir();
+        var m = (arch == "mixtral" ? new TinyModel { Arch = arch, Experts = 4, TopK = 2 } : new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 }).Init(31);
+        m.Write(dir["m"]);
+        var tokens = Enumerable.Range(0, 45).Select(i => (i * 5 + 1) % m.Vocab).ToArray();
+        var positions = Enumerable.Range(0, tokens.Length).ToArray();
+        int v = m.Vocab;
+        using var model = TransformerModel.Load(dir["m"]);
+        using var backend = new CpuBackend(model, 2, chunk);
+
+        using var full = backend.CreateCache(tokens.Length + 1);
+        var all = new float[tokens.Length * v];
+        backend.Forward(tokens, positions, full, all);
+        var nextAfterAll = new float[v];
+        backend.Forward([3], [tokens.Length], full, nextAfterAll);
+
+        using var trimmed = backend.CreateCache(tokens.Length + 1);
+        var last = new float[v];
+        backend.Forward(tokens, positions, trimmed, last); // the last layer runs past k/v for the last row only
+        var nextAfterLast = new float[v];
+        backend.Forward([3], [tokens.Length], trimmed, nextAfterLast);
+
+        AssertClose(all.AsSpan((tokens.Length - 1) * v).ToArray(), last, 1e-5); // GEMV vs GEMM: summation order only
+        Assert.Equal(nextAfterAll, nextAfterLast); // every row's keys and values are in the cache, bit for bit
+    }
+
     [Fact]
     public void UntiedHeadEqualToTheEmbeddingGivesTheTiedLogits()
     {
