@@ -59,7 +59,7 @@ public static unsafe class InferenceBenchmark
                 GemvOnly(bf16.Layers[0].Gate!.Value, model.Layers[0].Gate!.Value, threads);
             }
             // issue 13's table: bf16 and q8_0 at 128/512 tokens, and llama-bench on our GGUF exports (with --llama-bench)
-            InferenceSideBySide.Run(dir, threads, peak, llamaBench, Arg(args, "--reps", 3));
+            InferenceSideBySide.Run(dir, threads, peak, llamaBench, Arg(args, "--reps", 3), Arg(args, "--rounds", 1));
             var stories = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/fixtures/stories260k"));
             if (Directory.Exists(stories))
                 using (var model = TransformerModel.Load(stories)) Measure("stories260k (f32)", model, threads, 256, 256, peak, 0);

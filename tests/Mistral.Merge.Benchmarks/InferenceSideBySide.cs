@@ -15,7 +15,9 @@ namespace Mistral.Merge.Benchmarks;
 /// Issue 13's side-by-side table: our prefill (128 and 512 tokens) and decode on the 7B-shaped model as bf16 and as
 /// q8_0 (our own GGUF export, loaded by GgufModelLoader), and, with <c>--llama-bench PATH</c>, llama.cpp's pp128/pp512/tg32
 /// on that model exported by our export-gguf to F16, BF16 and Q8_0, with ours/llama.cpp ratios. Every figure is the
-/// best of <c>reps</c> runs (llama-bench: the best of its -r repetitions, after its warm-up).
+/// best of <c>reps</c> runs (llama-bench: the best of its -r repetitions, after its warm-up); with <c>rounds</c> &gt; 1
+/// the whole sequence (ours, then llama-bench) runs again and each figure is its best over the rounds, so that a slow
+/// minute of a noisy machine does not land on one side only.
 /// </summary>
 public static class InferenceSideBySide
 {
@@ -23,7 +25,11 @@ public static class InferenceSideBySide
     private static readonly int[] Prompts = [128, 512];
 
     /// <summary>Our figures for one weight format, tokens/s.</summary>
-    private sealed record Ours(double Ppl128, double Ppl512, double Fwd128, double Fwd512, double Tg32);
+    private sealed record Ours(double Ppl128, double Ppl512, double Fwd128, double Fwd512, double Tg32)
+    {
+        public Ours Max(Ours? o) => o == null ? this : new(Math.Max(Ppl128, o.Ppl128), Math.Max(Ppl512, o.Ppl512),
+            Math.Max(Fwd128, o.Fwd128), Math.Max(Fwd512, o.Fwd512), Math.Max(Tg32, o.Tg32));
+    }
 
     /// <summary>A --llama-bench path that is not a file: one-line error before anything is measured.</summary>
     public static void CheckBinary(string? llamaBench)
@@ -32,33 +38,38 @@ public static class InferenceSideBySide
             throw new MergeException($"--llama-bench: {llamaBench} does not exist (build it with tests/llama-bench/build.sh)");
     }
 
-    public static void Run(string modelDir, int threads, double fmaPeak, string? llamaBench, int reps)
+    public static void Run(string modelDir, int threads, double fmaPeak, string? llamaBench, int reps, int rounds = 1)
     {
         Console.WriteLine();
         Console.WriteLine($"side by side: {MachineLine(threads)}");
         Console.WriteLine($"  FMA peak {fmaPeak:0.0} GFLOP/s (MachinePeak.FmaGflops: 12 independent chains per thread, {threads} threads)");
 
         var q8 = Exported(modelDir, GgmlType.Q8_0, threads);
-        Ours bf16, q80;
-        using (var model = TransformerModel.Load(modelDir)) bf16 = Measure("bf16", model, threads, reps);
-        using (var model = GgufModelLoader.Load(q8)) q80 = Measure("q8_0", model, threads, reps);
-
-        Dictionary<string, Dictionary<string, LlamaBenchResult>>? llama = null;
-        if (llamaBench != null)
+        var files = llamaBench == null ? [] : new[] { ("F16", Exported(modelDir, GgmlType.F16, threads)), ("BF16", Exported(modelDir, GgmlType.BF16, threads)), ("Q8_0", q8) };
+        Ours? bf16 = null, q80 = null;
+        Dictionary<string, Dictionary<string, LlamaBenchResult>>? llama = llamaBench == null ? null : [];
+        for (int round = 1; round <= rounds; round++)
         {
-            llama = [];
-            foreach (var (name, type) in new[] { ("F16", GgmlType.F16), ("BF16", GgmlType.BF16), ("Q8_0", GgmlType.Q8_0) })
+            if (rounds > 1) Console.WriteLine($"  round {round} of {rounds}");
+            using (var model = TransformerModel.Load(modelDir)) bf16 = Measure("bf16", model, threads, reps).Max(bf16);
+            using (var model = GgufModelLoader.Load(q8)) q80 = Measure("q8_0", model, threads, reps).Max(q80);
+            foreach (var (name, file) in files)
             {
-                var file = type == GgmlType.Q8_0 ? q8 : Exported(modelDir, type, threads);
-                var results = LlamaBench.Run(llamaBench, file, threads, Prompts, Decode, reps, TimeSpan.FromMinutes(20));
-                llama[name] = results.ToDictionary(r => r.Test);
+                var results = LlamaBench.Run(llamaBench!, file, threads, Prompts, Decode, reps, TimeSpan.FromMinutes(20));
+                var best = llama!.TryGetValue(name, out var b) ? b : llama[name] = [];
                 foreach (var r in results)
+                {
                     Console.WriteLine($"  llama-bench {name} {r.Test}: best {r.BestTokensPerSecond:0.00}, mean {r.AvgTokensPerSecond:0.00} ± {r.StddevTokensPerSecond:0.00} tokens/s");
+                    if (!best.TryGetValue(r.Test, out var old) || r.BestTokensPerSecond > old.BestTokensPerSecond) best[r.Test] = r;
+                }
             }
+        }
+        if (llama != null)
+        {
             var any = llama["F16"].Values.First();
             Console.WriteLine($"  llama.cpp build {any.BuildNumber} ({any.BuildCommit}), cpu_info '{any.CpuInfo}', {any.Threads} threads");
         }
-        PrintTable(bf16, q80, llama);
+        PrintTable(bf16!, q80!, llama);
     }
 
     private static void PrintTable(Ours bf16, Ours q80, Dictionary<string, Dictionary<string, LlamaBenchResult>>? llama)
@@ -79,7 +90,8 @@ public static class InferenceSideBySide
         Console.WriteLine("  perplexity path: Perplexity.Evaluate over one window of N tokens (what `perplexity --ctx N` runs): logits for");
         Console.WriteLine("    all N positions and their log-softmax NLL; tokens/s = N / time.");
         Console.WriteLine("  forward alone: one CpuBackend.Forward of N tokens from an empty cache with the logits of the last token only;");
-        Console.WriteLine("    llama-bench ppN computes the same (N tokens in one batch, logits of the last token only).");
+        Console.WriteLine("    llama-bench ppN computes the same (N tokens in one batch, logits of the last token only; both run the last");
+        Console.WriteLine("    layer past its keys and values for the output row only).");
         Console.WriteLine($"  decode: {Decode} single-token forwards from an empty cache (= llama-bench tg{Decode}).");
         Console.WriteLine("  ours q8_0: our export-gguf --type q8_0 of the same model, loaded by GgufModelLoader (the same file llama-bench reads).");
     }

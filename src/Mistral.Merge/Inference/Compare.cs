@@ -38,17 +38,21 @@ public static class Compare
             cancel.ThrowIfCancellationRequested();
             ca.Reset(); cb.Reset();
             var tokens = ids.AsSpan(w.Begin, w.Length);
+            // logits only from the row before the first scored token on (Perplexity.Evaluate does the same)
+            int outRows = w.End - w.ScoreFrom + 1, first = w.End - outRows;
+            var spanA = la.AsSpan(0, outRows * vocab);
+            var spanB = lb.AsSpan(0, outRows * vocab);
             var t0 = sw.Elapsed.TotalSeconds;
-            a.Forward(tokens, positions.AsSpan(0, w.Length), ca, la.AsSpan(0, w.Length * vocab));
+            a.Forward(tokens, positions.AsSpan(0, w.Length), ca, spanA);
             var t1 = sw.Elapsed.TotalSeconds;
-            b.Forward(tokens, positions.AsSpan(0, w.Length), cb, lb.AsSpan(0, w.Length * vocab));
+            b.Forward(tokens, positions.AsSpan(0, w.Length), cb, spanB);
             secA += t1 - t0; secB += sw.Elapsed.TotalSeconds - t1;
-            LogitsGuard.Check(a, la.AsSpan(0, w.Length * vocab), tokens, w.Begin);
-            LogitsGuard.Check(b, lb.AsSpan(0, w.Length * vocab), tokens, w.Begin);
+            LogitsGuard.Check(a, spanA, tokens, w.Begin);
+            LogitsGuard.Check(b, spanB, tokens, w.Begin);
             for (int t = w.ScoreFrom; t < w.End; t++)
             {
-                var ra = la.AsSpan((t - 1 - w.Begin) * vocab, vocab);
-                var rb = lb.AsSpan((t - 1 - w.Begin) * vocab, vocab);
+                var ra = la.AsSpan((t - 1 - first) * vocab, vocab);
+                var rb = lb.AsSpan((t - 1 - first) * vocab, vocab);
                 LogMath.LogSoftmax(ra, pa);
                 LogMath.LogSoftmax(rb, pb);
                 kls.Add(LogMath.KlDivergence(pa, pb));

@@ -80,8 +80,8 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         int m = tokens.Length, vocab = _s.Vocab;
         if (m == 0) throw new ArgumentException("no tokens");
         if (positions.Length != m) throw new ArgumentException("one position per token");
-        bool all = logits.Length == (long)m * vocab;
-        if (!all && logits.Length != vocab) throw new ArgumentException($"logits must hold {m}×{vocab} or {vocab} values");
+        long outputs = logits.Length / vocab; // logits of the last `outputs` tokens
+        if (logits.Length % vocab != 0 || outputs < 1 || outputs > m) throw new ArgumentException($"logits must hold r×{vocab} values for 1 ≤ r ≤ {m}");
         for (int i = 0; i < m; i++)
         {
             if (positions[i] != kv.Length + i) throw new ArgumentException($"position {positions[i]} is not the next one ({kv.Length + i})");
@@ -93,8 +93,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         for (int start = 0; start < m; start += kv.MaxChunk)
         {
             int n = Math.Min(kv.MaxChunk, m - start);
-            var part = all ? logits.Slice(start * vocab, n * vocab)
-                : start + n == m ? logits : Span<float>.Empty; // last-token logits come from the last chunk
+            // this chunk's share of the output rows [m − outputs, m): its last `rows` tokens
+            int from = (int)Math.Max(start, m - outputs), rows = start + n - from;
+            var part = rows <= 0 ? Span<float>.Empty : logits.Slice((int)(from - (m - outputs)) * vocab, rows * vocab);
             ForwardChunk(tokens.Slice(start, n), kv, part);
         }
     }
@@ -111,9 +112,9 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         Probe(p0, m, -1, "the token embedding");
 
         // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x)). In the last layer only the rows
-        //    whose logits are asked for go past the keys and values (as llama.cpp does): one row for last-token
-        //    logits, none for a chunk before the last; each row's result is the same either way.
-        int outputs = logits.IsEmpty ? 0 : logits.Length == _s.Vocab ? 1 : m;
+        //    whose logits are asked for (the chunk's last `outputs`) go past the keys and values, as llama.cpp does:
+        //    one row for last-token logits, none for a chunk before the last; each row's result is the same.
+        int outputs = logits.Length / _s.Vocab;
         bool observed = LayerInputObserver != null || MoeObserver != null || MoeOverride != null || _probePosition >= 0;
         int rows = m, q0 = p0; // the rows still computed, and the position of the first
         for (int l = 0; l < _s.Layers; l++)
@@ -251,10 +252,11 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         _steps.Add(_x, _moeOut, (long)m * h);
     }
 
+    /// <summary>Logits of the last logits.Length / vocab of the <paramref name="m"/> rows.</summary>
     private void Head(int m, Span<float> logits)
     {
         int h = _s.Hidden;
-        int first = logits.Length == _s.Vocab ? m - 1 : 0; // last token only, or every token
+        int first = m - logits.Length / _s.Vocab;
         long offset = (long)first * h;
         long t = Clock();
         RmsNorm(x: _x + offset, _model.FinalNorm, y: _xn + offset, m - first);

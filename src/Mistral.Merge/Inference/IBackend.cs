@@ -17,8 +17,9 @@ public interface IKvCache : IDisposable
 /// <summary>
 /// A forward pass over one model. The CPU backend is the reference; every other backend must agree
 /// with it. A call appends <c>tokens</c> (at <c>positions</c> = cache.Length, cache.Length+1, …) to the
-/// cache and writes logits: for every token (<c>logits.Length == tokens.Length · vocab</c>, prefill /
-/// perplexity) or for the last token only (<c>logits.Length == vocab</c>, decode).
+/// cache and writes logits for its last <c>r = logits.Length / vocab</c> tokens (1 ≤ r ≤ tokens.Length): every
+/// token (prefill for compare), the last one (decode, generate's prompt), or the scored tail of a perplexity
+/// window. A backend may skip work for the rows no logits are asked for; the cache gets every token either way.
 /// </summary>
 public interface IBackend : IDisposable
 {

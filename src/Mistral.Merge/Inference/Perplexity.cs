@@ -64,10 +64,13 @@ public static class Perplexity
         {
             cancel.ThrowIfCancellationRequested();
             cache.Reset();
-            var span = logits.AsSpan(0, w.Length * vocab);
+            // logits only from the row before the first scored token to the window's end (after the first window,
+            // stride + 1 rows of ctx): the backend skips the head, and the last layer's MLP, for the rest
+            int rows = w.End - w.ScoreFrom + 1;
+            var span = logits.AsSpan(0, rows * vocab);
             backend.Forward(ids.AsSpan(w.Begin, w.Length), positions.AsSpan(0, w.Length), cache, span);
             long t0 = Stopwatch.GetTimestamp();
-            if (!scorer.Score(logits, ids, w, ref nll))
+            if (!scorer.Score(logits, rows, ids, w, ref nll))
                 LogitsGuard.Check(backend, span, ids.AsSpan(w.Begin, w.Length), w.Begin); // throws, naming where
             scoring += Stopwatch.GetElapsedTime(t0).TotalSeconds;
             scored += w.Scored;

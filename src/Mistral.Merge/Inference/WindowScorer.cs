@@ -16,6 +16,7 @@ internal sealed class WindowScorer : IParallelWork, IDisposable
     private float[] _logits = [];
     private int[] _ids = [];
     private EvalWindow _window;
+    private int _first; // the position of logits row 0
 
     public WindowScorer(int vocab, int maxRows, int threads)
     {
@@ -26,16 +27,18 @@ internal sealed class WindowScorer : IParallelWork, IDisposable
     }
 
     /// <summary>
-    /// Adds the window's NLLs (tokens at [ScoreFrom, End), from the rows of positions [Begin, End) in
-    /// <paramref name="logits"/>) to <paramref name="nll"/>; false (nothing added) when any row is not finite.
+    /// Adds the window's NLLs (tokens at [ScoreFrom, End), from the <paramref name="rows"/> rows of
+    /// <paramref name="logits"/>, those of the window's last positions [End − rows, End)) to <paramref name="nll"/>;
+    /// false (nothing added) when any row is not finite.
     /// </summary>
-    public bool Score(float[] logits, int[] ids, EvalWindow window, ref double nll)
+    public bool Score(float[] logits, int rows, int[] ids, EvalWindow window, ref double nll)
     {
-        _logits = logits; _ids = ids; _window = window;
-        _pool.Run(this, window.Length);
+        if (rows > window.Length || window.End - rows > window.ScoreFrom - 1) throw new ArgumentOutOfRangeException(nameof(rows), "the rows must cover every scored position");
+        _logits = logits; _ids = ids; _window = window; _first = window.End - rows;
+        _pool.Run(this, rows);
         _logits = []; _ids = [];
-        for (int r = 0; r < window.Length; r++) if (!_finite[r]) return false;
-        for (int t = window.ScoreFrom; t < window.End; t++) nll += _nll[t - 1 - window.Begin];
+        for (int r = 0; r < rows; r++) if (!_finite[r]) return false;
+        for (int t = window.ScoreFrom; t < window.End; t++) nll += _nll[t - 1 - _first];
         return true;
     }
 
@@ -43,7 +46,7 @@ internal sealed class WindowScorer : IParallelWork, IDisposable
     {
         var row = _logits.AsSpan(index * _vocab, _vocab);
         bool finite = _finite[index] = FiniteScan.AllFinite(row);
-        int target = _window.Begin + index + 1;
+        int target = _first + index + 1;
         if (finite && target >= _window.ScoreFrom && target < _window.End) _nll[index] = LogMath.Nll(row, _ids[target]);
     }
 

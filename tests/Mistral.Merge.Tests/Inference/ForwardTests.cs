@@ -149,6 +149,42 @@ public class ForwardTests
         Assert.Equal(nextAfterAll, nextAfterLast); // every row's keys and values are in the cache, bit for bit
     }
 
+    [Theory]
+    [InlineData(7, 8)]   // the last 7 of 45 rows cross a chunk boundary (2 rows in one chunk, 5 in the next)
+    [InlineData(12, 512)]
+    [InlineData(45, 8)]
+    public void LogitsOfTheLastRRowsAreThoseRowsOfTheAllTokenLogits(int r, int chunk)
+    {
+        using var dir = new TempDir();
+        var m = new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 }.Init(33);
+        m.Write(dir["m"]);
+        var tokens = Enumerable.Range(0, 45).Select(i => (i * 11 + 2) % m.Vocab).ToArray();
+        var all = RunAll(dir["m"], tokens, chunk: chunk);
+        using var model = TransformerModel.Load(dir["m"]);
+        using var backend = new CpuBackend(model, 2, chunk);
+        using var cache = backend.CreateCache(tokens.Length);
+        var tail = new float[r * m.Vocab];
+        backend.Forward(tokens, Enumerable.Range(0, tokens.Length).ToArray(), cache, tail);
+        AssertClose(all.AsSpan((tokens.Length - r) * m.Vocab).ToArray(), tail, 1e-5);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]   // not a whole row
+    [InlineData(-1)]  // more rows than tokens
+    public void LogitsThatAreNotWholeRowsOfAtMostEveryTokenAreRejected(int kind)
+    {
+        using var dir = new TempDir();
+        var m = new TinyModel().Init(4);
+        m.Write(dir["m"]);
+        using var model = TransformerModel.Load(dir["m"]);
+        using var backend = new CpuBackend(model, 1);
+        using var cache = backend.CreateCache(8);
+        int length = kind switch { 0 => 0, 1 => m.Vocab + 1, _ => 5 * m.Vocab };
+        var e = Assert.Throws<ArgumentException>(() => backend.Forward([1, 2, 3, 4], [0, 1, 2, 3], cache, new float[length]));
+        Assert.Contains("1 ≤ r ≤ 4", e.Message);
+    }
+
     [Fact]
     public void UntiedHeadEqualToTheEmbeddingGivesTheTiedLogits()
     {
