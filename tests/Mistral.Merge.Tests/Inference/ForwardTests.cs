@@ -122,10 +122,16 @@ public class ForwardTests
     [InlineData("mistral", 8)]              // 45 tokens in chunks of 8: the chunks before the last skip the last layer's rows
     [InlineData("mistral", CpuBackend.DefaultChunk)]
     [InlineData("mixtral", CpuBackend.DefaultChunk)]
+    [InlineData("windowed", 8)]             // sliding window 16: a rolling cache, chunks of 8
     public void LastTokenLogitsAndTheCacheEqualThoseOfAnAllTokenPrefill(string arch, int chunk)
     {
         using var dir = new TempDir();
-        var m = (arch == "mixtral" ? new TinyModel { Arch = arch, Experts = 4, TopK = 2 } : new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 }).Init(31);
+        var m = (arch switch
+        {
+            "mixtral" => new TinyModel { Arch = arch, Experts = 4, TopK = 2 },
+            "windowed" => new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4, Window = 16 },
+            _ => new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 },
+        }).Init(31);
         m.Write(dir["m"]);
         var tokens = Enumerable.Range(0, 45).Select(i => (i * 5 + 1) % m.Vocab).ToArray();
         var positions = Enumerable.Range(0, tokens.Length).ToArray();
