@@ -110,6 +110,19 @@ public static unsafe class InferenceBenchmark
         double secs = sw2.Elapsed.TotalSeconds;
         double gbs = (double)model.WeightBytes * decode / secs / 1e9;
         Console.WriteLine($"[{label}] decode {decode} tokens: {decode / secs:0.0} tokens/s, weights streamed {gbs:0.00} GB/s" + (stream > 0 ? $" ({gbs / stream * 100:0}% of the read baseline)" : ""));
+
+        // where a decode token's time goes: the same tokens again from the same start, timed per stage
+        var profile = new ForwardProfile();
+        using var again = backend.CreateCache(prefill + decode);
+        if (prefill > 0) backend.Forward(tokens.AsSpan(0, prefill), Enumerable.Range(0, prefill).ToArray(), again, one);
+        backend.Profile = profile;
+        var sw3 = Stopwatch.StartNew();
+        for (int t = 0; t < decode; t++)
+            backend.Forward(tokens.AsSpan(prefill + t, 1), [prefill + t], again, one);
+        double wall = sw3.Elapsed.TotalSeconds;
+        backend.Profile = null;
+        Console.WriteLine($"[{label}] decode stages, ms per token: " + string.Join(", ", ForwardProfile.Stages.Select(st => $"{st.ToString().ToLowerInvariant()} {profile[st].TotalMilliseconds / decode:0.00}"))
+            + $"; outside the stages {(wall - profile.Total.TotalSeconds) * 1e3 / decode:0.00}; total {wall * 1e3 / decode:0.00}");
     }
 
     /// <summary>The prefill projections alone: the packed GEMM on the 7B shapes at 128 and 512 tokens (<see cref="GemmBenchmark"/>).</summary>
