@@ -1,6 +1,4 @@
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Mistral.Merge.Numerics;
@@ -160,22 +158,11 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
         }
     }
 
-    /// <summary>Widens rows first..first+count of W[n0.., k0..k0+kc) to float32 rows of stride <see cref="KBlock"/>.</summary>
+    /// <summary>Widens rows first..first+count of W[n0.., k0..k0+kc) to float32 rows of stride <see cref="KBlock"/>
+    /// (quantized: the block columns k0..k0+kc, KBlock being a multiple of 32).</summary>
     private static void WidenRows(WeightMatrix w, int n0, int first, int count, int k0, int kc, float* dst)
     {
-        for (int r = first; r < first + count; r++)
-        {
-            var d = new Span<float>(dst + r * KBlock, kc);
-            // Q8_0/Q4_0: the block columns k0..k0+kc (KBlock is a multiple of 32) dequantized into the tile buffer.
-            if (w.IsQuantized) { w.WidenRow(n0 + r, k0, kc, d); continue; }
-            byte* src = w.At(n0 + r, k0);
-            switch (w.Type)
-            {
-                case DType.BF16: Conversions.BFloat16ToSingle(new ReadOnlySpan<ushort>(src, kc), d); break;
-                case DType.F16: TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(src, kc), d); break;
-                default: new ReadOnlySpan<float>(src, kc).CopyTo(d); break;
-            }
-        }
+        for (int r = first; r < first + count; r++) w.WidenRow(n0 + r, k0, kc, new Span<float>(dst + r * KBlock, kc));
     }
 
     public void Dispose()
