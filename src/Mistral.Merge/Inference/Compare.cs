@@ -38,8 +38,7 @@ public static class Compare
             cancel.ThrowIfCancellationRequested();
             ca.Reset(); cb.Reset();
             var tokens = ids.AsSpan(w.Begin, w.Length);
-            // logits only from the row before the first scored token on (Perplexity.Evaluate does the same)
-            int outRows = w.End - w.ScoreFrom + 1, first = w.End - outRows;
+            int outRows = w.LogitRows, first = w.End - outRows;
             var spanA = la.AsSpan(0, outRows * vocab);
             var spanB = lb.AsSpan(0, outRows * vocab);
             var t0 = sw.Elapsed.TotalSeconds;

@@ -8,6 +8,9 @@ public readonly record struct EvalWindow(int Begin, int End, int ScoreFrom)
 {
     public int Length => End - Begin;
     public int Scored => End - ScoreFrom;
+    /// <summary>Logit rows a scorer needs: from the row before the first scored token to the window's end (all of
+    /// them in the first window, stride + 1 after it), so the backend can skip the rest.</summary>
+    public int LogitRows => End - ScoreFrom + 1;
 }
 
 public sealed record PerplexityResult(double Perplexity, double MeanNll, int Tokens, double Seconds)
@@ -64,13 +67,10 @@ public static class Perplexity
         {
             cancel.ThrowIfCancellationRequested();
             cache.Reset();
-            // logits only from the row before the first scored token to the window's end (after the first window,
-            // stride + 1 rows of ctx): the backend skips the head, and the last layer's MLP, for the rest
-            int rows = w.End - w.ScoreFrom + 1;
-            var span = logits.AsSpan(0, rows * vocab);
+            var span = logits.AsSpan(0, w.LogitRows * vocab); // the backend skips the head and the last MLP for the rest
             backend.Forward(ids.AsSpan(w.Begin, w.Length), positions.AsSpan(0, w.Length), cache, span);
             long t0 = Stopwatch.GetTimestamp();
-            if (!scorer.Score(logits, rows, ids, w, ref nll))
+            if (!scorer.Score(logits, ids, w, ref nll))
                 LogitsGuard.Check(backend, span, ids.AsSpan(w.Begin, w.Length), w.Begin); // throws, naming where
             scoring += Stopwatch.GetElapsedTime(t0).TotalSeconds;
             scored += w.Scored;

@@ -27,13 +27,13 @@ internal sealed class WindowScorer : IParallelWork, IDisposable
     }
 
     /// <summary>
-    /// Adds the window's NLLs (tokens at [ScoreFrom, End), from the <paramref name="rows"/> rows of
-    /// <paramref name="logits"/>, those of the window's last positions [End − rows, End)) to <paramref name="nll"/>;
-    /// false (nothing added) when any row is not finite.
+    /// Adds the window's NLLs (tokens at [ScoreFrom, End), from its <see cref="EvalWindow.LogitRows"/> rows of
+    /// <paramref name="logits"/>, those of its last positions) to <paramref name="nll"/>; false (nothing added)
+    /// when any row is not finite.
     /// </summary>
-    public bool Score(float[] logits, int rows, int[] ids, EvalWindow window, ref double nll)
+    public bool Score(float[] logits, int[] ids, EvalWindow window, ref double nll)
     {
-        if (rows > window.Length || window.End - rows > window.ScoreFrom - 1) throw new ArgumentOutOfRangeException(nameof(rows), "the rows must cover every scored position");
+        int rows = window.LogitRows;
         _logits = logits; _ids = ids; _window = window; _first = window.End - rows;
         _pool.Run(this, rows);
         _logits = []; _ids = [];
