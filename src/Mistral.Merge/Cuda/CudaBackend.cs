@@ -46,15 +46,12 @@ public sealed class CudaBackend : IBackend, ILayerDiagnostics
         for (int i = 0; i < positions.Length; i++)
             if (positions[i] != c.Length + i)
                 throw new MergeException($"the CUDA backend appends at consecutive positions: expected position {c.Length + i}, got {positions[i]}");
-        int vocab = Shape.Vocab;
-        long rows = logits.Length / vocab;
-        if (logits.Length % vocab != 0 || rows < 1 || rows > tokens.Length)
-            throw new ArgumentException($"logits must hold r×{vocab} floats for 1 ≤ r ≤ {tokens.Length}", nameof(logits));
+        int vocab = Shape.Vocab, rows = ForwardLogits.Rows(logits.Length, vocab, tokens.Length);
         if (rows == 1 || rows == tokens.Length) { _t.Forward(tokens, c, logits); return; }
         // the last r rows of a perplexity window: the device computes them all (the head is cheap there)
         var all = new float[(long)tokens.Length * vocab];
         _t.Forward(tokens, c, all);
-        all.AsSpan((int)((tokens.Length - rows) * vocab)).CopyTo(logits);
+        all.AsSpan((tokens.Length - rows) * vocab).CopyTo(logits);
     }
 
     public void Dispose()

@@ -80,8 +80,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         int m = tokens.Length, vocab = _s.Vocab;
         if (m == 0) throw new ArgumentException("no tokens");
         if (positions.Length != m) throw new ArgumentException("one position per token");
-        long outputs = logits.Length / vocab; // logits of the last `outputs` tokens
-        if (logits.Length % vocab != 0 || outputs < 1 || outputs > m) throw new ArgumentException($"logits must hold r×{vocab} values for 1 ≤ r ≤ {m}");
+        int outputs = ForwardLogits.Rows(logits.Length, vocab, m); // logits of the last `outputs` tokens
         for (int i = 0; i < m; i++)
         {
             if (positions[i] != kv.Length + i) throw new ArgumentException($"position {positions[i]} is not the next one ({kv.Length + i})");
@@ -94,8 +93,8 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         {
             int n = Math.Min(kv.MaxChunk, m - start);
             // this chunk's share of the output rows [m − outputs, m): its last `rows` tokens
-            int from = (int)Math.Max(start, m - outputs), rows = start + n - from;
-            var part = rows <= 0 ? Span<float>.Empty : logits.Slice((int)(from - (m - outputs)) * vocab, rows * vocab);
+            int from = Math.Max(start, m - outputs), rows = start + n - from;
+            var part = rows <= 0 ? Span<float>.Empty : logits.Slice((from - (m - outputs)) * vocab, rows * vocab);
             ForwardChunk(tokens.Slice(start, n), kv, part);
         }
     }

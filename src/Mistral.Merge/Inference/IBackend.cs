@@ -29,3 +29,15 @@ public interface IBackend : IDisposable
     IKvCache CreateCache(int maxTokens);
     void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache cache, Span<float> logits);
 }
+
+/// <summary>The one reading of <see cref="IBackend.Forward"/>'s logits argument, shared by the backends.</summary>
+public static class ForwardLogits
+{
+    /// <summary>r, the number of last tokens whose logits <paramref name="length"/> floats hold; throws unless whole rows with 1 ≤ r ≤ tokens.</summary>
+    public static int Rows(int length, int vocab, int tokens)
+    {
+        if (length % vocab != 0 || length / vocab < 1 || length / vocab > tokens)
+            throw new ArgumentException($"logits must hold r×{vocab} values for 1 ≤ r ≤ {tokens}", nameof(length));
+        return length / vocab;
+    }
+}
