@@ -41,12 +41,11 @@ public interface ICounterOp
 }
 
 /// <summary>
-/// The terms of <see cref="Simd.SumOfScaledRows"/>: term t is <c>Coefficient(t) · Row(t)[0..len)</c> (attention: a
-/// query element times a key row, a probability times a value row).
+/// The rows of <see cref="Simd.SumOfScaledRows"/>: term t scales <c>Row(t)[0..len)</c> (attention: a key row
+/// scaled by a query element, a value row by a probability).
 /// </summary>
 public unsafe interface IScaledRows
 {
-    float Coefficient(int t);
     float* Row(int t);
 }
 
@@ -174,106 +173,65 @@ public static class Simd
     }
 
     /// <summary>
-    /// dst[c] = Σ_t Coefficient(t) · Row(t)[c] for c &lt; <paramref name="len"/>, t &lt; <paramref name="terms"/>: a
-    /// broadcast coefficient times a row slice, FMA-accumulated in registers. Each dst[c] is one FMA chain over t in
-    /// increasing order, the same at every width (no cross-lane step), so every width gives the same bits.
+    /// Four sums over the same rows: <c>dst[q][c] = Σ_t coef[q][t] · Row(t)[c]</c> for q &lt; 4, c &lt; <paramref name="len"/>,
+    /// t &lt; <paramref name="terms"/> (attention: the query heads that share a KV head, so each key and value row is read
+    /// once for all four). Every dst[q][c] is one FMA chain over t in increasing order from zero, the same at every
+    /// width (no cross-lane step), so every width gives the same bits. Sets may repeat (fewer than four heads): a
+    /// repeated set computes and stores the same bits twice.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void SumOfScaledRows<TRows>(TRows rows, int terms, float* dst, int len, SimdWidth width = 0)
+    public static unsafe void SumOfScaledRows<TRows>(TRows rows, float** coef, int terms, float** dst, int len, SimdWidth width = 0)
         where TRows : struct, IScaledRows
     {
         if (width == 0) width = Widest;
+        float* k0 = coef[0], k1 = coef[1], k2 = coef[2], k3 = coef[3];
+        float* d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3];
         int c = 0;
-        // Several independent accumulators per pass over the terms: one chain alone waits out the FMA latency.
-        if (width >= SimdWidth.V512)
-        {
-            for (; c + 64 <= len; c += 64)
-            {
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int t = 0; t < terms; t++)
-                {
-                    var s = Vector512.Create(rows.Coefficient(t));
-                    float* r = rows.Row(t) + c;
-                    a0 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r), a0);
-                    a1 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 16), a1);
-                    a2 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 32), a2);
-                    a3 = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 48), a3);
-                }
-                a0.Store(dst + c); a1.Store(dst + c + 16); a2.Store(dst + c + 32); a3.Store(dst + c + 48);
-            }
-            for (; c + 32 <= len; c += 32)
-            {
-                Vector512<float> a = default, b = default;
-                for (int t = 0; t < terms; t++)
-                {
-                    var s = Vector512.Create(rows.Coefficient(t));
-                    float* r = rows.Row(t) + c;
-                    a = Vector512.FusedMultiplyAdd(s, Vector512.Load(r), a);
-                    b = Vector512.FusedMultiplyAdd(s, Vector512.Load(r + 16), b);
-                }
-                a.Store(dst + c); b.Store(dst + c + 16);
-            }
+        // 4 sets × 2 vectors = 8 independent chains per pass (covers the FMA latency); AVX-512 machines run it at 256 bits.
+        if (width >= SimdWidth.V256)
             for (; c + 16 <= len; c += 16)
             {
-                Vector512<float> a = default;
-                for (int t = 0; t < terms; t++) a = Vector512.FusedMultiplyAdd(Vector512.Create(rows.Coefficient(t)), Vector512.Load(rows.Row(t) + c), a);
-                a.Store(dst + c);
-            }
-        }
-        if (width >= SimdWidth.V256)
-        {
-            for (; c + 64 <= len; c += 64)
-            {
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
                 for (int t = 0; t < terms; t++)
                 {
-                    var s = Vector256.Create(rows.Coefficient(t));
                     float* r = rows.Row(t) + c;
-                    a0 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r), a0);
-                    a1 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 8), a1);
-                    a2 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 16), a2);
-                    a3 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 24), a3);
-                    a4 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 32), a4);
-                    a5 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 40), a5);
-                    a6 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 48), a6);
-                    a7 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 56), a7);
+                    var x = Vector256.Load(r);
+                    var y = Vector256.Load(r + 8);
+                    var s = Vector256.Create(k0[t]); a0 = Vector256.FusedMultiplyAdd(s, x, a0); b0 = Vector256.FusedMultiplyAdd(s, y, b0);
+                    s = Vector256.Create(k1[t]); a1 = Vector256.FusedMultiplyAdd(s, x, a1); b1 = Vector256.FusedMultiplyAdd(s, y, b1);
+                    s = Vector256.Create(k2[t]); a2 = Vector256.FusedMultiplyAdd(s, x, a2); b2 = Vector256.FusedMultiplyAdd(s, y, b2);
+                    s = Vector256.Create(k3[t]); a3 = Vector256.FusedMultiplyAdd(s, x, a3); b3 = Vector256.FusedMultiplyAdd(s, y, b3);
                 }
-                a0.Store(dst + c); a1.Store(dst + c + 8); a2.Store(dst + c + 16); a3.Store(dst + c + 24);
-                a4.Store(dst + c + 32); a5.Store(dst + c + 40); a6.Store(dst + c + 48); a7.Store(dst + c + 56);
+                a0.Store(d0 + c); b0.Store(d0 + c + 8); a1.Store(d1 + c); b1.Store(d1 + c + 8);
+                a2.Store(d2 + c); b2.Store(d2 + c + 8); a3.Store(d3 + c); b3.Store(d3 + c + 8);
             }
-            for (; c + 32 <= len; c += 32)
-            {
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int t = 0; t < terms; t++)
-                {
-                    var s = Vector256.Create(rows.Coefficient(t));
-                    float* r = rows.Row(t) + c;
-                    a0 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r), a0);
-                    a1 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 8), a1);
-                    a2 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 16), a2);
-                    a3 = Vector256.FusedMultiplyAdd(s, Vector256.Load(r + 24), a3);
-                }
-                a0.Store(dst + c); a1.Store(dst + c + 8); a2.Store(dst + c + 16); a3.Store(dst + c + 24);
-            }
+        if (width >= SimdWidth.V128)
             for (; c + 8 <= len; c += 8)
             {
-                Vector256<float> a = default;
-                for (int t = 0; t < terms; t++) a = Vector256.FusedMultiplyAdd(Vector256.Create(rows.Coefficient(t)), Vector256.Load(rows.Row(t) + c), a);
-                a.Store(dst + c);
-            }
-        }
-        if (width >= SimdWidth.V128)
-            for (; c + 4 <= len; c += 4)
-            {
-                Vector128<float> a = default;
-                for (int t = 0; t < terms; t++) a = Vector128.FusedMultiplyAdd(Vector128.Create(rows.Coefficient(t)), Vector128.Load(rows.Row(t) + c), a);
-                a.Store(dst + c);
+                Vector128<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+                for (int t = 0; t < terms; t++)
+                {
+                    float* r = rows.Row(t) + c;
+                    var x = Vector128.Load(r);
+                    var y = Vector128.Load(r + 4);
+                    var s = Vector128.Create(k0[t]); a0 = Vector128.FusedMultiplyAdd(s, x, a0); b0 = Vector128.FusedMultiplyAdd(s, y, b0);
+                    s = Vector128.Create(k1[t]); a1 = Vector128.FusedMultiplyAdd(s, x, a1); b1 = Vector128.FusedMultiplyAdd(s, y, b1);
+                    s = Vector128.Create(k2[t]); a2 = Vector128.FusedMultiplyAdd(s, x, a2); b2 = Vector128.FusedMultiplyAdd(s, y, b2);
+                    s = Vector128.Create(k3[t]); a3 = Vector128.FusedMultiplyAdd(s, x, a3); b3 = Vector128.FusedMultiplyAdd(s, y, b3);
+                }
+                a0.Store(d0 + c); b0.Store(d0 + c + 4); a1.Store(d1 + c); b1.Store(d1 + c + 4);
+                a2.Store(d2 + c); b2.Store(d2 + c + 4); a3.Store(d3 + c); b3.Store(d3 + c + 4);
             }
         for (; c < len; c++)
         {
-            float s = 0;
-            for (int t = 0; t < terms; t++) s = MathF.FusedMultiplyAdd(rows.Coefficient(t), rows.Row(t)[c], s);
-            dst[c] = s;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int t = 0; t < terms; t++)
+            {
+                float v = rows.Row(t)[c];
+                s0 = MathF.FusedMultiplyAdd(k0[t], v, s0); s1 = MathF.FusedMultiplyAdd(k1[t], v, s1);
+                s2 = MathF.FusedMultiplyAdd(k2[t], v, s2); s3 = MathF.FusedMultiplyAdd(k3[t], v, s3);
+            }
+            d0[c] = s0; d1[c] = s1; d2[c] = s2; d3[c] = s3;
         }
     }
 }

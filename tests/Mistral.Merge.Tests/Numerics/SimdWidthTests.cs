@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using Mistral.Merge.Inference;
 using Mistral.Merge.Merging;
 using Mistral.Merge.Moe;
@@ -184,40 +185,72 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void AttentionScoresAndValueSumsAgreeAtEveryWidth()
+    public void AttentionScoresAndValueSumsOfFourHeadsEqualTheirSerialFmaChainsAtEveryWidth()
     {
-        // Each score and each output element is its own FMA chain in a fixed order, so the widths agree bit for bit.
+        // Each score and each output element is its own FMA chain in a fixed order, so every width gives the bits of
+        // the serial chain computed here, for each of the four heads read together (and a repeated head).
         const int cap = 45, ld = 45;
+        float** pq = stackalloc float*[4];
+        float** pp = stackalloc float*[4];
+        float** ps = stackalloc float*[4];
+        float** po = stackalloc float*[4];
         foreach (int d in new[] { 4, 12, 64, 100 })
             foreach (int n in new[] { 1, 5, 17, 37, 45 })
             {
-                var q = Values(d, d + n).Select(v => float.IsFinite(v) ? v : 0.5f).ToArray();
+                var q = Enumerable.Range(0, 4).Select(h => Values(d, d + n + h).Select(v => float.IsFinite(v) ? v : 0.5f).ToArray()).ToArray();
                 var keys = Values(d * ld, 2 * d + n).Select(v => float.IsFinite(v) ? v : -1f).ToArray();
-                var p = Values(n, 3 * d + n).Select(v => float.IsFinite(v) ? Math.Abs(v) : 0.125f).ToArray();
+                var p = Enumerable.Range(0, 4).Select(h => Values(n, 3 * d + n + h).Select(v => float.IsFinite(v) ? Math.Abs(v) : 0.125f).ToArray()).ToArray();
                 int kvDim = d + 8;
                 var values = Values(cap * kvDim, 4 * d + n).Select(v => float.IsFinite(v) ? v : 2f).ToArray();
                 int s0 = cap - n / 2 - 1 < 0 ? 0 : cap - n / 2 - 1; // slots wrap past the end of the cache
                 int first = Math.Min(n, ld - s0);
-                var wideScores = new float[n];
-                var wideOut = new float[d];
-                fixed (float* pq = q) fixed (float* pk = keys) fixed (float* pp = p) fixed (float* pv = values)
-                fixed (float* ps = wideScores) fixed (float* po = wideOut)
+                var expectScores = new float[4][];
+                var expectOut = new float[4][];
+                for (int h = 0; h < 4; h++)
                 {
-                    Attention.Scores(pq, d, pk, ld, s0, first, ps);
-                    Attention.AccumulateValues(pp, n, pv, kvDim, cap, s0, d, po);
-                    foreach (var w in Widths)
+                    expectScores[h] = new float[first];
+                    for (int j = 0; j < first; j++)
                     {
-                        var sc = new float[n];
-                        var o = new float[d];
-                        fixed (float* pws = sc) fixed (float* pwo = o)
-                        {
-                            Attention.Scores(pq, d, pk, ld, s0, first, pws, w);
-                            Attention.AccumulateValues(pp, n, pv, kvDim, cap, s0, d, pwo, w);
-                        }
-                        AssertSameBits(wideScores.AsSpan(0, first), sc.AsSpan(0, first), $"scores at {w}, d={d}, n={n}");
-                        AssertSameBits(wideOut, o, $"values at {w}, d={d}, n={n}");
+                        float a = 0;
+                        for (int i = 0; i < d; i++) a = MathF.FusedMultiplyAdd(q[h][i], keys[i * ld + s0 + j], a);
+                        expectScores[h][j] = a;
+                    }
+                    expectOut[h] = new float[d];
+                    for (int c = 0; c < d; c++)
+                    {
+                        float a = 0;
+                        for (int j = 0; j < n; j++) a = MathF.FusedMultiplyAdd(p[h][j], values[(s0 + j) % cap * kvDim + c], a);
+                        expectOut[h][c] = a;
                     }
                 }
+                foreach (var w in Widths)
+                    foreach (var heads in new[] { new[] { 0, 1, 2, 3 }, new[] { 2, 0, 0, 0 } }) // four heads; one head repeated
+                    {
+                        var sc = heads.Select(_ => new float[n]).ToArray();
+                        var o = heads.Select(_ => new float[d]).ToArray();
+                        var pins = new List<GCHandle>();
+                        float* Pin(float[] a) { var g = GCHandle.Alloc(a, GCHandleType.Pinned); pins.Add(g); return (float*)g.AddrOfPinnedObject(); }
+                        try
+                        {
+                            for (int j = 0; j < 4; j++)
+                            {
+                                pq[j] = Pin(q[heads[j]]); pp[j] = Pin(p[heads[j]]);
+                                ps[j] = Pin(heads[j] == heads[0] && j > 0 ? sc[0] : sc[j]); po[j] = Pin(heads[j] == heads[0] && j > 0 ? o[0] : o[j]);
+                            }
+                            fixed (float* pk = keys) fixed (float* pv = values)
+                            {
+                                Attention.Scores(pq, d, pk, ld, s0, first, ps, w);
+                                Attention.AccumulateValues(pp, n, pv, kvDim, cap, s0, d, po, w);
+                            }
+                        }
+                        finally { foreach (var g in pins) g.Free(); }
+                        for (int j = 0; j < 4; j++)
+                        {
+                            int slot = heads[j] == heads[0] && j > 0 ? 0 : j;
+                            AssertSameBits(expectScores[heads[j]], sc[slot].AsSpan(0, first), $"scores of head {heads[j]} at {w}, d={d}, n={n}");
+                            AssertSameBits(expectOut[heads[j]], o[slot], $"values of head {heads[j]} at {w}, d={d}, n={n}");
+                        }
+                    }
             }
     }
 
