@@ -282,7 +282,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
             for (int i = 0; i < rows; i++) _gemv.Multiply(w, x + (long)i * w.Cols, y + (long)i * w.Rows);
             return;
         }
-        _packed.Pack(x, rows, w.Cols, w.Cols);
+        _packed.Pack(x, rows, w.Cols, w.Cols, _pool);
         _gemm.Multiply(_packed, w, y, w.Rows);
     }
 
@@ -294,7 +294,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     {
         if (rows > GemvRows)
         {
-            _packed.Pack(x, rows, ws[0].Cols, ws[0].Cols);
+            _packed.Pack(x, rows, ws[0].Cols, ws[0].Cols, _pool);
             for (int j = 0; j < ws.Length; j++) _gemm.Multiply(_packed, ws[j], (float*)ys[j], ws[j].Rows);
             return;
         }

@@ -184,8 +184,11 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
 /// Element X[p·32 + h·S + j, k0 + i] is at k0·Panels·32 + p·kc·32 + h·kc·S + i·S + j; zero past M.
 /// Packed once and reused by every projection that reads the same input (q/k/v, gate/up).
 /// </summary>
-public sealed unsafe class PackedInput : IDisposable
+public sealed unsafe class PackedInput : IParallelWork, IDisposable
 {
+    /// <summary>The least M·K packed on the pool (smaller inputs: on the calling thread).</summary>
+    private const long ParallelElements = 1 << 16;
+
     public float* Data { get; private set; }
     public int M { get; private set; }
     public int K { get; private set; }
@@ -193,6 +196,8 @@ public sealed unsafe class PackedInput : IDisposable
     public int SubWidth { get; }
     public int Panels => (M + Gemm.PanelWidth - 1) / Gemm.PanelWidth;
     private long _capacity;
+    private float* _x; // the input of the current Pack
+    private int _ldx;
 
     /// <summary>Packs for the micro-kernel of this machine's widest vector width.</summary>
     public PackedInput() : this(PackedGemmKernel.ColsFor(PackedGemmKernel.NativeBits)) { }
@@ -212,8 +217,8 @@ public sealed unsafe class PackedInput : IDisposable
         fixed (float* p = x) Pack(p, m, k, k);
     }
 
-    /// <summary>Packs rows x[i·ldx .. i·ldx+k) for i &lt; m.</summary>
-    public void Pack(float* x, int m, int k, int ldx)
+    /// <summary>Packs rows x[i·ldx .. i·ldx+k) for i &lt; m; with a pool, the (K slice, panel) parts are packed in parallel.</summary>
+    public void Pack(float* x, int m, int k, int ldx, WorkerPool? pool = null)
     {
         M = m; K = k;
         const int W = Gemm.PanelWidth;
@@ -224,18 +229,30 @@ public sealed unsafe class PackedInput : IDisposable
             Data = (float*)NativeMemory.AlignedAlloc((nuint)need * sizeof(float), 64);
             _capacity = need;
         }
-        int s = SubWidth;
-        for (int k0 = 0; k0 < k; k0 += Gemm.KBlock)
+        _x = x; _ldx = ldx;
+        int parts = (k + Gemm.KBlock - 1) / Gemm.KBlock * Panels;
+        if (pool != null && (long)m * k >= ParallelElements) pool.Run(this, parts);
+        else for (int i = 0; i < parts; i++) Execute(i, 0);
+        _x = null;
+    }
+
+    /// <summary>Packs the part of panel <c>index % Panels</c> in K slice <c>index / Panels</c>.</summary>
+    void IParallelWork.Execute(int index, int worker) => Execute(index, worker);
+
+    private void Execute(int index, int worker)
+    {
+        const int W = Gemm.PanelWidth;
+        int p = index % Panels, k0 = index / Panels * Gemm.KBlock;
+        int kc = Math.Min(Gemm.KBlock, K - k0), s = SubWidth;
+        int t0 = p * W, tEnd = Math.Min(M, t0 + W);
+        float* part = Slice(p, k0);
+        if (tEnd - t0 < W) new Span<float>(part, kc * W).Clear(); // tokens past M are zero
+        for (int t = t0; t < tEnd; t++)
         {
-            int kc = Math.Min(Gemm.KBlock, k - k0);
-            if (m % W != 0) new Span<float>(Slice(Panels - 1, k0), kc * W).Clear(); // tokens past M are zero
-            for (int t = 0; t < m; t++)
-            {
-                int p = t / W, h = t % W / s, j = t % s;
-                float* src = x + (long)t * ldx + k0;
-                float* dst = Slice(p, k0) + (long)h * kc * s + j;
-                for (int i = 0; i < kc; i++) dst[(long)i * s] = src[i];
-            }
+            int h = (t - t0) / s, j = (t - t0) % s;
+            float* src = _x + (long)t * _ldx + k0;
+            float* dst = part + (long)h * kc * s + j;
+            for (int i = 0; i < kc; i++) dst[(long)i * s] = src[i];
         }
     }
 

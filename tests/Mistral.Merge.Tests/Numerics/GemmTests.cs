@@ -90,6 +90,33 @@ public unsafe class GemmTests
             }
     }
 
+    [Theory]
+    [InlineData(16, 300, 700)]  // partial last panel, partial last K slice, on the pool (M·K ≥ 65536)
+    [InlineData(32, 64, 1100)]
+    [InlineData(16, 5, 40)]     // small: packed on the calling thread
+    public void PackingOnThePoolPlacesEveryElementWhereTheLayoutSays(int subWidth, int m, int k)
+    {
+        var x = Activations(m * (k + 3), m + k);
+        using var pool = new WorkerPool(3);
+        using var packed = new PackedInput(subWidth);
+        var before = Enumerable.Repeat(7f, (m + Gemm.PanelWidth) * k).ToArray();
+        fixed (float* pb = before) packed.Pack(pb, m + Gemm.PanelWidth, k, k, pool); // the reused buffer holds other values first
+        fixed (float* px = x)
+        {
+            packed.Pack(px, m, k, k + 3, pool); // row stride past K
+            int panels = (m + Gemm.PanelWidth - 1) / Gemm.PanelWidth;
+            for (int t = 0; t < panels * Gemm.PanelWidth; t++)
+                for (int c = 0; c < k; c++)
+                {
+                    int p = t / Gemm.PanelWidth, h = t % Gemm.PanelWidth / subWidth, j = t % subWidth;
+                    int k0 = c / Gemm.KBlock * Gemm.KBlock, kc = Math.Min(Gemm.KBlock, k - k0);
+                    long at = (long)k0 * panels * Gemm.PanelWidth + (long)p * kc * Gemm.PanelWidth + (long)h * kc * subWidth + (long)(c - k0) * subWidth + j;
+                    float expected = t < m ? x[t * (k + 3) + c] : 0f;
+                    Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(packed.Data[at]), $"X[{t},{c}]");
+                }
+        }
+    }
+
     [Fact]
     public void GemmRejectsActivationsPackedForAnotherMicroKernelWidth()
     {
