@@ -15,6 +15,7 @@ public sealed class CudaBackend : IBackend, ILayerDiagnostics
     private readonly TransformerModel _model;
 
     public TransformerShape Shape { get; }
+    public int HostThreads => Numerics.WorkerPool.DefaultThreads;
     public CudaTransformer Transformer => _t;
     public string Name => $"cuda ({_t.Context.Name}, {(_options.Precision == CudaPrecision.BF16 ? "bf16" : "f32")} weights{(_t.Offloaded ? ", layers streamed" : "")})";
 

@@ -25,6 +25,8 @@ public interface IBackend : IDisposable
 {
     string Name { get; }
     TransformerShape Shape { get; }
+    /// <summary>Threads for the host-side work around the forward pass (scoring a window's logits): the CPU backend's own count.</summary>
+    int HostThreads { get; }
     /// <summary>A cache for sequences of up to <paramref name="maxTokens"/> positions (sliding-window models: rolling, unbounded).</summary>
     IKvCache CreateCache(int maxTokens);
     void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, IKvCache cache, Span<float> logits);

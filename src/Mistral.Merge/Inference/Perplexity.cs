@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Inference;
 
@@ -57,7 +56,7 @@ public static class Perplexity
         var positions = new int[ctx];
         for (int i = 0; i < ctx; i++) positions[i] = i;
         using var cache = backend.CreateCache(ctx);
-        using var scorer = new WindowScorer(vocab, Math.Min(ctx, ids.Length), backend is CpuBackend cpu ? cpu.Threads : WorkerPool.DefaultThreads);
+        using var scorer = new WindowScorer(vocab, Math.Min(ctx, ids.Length), backend.HostThreads);
         double nll = 0, scoring = 0;
         int scored = 0;
         long fed = 0, total = 0;
