@@ -77,6 +77,32 @@ public class SimilarityGemmTests
         Assert.Equal(one, nt);
     }
 
+    [Theory]
+    [InlineData(1, 5, OperandLayout.KMajor)]
+    [InlineData(37, 71, OperandLayout.RowMajor)]
+    [InlineData(300, 64, OperandLayout.KMajor)]   // crosses the 128×256 C blocks on both sides of the diagonal
+    [InlineData(530, 300, OperandLayout.KMajor)]  // several k chunks, a ragged last block
+    [InlineData(257, 33, OperandLayout.RowMajor)]
+    public void GramComputesTheUpperTriangleAndMirrorsItToTheFullProductsBits(int n, int k, OperandLayout layout)
+    {
+        var rng = new Random(n * 13 + k);
+        var a = Enumerable.Range(0, n * k).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var start = new float[n * n]; // symmetric on entry
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++) start[i * n + j] = start[j * n + i] = rng.Next(-3, 4);
+        var full = (float[])start.Clone();
+        SimilarityGemm.MultiplyAdd(a, layout, a, layout, full, n, n, k, maxThreads: 1);
+        foreach (int threads in new[] { 1, 3 })
+        {
+            var gram = (float[])start.Clone();
+            SimilarityGemm.MultiplyAddGram(a, layout, gram, n, k, threads);
+            for (int i = 0; i < n * n; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(full[i]) == BitConverter.SingleToInt32Bits(gram[i]), $"C[{i / n},{i % n}] {gram[i]} vs {full[i]} ({threads} threads)");
+        }
+        Assert.Throws<ArgumentException>(() => SimilarityGemm.MultiplyAddGram(a.AsSpan(1), layout, new float[n * n], n, k));
+        Assert.Throws<ArgumentException>(() => SimilarityGemm.MultiplyAddGram(a, layout, new float[n * n - 1], n, k));
+    }
+
     [Fact]
     public void RejectsOperandsShorterThanTheShape()
     {

@@ -128,7 +128,7 @@ public static class LayerRefit
             var yc = y.AsSpan(t0 * h, tc * h);
             var hid = RoutedMoe.Hidden(d, xc, tc, threads);
             Array.Clear(gf); Array.Clear(cf);
-            SimilarityGemm.MultiplyAdd(hid, OperandLayout.KMajor, hid, OperandLayout.KMajor, gf, n, n, tc, threads);
+            SimilarityGemm.MultiplyAddGram(hid, OperandLayout.KMajor, gf, n, tc, threads); // gf is cleared: symmetric
             SimilarityGemm.MultiplyAdd(yc, OperandLayout.KMajor, hid, OperandLayout.KMajor, cf, h, n, tc, threads);
             WideningAdd.Run(g, gf, threads);
             WideningAdd.Run(c, cf, threads);
