@@ -9,7 +9,7 @@ namespace Mistral.Merge.Numerics;
 /// over <c>kc</c> steps, with one broadcast of a(r, p) and two FMAs per step and row. <c>b</c> is a packed
 /// panel [kc][32]; a(r, p) sits at <c>a[r·rowStride + p·stepStride]</c> (a row-major weight block:
 /// rowStride = ld, stepStride = 1; a packed [kc][8] panel: rowStride = 1, stepStride = 8). Every output is one
-/// float32 FMA chain over p in increasing order at every vector width (Vector512, two Vector256 halves, four
+/// float32 FMA chain over p in increasing order at every vector width (Vector512, four 4×16 Vector256 quadrants, four
 /// Vector128 quarters, or scalar), so all widths give the same bits.
 /// </summary>
 public static unsafe class GemmKernel
@@ -22,8 +22,11 @@ public static unsafe class GemmKernel
         if (Vector512.IsHardwareAccelerated) { Tile512(a, rowStride, stepStride, b, kc, acc, first); return; }
         if (Vector256.IsHardwareAccelerated)
         {
+            float* a4 = a + 4 * rowStride;
             Tile256(a, rowStride, stepStride, b, kc, acc, first);
+            Tile256(a4, rowStride, stepStride, b, kc, acc + 4 * Cols, first);
             Tile256(a, rowStride, stepStride, b + 16, kc, acc + 16, first);
+            Tile256(a4, rowStride, stepStride, b + 16, kc, acc + 4 * Cols + 16, first);
             return;
         }
         if (Vector128.IsHardwareAccelerated)
@@ -88,30 +91,22 @@ public static unsafe class GemmKernel
         c60.Store(acc + 192); c61.Store(acc + 208); c70.Store(acc + 224); c71.Store(acc + 240);
     }
 
-    // Without AVX-512: 8 rows × 16 columns per call (b and acc keep their row stride of 32).
+    // AVX2 (16 ymm): 4 rows × 16 columns per call (8 accumulators + 2 loads + 1 broadcast); Tile8x32 runs the four
+    // quadrants. 8 rows × 16 (16 accumulators) spilled three of them to the stack in every step.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Tile256(float* a, int rowStride, int stepStride, float* b, int kc, float* acc, bool first)
     {
         const int S = Cols;
-        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
-        if (first)
-        {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector256<float>.Zero;
-            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector256<float>.Zero;
-        }
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31;
+        if (first) c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector256<float>.Zero;
         else
         {
             c00 = Vector256.Load(acc); c01 = Vector256.Load(acc + 8);
             c10 = Vector256.Load(acc + S); c11 = Vector256.Load(acc + S + 8);
             c20 = Vector256.Load(acc + 2 * S); c21 = Vector256.Load(acc + 2 * S + 8);
             c30 = Vector256.Load(acc + 3 * S); c31 = Vector256.Load(acc + 3 * S + 8);
-            c40 = Vector256.Load(acc + 4 * S); c41 = Vector256.Load(acc + 4 * S + 8);
-            c50 = Vector256.Load(acc + 5 * S); c51 = Vector256.Load(acc + 5 * S + 8);
-            c60 = Vector256.Load(acc + 6 * S); c61 = Vector256.Load(acc + 6 * S + 8);
-            c70 = Vector256.Load(acc + 7 * S); c71 = Vector256.Load(acc + 7 * S + 8);
         }
         float* a0 = a, a1 = a + rowStride, a2 = a + 2 * rowStride, a3 = a + 3 * rowStride;
-        float* a4 = a + 4 * rowStride, a5 = a + 5 * rowStride, a6 = a + 6 * rowStride, a7 = a + 7 * rowStride;
         long o = 0;
         for (int p = 0; p < kc; p++, o += stepStride, b += S)
         {
@@ -121,15 +116,9 @@ public static unsafe class GemmKernel
             s = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x0, s, c10); c11 = Vector256.FusedMultiplyAdd(x1, s, c11);
             s = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x0, s, c20); c21 = Vector256.FusedMultiplyAdd(x1, s, c21);
             s = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x0, s, c30); c31 = Vector256.FusedMultiplyAdd(x1, s, c31);
-            s = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x0, s, c40); c41 = Vector256.FusedMultiplyAdd(x1, s, c41);
-            s = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x0, s, c50); c51 = Vector256.FusedMultiplyAdd(x1, s, c51);
-            s = Vector256.Create(a6[o]); c60 = Vector256.FusedMultiplyAdd(x0, s, c60); c61 = Vector256.FusedMultiplyAdd(x1, s, c61);
-            s = Vector256.Create(a7[o]); c70 = Vector256.FusedMultiplyAdd(x0, s, c70); c71 = Vector256.FusedMultiplyAdd(x1, s, c71);
         }
         c00.Store(acc); c01.Store(acc + 8); c10.Store(acc + S); c11.Store(acc + S + 8);
         c20.Store(acc + 2 * S); c21.Store(acc + 2 * S + 8); c30.Store(acc + 3 * S); c31.Store(acc + 3 * S + 8);
-        c40.Store(acc + 4 * S); c41.Store(acc + 4 * S + 8); c50.Store(acc + 5 * S); c51.Store(acc + 5 * S + 8);
-        c60.Store(acc + 6 * S); c61.Store(acc + 6 * S + 8); c70.Store(acc + 7 * S); c71.Store(acc + 7 * S + 8);
     }
 
     // Without Vector256 (ARM64 NEON): 8 rows × 8 columns per call (b and acc keep their row stride of 32).

@@ -363,8 +363,8 @@ public unsafe class SimdWidthTests
                 fixed (float* p5 = v512) fixed (float* p2 = v256) fixed (float* p1 = v128) fixed (float* pn = any)
                 {
                     GemmKernel.Tile512(pa, rowStride, stepStride, pb, kc, p5, first);
-                    GemmKernel.Tile256(pa, rowStride, stepStride, pb, kc, p2, first);
-                    GemmKernel.Tile256(pa, rowStride, stepStride, pb + 16, kc, p2 + 16, first);
+                    for (int r = 0; r < GemmKernel.Rows; r += 4)
+                        for (int j = 0; j < GemmKernel.Cols; j += 16) GemmKernel.Tile256(pa + r * rowStride, rowStride, stepStride, pb + j, kc, p2 + r * GemmKernel.Cols + j, first);
                     for (int j = 0; j < GemmKernel.Cols; j += 8) GemmKernel.Tile128(pa, rowStride, stepStride, pb + j, kc, p1 + j, first);
                     GemmKernel.Tile8x32(pa, rowStride, stepStride, pb, kc, pn, first);
                 }
