@@ -43,7 +43,39 @@ public static unsafe class SimilarityGemm
 
     /// <param name="workspace">packing buffers to reuse across calls (fresh pages cost a fault each); null: a temporary one.</param>
     public static void MultiplyAdd(ReadOnlySpan<float> a, OperandLayout aLayout, ReadOnlySpan<float> b, OperandLayout bLayout,
-                                   Span<float> c, int n, int m, int k, int maxThreads = -1, Workspace? workspace = null)
+                                   Span<float> c, int n, int m, int k, int maxThreads = -1, Workspace? workspace = null) =>
+        MultiplyAdd(a, aLayout, b, bLayout, c, n, m, k, maxThreads, workspace, upperOnly: false);
+
+    /// <summary>
+    /// C[n, n] += A · Aᵀ for a symmetric C (a Gram matrix; zero on entry, say): only the blocks that reach the upper
+    /// triangle are computed, about half of <see cref="MultiplyAdd(ReadOnlySpan{float}, OperandLayout, ReadOnlySpan{float}, OperandLayout, Span{float}, int, int, int, int, Workspace?)"/>'s
+    /// work, and the lower triangle is then copied from the upper. C[i, j] and C[j, i] are the same float32 chain (the
+    /// same products in the same k order), so the result equals that product with A on both sides bit for bit.
+    /// </summary>
+    public static void MultiplyAddGram(ReadOnlySpan<float> a, OperandLayout layout, Span<float> c, int n, int k, int maxThreads = -1)
+    {
+        MultiplyAdd(a, layout, a, layout, c, n, n, k, maxThreads, null, upperOnly: true);
+        if (n == 0 || k == 0) return;
+        // lower ← upper, in 64×64 tiles so both the reads and the writes stay within a few pages
+        const int T = 64;
+        fixed (float* pc = c)
+        {
+            nint ic = (nint)pc;
+            WorkerPool.For(maxThreads, (n + T - 1) / T, (ti, _) =>
+            {
+                float* cc = (float*)ic;
+                int i0 = ti * T, i1 = Math.Min(n, i0 + T);
+                for (int j0 = 0; j0 < i1; j0 += T)
+                    for (int i = i0; i < i1; i++)
+                        for (int j = j0, j1 = Math.Min(i, j0 + T); j < j1; j++)
+                            cc[(long)i * n + j] = cc[(long)j * n + i];
+            });
+        }
+    }
+
+    /// <summary>The packed product; with <paramref name="upperOnly"/> only the 128×256 blocks of C that reach its upper triangle.</summary>
+    private static void MultiplyAdd(ReadOnlySpan<float> a, OperandLayout aLayout, ReadOnlySpan<float> b, OperandLayout bLayout,
+                                    Span<float> c, int n, int m, int k, int maxThreads, Workspace? workspace, bool upperOnly)
     {
         if (n < 0 || m < 0 || k < 0) throw new ArgumentException("GEMM dimensions must not be negative");
         if ((long)n * k > a.Length || (long)m * k > b.Length || (long)n * m > c.Length)
@@ -60,14 +92,16 @@ public static unsafe class SimilarityGemm
                 Pack(pb, bLayout, m, k, TileCols, bp, maxThreads);
                 nint iap = (nint)ap, ibp = (nint)bp, ic = (nint)pc;
                 int rowBlocks = (n + BlockRows - 1) / BlockRows, colBlocks = (m + BlockCols - 1) / BlockCols;
-                // Consecutive blocks share a B column slab (kept in L3 while both threads use it).
-                int blocks = rowBlocks * colBlocks;
-                var accs = new nint[WorkerPool.ThreadsFor(maxThreads, blocks)]; // per worker: one block's accumulators
+                // Consecutive blocks share a B column slab (kept in L3 while both threads use it); upper: some column ≥ some row.
+                var blocks = Enumerable.Range(0, rowBlocks * colBlocks)
+                    .Where(blk => !upperOnly || Math.Min(m, (blk / rowBlocks + 1) * BlockCols) > blk % rowBlocks * BlockRows).ToArray();
+                var accs = new nint[WorkerPool.ThreadsFor(maxThreads, blocks.Length)]; // per worker: one block's accumulators
                 try
                 {
-                    WorkerPool.For(maxThreads, blocks, (blk, worker) =>
+                    WorkerPool.For(maxThreads, blocks.Length, (i, worker) =>
                     {
                         if (accs[worker] == 0) accs[worker] = (nint)NativeMemory.AlignedAlloc(BlockRows * BlockCols * sizeof(float), 64);
+                        int blk = blocks[i];
                         Block((float*)iap, (float*)ibp, (float*)ic, n, m, k, blk % rowBlocks, blk / rowBlocks, (float*)accs[worker]);
                     });
                 }
@@ -80,59 +114,6 @@ public static unsafe class SimilarityGemm
         finally
         {
             if (workspace is null) ws.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// C[n, n] += A · Aᵀ for a symmetric C (a Gram matrix; zero on entry, say): only the blocks that reach the upper
-    /// triangle are computed, about half of <see cref="MultiplyAdd"/>'s work, and the lower triangle is then copied
-    /// from the upper. C[i, j] and C[j, i] are the same float32 chain (the same products in the same k order), so the
-    /// result equals <see cref="MultiplyAdd"/> with A on both sides bit for bit.
-    /// </summary>
-    public static void MultiplyAddGram(ReadOnlySpan<float> a, OperandLayout layout, Span<float> c, int n, int k, int maxThreads = -1)
-    {
-        if (n < 0 || k < 0) throw new ArgumentException("GEMM dimensions must not be negative");
-        if ((long)n * k > a.Length || (long)n * n > c.Length) throw new ArgumentException("GEMM operand sizes do not match n, k");
-        if (n == 0 || k == 0) return;
-        int groups = (n + TileRows - 1) / TileRows, panels = (n + TileCols - 1) / TileCols;
-        using var ws = new Workspace();
-        float* ap = ws.A((long)groups * TileRows * k), bp = ws.B((long)panels * TileCols * k);
-        fixed (float* pa = a) fixed (float* pc = c)
-        {
-            Pack(pa, layout, n, k, TileRows, ap, maxThreads);
-            Pack(pa, layout, n, k, TileCols, bp, maxThreads);
-            nint iap = (nint)ap, ibp = (nint)bp, ic = (nint)pc;
-            int rowBlocks = (n + BlockRows - 1) / BlockRows, colBlocks = (n + BlockCols - 1) / BlockCols;
-            var upper = new List<int>(); // blocks with some column ≥ some row, column slab by column slab as in MultiplyAdd
-            for (int cb = 0; cb < colBlocks; cb++)
-                for (int rb = 0; rb < rowBlocks; rb++)
-                    if (Math.Min(n, (cb + 1) * BlockCols) > rb * BlockRows) upper.Add(cb * rowBlocks + rb);
-            var accs = new nint[WorkerPool.ThreadsFor(maxThreads, upper.Count)];
-            try
-            {
-                WorkerPool.For(maxThreads, upper.Count, (i, worker) =>
-                {
-                    if (accs[worker] == 0) accs[worker] = (nint)NativeMemory.AlignedAlloc(BlockRows * BlockCols * sizeof(float), 64);
-                    int blk = upper[i];
-                    Block((float*)iap, (float*)ibp, (float*)ic, n, n, k, blk % rowBlocks, blk / rowBlocks, (float*)accs[worker]);
-                });
-            }
-            finally
-            {
-                foreach (var acc in accs) NativeMemory.AlignedFree((void*)acc);
-            }
-            // lower ← upper, in 64×64 tiles so both the reads and the writes stay within a few pages
-            const int T = 64;
-            int tiles = (n + T - 1) / T;
-            WorkerPool.For(maxThreads, tiles, (ti, _) =>
-            {
-                float* cc = (float*)ic;
-                int i0 = ti * T, i1 = Math.Min(n, i0 + T);
-                for (int j0 = 0; j0 < i1; j0 += T)
-                    for (int i = i0; i < i1; i++)
-                        for (int j = j0, j1 = Math.Min(i, j0 + T); j < j1; j++)
-                            cc[(long)i * n + j] = cc[(long)j * n + i];
-            });
         }
     }
 
