@@ -38,9 +38,8 @@ public static class Compare
             cancel.ThrowIfCancellationRequested();
             ca.Reset(); cb.Reset();
             var tokens = ids.AsSpan(w.Begin, w.Length);
-            int outRows = w.LogitRows, first = w.End - outRows;
-            var spanA = la.AsSpan(0, outRows * vocab);
-            var spanB = lb.AsSpan(0, outRows * vocab);
+            var spanA = la.AsSpan(0, w.LogitRows * vocab);
+            var spanB = lb.AsSpan(0, w.LogitRows * vocab);
             var t0 = sw.Elapsed.TotalSeconds;
             a.Forward(tokens, positions.AsSpan(0, w.Length), ca, spanA);
             var t1 = sw.Elapsed.TotalSeconds;
@@ -50,8 +49,8 @@ public static class Compare
             LogitsGuard.Check(b, spanB, tokens, w.Begin);
             for (int t = w.ScoreFrom; t < w.End; t++)
             {
-                var ra = la.AsSpan((t - 1 - first) * vocab, vocab);
-                var rb = lb.AsSpan((t - 1 - first) * vocab, vocab);
+                var ra = la.AsSpan((t - 1 - w.FirstLogit) * vocab, vocab);
+                var rb = lb.AsSpan((t - 1 - w.FirstLogit) * vocab, vocab);
                 LogMath.LogSoftmax(ra, pa);
                 LogMath.LogSoftmax(rb, pb);
                 kls.Add(LogMath.KlDivergence(pa, pb));

@@ -45,7 +45,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     public TransformerShape Shape => _s;
     public TransformerModel Model => _model;
     public int Threads => _pool.Threads;
-    public int HostThreads => _pool.Threads;
+    public int HostThreads => Threads;
 
     /// <summary>When set, every forward call adds its time per stage to it (benchmarks; null reads no clock).</summary>
     public ForwardProfile? Profile { get; set; }

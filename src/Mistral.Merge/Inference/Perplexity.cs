@@ -7,9 +7,11 @@ public readonly record struct EvalWindow(int Begin, int End, int ScoreFrom)
 {
     public int Length => End - Begin;
     public int Scored => End - ScoreFrom;
-    /// <summary>Logit rows a scorer needs: from the row before the first scored token to the window's end (all of
-    /// them in the first window, stride + 1 after it), so the backend can skip the rest.</summary>
-    public int LogitRows => End - ScoreFrom + 1;
+    /// <summary>The position of the first logit row a scorer needs: the one before the first scored token.</summary>
+    public int FirstLogit => ScoreFrom - 1;
+    /// <summary>Logit rows a scorer needs: from <see cref="FirstLogit"/> to the window's end (all of them in the first
+    /// window, stride + 1 after it), so the backend can skip the rest.</summary>
+    public int LogitRows => End - FirstLogit;
 }
 
 public sealed record PerplexityResult(double Perplexity, double MeanNll, int Tokens, double Seconds)

@@ -16,7 +16,6 @@ internal sealed class WindowScorer : IParallelWork, IDisposable
     private float[] _logits = [];
     private int[] _ids = [];
     private EvalWindow _window;
-    private int _first; // the position of logits row 0
 
     public WindowScorer(int vocab, int maxRows, int threads)
     {
@@ -34,11 +33,11 @@ internal sealed class WindowScorer : IParallelWork, IDisposable
     public bool Score(float[] logits, int[] ids, EvalWindow window, ref double nll)
     {
         int rows = window.LogitRows;
-        _logits = logits; _ids = ids; _window = window; _first = window.End - rows;
+        _logits = logits; _ids = ids; _window = window;
         _pool.Run(this, rows);
         _logits = []; _ids = [];
         for (int r = 0; r < rows; r++) if (!_finite[r]) return false;
-        for (int t = window.ScoreFrom; t < window.End; t++) nll += _nll[t - 1 - _first];
+        for (int t = window.ScoreFrom; t < window.End; t++) nll += _nll[t - 1 - window.FirstLogit];
         return true;
     }
 
@@ -46,7 +45,7 @@ internal sealed class WindowScorer : IParallelWork, IDisposable
     {
         var row = _logits.AsSpan(index * _vocab, _vocab);
         bool finite = _finite[index] = FiniteScan.AllFinite(row);
-        int target = _first + index + 1;
+        int target = _window.FirstLogit + index + 1;
         if (finite && target >= _window.ScoreFrom && target < _window.End) _nll[index] = LogMath.Nll(row, _ids[target]);
     }
 
