@@ -67,9 +67,10 @@ public unsafe class GemmTests
 
     [Theory]
     [InlineData(DType.BF16, 5, 7, 3)]
-    [InlineData(DType.BF16, 300, 100, 300)]  // two token chunks (256 + 44), two K blocks, a partial row group
-    [InlineData(DType.F16, 40, 1030, 520)]    // weight blocks of 96 rows and a partial last block, three K blocks
-    [InlineData(DType.F32, 600, 13, 64)]     // three token chunks, one partial row group
+    [InlineData(DType.BF16, 300, 100, 300)]  // two token chunks, two K slices (the second not a multiple of 8), a partial micro-panel
+    [InlineData(DType.F16, 40, 1030, 520)]    // weight blocks of 64 rows and a partial last block, three K slices
+    [InlineData(DType.F32, 600, 13, 64)]     // three token chunks, one partial micro-panel
+    [InlineData(DType.BF16, 520, 2100, 512)]  // two chunks of whole groups, 33 blocks and a ragged one, 8 × 8 transposes
     public void GemmGivesEveryOutputAsOneFmaChainAtEveryVectorWidthAndThreadCount(DType type, int m, int n, int k)
     {
         var (bytes, w) = Weights(n, k, type, n * 7 + k);
@@ -91,30 +92,74 @@ public unsafe class GemmTests
     }
 
     [Theory]
-    [InlineData(16, 300, 700)]  // partial last panel, partial last K slice, on the pool (M·K ≥ 65536)
-    [InlineData(32, 64, 1100)]
-    [InlineData(16, 5, 40)]     // small: packed on the calling thread
-    public void PackingOnThePoolPlacesEveryElementWhereTheLayoutSays(int subWidth, int m, int k)
+    [InlineData(6, 300, 700)]   // partial last group, partial last K slice, on the pool (M·K ≥ 65536)
+    [InlineData(12, 64, 1100)]
+    [InlineData(6, 5, 40)]      // small: packed on the calling thread
+    public void PackingOnThePoolPlacesEveryElementWhereTheLayoutSays(int groupWidth, int m, int k)
     {
         var x = Activations(m * (k + 3), m + k);
         using var pool = new WorkerPool(3);
-        using var packed = new PackedInput(subWidth);
-        var before = Enumerable.Repeat(7f, (m + Gemm.PanelWidth) * k).ToArray();
-        fixed (float* pb = before) packed.Pack(pb, m + Gemm.PanelWidth, k, k, pool); // the reused buffer holds other values first
+        using var packed = new PackedInput(groupWidth);
+        var before = Enumerable.Repeat(7f, (m + 32) * k).ToArray();
+        fixed (float* pb = before) packed.Pack(pb, m + 32, k, k, pool); // the reused buffer holds other values first
         fixed (float* px = x)
         {
             packed.Pack(px, m, k, k + 3, pool); // row stride past K
-            int panels = (m + Gemm.PanelWidth - 1) / Gemm.PanelWidth;
-            for (int t = 0; t < panels * Gemm.PanelWidth; t++)
+            int groups = (m + groupWidth - 1) / groupWidth;
+            Assert.Equal(groups, packed.Groups);
+            for (int t = 0; t < groups * groupWidth; t++)
                 for (int c = 0; c < k; c++)
                 {
-                    int p = t / Gemm.PanelWidth, h = t % Gemm.PanelWidth / subWidth, j = t % subWidth;
+                    int g = t / groupWidth, j = t % groupWidth;
                     int k0 = c / Gemm.KBlock * Gemm.KBlock, kc = Math.Min(Gemm.KBlock, k - k0);
-                    long at = (long)k0 * panels * Gemm.PanelWidth + (long)p * kc * Gemm.PanelWidth + (long)h * kc * subWidth + (long)(c - k0) * subWidth + j;
+                    long at = (long)k0 * groups * groupWidth + (long)g * kc * groupWidth + (long)(c - k0) * groupWidth + j;
                     float expected = t < m ? x[t * (k + 3) + c] : 0f;
                     Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(packed.Data[at]), $"X[{t},{c}]");
                 }
         }
+    }
+
+    [Theory]
+    [InlineData(DType.BF16, 16, 16, 256)]  // the bf16 fast path (AVX2: widened in registers)
+    [InlineData(DType.BF16, 32, 32, 8)]
+    [InlineData(DType.BF16, 16, 11, 256)]  // a partial micro-panel: the generic path, rows past nr zero
+    [InlineData(DType.BF16, 16, 16, 44)]   // a K slice that is not a multiple of 8: scalar transpose
+    [InlineData(DType.F16, 32, 32, 256)]
+    [InlineData(DType.F32, 16, 5, 40)]
+    public void WeightPanelHoldsTheWidenedRowsTransposedAndZeroPastTheLastRow(DType type, int width, int nr, int kc)
+    {
+        const int n = 40, k = 300, r0 = 3, k0 = 8;
+        var (bytes, w) = Weights(n, k, type, width + nr + kc);
+        var panel = new float[kc * width];
+        var rows = new float[width * Gemm.KBlock];
+        Array.Fill(rows, 9f); // stale scratch
+        fixed (byte* pw = bytes) fixed (float* pp = panel) fixed (float* pr = rows)
+            WeightPanel.Pack(new WeightMatrix(pw, type, n, k), r0, nr, k0, kc, width, pr, pp);
+        for (int i = 0; i < kc; i++)
+            for (int j = 0; j < width; j++)
+            {
+                float expected = j < nr ? w[(r0 + j) * k + k0 + i] : 0f;
+                Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(panel[i * width + j]), $"panel[{i}][{j}]");
+            }
+    }
+
+    [Fact]
+    public void WeightPanelOfQ8_0BlocksHoldsTheDequantizedRows()
+    {
+        const int n = 20, k = 512, r0 = 2, nr = 16, k0 = 256, kc = 256;
+        var rng = new Random(3);
+        var values = Enumerable.Range(0, n * k).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var blocks = new byte[Mistral.Merge.Numerics.Quantization.Q8_0.ByteCount(n * k)];
+        Mistral.Merge.Numerics.Quantization.Q8_0.Quantize(values, blocks);
+        var dense = new float[n * k];
+        Mistral.Merge.Numerics.Quantization.Q8_0.Dequantize(blocks, dense);
+        var panel = new float[kc * 16];
+        var rows = new float[16 * Gemm.KBlock];
+        fixed (byte* pw = blocks) fixed (float* pp = panel) fixed (float* pr = rows)
+            WeightPanel.Pack(new WeightMatrix(pw, BlockQuant.Q8_0, n, k), r0, nr, k0, kc, 16, pr, pp);
+        for (int i = 0; i < kc; i++)
+            for (int j = 0; j < 16; j++)
+                Assert.Equal(dense[(r0 + j) * k + k0 + i], panel[i * 16 + j]);
     }
 
     [Fact]
@@ -122,7 +167,7 @@ public unsafe class GemmTests
     {
         using var pool = new WorkerPool(1);
         using var gemm = new Gemm(pool, 512);
-        using var packed = new PackedInput(16);
+        using var packed = new PackedInput(6);
         packed.Pack(new float[4 * 8], 4, 8);
         var w = new float[3 * 8];
         var y = new float[4 * 3];
@@ -131,7 +176,7 @@ public unsafe class GemmTests
             var weight = new WeightMatrix((byte*)pw, DType.F32, 3, 8);
             nint yAddress = (nint)py;
             var e = Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, weight, (float*)yAddress, 3));
-            Assert.Contains("16-token micro-panels", e.Message);
+            Assert.Contains("6-token groups", e.Message);
         }
     }
 

@@ -379,29 +379,24 @@ public unsafe class SimdWidthTests
     [Fact]
     public void PackedGemmMicroKernelsEqualTheScalarFormAtEveryWidth()
     {
-        const int lda = PackedGemmKernel.Lda, ld = Gemm.PanelWidth;
+        const int maxK = Gemm.KBlock;
         var rng = new Random(5);
-        var a = Enumerable.Range(0, 12 * lda).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        var b = Enumerable.Range(0, lda * ld).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        var start = Enumerable.Range(0, 12 * ld).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        foreach (int kc in new[] { 1, 2, 37, lda })
+        var a = Enumerable.Range(0, maxK * 12).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var b = Enumerable.Range(0, maxK * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var start = Enumerable.Range(0, 12 * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        foreach (int kc in new[] { 1, 2, 37, maxK })
             foreach (bool first in new[] { true, false })
                 foreach (int bits in new[] { 512, 256, 128 })
                 {
-                    int rows = PackedGemmKernel.RowsFor(bits), cols = PackedGemmKernel.ColsFor(bits);
+                    int mr = PackedGemmKernel.TokensFor(bits), nr = PackedGemmKernel.WeightsFor(bits);
                     var expected = (float[])start.Clone();
                     var actual = (float[])start.Clone();
-                    // The kernel reads contiguous micro-panels [kc][cols]: tokens h..h+cols of the [kc][32] panel.
-                    var micro = new float[kc * ld];
-                    for (int h = 0; h < ld; h += cols)
-                        for (int p = 0; p < kc; p++)
-                            for (int j = 0; j < cols; j++) micro[h * kc + p * cols + j] = b[p * ld + j + h];
-                    fixed (float* pa = a) fixed (float* pb = b) fixed (float* pm = micro) fixed (float* pe = expected) fixed (float* pv = actual)
+                    fixed (float* pa = a) fixed (float* pb = b) fixed (float* pe = expected) fixed (float* pv = actual)
                     {
-                        PackedGemmKernel.Scalar(pa, pb, kc, pe, first, rows, ld);
-                        for (int h = 0; h < ld; h += cols) PackedGemmKernel.Run(bits, pa, pm + h * kc, kc, pv + h, first);
+                        PackedGemmKernel.Scalar(pa, pb, kc, pe, first, mr, nr);
+                        PackedGemmKernel.Run(bits, pa, pb, kc, pv, first);
                     }
-                    AssertSameBits(expected, actual, $"{rows}×{cols} micro-kernel at {bits} bits, kc={kc}, first={first}");
+                    AssertSameBits(expected, actual, $"{mr}×{nr} micro-kernel at {bits} bits, kc={kc}, first={first}");
                 }
     }
 }
