@@ -7,7 +7,7 @@ namespace Mistral.Merge.Moe;
 /// The Mixtral sparse MoE block as MoE surgery evaluates it: every expert's output on every token (dense, so that
 /// subsets of experts can be compared without re-running them), then the routed combination for a subset. The steps
 /// are the forward pass's own: <see cref="Routing"/>, <see cref="Ops.SiluMul(Span{float}, ReadOnlySpan{float})"/>,
-/// <see cref="Ops.AddScaled(Span{float}, ReadOnlySpan{float}, float)"/>, and the GEMM tile of <see cref="GemmKernel"/>
+/// <see cref="Ops.AddScaled(Span{float}, ReadOnlySpan{float}, float)"/>, and the GEMM micro-kernel of <see cref="PackedGemmKernel"/>
 /// (via <see cref="SimilarityGemm"/>, on float32 weights). Only the orchestration differs from
 /// <see cref="CpuBackend"/>'s sparse block (tokens gathered per expert): its accumulation order (chosen experts by
 /// descending weight) is part of the surgery's exact results.

@@ -14,17 +14,19 @@ public enum OperandLayout
 
 /// <summary>
 /// <c>C[n, m] += Σ_p A(i, p) · B(j, p)</c> in float32, each operand in either <see cref="OperandLayout"/>.
-/// A packed GEMM: both operands are copied once into zero-padded panels, A as [n/8][k][8] and B as
-/// [m/32][k][32] (so the w2 columns need no separate transpose), then the <see cref="WorkerPool"/>'s threads
-/// take 128×256 blocks of C. Inside a block the 8×32 register tile of <see cref="GemmKernel"/> (one
-/// broadcast and two FMAs per A element) runs over k chunks of 256, the B chunk staying in L1 and the A chunks and the block's
-/// accumulators in L2; each block is added to C once. Every product is a float32 sum over k in increasing
-/// order, so results do not depend on the thread count.
+/// A packed GEMM on the forward pass's micro-kernel (<see cref="PackedGemmKernel"/>, MR × NR = 6 × 16 on AVX2 and
+/// NEON, 12 × 32 on AVX-512): both operands are copied once into zero-padded panels, A as [n/MR][k][MR] (the
+/// broadcast side) and B as [m/NR][k][NR] (the vector side; so the w2 columns need no separate transpose), then the
+/// <see cref="WorkerPool"/>'s threads take 120×256 blocks of C. Inside a block the kernel runs over k chunks of 256,
+/// each B micro-panel chunk staying in L1 while the A chunks stream past it from L2, the block's accumulators in L2;
+/// each block is added to C once. Every product is a float32 FMA chain over k in increasing order from zero, so
+/// results do not depend on the thread count or the vector width.
 /// </summary>
 public static unsafe class SimilarityGemm
 {
-    public const int TileRows = GemmKernel.Rows, TileCols = GemmKernel.Cols;
-    private const int BlockRows = 128, BlockCols = 256, KChunk = 256;
+    private static readonly int Bits = PackedGemmKernel.NativeBits;
+    private static readonly int TileRows = PackedGemmKernel.TokensFor(Bits), TileCols = PackedGemmKernel.WeightsFor(Bits);
+    private const int BlockRows = 120, BlockCols = 256, KChunk = 256; // 120: a multiple of every MR (6, 12)
 
     /// <summary>Below this many rows on either side packing costs more than it saves (each packed element is used n or m times).</summary>
     public const int PackingMinRows = 64;
@@ -73,7 +75,7 @@ public static unsafe class SimilarityGemm
         }
     }
 
-    /// <summary>The packed product; with <paramref name="upperOnly"/> only the 128×256 blocks of C that reach its upper triangle.</summary>
+    /// <summary>The packed product; with <paramref name="upperOnly"/> only the 120×256 blocks of C that reach its upper triangle.</summary>
     private static void MultiplyAdd(ReadOnlySpan<float> a, OperandLayout aLayout, ReadOnlySpan<float> b, OperandLayout bLayout,
                                     Span<float> c, int n, int m, int k, int maxThreads, Workspace? workspace, bool upperOnly)
     {
@@ -198,12 +200,12 @@ public static unsafe class SimilarityGemm
         }
     }
 
-    /// <summary>The 128×256 block (rb, cb) of C: accumulate over all k into <paramref name="acc"/>, then add to C.</summary>
+    /// <summary>The 120×256 block (rb, cb) of C: accumulate over all k into <paramref name="acc"/>, then add to C.</summary>
     private static void Block(float* ap, float* bp, float* c, int n, int m, int k, int rb, int cb, float* acc)
     {
         int r0 = rb * BlockRows, rows = Math.Min(BlockRows, n - r0), g0 = r0 / TileRows, gs = (rows + TileRows - 1) / TileRows;
         int c0 = cb * BlockCols, cols = Math.Min(BlockCols, m - c0), p0 = c0 / TileCols, ps = (cols + TileCols - 1) / TileCols;
-        const int tile = TileRows * TileCols;
+        int tile = TileRows * TileCols;
         for (int k0 = 0; k0 < k; k0 += KChunk)
         {
             int kc = Math.Min(KChunk, k - k0);
@@ -211,7 +213,7 @@ public static unsafe class SimilarityGemm
             {
                 float* bpanel = bp + ((long)(p0 + p) * k + k0) * TileCols;
                 for (int g = 0; g < gs; g++)
-                    GemmKernel.Tile8x32(ap + ((long)(g0 + g) * k + k0) * TileRows, rowStride: 1, stepStride: TileRows, bpanel, kc, acc + (g * ps + p) * tile, k0 == 0);
+                    PackedGemmKernel.Run(Bits, ap + ((long)(g0 + g) * k + k0) * TileRows, bpanel, kc, acc + (g * ps + p) * tile, k0 == 0);
             }
         }
         for (int g = 0; g < gs; g++)

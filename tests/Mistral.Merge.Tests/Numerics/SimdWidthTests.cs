@@ -340,43 +340,6 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
-    public void GemmMicroKernelVectorFormsEqualTheScalarForm()
-    {
-        const int kc = 37, ld = 41;
-        var rng = new Random(3);
-        var a = Enumerable.Range(0, 8 * ld).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        var packedA = new float[kc * 8];
-        for (int p = 0; p < kc; p++) for (int r = 0; r < 8; r++) packedA[p * 8 + r] = a[r * ld + p];
-        var b = Enumerable.Range(0, kc * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        var start = Enumerable.Range(0, 256).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        foreach (bool first in new[] { true, false })
-        {
-            var expected = (float[])start.Clone();
-            fixed (float* pa = a) fixed (float* pb = b) fixed (float* pe = expected) GemmKernel.Scalar(pa, ld, 1, pb, kc, pe, first);
-            foreach (var (rowStride, stepStride, src) in new[] { (ld, 1, a), (1, 8, packedA) })
-            {
-                var v512 = (float[])start.Clone();
-                var v256 = (float[])start.Clone();
-                var v128 = (float[])start.Clone();
-                var any = (float[])start.Clone();
-                fixed (float* pa = src) fixed (float* pb = b)
-                fixed (float* p5 = v512) fixed (float* p2 = v256) fixed (float* p1 = v128) fixed (float* pn = any)
-                {
-                    GemmKernel.Tile512(pa, rowStride, stepStride, pb, kc, p5, first);
-                    for (int r = 0; r < GemmKernel.Rows; r += 4)
-                        for (int j = 0; j < GemmKernel.Cols; j += 16) GemmKernel.Tile256(pa + r * rowStride, rowStride, stepStride, pb + j, kc, p2 + r * GemmKernel.Cols + j, first);
-                    for (int j = 0; j < GemmKernel.Cols; j += 8) GemmKernel.Tile128(pa, rowStride, stepStride, pb + j, kc, p1 + j, first);
-                    GemmKernel.Tile8x32(pa, rowStride, stepStride, pb, kc, pn, first);
-                }
-                AssertSameBits(expected, v512, $"Vector512 tile (strides {rowStride}/{stepStride})");
-                AssertSameBits(expected, v256, $"Vector256 tile (strides {rowStride}/{stepStride})");
-                AssertSameBits(expected, v128, $"Vector128 tile (strides {rowStride}/{stepStride})");
-                AssertSameBits(expected, any, $"dispatched tile (strides {rowStride}/{stepStride})");
-            }
-        }
-    }
-
-    [Fact]
     public void PackedGemmMicroKernelsEqualTheScalarFormAtEveryWidth()
     {
         const int maxK = Gemm.KBlock;
