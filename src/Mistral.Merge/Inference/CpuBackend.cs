@@ -289,14 +289,15 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
 
     /// <summary>
     /// Projections of one x (q/k/v, gate/up) into their own y: per token one GEMV group (x prepared once, one pool
-    /// run for all rows; the same bits as one GEMV each), or x packed once into the GEMM's panels for all of them.
+    /// run for all rows; the same bits as one GEMV each), or x packed once into the GEMM's groups and all of them in
+    /// one GEMM run.
     /// </summary>
     private void Linear(float* x, int rows, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys)
     {
         if (rows > GemvRows)
         {
             _packed.Pack(x, rows, ws[0].Cols, ws[0].Cols, _pool);
-            for (int j = 0; j < ws.Length; j++) _gemm.Multiply(_packed, ws[j], (float*)ys[j], ws[j].Rows);
+            _gemm.Multiply(_packed, ws, ys);
             return;
         }
         Span<nint> yi = stackalloc nint[ws.Length];

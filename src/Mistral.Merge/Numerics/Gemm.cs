@@ -27,11 +27,16 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     private readonly float*[] _panel;   // per worker: their micro-panel [KBlock][NR]
     private readonly float*[] _tiles;   // per worker: the item's tiles [block rows / NR][groups][MR][NR]
 
-    // The current call (set by Multiply, read by Execute).
+    /// <summary>The most matrices one <see cref="Multiply(PackedInput, ReadOnlySpan{WeightMatrix}, ReadOnlySpan{nint})"/> takes.</summary>
+    public const int MaxGroup = 3;
+
+    // The current call (set by Multiply, read by Execute): per matrix its weights, output, row stride, block rows and
+    // first item.
     private PackedInput? _x;
-    private WeightMatrix _w;
-    private float* _y;
-    private int _ldy, _blockRows, _chunks, _chunkGroups;
+    private readonly WeightMatrix[] _w = new WeightMatrix[MaxGroup];
+    private readonly nint[] _y = new nint[MaxGroup];
+    private readonly int[] _ldy = new int[MaxGroup], _blockRows = new int[MaxGroup], _firstItem = new int[MaxGroup + 1];
+    private int _count, _chunks, _chunkGroups;
 
     public Gemm(WorkerPool pool) : this(pool, PackedGemmKernel.NativeBits) { }
 
@@ -58,19 +63,50 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     /// <summary>Y (row stride <paramref name="ldy"/> floats) = packed X · Wᵀ; X.K must equal W.Cols.</summary>
     public void Multiply(PackedInput x, WeightMatrix w, float* y, int ldy)
     {
-        if (x.K != w.Cols) throw new ArgumentException($"GEMM inner dimensions differ: X has {x.K} columns, W has {w.Cols}");
-        if (x.GroupWidth != _mr) throw new ArgumentException($"X is packed in {x.GroupWidth}-token groups, this GEMM's kernel takes {_mr}");
         if (ldy < w.Rows) throw new ArgumentException("ldy < N");
-        _x = x; _w = w; _y = y; _ldy = ldy;
-        // Token chunks of equal size; then weight blocks halved (64 → 32 → 16 rows) until every thread has about 8
-        // items, so small N (k/v_proj) still keeps all threads busy with balanced work.
+        Start(x, 1);
+        Add(0, w, y, ldy);
+        Finish();
+    }
+
+    /// <summary>
+    /// Y_i = packed X · W_iᵀ (row stride W_i.Rows) for up to <see cref="MaxGroup"/> matrices that read the same X
+    /// (q/k/v, gate/up): the items of all of them go out in one pool run, so one wait at the end instead of one per
+    /// matrix, and the small ones fill the others' tails. Each Y_i gets the bits the single-matrix call gives it.
+    /// </summary>
+    public void Multiply(PackedInput x, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys)
+    {
+        if (ws.Length == 0 || ws.Length > MaxGroup || ys.Length != ws.Length) throw new ArgumentException($"a GEMM group has 1..{MaxGroup} matrices, one output each");
+        Start(x, ws.Length);
+        for (int i = 0; i < ws.Length; i++) Add(i, ws[i], (float*)ys[i], ws[i].Rows);
+        Finish();
+    }
+
+    private void Start(PackedInput x, int count)
+    {
+        if (x.GroupWidth != _mr) throw new ArgumentException($"X is packed in {x.GroupWidth}-token groups, this GEMM's kernel takes {_mr}");
+        _x = x; _count = count; _firstItem[0] = 0;
+        // Token chunks of equal size.
         _chunks = (x.Groups + _maxChunkGroups - 1) / _maxChunkGroups;
         _chunkGroups = (x.Groups + _chunks - 1) / _chunks;
-        _blockRows = MaxBlockRows;
-        while (_blockRows > _nr && (w.Rows + _blockRows - 1) / _blockRows * _chunks < 8 * _pool.Threads) _blockRows /= 2;
-        int blocks = (w.Rows + _blockRows - 1) / _blockRows;
-        _pool.Run(this, blocks * _chunks);
-        _x = null;
+    }
+
+    private void Add(int i, WeightMatrix w, float* y, int ldy)
+    {
+        if (_x!.K != w.Cols) throw new ArgumentException($"GEMM inner dimensions differ: X has {_x.K} columns, W has {w.Cols}");
+        _w[i] = w; _y[i] = (nint)y; _ldy[i] = ldy;
+        // Weight blocks halved (64 → 32 → 16 rows) until every thread has about 8 items of this matrix, so small N
+        // (k/v_proj) still keeps all threads busy with balanced work.
+        int blockRows = MaxBlockRows;
+        while (blockRows > _nr && (w.Rows + blockRows - 1) / blockRows * _chunks < 8 * _pool.Threads) blockRows /= 2;
+        _blockRows[i] = blockRows;
+        _firstItem[i + 1] = _firstItem[i] + (w.Rows + blockRows - 1) / blockRows * _chunks;
+    }
+
+    private void Finish()
+    {
+        try { _pool.Run(this, _firstItem[_count]); }
+        finally { _x = null; }
     }
 
     /// <summary>Convenience overload for tests: packs <paramref name="x"/> [m, k] and multiplies.</summary>
@@ -83,9 +119,17 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
 
     void IParallelWork.Execute(int item, int worker)
     {
+        int m = 0;
+        while (item >= _firstItem[m + 1]) m++;
+        Execute(_w[m], (float*)_y[m], _ldy[m], _blockRows[m], item - _firstItem[m], worker);
+    }
+
+    /// <summary>Item <paramref name="item"/> of one matrix: a block of its rows × a token chunk.</summary>
+    private void Execute(WeightMatrix w, float* y, int ldy, int blockRows, int item, int worker)
+    {
         var x = _x!;
-        int n0 = item / _chunks * _blockRows;
-        int rows = Math.Min(_blockRows, _w.Rows - n0);
+        int n0 = item / _chunks * blockRows;
+        int rows = Math.Min(blockRows, w.Rows - n0);
         int g0 = item % _chunks * _chunkGroups;
         int groups = Math.Min(_chunkGroups, x.Groups - g0);
         int tile = _mr * _nr;
@@ -95,12 +139,12 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
             int kc = Math.Min(KBlock, x.K - k0);
             for (int r0 = 0; r0 < rows; r0 += _nr)
             {
-                WeightPanel.Pack(_w, n0 + r0, Math.Min(_nr, rows - r0), k0, kc, _nr, _rows[worker], panel);
+                WeightPanel.Pack(w, n0 + r0, Math.Min(_nr, rows - r0), k0, kc, _nr, _rows[worker], panel);
                 // The next micro-panel's weights are fetched a few cache lines after each kernel call, so that its
                 // packing does not wait on memory.
                 int pr = r0 + _nr, pk = k0;
                 if (pr >= rows) { pr = 0; pk = k0 + KBlock; }
-                var next = pk < x.K ? new WeightPrefetch(_w, n0 + pr, Math.Min(_nr, rows - pr), pk, Math.Min(KBlock, x.K - pk), groups) : default;
+                var next = pk < x.K ? new WeightPrefetch(w, n0 + pr, Math.Min(_nr, rows - pr), pk, Math.Min(KBlock, x.K - pk), groups) : default;
                 float* t = tiles + r0 / _nr * groups * tile;
                 for (int g = 0; g < groups; g++)
                 {
@@ -118,7 +162,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
             {
                 int m0 = (g0 + g) * _mr, mEnd = Math.Min(_mr, x.M - m0);
                 for (int j = 0; j < mEnd; j++)
-                    new ReadOnlySpan<float>(t + g * tile + j * _nr, nr).CopyTo(new Span<float>(_y + (long)(m0 + j) * _ldy + n0 + r0, nr));
+                    new ReadOnlySpan<float>(t + g * tile + j * _nr, nr).CopyTo(new Span<float>(y + (long)(m0 + j) * ldy + n0 + r0, nr));
             }
         }
     }

@@ -163,6 +163,34 @@ public unsafe class GemmTests
     }
 
     [Fact]
+    public void GroupedGemmGivesEachMatrixTheBitsOfItsOwnMultiply()
+    {
+        const int m = 70, k = 520;
+        var (b0, _) = Weights(300, k, DType.BF16, 1);
+        var (b1, _) = Weights(40, k, DType.F16, 2);   // small: blocks halved, a partial micro-panel
+        var (b2, _) = Weights(96, k, DType.F32, 3);
+        var x = Activations(m * k, 4);
+        using var pool = new WorkerPool(3);
+        using var gemm = new Gemm(pool);
+        using var packed = new PackedInput();
+        packed.Pack(x, m, k);
+        fixed (byte* p0 = b0) fixed (byte* p1 = b1) fixed (byte* p2 = b2)
+        {
+            var ws = new[] { new WeightMatrix(p0, DType.BF16, 300, k), new WeightMatrix(p1, DType.F16, 40, k), new WeightMatrix(p2, DType.F32, 96, k) };
+            var single = ws.Select(w => new float[m * w.Rows]).ToArray();
+            var grouped = ws.Select(w => new float[m * w.Rows]).ToArray();
+            for (int i = 0; i < ws.Length; i++)
+                fixed (float* py = single[i]) gemm.Multiply(packed, ws[i], py, ws[i].Rows);
+            fixed (float* g0 = grouped[0]) fixed (float* g1 = grouped[1]) fixed (float* g2 = grouped[2])
+                gemm.Multiply(packed, ws, new[] { (nint)g0, (nint)g1, (nint)g2 });
+            for (int i = 0; i < ws.Length; i++)
+                Assert.True(single[i].AsSpan().SequenceEqual(grouped[i]), $"matrix {i}");
+            Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, ReadOnlySpan<WeightMatrix>.Empty, ReadOnlySpan<nint>.Empty));
+            Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, new[] { ws[0], ws[1], ws[2], ws[0] }, new nint[4]));
+        }
+    }
+
+    [Fact]
     public void GemmRejectsActivationsPackedForAnotherMicroKernelWidth()
     {
         using var pool = new WorkerPool(1);
