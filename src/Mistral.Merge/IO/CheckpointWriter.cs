@@ -374,7 +374,10 @@ public sealed class CheckpointWriter : IDisposable
         try
         {
             // Created fresh (not copied), so read-only sources (shared fixtures) give ordinary writable outputs.
-            var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.None);
+            // FileShare.Read, not None: on Unix .NET takes flock(LOCK_EX) for None, and a child process forked at
+            // that moment (any Process.Start in the same process) keeps the lock until its exec, after our close —
+            // a read of the file right after then failed as "being used by another process" (a flaky test run).
+            var handle = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.Read, FileOptions.None);
             try
             {
                 FaultInjection.Check("write", path);
