@@ -26,6 +26,39 @@ public sealed class LayerWeights
     public WeightMatrix[] ExpertGate { get; init; } = [];
     public WeightMatrix[] ExpertUp { get; init; } = [];
     public WeightMatrix[] ExpertDown { get; init; } = [];
+
+    /// <summary>
+    /// One layer's weights with the shapes <paramref name="shape"/> implies, read through a model format's lookups
+    /// (safetensors folder or GGUF file), each called with the architecture's per-layer HF name of the tensor:
+    /// <paramref name="matrix"/>(name, rows, cols), <paramref name="vector"/>(name, n) and
+    /// <paramref name="experts"/>(expert name template, rows, cols) for all experts of an MoE layer. The tensors
+    /// are looked up in this order, so the first missing or misshapen one is the one reported.
+    /// </summary>
+    public static LayerWeights Read(TransformerShape shape, Func<string, int, int, WeightMatrix> matrix, Func<string, int, float[]> vector,
+        Func<string, int, int, WeightMatrix[]> experts)
+    {
+        var a = shape.Architecture;
+        float[]? Bias(string? name, int n) => name == null ? null : vector(name, n);
+        return new LayerWeights
+        {
+            InputNorm = vector(a.InputNorm, shape.Hidden),
+            PostAttentionNorm = vector(a.PostAttentionNorm, shape.Hidden),
+            Q = matrix(a.Q, shape.QDim, shape.Hidden),
+            K = matrix(a.K, shape.KvDim, shape.Hidden),
+            V = matrix(a.V, shape.KvDim, shape.Hidden),
+            O = matrix(a.O, shape.Hidden, shape.QDim),
+            QBias = Bias(a.QBias, shape.QDim),
+            KBias = Bias(a.KBias, shape.KvDim),
+            VBias = Bias(a.VBias, shape.KvDim),
+            Gate = shape.IsMoe ? null : matrix(a.Gate!, shape.Intermediate, shape.Hidden),
+            Up = shape.IsMoe ? null : matrix(a.Up!, shape.Intermediate, shape.Hidden),
+            Down = shape.IsMoe ? null : matrix(a.Down!, shape.Hidden, shape.Intermediate),
+            Router = shape.IsMoe ? matrix(a.Router!, shape.Experts, shape.Hidden) : null,
+            ExpertGate = shape.IsMoe ? experts(a.ExpertGate!, shape.Intermediate, shape.Hidden) : [],
+            ExpertDown = shape.IsMoe ? experts(a.ExpertDown!, shape.Hidden, shape.Intermediate) : [],
+            ExpertUp = shape.IsMoe ? experts(a.ExpertUp!, shape.Intermediate, shape.Hidden) : [],
+        };
+    }
 }
 
 /// <summary>Shape and hyper-parameters of a decoder-only transformer, checked against config.json.</summary>
@@ -189,33 +222,8 @@ public sealed unsafe class TransformerModel : IDisposable
         for (int l = 0; l < shape.Layers; l++)
         {
             string P(string s) => a.Layer(l, s);
-            float[]? Bias(string? s, int n) => s == null ? null : Vector(P(s), n);
-            var gates = new WeightMatrix[shape.Experts];
-            var ups = new WeightMatrix[shape.Experts];
-            var downs = new WeightMatrix[shape.Experts];
-            for (int e = 0; e < shape.Experts; e++)
-            {
-                gates[e] = Matrix(P(Architecture.Expert(a.ExpertGate!, e)), shape.Intermediate, shape.Hidden);
-                downs[e] = Matrix(P(Architecture.Expert(a.ExpertDown!, e)), shape.Hidden, shape.Intermediate);
-                ups[e] = Matrix(P(Architecture.Expert(a.ExpertUp!, e)), shape.Intermediate, shape.Hidden);
-            }
-            layers[l] = new LayerWeights
-            {
-                InputNorm = Vector(P(a.InputNorm), shape.Hidden),
-                PostAttentionNorm = Vector(P(a.PostAttentionNorm), shape.Hidden),
-                Q = Matrix(P(a.Q), shape.QDim, shape.Hidden),
-                K = Matrix(P(a.K), shape.KvDim, shape.Hidden),
-                V = Matrix(P(a.V), shape.KvDim, shape.Hidden),
-                O = Matrix(P(a.O), shape.Hidden, shape.QDim),
-                QBias = Bias(a.QBias, shape.QDim),
-                KBias = Bias(a.KBias, shape.KvDim),
-                VBias = Bias(a.VBias, shape.KvDim),
-                Gate = shape.IsMoe ? null : Matrix(P(a.Gate!), shape.Intermediate, shape.Hidden),
-                Up = shape.IsMoe ? null : Matrix(P(a.Up!), shape.Intermediate, shape.Hidden),
-                Down = shape.IsMoe ? null : Matrix(P(a.Down!), shape.Hidden, shape.Intermediate),
-                Router = shape.IsMoe ? Matrix(P(a.Router!), shape.Experts, shape.Hidden) : null,
-                ExpertGate = gates, ExpertUp = ups, ExpertDown = downs,
-            };
+            layers[l] = LayerWeights.Read(shape, (name, rows, cols) => Matrix(P(name), rows, cols), (name, n) => Vector(P(name), n),
+                (template, rows, cols) => [.. Enumerable.Range(0, shape.Experts).Select(e => Matrix(P(Architecture.Expert(template, e)), rows, cols))]);
         }
         var finalNorm = Vector(a.FinalNorm, shape.Hidden);
         WeightMatrix head;

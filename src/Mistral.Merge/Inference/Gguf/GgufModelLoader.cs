@@ -173,30 +173,19 @@ public static unsafe class GgufModelLoader
         var embed = Matrix(Architecture.GgufNames.TokenEmbd, shape.Vocab, shape.Hidden);
         bytes -= embed.ByteLength; // the embedding is a lookup, not streamed (as for safetensors models)
         var layers = new LayerWeights[shape.Layers];
+        // GGUF stacks each MoE projection's experts in one tensor (ffn_{gate,down,up}_exps = HF w1, w2, w3).
+        string Stacked(string template) => template == a.ExpertGate ? "w1" : template == a.ExpertDown ? "w2" : "w3";
         for (int l = 0; l < shape.Layers; l++)
         {
             string B(string hf) => Architecture.GgufNames.Block(l, names[hf]);
-            string E(string w) => Architecture.GgufNames.Block(l, Architecture.GgufNames.Experts(w));
-            float[]? Bias(string? s, int n) => s == null ? null : Vector(B(s), n);
-            layers[l] = new LayerWeights
-            {
-                InputNorm = Vector(B(a.InputNorm), shape.Hidden),
-                PostAttentionNorm = Vector(B(a.PostAttentionNorm), shape.Hidden),
-                Q = Unpermute(Matrix(B(a.Q), shape.QDim, shape.Hidden), shape.Heads),
-                K = Unpermute(Matrix(B(a.K), shape.KvDim, shape.Hidden), shape.KvHeads),
-                V = Matrix(B(a.V), shape.KvDim, shape.Hidden),
-                O = Matrix(B(a.O), shape.Hidden, shape.QDim),
-                QBias = Bias(a.QBias, shape.QDim),
-                KBias = Bias(a.KBias, shape.KvDim),
-                VBias = Bias(a.VBias, shape.KvDim),
-                Gate = shape.IsMoe ? null : Matrix(B(a.Gate!), shape.Intermediate, shape.Hidden),
-                Up = shape.IsMoe ? null : Matrix(B(a.Up!), shape.Intermediate, shape.Hidden),
-                Down = shape.IsMoe ? null : Matrix(B(a.Down!), shape.Hidden, shape.Intermediate),
-                Router = shape.IsMoe ? Matrix(B(a.Router!), shape.Experts, shape.Hidden) : null,
-                ExpertGate = shape.IsMoe ? Experts(E("w1"), shape.Intermediate, shape.Hidden) : [],
-                ExpertDown = shape.IsMoe ? Experts(E("w2"), shape.Hidden, shape.Intermediate) : [],
-                ExpertUp = shape.IsMoe ? Experts(E("w3"), shape.Intermediate, shape.Hidden) : [],
-            };
+            layers[l] = LayerWeights.Read(shape,
+                (hf, rows, cols) =>
+                {
+                    var m = Matrix(B(hf), rows, cols);
+                    return hf == a.Q ? Unpermute(m, shape.Heads) : hf == a.K ? Unpermute(m, shape.KvHeads) : m;
+                },
+                (hf, n) => Vector(B(hf), n),
+                (template, rows, cols) => Experts(Architecture.GgufNames.Block(l, Architecture.GgufNames.Experts(Stacked(template))), rows, cols));
         }
         var finalNorm = Vector(Architecture.GgufNames.OutputNorm, shape.Hidden);
         var head = shape.TiedEmbeddings ? embed : Matrix(Architecture.GgufNames.Output, shape.Vocab, shape.Hidden);
