@@ -7,8 +7,8 @@ namespace Mistral.Merge.Numerics;
 /// perplexity), structured like BLIS's sgemm. The activations are packed once into groups of MR tokens (6 on AVX2 and
 /// NEON, 12 on AVX-512), each a contiguous [kc][MR] per K slice (<see cref="PackedInput"/>). A work item is a block of
 /// up to 64 weight rows × a chunk of about 256 tokens; per K slice (256 columns) its worker widens and transposes
-/// the block micro-panel by micro-panel into [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows, 32 on AVX-512; 16 KB
-/// that stays in L1) and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> on it against every
+/// the block micro-panel by micro-panel into [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows, 32 on AVX-512; 16 KB,
+/// 32 KB on AVX-512, meant to stay in L1) and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> on it against every
 /// token group of the chunk, streamed from L2. The MR × NR accumulator tiles of the item are kept in a per-worker
 /// buffer across K slices (writing them into Y's rows, 16 KB apart, cost 8–10 %: a new page per row) and copied into
 /// Y once, each token's outputs one contiguous run. Items with the same weight block are adjacent, so the threads
