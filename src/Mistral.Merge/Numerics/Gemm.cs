@@ -36,7 +36,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     private readonly WeightMatrix[] _w = new WeightMatrix[MaxGroup];
     private readonly nint[] _y = new nint[MaxGroup];
     private readonly int[] _ldy = new int[MaxGroup], _blockRows = new int[MaxGroup], _firstItem = new int[MaxGroup + 1];
-    private int _count, _chunks, _chunkGroups;
+    private int _chunks, _chunkGroups;
 
     public Gemm(WorkerPool pool) : this(pool, PackedGemmKernel.NativeBits) { }
 
@@ -64,9 +64,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     public void Multiply(PackedInput x, WeightMatrix w, float* y, int ldy)
     {
         if (ldy < w.Rows) throw new ArgumentException("ldy < N");
-        Start(x, 1);
-        Add(0, w, y, ldy);
-        Finish();
+        Run(x, [w], [(nint)y], [ldy]);
     }
 
     /// <summary>
@@ -77,35 +75,32 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     public void Multiply(PackedInput x, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys)
     {
         if (ws.Length == 0 || ws.Length > MaxGroup || ys.Length != ws.Length) throw new ArgumentException($"a GEMM group has 1..{MaxGroup} matrices, one output each");
-        Start(x, ws.Length);
-        for (int i = 0; i < ws.Length; i++) Add(i, ws[i], (float*)ys[i], ws[i].Rows);
-        Finish();
+        Span<int> ldys = stackalloc int[ws.Length];
+        for (int i = 0; i < ws.Length; i++) ldys[i] = ws[i].Rows;
+        Run(x, ws, ys, ldys);
     }
 
-    private void Start(PackedInput x, int count)
+    /// <summary>Checks the operands, then sets up the call's items (per matrix: weight blocks × token chunks) and runs them.</summary>
+    private void Run(PackedInput x, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys, ReadOnlySpan<int> ldys)
     {
         if (x.GroupWidth != _mr) throw new ArgumentException($"X is packed in {x.GroupWidth}-token groups, this GEMM's kernel takes {_mr}");
-        _x = x; _count = count; _firstItem[0] = 0;
-        // Token chunks of equal size.
+        foreach (var w in ws)
+            if (x.K != w.Cols) throw new ArgumentException($"GEMM inner dimensions differ: X has {x.K} columns, W has {w.Cols}");
+        // Token chunks of equal size; then, per matrix, weight blocks halved (64 → 32 → 16 rows) until every thread
+        // has about 8 items of it, so small N (k/v_proj) still keeps all threads busy with balanced work.
         _chunks = (x.Groups + _maxChunkGroups - 1) / _maxChunkGroups;
         _chunkGroups = (x.Groups + _chunks - 1) / _chunks;
-    }
-
-    private void Add(int i, WeightMatrix w, float* y, int ldy)
-    {
-        if (_x!.K != w.Cols) throw new ArgumentException($"GEMM inner dimensions differ: X has {_x.K} columns, W has {w.Cols}");
-        _w[i] = w; _y[i] = (nint)y; _ldy[i] = ldy;
-        // Weight blocks halved (64 → 32 → 16 rows) until every thread has about 8 items of this matrix, so small N
-        // (k/v_proj) still keeps all threads busy with balanced work.
-        int blockRows = MaxBlockRows;
-        while (blockRows > _nr && (w.Rows + blockRows - 1) / blockRows * _chunks < 8 * _pool.Threads) blockRows /= 2;
-        _blockRows[i] = blockRows;
-        _firstItem[i + 1] = _firstItem[i] + (w.Rows + blockRows - 1) / blockRows * _chunks;
-    }
-
-    private void Finish()
-    {
-        try { _pool.Run(this, _firstItem[_count]); }
+        _firstItem[0] = 0;
+        for (int i = 0; i < ws.Length; i++)
+        {
+            var w = ws[i];
+            int blockRows = MaxBlockRows;
+            while (blockRows > _nr && (w.Rows + blockRows - 1) / blockRows * _chunks < 8 * _pool.Threads) blockRows /= 2;
+            _w[i] = w; _y[i] = ys[i]; _ldy[i] = ldys[i]; _blockRows[i] = blockRows;
+            _firstItem[i + 1] = _firstItem[i] + (w.Rows + blockRows - 1) / blockRows * _chunks;
+        }
+        _x = x;
+        try { _pool.Run(this, _firstItem[ws.Length]); }
         finally { _x = null; }
     }
 
