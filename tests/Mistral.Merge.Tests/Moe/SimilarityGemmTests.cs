@@ -30,7 +30,7 @@ public class SimilarityGemmTests
     [Theory]
     [InlineData(37, 53, 71, OperandLayout.RowMajor, OperandLayout.RowMajor)]
     [InlineData(37, 53, 71, OperandLayout.KMajor, OperandLayout.KMajor)]
-    [InlineData(130, 257, 64, OperandLayout.RowMajor, OperandLayout.KMajor)] // crosses the 128×256 C blocks
+    [InlineData(130, 257, 64, OperandLayout.RowMajor, OperandLayout.KMajor)] // crosses the 120×256 C blocks
     [InlineData(130, 257, 64, OperandLayout.KMajor, OperandLayout.RowMajor)]
     [InlineData(9, 33, 600, OperandLayout.KMajor, OperandLayout.KMajor)]     // several k chunks of 256
     public void EveryLayoutMatchesFloat64Reference(int n, int m, int k, OperandLayout la, OperandLayout lb)
@@ -80,7 +80,7 @@ public class SimilarityGemmTests
     [Theory]
     [InlineData(1, 5, OperandLayout.KMajor)]
     [InlineData(37, 71, OperandLayout.RowMajor)]
-    [InlineData(300, 64, OperandLayout.KMajor)]   // crosses the 128×256 C blocks on both sides of the diagonal
+    [InlineData(300, 64, OperandLayout.KMajor)]   // crosses the 120×256 C blocks on both sides of the diagonal
     [InlineData(530, 300, OperandLayout.KMajor)]  // several k chunks, a ragged last block
     [InlineData(257, 33, OperandLayout.RowMajor)]
     public void GramComputesTheUpperTriangleAndMirrorsItToTheFullProductsBits(int n, int k, OperandLayout layout)
