@@ -275,17 +275,8 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     /// <summary>Largest batch that uses one GEMV per token instead of the GEMM (which pads batches to 32).</summary>
     private const int GemvRows = 4;
 
-    /// <summary>y[rows, W.Rows] = x[rows, W.Cols] · Wᵀ (a batch is packed into the GEMM's panels first).</summary>
-    private void Linear(WeightMatrix w, float* x, float* y, int rows)
-    {
-        if (rows <= GemvRows)
-        {
-            for (int i = 0; i < rows; i++) _gemv.Multiply(w, x + (long)i * w.Cols, y + (long)i * w.Rows);
-            return;
-        }
-        _packed.Pack(x, rows, w.Cols, w.Cols, _pool);
-        _gemm.Multiply(_packed, w, y, w.Rows);
-    }
+    /// <summary>y[rows, W.Rows] = x[rows, W.Cols] · Wᵀ: a group of one (the GEMV and the GEMM give it the same bits as alone).</summary>
+    private void Linear(WeightMatrix w, float* x, float* y, int rows) => Linear(x, rows, [w], [(nint)y]);
 
     /// <summary>
     /// Projections of one x (q/k/v, gate/up) into their own y: per token one GEMV group (x prepared once, one pool
