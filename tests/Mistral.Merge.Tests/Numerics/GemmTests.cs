@@ -187,6 +187,13 @@ public unsafe class GemmTests
                 Assert.True(single[i].AsSpan().SequenceEqual(grouped[i]), $"matrix {i}");
             Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, ReadOnlySpan<WeightMatrix>.Empty, ReadOnlySpan<nint>.Empty));
             Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, new[] { ws[0], ws[1], ws[2], ws[0] }, new nint[4]));
+            // A matrix of another width anywhere in the group is refused before anything runs; the GEMM stays usable.
+            var narrow = new WeightMatrix(p2, DType.F32, 8, k - 8);
+            var e = Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, new[] { ws[0], narrow }, new nint[2]));
+            Assert.Equal($"GEMM inner dimensions differ: X has {k} columns, W has {k - 8}", e.Message);
+            var again = new float[m * ws[0].Rows];
+            fixed (float* py = again) gemm.Multiply(packed, ws[0], py, ws[0].Rows);
+            Assert.True(single[0].AsSpan().SequenceEqual(again));
         }
     }
 
