@@ -43,7 +43,7 @@ public static unsafe class InferenceBenchmark
             using (var model = TransformerModel.Load(dir))
             {
                 double stream = StreamBaseline(model, threads);
-                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB, {threads} threads): {stream:0.0} GB/s");
+                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in 64-row jobs on the pool, {threads} threads): {stream:0.0} GB/s");
                 Measure("7B-shaped bf16, " + layers + " layers", model, threads, decodeOnly ? 0 : prefill, decode, peak, stream);
                 if (!decodeOnly) GemmOnly(threads, peak);
             }
@@ -53,7 +53,7 @@ public static unsafe class InferenceBenchmark
             {
                 Console.WriteLine($"quantized to q8_0 at load in {swq.Elapsed.TotalSeconds:0.0} s ({model.WeightBytes / 1e9:0.00} GB of projections)");
                 double stream = StreamBaseline(model, threads);
-                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB, {threads} threads): {stream:0.0} GB/s");
+                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in 64-row jobs on the pool, {threads} threads): {stream:0.0} GB/s");
                 Measure("7B-shaped q8_0, " + layers + " layers", model, threads, 0, decode, peak, stream);
                 using var bf16 = TransformerModel.Load(dir);
                 GemvOnly(bf16.Layers[0].Gate!.Value, model.Layers[0].Gate!.Value, threads);
@@ -136,6 +136,7 @@ public static unsafe class InferenceBenchmark
     {
         using var pool = new WorkerPool(threads);
         using var gemv = new Gemv(pool);
+        var reader = new WeightRead(pool);
         var rng = new Random(3);
         var x = new float[bf16.Cols];
         for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble() - 0.5f;
@@ -147,7 +148,7 @@ public static unsafe class InferenceBenchmark
             {
                 var w = k < 2 ? bf16 : q8;
                 var sw = Stopwatch.StartNew();
-                if (k % 2 == 0) pool.Run(threads, (t, _) => ReadSum(w, t, threads));
+                if (k % 2 == 0) reader.Read(w);
                 else gemv.Multiply(w, x, y);
                 best[k] = Math.Min(best[k], sw.Elapsed.TotalSeconds);
             }
@@ -159,41 +160,20 @@ public static unsafe class InferenceBenchmark
         }
     }
 
-    private static void ReadSum(WeightMatrix m, int t, int threads)
-    {
-        long n = m.ByteLength / 32, lo = n * t / threads, hi = n * (t + 1) / threads;
-        var p = m.Data;
-        Vector256<uint> a = default, b = default;
-        long i = lo;
-        for (; i + 2 <= hi; i += 2) { a += Vector256.Load((uint*)(p + i * 32)); b += Vector256.Load((uint*)(p + i * 32 + 32)); }
-        if ((a + b) == Vector256.Create(0xDEADBEEFu)) Console.Write("");
-    }
-
-    /// <summary>GB/s of a vectorized read of every layer matrix and the head (as uints), split over threads (each in 64-byte steps).</summary>
+    /// <summary>GB/s of a vectorized read of every layer matrix and the head, dealt out on the pool as the GEMV deals its rows (<see cref="WeightRead"/>); best of 3.</summary>
     private static double StreamBaseline(TransformerModel model, int threads)
     {
         var mats = new List<WeightMatrix>();
         foreach (var l in model.Layers) mats.AddRange([l.Q, l.K, l.V, l.O, l.Gate!.Value, l.Up!.Value, l.Down!.Value]);
         mats.Add(model.LmHead);
+        using var pool = new WorkerPool(threads);
+        var read = new WeightRead(pool);
         double best = 0;
         for (int rep = 0; rep < 3; rep++)
         {
             var sw = Stopwatch.StartNew();
             long bytes = 0;
-            foreach (var m in mats)
-            {
-                long n = m.ByteLength / 64;
-                var p = m.Data;
-                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-                {
-                    long lo = n * t / threads, hi = n * (t + 1) / threads;
-                    // two 256-bit loads per 64 bytes: Vector512 is emulated (slow) on AVX2-only machines
-                    Vector256<uint> a = default, b = default;
-                    for (long i = lo; i < hi; i++) { a += Vector256.Load((uint*)(p + i * 64)); b += Vector256.Load((uint*)(p + i * 64 + 32)); }
-                    if ((a + b) == Vector256.Create(0xDEADBEEFu)) Console.Write("");
-                });
-                bytes += m.ByteLength;
-            }
+            foreach (var m in mats) { read.Read(m); bytes += m.ByteLength; }
             best = Math.Max(best, bytes / sw.Elapsed.TotalSeconds / 1e9);
         }
         return best;
