@@ -241,8 +241,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
                     }
             if (rows == 0) continue;
 
-            Linear(w.ExpertGate[e], x: _xe, y: _gate, rows);
-            Linear(w.ExpertUp[e], x: _xe, y: _up, rows);
+            Linear(x: _xe, rows, [w.ExpertGate[e], w.ExpertUp[e]], [(nint)_gate, (nint)_up]);
             _steps.SiluMul(_gate, _up, (long)rows * inter);
             Linear(w.ExpertDown[e], x: _gate, y: _ye, rows);
 
