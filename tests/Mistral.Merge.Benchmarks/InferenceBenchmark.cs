@@ -45,7 +45,7 @@ public static unsafe class InferenceBenchmark
                 double stream = StreamBaseline(model, threads);
                 Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in 64-row jobs on the pool, {threads} threads): {stream:0.0} GB/s");
                 Measure("7B-shaped bf16, " + layers + " layers", model, threads, decodeOnly ? 0 : prefill, decode, peak, stream);
-                if (!decodeOnly) GemmOnly(threads, peak);
+                if (!decodeOnly) GemmOnly(threads, peak = RemeasuredPeak(peak, threads));
             }
             // --weights q8_0: the same model quantized at load; its read baseline is over the Q8_0 bytes.
             var swq = Stopwatch.StartNew();
@@ -59,7 +59,7 @@ public static unsafe class InferenceBenchmark
                 GemvOnly(bf16.Layers[0].Gate!.Value, model.Layers[0].Gate!.Value, threads);
             }
             // issue 13's table: bf16 and q8_0 at 128/512 tokens, and llama-bench on our GGUF exports (with --llama-bench)
-            InferenceSideBySide.Run(dir, threads, peak, llamaBench, Arg(args, "--reps", 3), Arg(args, "--rounds", 1));
+            InferenceSideBySide.Run(dir, threads, peak = RemeasuredPeak(peak, threads), llamaBench, Arg(args, "--reps", 3), Arg(args, "--rounds", 1));
             var stories = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/fixtures/stories260k"));
             if (Directory.Exists(stories))
                 using (var model = TransformerModel.Load(stories)) Measure("stories260k (f32)", model, threads, 256, 256, peak, 0);
@@ -123,6 +123,18 @@ public static unsafe class InferenceBenchmark
         backend.Profile = null;
         Console.WriteLine($"[{label}] decode stages, ms per token: " + string.Join(", ", ForwardProfile.Stages.Select(st => $"{st.ToString().ToLowerInvariant()} {profile[st].TotalMilliseconds / decode:0.00}"))
             + $"; outside the stages {(wall - profile.Total.TotalSeconds) * 1e3 / decode:0.00}; total {wall * 1e3 / decode:0.00}");
+    }
+
+    /// <summary>
+    /// The FMA peak measured again before a section that reports a fraction of it, the best so far kept: on a shared
+    /// machine one measurement can land in a slow minute (121 against 185–200 GFLOP/s once), which made every
+    /// fraction after it read above 100 %.
+    /// </summary>
+    private static double RemeasuredPeak(double peak, int threads)
+    {
+        double now = MachinePeak.FmaGflops(threads);
+        Console.WriteLine($"machine FMA peak measured again: {now:0.0} GFLOP/s; the best so far, {Math.Max(peak, now):0.0}, is the peak from here on");
+        return Math.Max(peak, now);
     }
 
     /// <summary>The prefill projections alone: the packed GEMM on the 7B shapes at 128 and 512 tokens (<see cref="GemmBenchmark"/>).</summary>
