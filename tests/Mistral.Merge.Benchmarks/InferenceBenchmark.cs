@@ -11,7 +11,7 @@ namespace Mistral.Merge.Benchmarks;
 /// Forward-pass speed on a 7B-shaped synthesized bf16 model (4 layers by default) and on stories260k:
 /// prefill tokens/s with the GFLOP/s of the projections, decode tokens/s with the weight-streaming
 /// GB/s. Baselines measured in the same run: the machine's FMA peak (<see cref="MachinePeak"/>) and
-/// the read bandwidth of a plain vectorized sum over the same weights.
+/// the read bandwidth of a plain vectorized sum over the same weights (<see cref="WeightRead"/>).
 /// </summary>
 public static unsafe class InferenceBenchmark
 {
