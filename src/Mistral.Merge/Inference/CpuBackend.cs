@@ -112,8 +112,10 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         Probe(p0, m, -1, "the token embedding");
 
         // 2. the decoder layers, each: x += attention(norm(x)); x += mlp(norm(x)). In the last layer only the rows
-        //    whose logits are asked for (the chunk's last `outputs`) go past the keys and values, as llama.cpp does:
-        //    one row for last-token logits, none for a chunk before the last; each row's result is the same.
+        //    whose logits are asked for (the chunk's last `outputs`) get a query and go past the keys and values
+        //    (llama.cpp drops the other rows after the attention; we also skip their queries and o_proj): one row for
+        //    last-token logits, none for a chunk before the last; each row's result is the same up to the summation
+        //    order of the GEMV a single row takes.
         int outputs = logits.Length / _s.Vocab;
         bool observed = LayerInputObserver != null || MoeObserver != null || MoeOverride != null || _probePosition >= 0;
         int rows = m, q0 = p0; // the rows still computed, and the position of the first
@@ -168,19 +170,25 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
         long t = Clock();
         RmsNorm(x: _x, w.InputNorm, y: _xn, m);
         Lap(ForwardProfile.Stage.Norm, ref t);
-        Linear(x: _xn, m, [w.Q, w.K, w.V], [(nint)_q, (nint)_k, (nint)_v]);
+        // Keys and values of all m rows (the cache needs them); queries of the kept rows only, into q's first rows.
+        int skip = m - keep;
+        if (skip == 0) Linear(x: _xn, m, [w.Q, w.K, w.V], [(nint)_q, (nint)_k, (nint)_v]);
+        else
+        {
+            Linear(x: _xn, m, [w.K, w.V], [(nint)_k, (nint)_v]);
+            if (keep > 0) Linear(w.Q, x: _xn + (long)skip * _s.Hidden, y: _q, keep);
+        }
         Lap(ForwardProfile.Stage.Projections, ref t);
-        Bias.AddRows(_q, w.QBias, m); // Qwen2: q/k/v biases right after the projections, before RoPE
+        Bias.AddRows(_q, w.QBias, keep); // Qwen2: q/k/v biases right after the projections, before RoPE
         Bias.AddRows(_k, w.KBias, m);
         Bias.AddRows(_v, w.VBias, m);
 
         // rotary embeddings on q and k, then k and v into the cache
-        _steps.RopeAndStore(_q, _k, _v, cache, layer, p0, m);
+        _steps.RopeAndStore(_q, _k, _v, cache, layer, p0, m, qFrom: skip);
         Lap(ForwardProfile.Stage.Rope, ref t);
-        if (keep < m)
+        if (skip > 0)
         {
-            int skip = m - keep; // move the kept rows of q and the residual stream to the front (memmove)
-            new Span<float>(_q + (long)skip * _s.QDim, keep * _s.QDim).CopyTo(new Span<float>(_q, keep * _s.QDim));
+            // the kept rows of the residual stream to the front (memmove), as their queries are
             new Span<float>(_x + (long)skip * _s.Hidden, keep * _s.Hidden).CopyTo(new Span<float>(_x, keep * _s.Hidden));
             p0 += skip; m = keep;
             if (m == 0) return;

@@ -26,7 +26,7 @@ internal sealed unsafe class ParallelSteps : IParallelWork, IDisposable
     private float* _a, _b, _c;
     private float[]? _weight;
     private long _n;
-    private int _width, _p0, _layer;
+    private int _width, _p0, _layer, _qFrom;
     private float _eps;
     private KvCache? _cache;
 
@@ -51,10 +51,14 @@ internal sealed unsafe class ParallelSteps : IParallelWork, IDisposable
     /// <summary>x ← x + y over <paramref name="n"/> elements.</summary>
     public void Add(float* x, float* y, long n) { _op = Op.Add; _a = x; _b = y; _n = n; Go(Chunks(n), n); }
 
-    /// <summary>RoPE on q and k of tokens at positions p0.., then k and v of each into the cache.</summary>
-    public void RopeAndStore(float* q, float* k, float* v, KvCache cache, int layer, int p0, int m)
+    /// <summary>
+    /// RoPE on k of the <paramref name="m"/> tokens at positions p0.., and k and v of each into the cache; RoPE on the
+    /// queries of the tokens from <paramref name="qFrom"/> on, whose rows q holds from its first row (token i's query
+    /// is row i − qFrom: the last layer computes the queries of the output rows only).
+    /// </summary>
+    public void RopeAndStore(float* q, float* k, float* v, KvCache cache, int layer, int p0, int m, int qFrom = 0)
     {
-        _op = Op.Rope; _a = q; _b = k; _c = v; _cache = cache; _layer = layer; _p0 = p0; _n = m;
+        _op = Op.Rope; _a = q; _b = k; _c = v; _cache = cache; _layer = layer; _p0 = p0; _n = m; _qFrom = qFrom;
         Go((m + RopeBlock - 1) / RopeBlock, (long)m * (_s.QDim + _s.KvDim));
         _cache = null;
     }
@@ -90,7 +94,7 @@ internal sealed unsafe class ParallelSteps : IParallelWork, IDisposable
                     for (int i = index * RopeBlock; i < end; i++)
                     {
                         _rope.Angles(_p0 + i, cos, sin);
-                        _rope.Rotate(_a + (long)i * qd, _s.Heads, cos, sin);
+                        if (i >= _qFrom) _rope.Rotate(_a + (long)(i - _qFrom) * qd, _s.Heads, cos, sin);
                         _rope.Rotate(_b + (long)i * kvd, _s.KvHeads, cos, sin);
                         _cache!.Store(_layer, _p0 + i, _b + (long)i * kvd, _c + (long)i * kvd);
                     }

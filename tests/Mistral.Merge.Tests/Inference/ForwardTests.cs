@@ -123,6 +123,8 @@ public class ForwardTests
     [InlineData("mistral", CpuBackend.DefaultChunk)]
     [InlineData("mixtral", CpuBackend.DefaultChunk)]
     [InlineData("windowed", 8)]             // sliding window 16: a rolling cache, chunks of 8
+    [InlineData("qwen2", 8)]                // q/k/v biases: the last layer's query bias on the output row only
+    [InlineData("qwen2", CpuBackend.DefaultChunk)]
     public void LastTokenLogitsAndTheCacheEqualThoseOfAnAllTokenPrefill(string arch, int chunk)
     {
         using var dir = new TempDir();
@@ -130,6 +132,7 @@ public class ForwardTests
         {
             "mixtral" => new TinyModel { Arch = arch, Experts = 4, TopK = 2 },
             "windowed" => new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4, Window = 16 },
+            "qwen2" => new TinyModel { Arch = arch, Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 },
             _ => new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 },
         }).Init(31);
         m.Write(dir["m"]);
@@ -159,10 +162,11 @@ public class ForwardTests
     [InlineData(7, 8)]   // the last 7 of 45 rows cross a chunk boundary (2 rows in one chunk, 5 in the next)
     [InlineData(12, 512)]
     [InlineData(45, 8)]
-    public void LogitsOfTheLastRRowsAreThoseRowsOfTheAllTokenLogits(int r, int chunk)
+    [InlineData(7, 8, "qwen2")] // the kept rows' queries with their bias, across a chunk boundary
+    public void LogitsOfTheLastRRowsAreThoseRowsOfTheAllTokenLogits(int r, int chunk, string arch = "mistral")
     {
         using var dir = new TempDir();
-        var m = new TinyModel { Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 }.Init(33);
+        var m = new TinyModel { Arch = arch, Hidden = 64, Intermediate = 72, Heads = 8, KvHeads = 4 }.Init(33);
         m.Write(dir["m"]);
         var tokens = Enumerable.Range(0, 45).Select(i => (i * 11 + 2) % m.Vocab).ToArray();
         var all = RunAll(dir["m"], tokens, chunk: chunk);
