@@ -7,14 +7,14 @@ namespace Mistral.Merge.Numerics;
 /// perplexity), structured like BLIS's sgemm. The activations are packed once into groups of MR tokens (6 on AVX2 and
 /// NEON, 12 on AVX-512), each a contiguous [kc][MR] per K slice (<see cref="PackedInput"/>). A work item is a block of
 /// up to 64 weight rows × a chunk of up to 512 tokens (the forward pass's whole batch, so each weight micro-panel is
-/// widened once per call); per K slice (256 columns) its worker widens and transposes
-/// the block micro-panel by micro-panel into [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows, 32 on AVX-512; 16 KB,
-/// 32 KB on AVX-512, meant to stay in L1) and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> on it against every
-/// token group of the chunk, streamed from L2 (L3 past about 256 tokens). The MR × NR accumulator tiles of the item are kept in a per-worker
-/// buffer across K slices (writing them into Y's rows, 16 KB apart, cost 8–10 %: a new page per row) and copied into
-/// Y once, each token's outputs one contiguous run. Items with the same weight block are adjacent, so the threads
-/// share its reads from memory. Every output is one float32 FMA chain over k in increasing order, so results do not
-/// depend on the vector width or the thread count.
+/// widened once per call); per K slice (256 columns) its worker widens and transposes the block micro-panel by
+/// micro-panel into [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows, 32 on AVX-512; 16 KB, 32 KB on AVX-512, meant
+/// to stay in L1) and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> on it against every
+/// token group of the chunk, streamed from L2 (L3 past about 256 tokens). The MR × NR accumulator tiles of the item
+/// are kept in a per-worker buffer across K slices (writing them into Y's rows, 16 KB apart, cost 8–10 %: a new page
+/// per row) and copied into Y once, each token's outputs one contiguous run. When M needs several chunks, the items
+/// of one weight block are adjacent, so the threads share its reads from memory. Every output is one float32 FMA
+/// chain over k in increasing order, so results do not depend on the vector width, the thread count or the chunks.
 /// </summary>
 public sealed unsafe class Gemm : IParallelWork, IDisposable
 {
