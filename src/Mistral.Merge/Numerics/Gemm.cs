@@ -7,9 +7,9 @@ namespace Mistral.Merge.Numerics;
 /// perplexity), structured like BLIS's sgemm. The activations are packed once into groups of MR tokens (6 on AVX2 and
 /// NEON, 12 on AVX-512), each a contiguous [kc][MR] per K slice (<see cref="PackedInput"/>). A work item is a block of
 /// up to 64 weight rows × a chunk of up to 512 tokens (the forward pass's whole batch, so each weight micro-panel is
-/// widened once per call); per K slice (256 columns) its worker widens and transposes the block micro-panel by
-/// micro-panel into [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows, 32 on AVX-512; 16 KB, 32 KB on AVX-512, meant
-/// to stay in L1) and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> on it against every
+/// widened once per call); per K slice its worker widens and transposes the block micro-panel by
+/// micro-panel into [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows × 256 columns, 32 × 128 on AVX-512
+/// (<see cref="PackedGemmKernel.DepthFor"/>); 16 KB, meant to stay in L1) and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> on it against every
 /// token group of the chunk, streamed from L2 (L3 past about 256 tokens). The MR × NR accumulator tiles of the item
 /// are kept in a per-worker buffer across K slices (writing them into Y's rows, 16 KB apart, cost 8–10 %: a new page
 /// per row) and copied into Y once, each token's outputs one contiguous run. When M needs several chunks, the items
@@ -18,14 +18,14 @@ namespace Mistral.Merge.Numerics;
 /// </summary>
 public sealed unsafe class Gemm : IParallelWork, IDisposable
 {
-    public const int KBlock = 256;      // columns of W widened at a time (the K slice)
+    public const int MaxKBlock = 256;   // the deepest K slice of any width (PackedGemmKernel.DepthFor)
     public const int MaxBlockRows = 64; // weight rows per work item (a multiple of every micro-panel width)
     public const int ChunkTokens = 512; // tokens per work item, about (whole groups)
 
     private readonly WorkerPool _pool;
-    private readonly int _bits, _mr, _nr, _maxChunkGroups;
-    private readonly float*[] _rows;    // per worker: NR widened weight rows of one K slice (row stride KBlock)
-    private readonly float*[] _panel;   // per worker: their micro-panel [KBlock][NR]
+    private readonly int _bits, _mr, _nr, _kc, _maxChunkGroups;
+    private readonly float*[] _rows;    // per worker: NR widened weight rows of one K slice (row stride MaxKBlock)
+    private readonly float*[] _panel;   // per worker: their micro-panel [kc][NR]
     private readonly float*[] _tiles;   // per worker: the item's tiles [block rows / NR][groups][MR][NR]
 
     /// <summary>The most matrices one <see cref="Multiply(PackedInput, ReadOnlySpan{WeightMatrix}, ReadOnlySpan{nint})"/> takes.</summary>
@@ -49,14 +49,15 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
         _bits = vectorBits;
         _mr = PackedGemmKernel.TokensFor(vectorBits);
         _nr = PackedGemmKernel.WeightsFor(vectorBits);
+        _kc = PackedGemmKernel.DepthFor(vectorBits);
         _maxChunkGroups = (ChunkTokens + _mr - 1) / _mr;
         _rows = new float*[pool.Threads];
         _panel = new float*[pool.Threads];
         _tiles = new float*[pool.Threads];
         for (int i = 0; i < pool.Threads; i++)
         {
-            _rows[i] = (float*)NativeMemory.AlignedAlloc((nuint)(_nr * KBlock * sizeof(float)), 64);
-            _panel[i] = (float*)NativeMemory.AlignedAlloc((nuint)(_nr * KBlock * sizeof(float)), 64);
+            _rows[i] = (float*)NativeMemory.AlignedAlloc((nuint)(_nr * MaxKBlock * sizeof(float)), 64);
+            _panel[i] = (float*)NativeMemory.AlignedAlloc((nuint)(_nr * _kc * sizeof(float)), 64);
             _tiles[i] = (float*)NativeMemory.AlignedAlloc((nuint)(MaxBlockRows * _maxChunkGroups * _mr * sizeof(float)), 64);
         }
     }
@@ -84,7 +85,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     /// <summary>Checks the operands, then sets up the call's items (per matrix: weight blocks × token chunks) and runs them.</summary>
     private void Run(PackedInput x, ReadOnlySpan<WeightMatrix> ws, ReadOnlySpan<nint> ys, ReadOnlySpan<int> ldys)
     {
-        if (x.GroupWidth != _mr) throw new ArgumentException($"X is packed in {x.GroupWidth}-token groups, this GEMM's kernel takes {_mr}");
+        if (x.GroupWidth != _mr || x.Depth != _kc) throw new ArgumentException($"X is packed in {x.GroupWidth}-token groups of {x.Depth} columns, this GEMM's kernel takes {_mr} × {_kc}");
         foreach (var w in ws)
             if (x.K != w.Cols) throw new ArgumentException($"GEMM inner dimensions differ: X has {x.K} columns, W has {w.Cols}");
         // Token chunks of equal size; then, per matrix, weight blocks halved (64 → 32 → 16 rows) until every thread
@@ -108,7 +109,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
     /// <summary>Convenience overload for tests: packs <paramref name="x"/> [m, k] and multiplies.</summary>
     public void Multiply(ReadOnlySpan<float> x, int m, WeightMatrix w, Span<float> y)
     {
-        using var packed = new PackedInput(_mr);
+        using var packed = new PackedInput(_mr, _kc);
         packed.Pack(x, m, w.Cols);
         fixed (float* py = y) Multiply(packed, w, py, w.Rows);
     }
@@ -130,17 +131,17 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
         int groups = Math.Min(_chunkGroups, x.Groups - g0);
         int tile = _mr * _nr;
         float* panel = _panel[worker], tiles = _tiles[worker];
-        for (int k0 = 0; k0 < x.K; k0 += KBlock)
+        for (int k0 = 0; k0 < x.K; k0 += _kc)
         {
-            int kc = Math.Min(KBlock, x.K - k0);
+            int kc = Math.Min(_kc, x.K - k0);
             for (int r0 = 0; r0 < rows; r0 += _nr)
             {
                 WeightPanel.Pack(w, n0 + r0, Math.Min(_nr, rows - r0), k0, kc, _nr, _rows[worker], panel);
                 // The next micro-panel's weights are fetched a few cache lines after each kernel call, so that its
                 // packing does not wait on memory.
                 int pr = r0 + _nr, pk = k0;
-                if (pr >= rows) { pr = 0; pk = k0 + KBlock; }
-                var next = pk < x.K ? new WeightPrefetch(w, n0 + pr, Math.Min(_nr, rows - pr), pk, Math.Min(KBlock, x.K - pk), groups) : default;
+                if (pr >= rows) { pr = 0; pk = k0 + _kc; }
+                var next = pk < x.K ? new WeightPrefetch(w, n0 + pr, Math.Min(_nr, rows - pr), pk, Math.Min(_kc, x.K - pk), groups) : default;
                 float* t = tiles + r0 / _nr * groups * tile;
                 for (int g = 0; g < groups; g++)
                 {
@@ -176,7 +177,7 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
 
 /// <summary>
 /// Activations X [M, K] packed for the micro-kernel: tokens in groups of <see cref="GroupWidth"/> (the kernel's MR),
-/// K cut into slices of <see cref="Gemm.KBlock"/> columns (the last may be shorter, kc wide); slice by slice, every
+/// K cut into slices of <see cref="Depth"/> columns (the kernel's K slice; the last may be shorter, kc wide); slice by slice, every
 /// group is stored as a contiguous [kc][GroupWidth] and the groups of a slice are adjacent, so the tokens one kernel
 /// call broadcasts are one sequential stream. Element X[g·MR + j, k0 + i] is at k0·Groups·MR + g·kc·MR + i·MR + j;
 /// zero past M. Packed once and reused by every projection that reads the same input (q/k/v, gate/up).
@@ -191,22 +192,26 @@ public sealed unsafe class PackedInput : IParallelWork, IDisposable
     public int K { get; private set; }
     /// <summary>Tokens per group: the micro-kernel's MR (<see cref="PackedGemmKernel.TokensFor"/>).</summary>
     public int GroupWidth { get; }
+    /// <summary>Columns per K slice: the kernel's depth (<see cref="PackedGemmKernel.DepthFor"/>).</summary>
+    public int Depth { get; }
     public int Groups => (M + GroupWidth - 1) / GroupWidth;
     private long _capacity;
     private float* _x; // the input of the current Pack
     private int _ldx;
 
     /// <summary>Packs for the micro-kernel of this machine's widest vector width.</summary>
-    public PackedInput() : this(PackedGemmKernel.TokensFor(PackedGemmKernel.NativeBits)) { }
+    public PackedInput() : this(PackedGemmKernel.TokensFor(PackedGemmKernel.NativeBits), PackedGemmKernel.DepthFor(PackedGemmKernel.NativeBits)) { }
 
-    public PackedInput(int groupWidth)
+    public PackedInput(int groupWidth, int depth)
     {
         if (groupWidth is not (6 or 12)) throw new ArgumentOutOfRangeException(nameof(groupWidth));
+        if (depth is not (128 or 256)) throw new ArgumentOutOfRangeException(nameof(depth));
         GroupWidth = groupWidth;
+        Depth = depth;
     }
 
     /// <summary>The start of group <paramref name="group"/>'s part of the K slice beginning at <paramref name="k0"/>.</summary>
-    public float* Group(int group, int k0) => Data + (long)k0 * Groups * GroupWidth + (long)group * Math.Min(Gemm.KBlock, K - k0) * GroupWidth;
+    public float* Group(int group, int k0) => Data + (long)k0 * Groups * GroupWidth + (long)group * Math.Min(Depth, K - k0) * GroupWidth;
 
     public void Pack(ReadOnlySpan<float> x, int m, int k)
     {
@@ -226,7 +231,7 @@ public sealed unsafe class PackedInput : IParallelWork, IDisposable
             _capacity = need;
         }
         _x = x; _ldx = ldx;
-        int parts = (k + Gemm.KBlock - 1) / Gemm.KBlock * Groups;
+        int parts = (k + Depth - 1) / Depth * Groups;
         if (pool != null && (long)m * k >= ParallelElements) pool.Run(this, parts);
         else for (int i = 0; i < parts; i++) Execute(i, 0);
         _x = null;
@@ -237,8 +242,8 @@ public sealed unsafe class PackedInput : IParallelWork, IDisposable
 
     private void Execute(int index, int worker)
     {
-        int g = index % Groups, k0 = index / Groups * Gemm.KBlock;
-        int kc = Math.Min(Gemm.KBlock, K - k0), s = GroupWidth;
+        int g = index % Groups, k0 = index / Groups * Depth;
+        int kc = Math.Min(Depth, K - k0), s = GroupWidth;
         int t0 = g * s, tEnd = Math.Min(M, t0 + s);
         float* part = Group(g, k0);
         if (tEnd - t0 < s) new Span<float>(part, kc * s).Clear(); // tokens past M are zero

@@ -22,6 +22,14 @@ public static unsafe class PackedGemmKernel
     /// <summary>Weight rows per micro-tile (the vector side) at a vector width in bits (0 = scalar).</summary>
     public static int WeightsFor(int bits) => bits == 512 ? 32 : 16;
 
+    /// <summary>
+    /// K columns per slice (kc) at a vector width: the micro-panel [kc][NR] stays 16 KB (256 × 16 floats; 128 × 32
+    /// on AVX-512) so that it and the token group streamed past it fit a 32 KB L1 (Zen 4, Skylake-SP) with room to
+    /// spare. A 256-deep AVX-512 panel would be 32 KB — the whole L1 there — and be evicted by the token stream.
+    /// The depth only decides where a chain is parked in the tile between slices, not its order: same bits.
+    /// </summary>
+    public static int DepthFor(int bits) => bits == 512 ? 128 : 256;
+
     /// <summary>The widest width this machine accelerates (512, 256, 128 or 0).</summary>
     public static int NativeBits => Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
 

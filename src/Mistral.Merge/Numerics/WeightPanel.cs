@@ -13,11 +13,11 @@ namespace Mistral.Merge.Numerics;
 /// </summary>
 internal static unsafe class WeightPanel
 {
-    /// <param name="rows">scratch of NR × <see cref="Gemm.KBlock"/> floats</param>
+    /// <param name="rows">scratch of NR × <see cref="Gemm.MaxKBlock"/> floats</param>
     /// <param name="dst">the micro-panel, kc × NR floats</param>
     public static void Pack(WeightMatrix w, int r0, int nr, int k0, int kc, int NR, float* rows, float* dst)
     {
-        const int ld = Gemm.KBlock;
+        const int ld = Gemm.MaxKBlock;
         if (w.Type == DType.BF16 && !w.IsQuantized && nr == NR && kc % 8 == 0 && Avx2.IsSupported)
         {
             // bf16 straight from W: 8 weights of a row widened in one register (zero-extend, shift), then transposed.

@@ -92,14 +92,14 @@ public unsafe class GemmTests
     }
 
     [Theory]
-    [InlineData(6, 300, 700)]   // partial last group, partial last K slice, on the pool (M·K ≥ 65536)
-    [InlineData(12, 64, 1100)]
-    [InlineData(6, 5, 40)]      // small: packed on the calling thread
-    public void PackingOnThePoolPlacesEveryElementWhereTheLayoutSays(int groupWidth, int m, int k)
+    [InlineData(6, 256, 300, 700)]   // partial last group, partial last K slice, on the pool (M·K ≥ 65536)
+    [InlineData(12, 128, 64, 1100)]  // the AVX-512 layout: 128-column slices
+    [InlineData(6, 256, 5, 40)]      // small: packed on the calling thread
+    public void PackingOnThePoolPlacesEveryElementWhereTheLayoutSays(int groupWidth, int depth, int m, int k)
     {
         var x = Activations(m * (k + 3), m + k);
         using var pool = new WorkerPool(3);
-        using var packed = new PackedInput(groupWidth);
+        using var packed = new PackedInput(groupWidth, depth);
         var before = Enumerable.Repeat(7f, (m + 32) * k).ToArray();
         fixed (float* pb = before) packed.Pack(pb, m + 32, k, k, pool); // the reused buffer holds other values first
         fixed (float* px = x)
@@ -111,7 +111,7 @@ public unsafe class GemmTests
                 for (int c = 0; c < k; c++)
                 {
                     int g = t / groupWidth, j = t % groupWidth;
-                    int k0 = c / Gemm.KBlock * Gemm.KBlock, kc = Math.Min(Gemm.KBlock, k - k0);
+                    int k0 = c / depth * depth, kc = Math.Min(depth, k - k0);
                     long at = (long)k0 * groups * groupWidth + (long)g * kc * groupWidth + (long)(c - k0) * groupWidth + j;
                     float expected = t < m ? x[t * (k + 3) + c] : 0f;
                     Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(packed.Data[at]), $"X[{t},{c}]");
@@ -131,7 +131,7 @@ public unsafe class GemmTests
         const int n = 40, k = 300, r0 = 3, k0 = 8;
         var (bytes, w) = Weights(n, k, type, width + nr + kc);
         var panel = new float[kc * width];
-        var rows = new float[width * Gemm.KBlock];
+        var rows = new float[width * Gemm.MaxKBlock];
         Array.Fill(rows, 9f); // stale scratch
         fixed (byte* pw = bytes) fixed (float* pp = panel) fixed (float* pr = rows)
             WeightPanel.Pack(new WeightMatrix(pw, type, n, k), r0, nr, k0, kc, width, pr, pp);
@@ -154,7 +154,7 @@ public unsafe class GemmTests
         var dense = new float[n * k];
         Mistral.Merge.Numerics.Quantization.Q8_0.Dequantize(blocks, dense);
         var panel = new float[kc * 16];
-        var rows = new float[16 * Gemm.KBlock];
+        var rows = new float[16 * Gemm.MaxKBlock];
         fixed (byte* pw = blocks) fixed (float* pp = panel) fixed (float* pr = rows)
             WeightPanel.Pack(new WeightMatrix(pw, BlockQuant.Q8_0, n, k), r0, nr, k0, kc, 16, pr, pp);
         for (int i = 0; i < kc; i++)
@@ -197,12 +197,14 @@ public unsafe class GemmTests
         }
     }
 
-    [Fact]
-    public void GemmRejectsActivationsPackedForAnotherMicroKernelWidth()
+    [Theory]
+    [InlineData(6, 256, "6-token groups of 256 columns")]
+    [InlineData(12, 256, "12-token groups of 256 columns")] // the AVX-512 kernel's groups, another K slice
+    public void GemmRejectsActivationsPackedForAnotherMicroKernelWidth(int groupWidth, int depth, string packedAs)
     {
         using var pool = new WorkerPool(1);
         using var gemm = new Gemm(pool, 512);
-        using var packed = new PackedInput(6);
+        using var packed = new PackedInput(groupWidth, depth);
         packed.Pack(new float[4 * 8], 4, 8);
         var w = new float[3 * 8];
         var y = new float[4 * 3];
@@ -211,7 +213,7 @@ public unsafe class GemmTests
             var weight = new WeightMatrix((byte*)pw, DType.F32, 3, 8);
             nint yAddress = (nint)py;
             var e = Assert.Throws<ArgumentException>(() => gemm.Multiply(packed, weight, (float*)yAddress, 3));
-            Assert.Contains("6-token groups", e.Message);
+            Assert.Equal($"X is packed in {packedAs}, this GEMM's kernel takes 12 × 128", e.Message);
         }
     }
 

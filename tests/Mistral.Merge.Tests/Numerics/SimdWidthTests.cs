@@ -342,7 +342,7 @@ public unsafe class SimdWidthTests
     [Fact]
     public void PackedGemmMicroKernelsEqualTheScalarFormAtEveryWidth()
     {
-        const int maxK = Gemm.KBlock;
+        const int maxK = Gemm.MaxKBlock;
         var rng = new Random(5);
         var a = Enumerable.Range(0, maxK * 12).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var b = Enumerable.Range(0, maxK * 32).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
