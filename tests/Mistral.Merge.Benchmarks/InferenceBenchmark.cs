@@ -25,7 +25,7 @@ public static unsafe class InferenceBenchmark
         string? llamaBench = ArgS(args, "--llama-bench");
         InferenceSideBySide.CheckBinary(llamaBench); // before the long part: a wrong path is a one-line error at once
         bool decodeOnly = args.Contains("--decode-only"); // skip the prefill timings and the GEMM-only lines
-        Console.WriteLine($"inference benchmark: {threads} threads, AVX-512 {Vector512.IsHardwareAccelerated}, {Environment.ProcessorCount} logical processors");
+        Console.WriteLine($"inference benchmark: {threads} threads, GEMM kernel {PackedGemmKernel.NativeBits}-bit, .NET's Vector512 accelerated {Vector512.IsHardwareAccelerated}, {Environment.ProcessorCount} logical processors");
 
         double peak = MachinePeak.FmaGflops(threads);
         Console.WriteLine($"machine FMA peak ({MachinePeak.InstructionSet}, 12 independent chains per thread, {threads} threads): {peak:0.0} GFLOP/s");

@@ -3,24 +3,25 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Benchmarks;
 
 /// <summary>
-/// The machine's float32 FMA peak, measured: every thread runs 12 independent FMA chains of the widest vector
-/// width (12 chains cover the 4-cycle latency of 2–3 FMA pipes, so the loop is throughput-bound, not
-/// latency-bound), the threads start together and the time is the slowest thread's; best of 5.
+/// The machine's float32 FMA peak, measured: every thread runs 12 independent FMA chains at the GEMM's vector
+/// width (<see cref="PackedGemmKernel.NativeBits"/>; 12 chains cover the 4-cycle latency of 2–3 FMA pipes, so the
+/// loop is throughput-bound, not latency-bound), the threads start together and the time is the slowest thread's; best of 5.
 /// </summary>
 public static class MachinePeak
 {
-    /// <summary>The vector instruction set the kernels use on this machine.</summary>
+    /// <summary>The vector instruction set the GEMM uses on this machine (its width: <see cref="PackedGemmKernel.NativeBits"/>).</summary>
     public static string InstructionSet =>
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? "AVX-512F"
+        PackedGemmKernel.NativeBits == 512 ? (Vector512.IsHardwareAccelerated ? "AVX-512F" : "AVX-512F, not .NET's preferred width")
         : Avx2.IsSupported && Fma.IsSupported ? "AVX2+FMA"
         : AdvSimd.IsSupported ? "AdvSimd"
         : Vector128.IsHardwareAccelerated ? "SSE (no FMA)" : "scalar";
 
-    private static int Lanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;
+    private static int Lanes => PackedGemmKernel.NativeBits == 512 ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;
 
     /// <summary>GFLOP/s (2 per lane per FMA) of <paramref name="threads"/> threads running FMA chains at once.</summary>
     public static double FmaGflops(int threads)
@@ -50,7 +51,7 @@ public static class MachinePeak
     }
 
     private static float Loop(long iters) =>
-        Vector512.IsHardwareAccelerated ? Loop512(iters) : Vector256.IsHardwareAccelerated ? Loop256(iters) : Loop128(iters);
+        PackedGemmKernel.NativeBits == 512 ? Loop512(iters) : Vector256.IsHardwareAccelerated ? Loop256(iters) : Loop128(iters);
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float Loop512(long iters)
