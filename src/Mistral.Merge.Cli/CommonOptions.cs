@@ -23,11 +23,11 @@ internal static class CommonOptions
 
     public static Option<int> Threads() => new Option<int>("--threads")
     {
-        Description = $"Worker threads: 0 = all logical processors (the default), N = N (at most {MaxThreads})",
+        Description = $"Worker threads: 0 = the default (all logical processors; one per physical core for the forward pass), N = N (at most {MaxThreads})",
         DefaultValueFactory = _ => 0,
     }.Check(t =>
     {
-        if (t < 0 || t > MaxThreads) throw new MergeException($"--threads must be between 0 (all logical processors) and {MaxThreads}, got {t}");
+        if (t < 0 || t > MaxThreads) throw new MergeException($"--threads must be between 0 (the default) and {MaxThreads}, got {t}");
     });
 
     /// <summary>--out-shard-size, the same on every command that writes a model.</summary>

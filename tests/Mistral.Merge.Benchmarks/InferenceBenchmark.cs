@@ -17,7 +17,7 @@ public static unsafe class InferenceBenchmark
 {
     public static int Run(string[] args)
     {
-        int threads = Arg(args, "--threads", Environment.ProcessorCount);
+        int threads = Arg(args, "--threads", CpuTopology.PhysicalCoreCount);
         int prefill = Arg(args, "--prefill", 128);
         int decode = Arg(args, "--decode", 16);
         int layers = Arg(args, "--layers", 4);

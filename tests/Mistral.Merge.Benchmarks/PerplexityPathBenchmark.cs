@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Mistral.Merge.Inference;
 using Mistral.Merge.IO;
 using Mistral.Merge.Models;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Benchmarks;
 
@@ -16,7 +17,7 @@ public static class PerplexityPathBenchmark
 {
     public static int Run(string[] args)
     {
-        int threads = Arg(args, "--threads", Environment.ProcessorCount);
+        int threads = Arg(args, "--threads", CpuTopology.PhysicalCoreCount);
         int reps = Arg(args, "--reps", 2);
         string dir = ArgS(args, "--model") ?? "/tmp/mm7b";
         var ctxs = (ArgS(args, "--ctx") ?? "512,128").Split(',').Select(int.Parse).ToArray();

@@ -63,7 +63,7 @@ public sealed unsafe class CpuBackend : IBackend, ILayerDiagnostics
     {
         _model = model;
         _s = model.Shape;
-        _pool = new WorkerPool(threads > 0 ? threads : WorkerPool.DefaultThreads);
+        _pool = new WorkerPool(threads > 0 ? threads : CpuTopology.PhysicalCoreCount);
         _gemm = new Gemm(_pool);
         _gemv = new Gemv(_pool);
         _attention = new Attention(_s, _pool.Threads);

@@ -12,7 +12,8 @@ public interface IParallelWork
 /// all are done. Nothing is allocated per call, so the token loop stays allocation-free. Not re-entrant: one
 /// <see cref="Run(IParallelWork, int)"/> at a time. Loops outside the token path (merge, convert, synth, scans,
 /// packing, the MoE similarity GEMM) use <see cref="For"/>, a pool made for the one loop. Every thread count is
-/// a command's <c>--threads</c> value read through <see cref="Resolve"/>: 0 = all logical processors.
+/// a command's <c>--threads</c> value read through <see cref="Resolve"/>: 0 = all logical processors (the forward
+/// pass: one per physical core, <see cref="CpuTopology"/>).
 /// The first exception of a body is rethrown wrapped in an <see cref="AggregateException"/> (the inline
 /// single-thread path rethrows it as is); indices not yet handed out are then skipped.
 /// </summary>

@@ -7,7 +7,7 @@ public sealed class UsageErrorTests
     {
         { ["inspect", "m", "--bogus"], "Unrecognized command or argument '--bogus'" },
         { ["tokenize", "m", "--text"], "Required argument missing for option: '--text'" },
-        { ["merge", "r.yml", "o", "--threads", "-1"], "--threads must be between 0 (all logical processors) and 1024, got -1" },
+        { ["merge", "r.yml", "o", "--threads", "-1"], "--threads must be between 0 (the default) and 1024, got -1" },
         { ["merge", "r.yml", "o", "--out-shard-size", "lots"], "--out-shard-size: 'lots' is not a size" },
         { ["synth", "o", "--hidden", "2147483648"], "Cannot parse argument '2147483648' for option '--hidden'" },
         { ["synth", "o", "--arch", "gpt2"], "--arch: expected mistral, mixtral, llama or qwen2, got 'gpt2'" },

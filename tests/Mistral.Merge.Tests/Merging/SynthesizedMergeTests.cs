@@ -34,7 +34,7 @@ public sealed class SynthesizedMergeTests : IDisposable
     public void SyntheticExamplesRun(string example)
     {
         Tiny();
-        var r = CliRunner.Run("merge", CopyExample(example), _d["out"], "--seed", "3", "--threads", "0"); // 0 = all logical processors, as in perplexity
+        var r = CliRunner.Run("merge", CopyExample(example), _d["out"], "--seed", "3", "--threads", "0"); // 0 = the default thread count, as in perplexity
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var merged = ModelFolder.Open(_d["out"]);
         using var a = ModelFolder.Open(_d["tiny-a"]);

@@ -11,7 +11,7 @@ public sealed record MoeBuildOptions
 {
     public WriterOptions Writer { get; init; } = new();
     public bool CopyTokenizer { get; init; } = true;
-    /// <summary>Forward-pass threads of the <c>hidden</c> gates: 0 = all logical processors.</summary>
+    /// <summary>Forward-pass threads of the <c>hidden</c> gates: 0 = one per physical core.</summary>
     public int Threads { get; init; }
     /// <summary>Seed of <c>random</c> / <c>uniform_random</c> gates and of <c>noise_scale</c>.</summary>
     public ulong Seed { get; init; }

@@ -30,7 +30,7 @@ public interface ISurgeryJob
 /// <summary>How a surgery runs and writes; nothing here changes its result.</summary>
 public sealed record SurgeryRunOptions
 {
-    /// <summary>Worker threads of the forward pass and of expert alignment: 0 = all logical processors.</summary>
+    /// <summary>Worker threads of the forward pass (0 = one per physical core) and of expert alignment (0 = all logical processors).</summary>
     public int Threads { get; init; }
     public long ShardSize { get; init; } = WriterOptions.DefaultShardSize;
     public bool Force { get; init; }
