@@ -1,3 +1,4 @@
+using System.Reflection;
 namespace Mistral.Merge.Benchmarks;
 
 /// <summary>
@@ -18,6 +19,7 @@ public static class Program
         ["moe-refit"] = ("moe_to_dense refit, one layer at Mixtral-8x7B size: MoE targets, Gram per 1k tokens, Cholesky, w2 solve, RssAnon [tokens] [n] [hidden] [experts] [top-k]", Moe.RefitBenchmark.Run),
         ["cuda"] = ("GPU forward pass: 7B decode vs HBM roofline, prefill vs cuBLAS bf16 peak, Mixtral-shaped with --offload", Cuda.CudaBenchmark.Run),
         ["cuda-validate"] = ("runs the [GpuFact] tests of Mistral.Merge.Tests without a test runner (for a GPU machine without the .NET SDK)", Cuda.GpuValidation.Run),
+        ["tests"] = ("runs the [Fact]/[Theory] tests of Mistral.Merge.Tests without a test runner, e.g. on ARM64 under qemu-user (tests/arm64/run.sh) [FILTER...]", args => DirectTests.Run(m => m.GetCustomAttribute<Xunit.FactAttribute>(true), args, everyTest: false, skipIsFailure: false)),
     };
 
     public static int Main(string[] args)
