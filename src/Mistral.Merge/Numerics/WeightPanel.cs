@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace Mistral.Merge.Numerics;
@@ -8,8 +9,8 @@ namespace Mistral.Merge.Numerics;
 /// One micro-panel of <see cref="Gemm"/>'s weights: W[r0 .. r0+nr, k0 .. k0+kc) widened to float32 and transposed
 /// to [kc][NR] (the kernel's vector side: NR consecutive floats per k), rows past nr zero. The rows are widened
 /// into a scratch block by <see cref="WeightMatrix.WidenRow"/> (every dtype and block quantization), then
-/// transposed in 8 × 8 register blocks on AVX (scalar elsewhere, and for a kc that is not a multiple of 8); bf16 on
-/// AVX2 is widened in registers on the way (no scratch pass).
+/// transposed in 8 × 8 register blocks on AVX, 4 × 4 on ARM64 NEON (scalar elsewhere, and for a kc not a multiple of
+/// the block); bf16 on AVX2 is widened in registers on the way (no scratch pass).
 /// </summary>
 internal static unsafe class WeightPanel
 {
@@ -36,8 +37,32 @@ internal static unsafe class WeightPanel
                 for (int i = 0; i < kc; i += 8) Transpose8(rows + h * ld + i, ld, dst + i * NR + h, NR);
             return;
         }
+        if (AdvSimd.Arm64.IsSupported && kc % 4 == 0)
+        {
+            for (int h = 0; h < NR; h += 4)
+                for (int i = 0; i < kc; i += 4) Transpose4(rows + h * ld + i, ld, dst + i * NR + h, NR);
+            return;
+        }
         for (int i = 0; i < kc; i++)
             for (int j = 0; j < NR; j++) dst[i * NR + j] = rows[j * ld + i];
+    }
+
+    /// <summary>
+    /// NEON: the 4 × 4 block at <paramref name="src"/> (row stride <paramref name="lds"/>) transposed to
+    /// <paramref name="dst"/> (row stride <paramref name="ldd"/>): trn1/trn2 on 32-bit lanes, then zip1/zip2 on 64-bit
+    /// halves. Tested under qemu-user (tests/arm64/run.sh); x86 never takes it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4(float* src, int lds, float* dst, int ldd)
+    {
+        var r0 = AdvSimd.LoadVector128(src); var r1 = AdvSimd.LoadVector128(src + lds);
+        var r2 = AdvSimd.LoadVector128(src + 2 * lds); var r3 = AdvSimd.LoadVector128(src + 3 * lds);
+        var t0 = AdvSimd.Arm64.TransposeEven(r0, r1).AsUInt64(); var t1 = AdvSimd.Arm64.TransposeOdd(r0, r1).AsUInt64();
+        var t2 = AdvSimd.Arm64.TransposeEven(r2, r3).AsUInt64(); var t3 = AdvSimd.Arm64.TransposeOdd(r2, r3).AsUInt64();
+        AdvSimd.Store(dst, AdvSimd.Arm64.ZipLow(t0, t2).AsSingle());
+        AdvSimd.Store(dst + ldd, AdvSimd.Arm64.ZipLow(t1, t3).AsSingle());
+        AdvSimd.Store(dst + 2 * ldd, AdvSimd.Arm64.ZipHigh(t0, t2).AsSingle());
+        AdvSimd.Store(dst + 3 * ldd, AdvSimd.Arm64.ZipHigh(t1, t3).AsSingle());
     }
 
     /// <summary>The 8 × 8 block at <paramref name="src"/> (row stride <paramref name="lds"/>) transposed to <paramref name="dst"/> (row stride <paramref name="ldd"/>).</summary>

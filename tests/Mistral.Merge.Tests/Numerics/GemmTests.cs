@@ -123,7 +123,8 @@ public unsafe class GemmTests
     [InlineData(DType.BF16, 16, 16, 256)]  // the bf16 fast path (AVX2: widened in registers)
     [InlineData(DType.BF16, 32, 32, 8)]
     [InlineData(DType.BF16, 16, 11, 256)]  // a partial micro-panel: the generic path, rows past nr zero
-    [InlineData(DType.BF16, 16, 16, 44)]   // a K slice that is not a multiple of 8: scalar transpose
+    [InlineData(DType.BF16, 16, 16, 44)]   // a K slice that is not a multiple of 8: scalar transpose on x86, 4 × 4 blocks on ARM64
+    [InlineData(DType.F32, 16, 16, 6)]     // nor of 4: scalar everywhere
     [InlineData(DType.F16, 32, 32, 256)]
     [InlineData(DType.F32, 16, 5, 40)]
     public void WeightPanelHoldsTheWidenedRowsTransposedAndZeroPastTheLastRow(DType type, int width, int nr, int kc)
