@@ -50,11 +50,18 @@ public sealed class Q8WeightsTests : IDisposable
     {
         var ids = TextTokens.FromFile(Fx("stories260k"), Fx("text", "tinystories-eval.txt"), 513);
         using var f32 = TransformerModel.Load(Fx("stories260k"));
-        using var q8 = TransformerModel.Load(Fx("stories260k"), WeightFormat.Q8_0, 2);
-        Assert.Equal(WeightFormat.Q8_0, q8.Weights);
+        using var q8Model = TransformerModel.Load(Fx("stories260k"), WeightFormat.Q8_0, 2);
+        Assert.Equal(WeightFormat.Q8_0, q8Model.Weights);
         // 512 tokens scored one decode step at a time: weights and activations quantized (llama.cpp's q8_0 dot)
         Assert.Equal(3.7012228, Math.Exp(DecodeNll(f32, ids)), 1e-4);
-        Assert.Equal(3.7022127, Math.Exp(DecodeNll(q8, ids)), 1e-4);
+        // Quantizing the activations turns the float32 rounding of the parts whose summation order follows the vector
+        // width (the GEMV lanes of the F32 down_proj, attention) into a different q here and there, so this one is
+        // pinned per width: 256 bits (x86 AVX2) and 128 bits (ARM64 NEON, under qemu-user; x86 with
+        // DOTNET_PreferredVectorBitWidth=128 gives the same). 512 bits is not measured: it must fall near both.
+        double q8 = Math.Exp(DecodeNll(q8Model, ids));
+        if (Simd.Widest == SimdWidth.V256) Assert.Equal(3.7022127, q8, 1e-4);
+        else if (Simd.Widest == SimdWidth.V128) Assert.Equal(3.6999296, q8, 1e-4);
+        else Assert.InRange(q8, 3.6999296 - 3e-3, 3.7022127 + 3e-3);
     }
 
     [Fact]
