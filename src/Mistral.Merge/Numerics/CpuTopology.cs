@@ -3,9 +3,9 @@ namespace Mistral.Merge.Numerics;
 /// <summary>
 /// The forward pass's default thread count: one per physical core this process may run on, as llama.cpp does.
 /// SMT siblings share a core's FMA pipes and its L1, where the GEMM keeps its weight micro-panel, so a second
-/// thread per core adds no arithmetic and evicts the panel; decode is bound by memory, not by threads. Read from
-/// Linux's sysfs (core and package ids of the CPUs in <c>Cpus_allowed_list</c>); elsewhere, or when anything
-/// there is missing, every logical processor counts.
+/// thread per core adds no arithmetic and evicts the panel; decode is bound by memory (bf16) or by the vector units
+/// the siblings share (q8_0). Read from Linux's sysfs (core and package ids of the CPUs in
+/// <c>Cpus_allowed_list</c>); elsewhere, or when anything there is missing, every logical processor counts.
 /// </summary>
 public static class CpuTopology
 {
