@@ -9,7 +9,7 @@ namespace Mistral.Merge.Benchmarks;
 /// <summary>
 /// Runs test methods of Mistral.Merge.Tests without a test runner, for machines where `dotnet test` cannot run:
 /// a GPU machine without the .NET SDK (<c>cuda-validate</c>) and ARM64 under qemu-user emulation
-/// (<c>arm64-tests</c>, tests/arm64/run.sh). [Fact]s, and [Theory]s with the rows of their data attributes
+/// (the <c>tests</c> command, tests/arm64/run.sh). [Fact]s, and [Theory]s with the rows of their data attributes
 /// (InlineData, MemberData), each on a new instance of its class, disposed after; an attribute's Skip skips it.
 /// One line per failure (per test with <c>everyTest</c>), a summary, and exit code 1 when any test failed.
 /// </summary>

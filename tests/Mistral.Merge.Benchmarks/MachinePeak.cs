@@ -10,7 +10,8 @@ namespace Mistral.Merge.Benchmarks;
 /// <summary>
 /// The machine's float32 FMA peak, measured: every thread runs 12 independent FMA chains at the GEMM's vector
 /// width (<see cref="PackedGemmKernel.NativeBits"/>; 12 chains cover the 4-cycle latency of 2–3 FMA pipes, so the
-/// loop is throughput-bound, not latency-bound), the threads start together and the time is the slowest thread's; best of 5.
+/// loop is throughput-bound, not latency-bound), the threads start together and the time is the slowest thread's;
+/// best of 5.
 /// </summary>
 public static class MachinePeak
 {

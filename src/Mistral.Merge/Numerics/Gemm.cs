@@ -7,14 +7,15 @@ namespace Mistral.Merge.Numerics;
 /// perplexity), structured like BLIS's sgemm. The activations are packed once into groups of MR tokens (6 on AVX2 and
 /// NEON, 12 on AVX-512), each a contiguous [kc][MR] per K slice (<see cref="PackedInput"/>). A work item is a block of
 /// up to 64 weight rows × a chunk of up to 512 tokens (the forward pass's whole batch, so each weight micro-panel is
-/// widened once per call); per K slice its worker widens and transposes the block micro-panel by
-/// micro-panel into [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows × 256 columns, 32 × 128 on AVX-512
-/// (<see cref="PackedGemmKernel.DepthFor"/>); 16 KB, meant to stay in L1) and runs the register-blocked micro-kernel of <see cref="PackedGemmKernel"/> on it against every
-/// token group of the chunk, streamed from L2 (L3 past about 256 tokens). The MR × NR accumulator tiles of the item
-/// are kept in a per-worker buffer across K slices (writing them into Y's rows, 16 KB apart, cost 8–10 %: a new page
-/// per row) and copied into Y once, each token's outputs one contiguous run. When M needs several chunks, the items
-/// of one weight block are adjacent, so the threads share its reads from memory. Every output is one float32 FMA
-/// chain over k in increasing order, so results do not depend on the vector width, the thread count or the chunks.
+/// widened once per call); per K slice its worker widens and transposes the block micro-panel by micro-panel into
+/// [kc][NR] (<see cref="WeightPanel"/>: NR = 16 rows × 256 columns, 32 × 128 on AVX-512
+/// (<see cref="PackedGemmKernel.DepthFor"/>); 16 KB, meant to stay in L1) and runs the register-blocked micro-kernel
+/// of <see cref="PackedGemmKernel"/> on it against every token group of the chunk, streamed from L2 (L3 past about
+/// 256 tokens). The MR × NR accumulator tiles of the item are kept in a per-worker buffer across K slices (writing
+/// them into Y's rows, 16 KB apart, cost 8–10 %: a new page per row) and copied into Y once, each token's outputs one
+/// contiguous run. When M needs several chunks, the items of one weight block are adjacent, so the threads share its
+/// reads from memory. Every output is one float32 FMA chain over k in increasing order, so results do not depend on
+/// the vector width, the thread count or the chunks.
 /// </summary>
 public sealed unsafe class Gemm : IParallelWork, IDisposable
 {
@@ -177,10 +178,11 @@ public sealed unsafe class Gemm : IParallelWork, IDisposable
 
 /// <summary>
 /// Activations X [M, K] packed for the micro-kernel: tokens in groups of <see cref="GroupWidth"/> (the kernel's MR),
-/// K cut into slices of <see cref="Depth"/> columns (the kernel's K slice; the last may be shorter, kc wide); slice by slice, every
-/// group is stored as a contiguous [kc][GroupWidth] and the groups of a slice are adjacent, so the tokens one kernel
-/// call broadcasts are one sequential stream. Element X[g·MR + j, k0 + i] is at k0·Groups·MR + g·kc·MR + i·MR + j;
-/// zero past M. Packed once and reused by every projection that reads the same input (q/k/v, gate/up).
+/// K cut into slices of <see cref="Depth"/> columns (the kernel's K slice; the last may be shorter, kc wide); slice by
+/// slice, every group is stored as a contiguous [kc][GroupWidth] and the groups of a slice are adjacent, so the tokens
+/// one kernel call broadcasts are one sequential stream. Element X[g·MR + j, k0 + i] is at
+/// k0·Groups·MR + g·kc·MR + i·MR + j; zero past M. Packed once and reused by every projection that reads the same
+/// input (q/k/v, gate/up).
 /// </summary>
 public sealed unsafe class PackedInput : IParallelWork, IDisposable
 {
