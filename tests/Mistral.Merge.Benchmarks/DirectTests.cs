@@ -53,7 +53,7 @@ public static class DirectTests
                 finally { (instance as IDisposable)?.Dispose(); }
             }
         }
-        Console.WriteLine($"{System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}: {passed} passed, {failed} failed, {skipped} skipped ({all.Elapsed.TotalSeconds:F0} s)");
+        Console.WriteLine($"{System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture} ({MachinePeak.InstructionSet}): {passed} passed, {failed} failed, {skipped} skipped ({all.Elapsed.TotalSeconds:F0} s)");
         return failed > 0 || skipIsFailure && skipped > 0 ? 1 : 0;
     }
 

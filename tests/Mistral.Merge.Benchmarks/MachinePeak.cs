@@ -15,11 +15,14 @@ namespace Mistral.Merge.Benchmarks;
 /// </summary>
 public static class MachinePeak
 {
-    /// <summary>The vector instruction set the GEMM uses on this machine (its width: <see cref="PackedGemmKernel.NativeBits"/>).</summary>
+    /// <summary>
+    /// The vector instruction set the GEMM uses on this machine (its width: <see cref="PackedGemmKernel.NativeBits"/>),
+    /// and the byte dot extension the q8_0 dot uses where the CPU has one (AVX-VNNI, ARM's DotProd: <see cref="Q8Dot.Best"/>).
+    /// </summary>
     public static string InstructionSet =>
         PackedGemmKernel.NativeBits == 512 ? (Vector512.IsHardwareAccelerated ? "AVX-512F" : "AVX-512F, not .NET's preferred width")
-        : Avx2.IsSupported && Fma.IsSupported ? "AVX2+FMA"
-        : AdvSimd.IsSupported ? "AdvSimd"
+        : Avx2.IsSupported && Fma.IsSupported ? (AvxVnni.IsSupported ? "AVX2+FMA+AVX-VNNI" : "AVX2+FMA")
+        : AdvSimd.IsSupported ? (Dp.IsSupported ? "AdvSimd+DotProd" : "AdvSimd")
         : Vector128.IsHardwareAccelerated ? "SSE (no FMA)" : "scalar";
 
     private static int Lanes => PackedGemmKernel.NativeBits == 512 ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;

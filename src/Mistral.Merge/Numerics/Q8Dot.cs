@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using Mistral.Merge.Numerics.Quantization;
 
@@ -12,8 +13,9 @@ namespace Mistral.Merge.Numerics;
 /// <c>quantize_row_q8_0</c>), then each block pair is an exact integer dot product and the row sum is
 /// <c>Σ_b (d_w·d_x) · Σ_j qw_j·qx_j</c> in float32. The integer part is kept as ggml's AVX2 code keeps it: 8 lanes,
 /// lane i the sum over bytes 4i..4i+3 of the block, each lane an FMA chain over the blocks, then ggml's
-/// <c>hsum_float_8</c> order ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Every path here (AVX2/AVX-VNNI at 256 bits, a
-/// portable Vector128 one for ARM64 and older x86, the scalar reference) computes exactly those lanes in that
+/// <c>hsum_float_8</c> order ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). Every path here (AVX2/AVX-VNNI at 256 bits,
+/// ARM64's SDOT — whose lane i is exactly that sum of 4 products —, a portable Vector128 one for ARM64 without the
+/// dot-product extension and older x86, the scalar reference) computes exactly those lanes in that
 /// order, so all give the same bits — and the same bits as llama.cpp's AVX2 build. (ggml has no 512-bit form of
 /// this dot; AVX-512 machines run the 256-bit one, as llama.cpp does, and it is bound by memory anyway.)
 /// </summary>
@@ -77,7 +79,7 @@ public static unsafe class Q8Dot
     }
 
     /// <summary>The path a dot product runs: the widest the CPU has, or one forced by a test.</summary>
-    public enum Path { Auto, Scalar, V128, Avx2, AvxVnni }
+    public enum Path { Auto, Scalar, V128, Avx2, AvxVnni, ArmDot }
 
     /// <summary>Row of Q8_0 weight blocks · the quantized activation (<paramref name="xq"/> blocks, <paramref name="xd"/> their scales).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -88,6 +90,7 @@ public static unsafe class Q8Dot
         {
             Path.AvxVnni => DotVnni(w, xq, xd, nb),
             Path.Avx2 => DotAvx2(w, xq, xd, nb),
+            Path.ArmDot => DotArm(w, xq, xd, nb),
             Path.V128 => DotV128(w, xq, xd, nb),
             _ => DotScalar(w, xq, xd, nb),
         };
@@ -95,13 +98,14 @@ public static unsafe class Q8Dot
 
     /// <summary>The path <see cref="Path.Auto"/> takes on this CPU.</summary>
     public static Path Best { get; } = AvxVnni.IsSupported ? Path.AvxVnni : Avx2.IsSupported ? Path.Avx2
-        : Vector128.IsHardwareAccelerated ? Path.V128 : Path.Scalar;
+        : Dp.IsSupported ? Path.ArmDot : Vector128.IsHardwareAccelerated ? Path.V128 : Path.Scalar;
 
     /// <summary>Whether this CPU can run <paramref name="path"/> (tests run every one it can).</summary>
     public static bool IsSupported(Path path) => path switch
     {
         Path.AvxVnni => AvxVnni.IsSupported,
         Path.Avx2 => Avx2.IsSupported,
+        Path.ArmDot => Dp.IsSupported,
         Path.V128 => Vector128.IsHardwareAccelerated,
         _ => true,
     };
@@ -133,6 +137,11 @@ public static unsafe class Q8Dot
     public static void Dot4(byte* w, long stride, byte* xq, float* xd, int nb, float* y)
     {
         var path = Best;
+        if (path == Path.ArmDot)
+        {
+            Dot4Arm(w, stride, xq, xd, nb, y);
+            return;
+        }
         if (path is not (Path.Avx2 or Path.AvxVnni))
         {
             for (int r = 0; r < 4; r++) y[r] = Dot(w + r * stride, xq, xd, nb, path);
@@ -226,6 +235,57 @@ public static unsafe class Q8Dot
         }
         return Hsum(lo, hi);
     }
+
+    /// <summary>
+    /// ARM64 with the dot-product extension (FEAT_DotProd: Neoverse, Graviton 2+, Ampere Altra, Apple M1+): one SDOT
+    /// (ggml's <c>vdotq_s32</c>) gives 4 lanes, lane i the sum of the products of bytes 4i..4i+3 — ggml's lanes
+    /// exactly, as the portable <see cref="DotV128"/> builds them with 16 shifts and 4 multiplies.
+    /// </summary>
+    private static float DotArm(byte* w, byte* xq, float* xd, int nb)
+    {
+        Vector128<float> lo = default, hi = default;
+        float* table = HalfTable;
+        for (int b = 0; b < nb; b++, w += Q8_0.BlockBytes, xq += Q8_0.BlockBytes)
+        {
+            var d = Vector128.Create(table[*(ushort*)w] * xd[b]);
+            lo = Vector128.FusedMultiplyAdd(d, BlockLanes(w + 2, Vector128.Load((sbyte*)(xq + 2))), lo);
+            hi = Vector128.FusedMultiplyAdd(d, BlockLanes(w + 18, Vector128.Load((sbyte*)(xq + 18))), hi);
+        }
+        return Hsum(lo, hi);
+    }
+
+    /// <summary><see cref="Dot4"/> on ARM64 with SDOT: four rows sharing each block's load of x and its scale.</summary>
+    private static void Dot4Arm(byte* w, long stride, byte* xq, float* xd, int nb, float* y)
+    {
+        float* table = HalfTable;
+        byte* w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride;
+        Vector128<float> l0 = default, h0 = default, l1 = default, h1 = default, l2 = default, h2 = default, l3 = default, h3 = default;
+        long end = (long)nb * Q8_0.BlockBytes;
+        for (long o = 0; o < end; o += Q8_0.BlockBytes, xd++)
+        {
+            float dx = *xd;
+            var xlo = Vector128.Load((sbyte*)(xq + o + 2));
+            var xhi = Vector128.Load((sbyte*)(xq + o + 18));
+            var d0 = Vector128.Create(table[*(ushort*)(w0 + o)] * dx);
+            l0 = Vector128.FusedMultiplyAdd(d0, BlockLanes(w0 + o + 2, xlo), l0);
+            h0 = Vector128.FusedMultiplyAdd(d0, BlockLanes(w0 + o + 18, xhi), h0);
+            var d1 = Vector128.Create(table[*(ushort*)(w1 + o)] * dx);
+            l1 = Vector128.FusedMultiplyAdd(d1, BlockLanes(w1 + o + 2, xlo), l1);
+            h1 = Vector128.FusedMultiplyAdd(d1, BlockLanes(w1 + o + 18, xhi), h1);
+            var d2 = Vector128.Create(table[*(ushort*)(w2 + o)] * dx);
+            l2 = Vector128.FusedMultiplyAdd(d2, BlockLanes(w2 + o + 2, xlo), l2);
+            h2 = Vector128.FusedMultiplyAdd(d2, BlockLanes(w2 + o + 18, xhi), h2);
+            var d3 = Vector128.Create(table[*(ushort*)(w3 + o)] * dx);
+            l3 = Vector128.FusedMultiplyAdd(d3, BlockLanes(w3 + o + 2, xlo), l3);
+            h3 = Vector128.FusedMultiplyAdd(d3, BlockLanes(w3 + o + 18, xhi), h3);
+        }
+        y[0] = Hsum(l0, h0); y[1] = Hsum(l1, h1); y[2] = Hsum(l2, h2); y[3] = Hsum(l3, h3);
+    }
+
+    /// <summary>The 4 lane sums of 16 weight bytes at <paramref name="qw"/> against 16 bytes of x, as floats (one SDOT).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> BlockLanes(byte* qw, Vector128<sbyte> qx) =>
+        Vector128.ConvertToSingle(Dp.DotProduct(Vector128<int>.Zero, Vector128.Load((sbyte*)qw), qx));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<int> Lanes(Vector128<int> a, Vector128<int> b) =>
