@@ -10,13 +10,13 @@ namespace Mistral.Merge.Numerics;
 /// y[N] = W · x for a weight W [N, K] in its stored dtype: the decode projection, bound by how fast the weights
 /// stream from memory. Per call, x is prepared once (bf16: split into even/odd halves per vector chunk, see
 /// <see cref="SplitEvenOdd"/>; Q8_0: quantized to Q8_0 blocks, see <see cref="Q8Dot"/>), then the rows are dealt out
-/// to the pool in jobs of 64 (4 rows share each load of x; bf16 widened in registers by a shift and a mask, f16
-/// through a per-worker row buffer). Float accumulation in float32; nothing is allocated once the buffers have
-/// grown to the widest matrix.
+/// to the pool in jobs of 64 (fewer on many cores: <see cref="RowsPerJobFor"/>; 4 rows share each load of x; bf16
+/// widened in registers by a shift and a mask, f16 through a per-worker row buffer). Float accumulation in float32;
+/// nothing is allocated once the buffers have grown to the widest matrix.
 /// </summary>
 public sealed unsafe class Gemv : IParallelWork, IDisposable
 {
-    private const int RowsPerJob = 64;
+    private int _rowsPerJob = 64; // of the current call
 
     private readonly WorkerPool _pool;
     private readonly float*[] _rowBuf;   // per worker: 4 widened f16 rows
@@ -47,6 +47,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     public void Multiply(WeightMatrix w, float* x, float* y)
     {
         _group[0] = w; _groupY[0] = (nint)y; _groupCount = 1;
+        _rowsPerJob = RowsPerJobFor(w.Rows, _pool.Threads);
         _groupJob[1] = Jobs(w);
         Prepare(w, x);
         Dispatch();
@@ -67,6 +68,9 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
                 return;
             }
         _groupCount = ws.Length;
+        long rows = 0;
+        foreach (var w in ws) rows += w.Rows;
+        _rowsPerJob = RowsPerJobFor(rows, _pool.Threads);
         for (int i = 0; i < ws.Length; i++)
         {
             _group[i] = ws[i]; _groupY[i] = ys[i];
@@ -76,7 +80,20 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         Dispatch();
     }
 
-    private static int Jobs(WeightMatrix w) => (w.Rows + RowsPerJob - 1) / RowsPerJob;
+    private int Jobs(WeightMatrix w) => (w.Rows + _rowsPerJob - 1) / _rowsPerJob;
+
+    /// <summary>
+    /// Rows per pool job for a call over <paramref name="rows"/> rows: 64, halved (down to 16, a multiple of the
+    /// 4-row kernels) while that gives fewer than 8 jobs per thread, so that on many cores a narrow matrix
+    /// (o_proj's 4096 rows are 64 jobs of 64: two per thread on 32 cores) still keeps every thread busy to the
+    /// end. Each row is computed alone, so the size changes no bit.
+    /// </summary>
+    public static int RowsPerJobFor(long rows, int threads)
+    {
+        int r = 64;
+        while (r > 16 && rows / r < 8L * threads) r /= 2;
+        return r;
+    }
 
     /// <summary>Grows the buffers for <paramref name="w"/>'s storage and prepares x for it (split or quantized).</summary>
     private void Prepare(WeightMatrix w, float* x)
@@ -131,10 +148,10 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         Run(_group[g], (float*)_groupY[g], index - _groupJob[g], worker);
     }
 
-    /// <summary>Rows [64·job, 64·job + 64) of y = W · x.</summary>
+    /// <summary>Rows [r·job, r·job + r) of y = W · x, r = the call's rows per job.</summary>
     private void Run(WeightMatrix w, float* y, int job, int worker)
     {
-        int n0 = job * RowsPerJob, n1 = Math.Min(w.Rows, n0 + RowsPerJob), K = w.Cols;
+        int n0 = job * _rowsPerJob, n1 = Math.Min(w.Rows, n0 + _rowsPerJob), K = w.Cols;
         int n = n0;
         if (w.Quant == BlockQuant.Q8_0)
         {

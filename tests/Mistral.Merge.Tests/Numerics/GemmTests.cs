@@ -252,26 +252,39 @@ public unsafe class GemmTests
         for (int j = 0; j < 515; j++) Assert.True(Math.Abs(Naive(w, x, j, 0, 1031) - y1[j]) < 1e-4);
     }
 
-    [Fact]
-    public void WorkerPoolRunsEveryIndexOnceAndReportsErrors()
-    {
-        using var pool = new WorkerPool(3);
-        var work = new CountWork(1000);
-        for (int rep = 0; rep < 50; rep++) pool.Run(work, 1000);
-        Assert.All(work.Hits, h => Assert.Equal(50, h));
-        Assert.Throws<AggregateException>(() => pool.Run(new ThrowWork(), 10));
-        pool.Run(work, 1000); // still usable
-        Assert.All(work.Hits, h => Assert.Equal(51, h));
-    }
+    [Theory]
+    [InlineData(1024, 2, 64)]   // 16 jobs: 8 per thread
+    [InlineData(6144, 16, 32)]  // q/k/v as one group on 16 cores: 192 jobs
+    [InlineData(4096, 16, 32)]
+    [InlineData(1024, 16, 16)]  // never below 16 rows (4 calls of the 4-row kernel)
+    [InlineData(515, 4, 16)]
+    [InlineData(128000, 64, 64)]
+    public void GemvJobsShrinkUntilEveryThreadHasEightButNotBelowSixteenRows(long rows, int threads, int expected) =>
+        Assert.Equal(expected, Gemv.RowsPerJobFor(rows, threads));
 
-    private sealed class CountWork(int n) : IParallelWork
+    [Theory]
+    [InlineData(DType.BF16)]
+    [InlineData(DType.F16)]
+    [InlineData(DType.F32)]
+    public void GemvGivesTheSameBitsWithSmallerJobsOnManyThreads(DType type)
     {
-        public readonly int[] Hits = new int[n];
-        public void Execute(int index, int worker) => Interlocked.Increment(ref Hits[index]);
-    }
-
-    private sealed class ThrowWork : IParallelWork
-    {
-        public void Execute(int index, int worker) { if (index == 7) throw new InvalidOperationException("boom"); }
+        // 16 threads: jobs of 16 rows (a group: 16 + 32 rows of 64-row jobs on one thread)
+        var (b1, _) = Weights(300, 96, type, 5);
+        var (b2, _) = Weights(200, 96, type, 6);
+        var x = Activations(96, 7);
+        float[] Run(int threads, out float[] y2)
+        {
+            var y1 = new float[300];
+            y2 = new float[200];
+            using var pool = new WorkerPool(threads);
+            using var g = new Gemv(pool);
+            fixed (byte* p1 = b1) fixed (byte* p2 = b2) fixed (float* px = x) fixed (float* py1 = y1) fixed (float* py2 = y2)
+                g.Multiply(px, [new WeightMatrix(p1, type, 300, 96), new WeightMatrix(p2, type, 200, 96)], [(nint)py1, (nint)py2]);
+            return y1;
+        }
+        var one = Run(1, out var one2);
+        var many = Run(16, out var many2);
+        Assert.Equal(one, many);
+        Assert.Equal(one2, many2);
     }
 }
