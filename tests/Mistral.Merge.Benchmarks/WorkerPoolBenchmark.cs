@@ -15,8 +15,8 @@ public static class WorkerPoolBenchmark
         int i = Array.IndexOf(args, "--threads");
         int threads = i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : CpuTopology.PhysicalCoreCount;
         Console.WriteLine($"worker pool: {threads} threads, {Environment.ProcessorCount} logical processors");
-        using var sleeping = new WorkerPool(threads, spin: false);
-        using var polling = new WorkerPool(threads, spin: true);
+        using var sleeping = new WorkerPool(threads, poll: false);
+        using var polling = new WorkerPool(threads, poll: true);
         foreach (var (gapUs, itemUs) in new[] { (0, 0), (20, 0), (100, 0), (20, 25) })
         {
             var work = new BusyItems(itemUs);

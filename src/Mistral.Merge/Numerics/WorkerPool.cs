@@ -19,7 +19,7 @@ public interface IParallelWork
 /// The first exception of a body is rethrown wrapped in an <see cref="AggregateException"/> (the inline
 /// single-thread path rethrows it as is); indices not yet handed out are then skipped.
 /// <para>
-/// Between runs the workers poll for the next one for up to <see cref="SpinMicroseconds"/> before they sleep, and
+/// Between runs the workers poll for the next one for up to <see cref="PollMicroseconds"/> before they sleep, and
 /// the caller polls for the workers' completion before it waits, as OpenMP runtimes and ggml's thread pool do: a
 /// decode step is dozens of runs of a few hundred microseconds each, separated by short serial steps, and waking a
 /// sleeping thread costs tens of microseconds (the `pool` benchmark). The polling loop yields the core
@@ -40,18 +40,18 @@ public sealed class WorkerPool : IDisposable
     private bool _stop;
     private Exception? _error;
     private int _sleepers; // workers in Monitor.Wait (guarded by _gate): the caller pulses only if any
-    private readonly long _spinTicks;
+    private readonly long _pollTicks;
 
-    /// <summary>How long an idle worker (and a caller waiting for the workers) spins before it blocks.</summary>
-    public const int SpinMicroseconds = 1000;
+    /// <summary>How long an idle worker (and a caller waiting for the workers) polls before it blocks.</summary>
+    public const int PollMicroseconds = 1000;
 
     /// <param name="threads">The threads of the pool, the caller's among them.</param>
-    /// <param name="spin">Whether idle threads spin (yielding) for <see cref="SpinMicroseconds"/> before they
+    /// <param name="poll">Whether idle threads poll (yielding the core) for <see cref="PollMicroseconds"/> before they
     /// sleep; off, or more threads than logical processors, they sleep at once (the benchmark's baseline).</param>
-    public WorkerPool(int threads, bool spin = true)
+    public WorkerPool(int threads, bool poll = true)
     {
         Threads = Math.Max(1, threads);
-        _spinTicks = spin && Threads <= Environment.ProcessorCount ? SpinMicroseconds * Stopwatch.Frequency / 1_000_000 : 0;
+        _pollTicks = poll && Threads <= Environment.ProcessorCount ? PollMicroseconds * Stopwatch.Frequency / 1_000_000 : 0;
         _workers = new Thread[Threads - 1];
         for (int i = 0; i < _workers.Length; i++)
         {
@@ -107,11 +107,11 @@ public sealed class WorkerPool : IDisposable
             _done.Reset();
             lock (_gate)
             {
-                Volatile.Write(ref _generation, _generation + 1); // spinning workers read it without the lock
+                Volatile.Write(ref _generation, _generation + 1); // polling workers read it without the lock
                 if (_sleepers > 0) Monitor.PulseAll(_gate);
             }
             Drain(0);
-            for (long until = Stopwatch.GetTimestamp() + _spinTicks; Volatile.Read(ref _running) != 0 && Stopwatch.GetTimestamp() < until;) Thread.Yield();
+            for (long until = Stopwatch.GetTimestamp() + _pollTicks; Volatile.Read(ref _running) != 0 && Stopwatch.GetTimestamp() < until;) Thread.Yield();
             _done.Wait();
             _work = null;
             if (_error is { } e) throw new AggregateException(e);
@@ -136,7 +136,7 @@ public sealed class WorkerPool : IDisposable
         long seen = 0;
         while (true)
         {
-            for (long until = Stopwatch.GetTimestamp() + _spinTicks; Volatile.Read(ref _generation) == seen && !Volatile.Read(ref _stop) && Stopwatch.GetTimestamp() < until;) Thread.Yield();
+            for (long until = Stopwatch.GetTimestamp() + _pollTicks; Volatile.Read(ref _generation) == seen && !Volatile.Read(ref _stop) && Stopwatch.GetTimestamp() < until;) Thread.Yield();
             if (Volatile.Read(ref _stop)) return;
             long next = Volatile.Read(ref _generation);
             if (next != seen) seen = next;

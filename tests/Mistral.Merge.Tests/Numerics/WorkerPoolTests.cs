@@ -14,14 +14,14 @@ public class WorkerPoolTests
     [InlineData(2, false)]
     [InlineData(4, true)]
     [InlineData(4, false)]
-    public Task EveryIndexRunsOnceInRunsBackToBackAndAfterTheThreadsWentToSleep(int threads, bool spin) => Within10Seconds(() =>
+    public Task EveryIndexRunsOnceInRunsBackToBackAndAfterTheThreadsWentToSleep(int threads, bool poll) => Within10Seconds(() =>
     {
-        using var pool = new WorkerPool(threads, spin);
+        using var pool = new WorkerPool(threads, poll);
         for (int run = 0; run < 60; run++)
         {
             // back to back, after a step shorter than the polling time, after one longer than it
             if (run % 3 == 1) Thread.SpinWait(2000);
-            if (run % 3 == 2 && run % 12 == 2) Thread.Sleep(WorkerPool.SpinMicroseconds / 1000 * 5);
+            if (run % 3 == 2 && run % 12 == 2) Thread.Sleep(WorkerPool.PollMicroseconds / 1000 * 5);
             int count = 1 + run * 7 % 50;
             var hits = new int[count];
             pool.Run(count, (i, worker) =>
@@ -36,10 +36,10 @@ public class WorkerPoolTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public Task EveryThreadTakesPartInARunWhetherItWasPollingOrAsleep(bool spin) => Within10Seconds(() =>
+    public Task EveryThreadTakesPartInARunWhetherItWasPollingOrAsleep(bool poll) => Within10Seconds(() =>
     {
         const int threads = 3;
-        using var pool = new WorkerPool(threads, spin);
+        using var pool = new WorkerPool(threads, poll);
         foreach (int pauseMs in new[] { 0, 0, 20, 0, 20 })
         {
             Thread.Sleep(pauseMs);
