@@ -244,42 +244,36 @@ public static unsafe class Q8Dot
     private static float DotArm(byte* w, byte* xq, float* xd, int nb)
     {
         Vector128<float> lo = default, hi = default;
-        float* table = HalfTable;
         for (int b = 0; b < nb; b++, w += Q8_0.BlockBytes, xq += Q8_0.BlockBytes)
-        {
-            var d = Vector128.Create(table[*(ushort*)w] * xd[b]);
-            lo = Vector128.FusedMultiplyAdd(d, BlockLanes(w + 2, Vector128.Load((sbyte*)(xq + 2))), lo);
-            hi = Vector128.FusedMultiplyAdd(d, BlockLanes(w + 18, Vector128.Load((sbyte*)(xq + 18))), hi);
-        }
+            AccumulateBlockArm(w, xd[b], Vector128.Load((sbyte*)(xq + 2)), Vector128.Load((sbyte*)(xq + 18)), ref lo, ref hi);
         return Hsum(lo, hi);
     }
 
-    /// <summary><see cref="Dot4"/> on ARM64 with SDOT: four rows sharing each block's load of x and its scale.</summary>
+    /// <summary><see cref="Dot4"/> on ARM64 with SDOT: four rows sharing each block's load of x.</summary>
     private static void Dot4Arm(byte* w, long stride, byte* xq, float* xd, int nb, float* y)
     {
-        float* table = HalfTable;
         byte* w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride;
         Vector128<float> l0 = default, h0 = default, l1 = default, h1 = default, l2 = default, h2 = default, l3 = default, h3 = default;
         long end = (long)nb * Q8_0.BlockBytes;
         for (long o = 0; o < end; o += Q8_0.BlockBytes, xd++)
         {
-            float dx = *xd;
             var xlo = Vector128.Load((sbyte*)(xq + o + 2));
             var xhi = Vector128.Load((sbyte*)(xq + o + 18));
-            var d0 = Vector128.Create(table[*(ushort*)(w0 + o)] * dx);
-            l0 = Vector128.FusedMultiplyAdd(d0, BlockLanes(w0 + o + 2, xlo), l0);
-            h0 = Vector128.FusedMultiplyAdd(d0, BlockLanes(w0 + o + 18, xhi), h0);
-            var d1 = Vector128.Create(table[*(ushort*)(w1 + o)] * dx);
-            l1 = Vector128.FusedMultiplyAdd(d1, BlockLanes(w1 + o + 2, xlo), l1);
-            h1 = Vector128.FusedMultiplyAdd(d1, BlockLanes(w1 + o + 18, xhi), h1);
-            var d2 = Vector128.Create(table[*(ushort*)(w2 + o)] * dx);
-            l2 = Vector128.FusedMultiplyAdd(d2, BlockLanes(w2 + o + 2, xlo), l2);
-            h2 = Vector128.FusedMultiplyAdd(d2, BlockLanes(w2 + o + 18, xhi), h2);
-            var d3 = Vector128.Create(table[*(ushort*)(w3 + o)] * dx);
-            l3 = Vector128.FusedMultiplyAdd(d3, BlockLanes(w3 + o + 2, xlo), l3);
-            h3 = Vector128.FusedMultiplyAdd(d3, BlockLanes(w3 + o + 18, xhi), h3);
+            AccumulateBlockArm(w0 + o, *xd, xlo, xhi, ref l0, ref h0);
+            AccumulateBlockArm(w1 + o, *xd, xlo, xhi, ref l1, ref h1);
+            AccumulateBlockArm(w2 + o, *xd, xlo, xhi, ref l2, ref h2);
+            AccumulateBlockArm(w3 + o, *xd, xlo, xhi, ref l3, ref h3);
         }
         y[0] = Hsum(l0, h0); y[1] = Hsum(l1, h1); y[2] = Hsum(l2, h2); y[3] = Hsum(l3, h3);
+    }
+
+    /// <summary>lo/hi += (d_w·d_x) · the lanes of one weight block (at <paramref name="wb"/>: its scale, then 32 bytes) against x's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AccumulateBlockArm(byte* wb, float dx, Vector128<sbyte> xlo, Vector128<sbyte> xhi, ref Vector128<float> lo, ref Vector128<float> hi)
+    {
+        var d = Vector128.Create(HalfTable[*(ushort*)wb] * dx);
+        lo = Vector128.FusedMultiplyAdd(d, BlockLanes(wb + 2, xlo), lo);
+        hi = Vector128.FusedMultiplyAdd(d, BlockLanes(wb + 18, xhi), hi);
     }
 
     /// <summary>The 4 lane sums of 16 weight bytes at <paramref name="qw"/> against 16 bytes of x, as floats (one SDOT).</summary>
