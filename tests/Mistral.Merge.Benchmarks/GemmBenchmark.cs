@@ -18,8 +18,7 @@ public static unsafe class GemmBenchmark
 
     public static int Run(string[] args)
     {
-        int i = Array.IndexOf(args, "--threads");
-        int threads = i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : CpuTopology.PhysicalCoreCount;
+        int threads = BenchmarkArgs.Int(args, "--threads", CpuTopology.PhysicalCoreCount);
         double peak = MachinePeak.FmaGflops(threads);
         Console.WriteLine($"{MachinePeak.InstructionSet}, {threads} threads: measured FMA peak {peak:0.0} GFLOP/s");
         Report(threads, peak, [128, 512]);

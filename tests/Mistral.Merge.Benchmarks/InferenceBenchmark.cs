@@ -17,12 +17,12 @@ public static unsafe class InferenceBenchmark
 {
     public static int Run(string[] args)
     {
-        int threads = Arg(args, "--threads", CpuTopology.PhysicalCoreCount);
-        int prefill = Arg(args, "--prefill", 128);
-        int decode = Arg(args, "--decode", 16);
-        int layers = Arg(args, "--layers", 4);
-        string? keep = ArgS(args, "--keep");
-        string? llamaBench = ArgS(args, "--llama-bench");
+        int threads = BenchmarkArgs.Int(args, "--threads", CpuTopology.PhysicalCoreCount);
+        int prefill = BenchmarkArgs.Int(args, "--prefill", 128);
+        int decode = BenchmarkArgs.Int(args, "--decode", 16);
+        int layers = BenchmarkArgs.Int(args, "--layers", 4);
+        string? keep = BenchmarkArgs.String(args, "--keep");
+        string? llamaBench = BenchmarkArgs.String(args, "--llama-bench");
         InferenceSideBySide.CheckBinary(llamaBench); // before the long part: a wrong path is a one-line error at once
         bool decodeOnly = args.Contains("--decode-only"); // skip the prefill timings and the GEMM-only lines
         Console.WriteLine($"inference benchmark: {threads} threads, GEMM kernel {PackedGemmKernel.NativeBits}-bit, .NET's Vector512 accelerated {Vector512.IsHardwareAccelerated}, {Environment.ProcessorCount} logical processors");
@@ -60,7 +60,7 @@ public static unsafe class InferenceBenchmark
             }
             // issue 13's table: bf16 and q8_0 at 128/512 tokens, and llama-bench on our GGUF exports (with --llama-bench,
             // two rounds by default: one round lets a slow minute of a shared machine land on one side only)
-            InferenceSideBySide.Run(dir, threads, peak = RemeasuredPeak(peak, threads), llamaBench, Arg(args, "--reps", 3), Arg(args, "--rounds", llamaBench != null ? 2 : 1));
+            InferenceSideBySide.Run(dir, threads, peak = RemeasuredPeak(peak, threads), llamaBench, BenchmarkArgs.Int(args, "--reps", 3), BenchmarkArgs.Int(args, "--rounds", llamaBench != null ? 2 : 1));
             var stories = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/fixtures/stories260k"));
             if (Directory.Exists(stories))
                 using (var model = TransformerModel.Load(stories)) Measure("stories260k (f32)", model, threads, 256, 256, peak, 0);
@@ -191,7 +191,4 @@ public static unsafe class InferenceBenchmark
         }
         return best;
     }
-
-    private static int Arg(string[] a, string name, int def) { int i = Array.IndexOf(a, name); return i >= 0 && i + 1 < a.Length ? int.Parse(a[i + 1]) : def; }
-    private static string? ArgS(string[] a, string name) { int i = Array.IndexOf(a, name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : null; }
 }

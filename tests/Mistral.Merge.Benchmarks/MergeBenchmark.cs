@@ -38,9 +38,7 @@ public static class MergeBenchmark
     public static int Run(string[] args)
     {
         var work = args.Length > 0 && !args[0].StartsWith("--") ? args[0] : Path.Combine(Path.GetTempPath(), "mm-merge-bench");
-        int threads = Environment.ProcessorCount;
-        int ti = Array.IndexOf(args, "--threads");
-        if (ti >= 0) threads = int.Parse(args[ti + 1], CultureInfo.InvariantCulture);
+        int threads = BenchmarkArgs.Int(args, "--threads", Environment.ProcessorCount);
         Directory.CreateDirectory(work);
         var cfg = Synthesizer.MakeConfig("mistral", hidden: 4096, layers: 32, heads: 32, kvHeads: 8, intermediate: 14336, vocab: 32000);
         var recipePath = WriteModelsAndRecipe(work, cfg, 4);

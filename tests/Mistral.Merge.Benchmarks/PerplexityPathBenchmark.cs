@@ -17,10 +17,10 @@ public static class PerplexityPathBenchmark
 {
     public static int Run(string[] args)
     {
-        int threads = Arg(args, "--threads", CpuTopology.PhysicalCoreCount);
-        int reps = Arg(args, "--reps", 2);
-        string dir = ArgS(args, "--model") ?? "/tmp/mm7b";
-        var ctxs = (ArgS(args, "--ctx") ?? "512,128").Split(',').Select(int.Parse).ToArray();
+        int threads = BenchmarkArgs.Int(args, "--threads", CpuTopology.PhysicalCoreCount);
+        int reps = BenchmarkArgs.Int(args, "--reps", 2);
+        string dir = BenchmarkArgs.String(args, "--model") ?? "/tmp/mm7b";
+        var ctxs = (BenchmarkArgs.String(args, "--ctx") ?? "512,128").Split(',').Select(int.Parse).ToArray();
         EnsureModel(dir);
         using var model = TransformerModel.Load(dir);
         using var backend = new CpuBackend(model, threads);
@@ -100,7 +100,4 @@ public static class PerplexityPathBenchmark
         Directory.Move(tmp, dir);
         Console.WriteLine($"synthesized a 7B-shaped bf16 model with 4 layers into {dir} in {sw.Elapsed.TotalSeconds:0.0} s");
     }
-
-    private static int Arg(string[] a, string name, int def) { int i = Array.IndexOf(a, name); return i >= 0 && i + 1 < a.Length ? int.Parse(a[i + 1]) : def; }
-    private static string? ArgS(string[] a, string name) { int i = Array.IndexOf(a, name); return i >= 0 && i + 1 < a.Length ? a[i + 1] : null; }
 }

@@ -17,9 +17,7 @@ public static class TiesMemoryBenchmark
     public static int Run(string[] args)
     {
         var work = args.Length > 0 && !args[0].StartsWith("--") ? args[0] : Path.Combine(Path.GetTempPath(), "mm-ties-bench");
-        int threads = Environment.ProcessorCount;
-        int ti = Array.IndexOf(args, "--threads");
-        if (ti >= 0) threads = int.Parse(args[ti + 1], CultureInfo.InvariantCulture);
+        int threads = BenchmarkArgs.Int(args, "--threads", Environment.ProcessorCount);
         foreach (var (label, vocab, layers) in new[] { ("7B-shaped, vocab 32000", 32000, 2), ("vocab 128256", 128256, 1) })
         {
             var dir = Path.Combine(work, vocab.ToString(CultureInfo.InvariantCulture));

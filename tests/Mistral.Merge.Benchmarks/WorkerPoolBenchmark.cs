@@ -12,8 +12,7 @@ public static class WorkerPoolBenchmark
 {
     public static int Run(string[] args)
     {
-        int i = Array.IndexOf(args, "--threads");
-        int threads = i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : CpuTopology.PhysicalCoreCount;
+        int threads = BenchmarkArgs.Int(args, "--threads", CpuTopology.PhysicalCoreCount);
         Console.WriteLine($"worker pool: {threads} threads, {Environment.ProcessorCount} logical processors");
         using var sleeping = new WorkerPool(threads, poll: false);
         using var polling = new WorkerPool(threads, poll: true);

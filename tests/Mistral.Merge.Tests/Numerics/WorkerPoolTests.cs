@@ -21,7 +21,7 @@ public class WorkerPoolTests
         {
             // back to back, after a step shorter than the polling time, after one longer than it
             if (run % 3 == 1) Thread.SpinWait(2000);
-            if (run % 3 == 2 && run % 12 == 2) Thread.Sleep(WorkerPool.PollMicroseconds / 1000 * 5);
+            if (run % 12 == 2) Thread.Sleep(WorkerPool.PollMicroseconds / 1000 * 5);
             int count = 1 + run * 7 % 50;
             var hits = new int[count];
             pool.Run(count, (i, worker) =>
