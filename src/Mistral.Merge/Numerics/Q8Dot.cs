@@ -154,6 +154,7 @@ public static unsafe class Q8Dot
         long end = (long)nb * Q8_0.BlockBytes;
         for (long o = 0; o < end; o += Q8_0.BlockBytes, xd++)
         {
+            Gemv.PrefetchRows(w0 + o, w1 + o, w2 + o, w3 + o);
             var dx = Vector256.Create(*xd);
             var qx = Avx.LoadVector256((sbyte*)(xq + o + 2));
             var ax = Avx2.Abs(qx);
