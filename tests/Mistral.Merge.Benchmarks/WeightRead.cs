@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Benchmarks;
@@ -7,18 +8,23 @@ namespace Mistral.Merge.Benchmarks;
 /// The read baseline of the decode figures: a vectorized sum over a matrix's bytes, dealt out on a worker pool in
 /// jobs of 64 rows as the GEMV deals its rows, each job one sequential stream. (The former baseline split each
 /// matrix into one half per thread under Parallel.For; it read 5–10 % slower than this on the same bytes, so the
-/// GEMV appeared to stream above 100 % of it.)
+/// GEMV appeared to stream above 100 % of it.) With <c>prefetch</c>, each step also prefetches the line
+/// <see cref="PrefetchDistance"/> bytes ahead (x86): on a 2-core Xeon that read 10–15 % faster than the plain loop,
+/// which is why the GEMV prefetches; the baselines take the faster of the two.
 /// </summary>
 internal sealed unsafe class WeightRead(WorkerPool pool) : IParallelWork
 {
     private const int RowsPerJob = 64;
+    private const int PrefetchDistance = 2048;
     private WeightMatrix _m;
+    private bool _prefetch;
     private static Vector256<uint> _sink;
 
-    /// <summary>Reads every byte of <paramref name="m"/> once.</summary>
-    public void Read(WeightMatrix m)
+    /// <summary>Reads every byte of <paramref name="m"/> once, prefetching ahead where asked and the CPU is x86.</summary>
+    public void Read(WeightMatrix m, bool prefetch)
     {
         _m = m;
+        _prefetch = prefetch && Sse.IsSupported;
         pool.Run(this, (m.Rows + RowsPerJob - 1) / RowsPerJob);
     }
 
@@ -28,7 +34,10 @@ internal sealed unsafe class WeightRead(WorkerPool pool) : IParallelWork
         byte* p = _m.Data + job * RowsPerJob * rowBytes;
         byte* end = _m.Data + Math.Min(_m.Rows, (job + 1) * RowsPerJob) * rowBytes;
         Vector256<uint> a = default, b = default;
-        for (; p + 64 <= end; p += 64) { a += Vector256.Load((uint*)p); b += Vector256.Load((uint*)(p + 32)); }
+        if (_prefetch)
+            for (; p + 64 <= end; p += 64) { Sse.Prefetch0(p + PrefetchDistance); a += Vector256.Load((uint*)p); b += Vector256.Load((uint*)(p + 32)); }
+        else
+            for (; p + 64 <= end; p += 64) { a += Vector256.Load((uint*)p); b += Vector256.Load((uint*)(p + 32)); }
         if ((a + b) == Vector256.Create(0xDEADBEEFu)) _sink += a; // keeps the loads
     }
 }
