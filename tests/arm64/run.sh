@@ -19,6 +19,7 @@ out="$root/.arm64"
 mkdir -p "$out/sysroot"
 
 if ! command -v qemu-aarch64 >/dev/null || [[ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]]; then
+  apt-get update >/dev/null  # a fresh machine has no package lists
   apt-get install -y qemu-user libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross >/dev/null
 fi
 ssl="$out/sysroot/usr/lib/aarch64-linux-gnu"
