@@ -128,9 +128,9 @@ internal sealed unsafe class Attention : IParallelWork, IDisposable
     /// x, or 0 where x is subnormal (the second input is ignored). Why: a peaked softmax leaves probabilities below
     /// 2^-126, and every FMA with a subnormal operand costs a microcode assist on Intel cores (on a Xeon, one layer's
     /// 512-position decode step whose probabilities but one were subnormal took 11–16 ms without this, 0.3–0.4 ms
-    /// with it). Such a term is below 2^-126·|v|, under
-    /// half an ulp of any output that has one normal-range term, so the outputs keep their bits (tested); the sum of
-    /// the exponentials (≥ 1, the maximum's term) likewise. NaN and infinities pass unchanged.
+    /// with it). Such a term is below 2^-126·|v|, under half an ulp of any output that has one normal-range term, so
+    /// the outputs keep their bits (tested); the sum of the exponentials (≥ 1, the maximum's term) likewise. NaN and
+    /// infinities pass unchanged.
     /// </summary>
     internal readonly struct ZeroSubnormal : IBinaryOp
     {
