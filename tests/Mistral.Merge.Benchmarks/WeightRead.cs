@@ -15,7 +15,7 @@ namespace Mistral.Merge.Benchmarks;
 internal sealed unsafe class WeightRead(WorkerPool pool) : IParallelWork
 {
     private const int RowsPerJob = 64;
-    private const int PrefetchDistance = 2048;
+    private const int PrefetchDistance = 2048; // one stream per job: 1536–3072 read fastest (the GEMV's 768 suits its four)
     private WeightMatrix _m;
     private bool _prefetch;
     private static Vector256<uint> _sink;
@@ -34,10 +34,12 @@ internal sealed unsafe class WeightRead(WorkerPool pool) : IParallelWork
         byte* p = _m.Data + job * RowsPerJob * rowBytes;
         byte* end = _m.Data + Math.Min(_m.Rows, (job + 1) * RowsPerJob) * rowBytes;
         Vector256<uint> a = default, b = default;
-        if (_prefetch)
-            for (; p + 64 <= end; p += 64) { Sse.Prefetch0(p + PrefetchDistance); a += Vector256.Load((uint*)p); b += Vector256.Load((uint*)(p + 32)); }
-        else
-            for (; p + 64 <= end; p += 64) { a += Vector256.Load((uint*)p); b += Vector256.Load((uint*)(p + 32)); }
+        bool prefetch = _prefetch; // a predictable branch per 64 bytes: nothing beside the memory stream
+        for (; p + 64 <= end; p += 64)
+        {
+            if (prefetch) Sse.Prefetch0(p + PrefetchDistance);
+            a += Vector256.Load((uint*)p); b += Vector256.Load((uint*)(p + 32));
+        }
         if ((a + b) == Vector256.Create(0xDEADBEEFu)) _sink += a; // keeps the loads
     }
 }

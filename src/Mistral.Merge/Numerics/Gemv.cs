@@ -39,7 +39,8 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     /// the row into L1, in bytes. Why: with four rows read side by side the hardware prefetchers alone left decode
     /// short of the memory's bandwidth on a Xeon (AVX-512, 2 cores): 768 bytes ahead gave +18 % bf16 and +12 % q8_0
     /// decode tokens/s (512–1536 within noise of each other; docs/performance.md). A prefetch never faults, so the
-    /// lines past a matrix's last row are harmless. ARM64 (no prefetch intrinsic in .NET) relies on its hardware prefetchers.
+    /// lines past a matrix's last row are harmless. ARM64 (no prefetch intrinsic in .NET) relies on its hardware
+    /// prefetchers.
     /// </summary>
     internal const int PrefetchDistance = 768;
 

@@ -59,7 +59,6 @@ public sealed unsafe class AttentionSubnormalTests
         using var cache = new KvCache(1, 1, d, n, window: null, chunk: 1);
         for (int j = 0; j < n; j++)
             fixed (float* k = keys[j]) fixed (float* v = values[j]) cache.Store(0, j, k, v);
-        cache.Length = n - 1;
         var output = new float[heads * d];
         using (var pool = new WorkerPool(1))
         using (var attention = new Attention(shape, 1))
