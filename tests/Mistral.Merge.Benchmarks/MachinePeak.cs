@@ -10,8 +10,11 @@ namespace Mistral.Merge.Benchmarks;
 /// <summary>
 /// The machine's float32 FMA peak, measured: every thread runs 12 independent FMA chains at the GEMM's vector
 /// width (<see cref="PackedGemmKernel.NativeBits"/>; 12 chains cover the 4-cycle latency of 2–3 FMA pipes, so the
-/// loop is throughput-bound, not latency-bound), the threads start together and the time is the slowest thread's;
-/// best of 5.
+/// loop is throughput-bound, not latency-bound), the threads start together and the time runs from the first thread's
+/// start to the last one's end, each read by the workers themselves; best of 10 after about 0.2 s of warm-up.
+/// (A stopwatch in the calling thread read wrong both ways on a 2-core machine: the caller, a third thread, could be
+/// scheduled only after a worker had run — 388 against 313–327 GFLOP/s — and right after start-up the runtime's
+/// background compilation shared the cores — 84 against 147–172.)
 /// </summary>
 public static class MachinePeak
 {
@@ -31,27 +34,30 @@ public static class MachinePeak
     public static double FmaGflops(int threads)
     {
         const long iters = 10_000_000;
-        RunOnce(1000, threads); // JIT
+        for (int i = 0; i < 8; i++) RunOnce(iters, threads); // JIT, and let start-up's background work finish
         double best = 0;
-        for (int rep = 0; rep < 5; rep++)
+        for (int rep = 0; rep < 10; rep++)
             best = Math.Max(best, threads * iters * 12.0 * Lanes * 2 / RunOnce(iters, threads) / 1e9);
         return best;
     }
 
+    /// <summary>Seconds from the first worker's start to the last worker's end.</summary>
     private static double RunOnce(long iters, int threads)
     {
-        using var start = new Barrier(threads + 1);
+        using var start = new Barrier(threads);
         var sink = new float[threads];
+        var begin = new long[threads];
+        var end = new long[threads];
         var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
         {
             start.SignalAndWait();
+            begin[t] = Stopwatch.GetTimestamp();
             sink[t] = Loop(iters);
+            end[t] = Stopwatch.GetTimestamp();
         })).ToArray();
         foreach (var w in workers) w.Start();
-        start.SignalAndWait();
-        var sw = Stopwatch.StartNew();
         foreach (var w in workers) w.Join();
-        return sw.Elapsed.TotalSeconds;
+        return (double)(end.Max() - begin.Min()) / Stopwatch.Frequency;
     }
 
     private static float Loop(long iters) =>

@@ -14,6 +14,11 @@
 #   OUT_DIR/bin/llama-bench. Only the llama-bench target is built.
 #
 # Slow on few cores (10-20 min on 2); NICE=19 (default) keeps it out of others' way.
+# LLAMA_CMAKE_ARGS: extra cmake arguments, after the defaults (so they win). E.g. an
+#   AVX2-only build on an AVX-512 machine, to set beside our 256-bit kernels
+#   (DOTNET_EnableAVX512=0):
+#   LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+#     -DGGML_BMI2=ON -DGGML_AVX_VNNI=ON -DGGML_AVX512=OFF" build.sh SRC_DIR OUT_DIR
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,7 +57,8 @@ nice -n "${NICE:-19}" cmake -S "$src" -B "$out" "${gen[@]}" \
   -DBUILD_SHARED_LIBS=OFF \
   -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
-  -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=ON
+  -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=ON \
+  ${LLAMA_CMAKE_ARGS:-}
 
 nice -n "${NICE:-19}" cmake --build "$out" --config Release --target llama-bench -j"$(nproc)"
 
