@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
+using Mistral.Merge.Numerics.Quantization;
 
 namespace Mistral.Merge.Numerics;
 
@@ -10,7 +11,7 @@ namespace Mistral.Merge.Numerics;
 /// to [kc][NR] (the kernel's vector side: NR consecutive floats per k), rows past nr zero. The rows are widened
 /// into a scratch block by <see cref="WeightMatrix.WidenRow"/> (every dtype and block quantization), then
 /// transposed in 8 × 8 register blocks on AVX, 4 × 4 on ARM64 NEON (scalar elsewhere, and for a kc not a multiple of
-/// the block); bf16 on AVX2 is widened in registers on the way (no scratch pass).
+/// the block); bf16 and q8_0 on AVX2 are widened in registers on the way (no scratch pass).
 /// </summary>
 internal static unsafe class WeightPanel
 {
@@ -26,6 +27,28 @@ internal static unsafe class WeightPanel
             {
                 ushort* src = (ushort*)w.At(r0 + h, k0);
                 for (int i = 0; i < kc; i += 8) Transpose8(Bf16Rows(src + i, w.Cols), dst + i * NR + h, NR);
+            }
+            return;
+        }
+        if (w.Quant == BlockQuant.Q8_0 && nr == NR && kc % Q8_0.BlockSize == 0 && Avx2.IsSupported)
+        {
+            // q8_0 straight from W, as bf16: per block of 32 columns, 8 bytes of a row widened and scaled in one
+            // register (q·d, the product Q8_0.Dequantize forms), then transposed.
+            long rb = w.RowBytes;
+            for (int h = 0; h < NR; h += 8)
+            {
+                byte* src = w.At(r0 + h, k0);
+                for (int i = 0; i < kc; i += Q8_0.BlockSize, src += Q8_0.BlockBytes)
+                {
+                    var (d0, d1, d2, d3, d4, d5, d6, d7) = (Scale(src), Scale(src + rb), Scale(src + 2 * rb), Scale(src + 3 * rb),
+                        Scale(src + 4 * rb), Scale(src + 5 * rb), Scale(src + 6 * rb), Scale(src + 7 * rb));
+                    for (int c = 0; c < Q8_0.BlockSize; c += 8)
+                    {
+                        byte* q = src + 2 + c;
+                        Transpose8((Q8(q, d0), Q8(q + rb, d1), Q8(q + 2 * rb, d2), Q8(q + 3 * rb, d3),
+                            Q8(q + 4 * rb, d4), Q8(q + 5 * rb, d5), Q8(q + 6 * rb, d6), Q8(q + 7 * rb, d7)), dst + (i + c) * NR + h, NR);
+                    }
+                }
             }
             return;
         }
@@ -76,6 +99,14 @@ internal static unsafe class WeightPanel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Bf16Rows(ushort* src, long ld) =>
         (Bf16(src), Bf16(src + ld), Bf16(src + 2 * ld), Bf16(src + 3 * ld), Bf16(src + 4 * ld), Bf16(src + 5 * ld), Bf16(src + 6 * ld), Bf16(src + 7 * ld));
+
+    /// <summary>A q8_0 block's fp16 scale (its first two bytes), broadcast.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Scale(byte* block) => Vector256.Create(Fp16.Read(new ReadOnlySpan<byte>(block, 2)));
+
+    /// <summary>8 int8 weights at <paramref name="q"/> times their block's scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Q8(byte* q, Vector256<float> d) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)q)) * d;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Bf16(ushort* p) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(p), 16).AsSingle();

@@ -144,23 +144,35 @@ public unsafe class GemmTests
             }
     }
 
-    [Fact]
-    public void WeightPanelOfQ8_0BlocksHoldsTheDequantizedRows()
+    /// <summary>
+    /// Full panels at both widths take the in-register q8_0 path on AVX2, a partial panel the row-by-row one; both
+    /// must hold the scalar dequantization's bits.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 16, 256, 256)]
+    [InlineData(32, 32, 128, 384)]
+    [InlineData(16, 13, 256, 0)]
+    [InlineData(16, 16, 64, 448)]
+    public void WeightPanelOfQ8_0BlocksHoldsTheDequantizedRows(int width, int nr, int kc, int k0)
     {
-        const int n = 20, k = 512, r0 = 2, nr = 16, k0 = 256, kc = 256;
+        const int n = 40, k = 512, r0 = 2;
         var rng = new Random(3);
-        var values = Enumerable.Range(0, n * k).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var values = Enumerable.Range(0, n * k).Select(_ => (float)(rng.NextDouble() * 2 - 1) * (rng.Next(3) == 0 ? 1e-3f : 1f)).ToArray();
         var blocks = new byte[Mistral.Merge.Numerics.Quantization.Q8_0.ByteCount(n * k)];
         Mistral.Merge.Numerics.Quantization.Q8_0.Quantize(values, blocks);
         var dense = new float[n * k];
-        Mistral.Merge.Numerics.Quantization.Q8_0.Dequantize(blocks, dense);
-        var panel = new float[kc * 16];
-        var rows = new float[16 * Gemm.MaxKBlock];
+        Mistral.Merge.Numerics.Quantization.Q8_0.Dequantize(blocks, dense, vector: false);
+        var panel = new float[kc * width];
+        var rows = new float[width * Gemm.MaxKBlock];
+        Array.Fill(rows, 9f); // stale scratch
         fixed (byte* pw = blocks) fixed (float* pp = panel) fixed (float* pr = rows)
-            WeightPanel.Pack(new WeightMatrix(pw, BlockQuant.Q8_0, n, k), r0, nr, k0, kc, 16, pr, pp);
+            WeightPanel.Pack(new WeightMatrix(pw, BlockQuant.Q8_0, n, k), r0, nr, k0, kc, width, pr, pp);
         for (int i = 0; i < kc; i++)
-            for (int j = 0; j < 16; j++)
-                Assert.Equal(dense[(r0 + j) * k + k0 + i], panel[i * 16 + j]);
+            for (int j = 0; j < width; j++)
+            {
+                float expected = j < nr ? dense[(r0 + j) * k + k0 + i] : 0f;
+                Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(panel[i * width + j]), $"panel[{i}][{j}]");
+            }
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Mistral.Merge.Numerics.Quantization;
 
 /// <summary>
@@ -47,19 +49,36 @@ public static class Q4_0
     /// </summary>
     private static int TruncateToInt8(float f) => float.IsNaN(f) ? 0 : (sbyte)(int)MathF.Truncate(f);
 
-    /// <summary>The weights a block row stands for (ggml's <c>dequantize_row_q4_0</c>).</summary>
-    public static void Dequantize(ReadOnlySpan<byte> src, Span<float> y)
+    /// <summary>
+    /// The weights a block row stands for (ggml's <c>dequantize_row_q4_0</c>): <c>(q − 8)·d</c> in float32; the
+    /// vector form gives the scalar form's bits (<paramref name="vector"/> false: the reference the tests compare with).
+    /// </summary>
+    public static unsafe void Dequantize(ReadOnlySpan<byte> src, Span<float> y, bool vector = true)
     {
         int nb = y.Length / BlockSize;
-        for (int i = 0; i < nb; i++)
-        {
-            var o = src.Slice(i * BlockBytes, BlockBytes);
-            float d = Fp16.Read(o);
-            for (int j = 0; j < BlockSize / 2; j++)
+        if (src.Length < (long)nb * BlockBytes) throw new ArgumentException("Q4_0 source too short", nameof(src));
+        fixed (byte* ps = src) fixed (float* py = y)
+            for (int i = 0; i < nb; i++)
             {
-                y[i * BlockSize + j] = ((o[2 + j] & 0x0F) - 8) * d;
-                y[i * BlockSize + j + BlockSize / 2] = ((o[2 + j] >> 4) - 8) * d;
+                byte* o = ps + i * BlockBytes;
+                float* dst = py + i * BlockSize;
+                float d = Fp16.Read(new ReadOnlySpan<byte>(o, 2));
+                if (vector && Vector128.IsHardwareAccelerated)
+                {
+                    // low nibbles are weights 0..15, high nibbles 16..31; q − 8 wraps into the sbyte range −8..7
+                    var q = Vector128.Load(o + 2);
+                    var eight = Vector128.Create((byte)8);
+                    var lo = ((q & Vector128.Create((byte)0x0F)) - eight).AsSByte();
+                    var hi = (Vector128.ShiftRightLogical(q, 4) - eight).AsSByte();
+                    if (Vector256.IsHardwareAccelerated) Q8_0.Widen(Vector256.Create(lo, hi), d, dst);
+                    else { Q8_0.Widen(lo, d, dst); Q8_0.Widen(hi, d, dst + 16); }
+                }
+                else
+                    for (int j = 0; j < BlockSize / 2; j++)
+                    {
+                        dst[j] = ((o[2 + j] & 0x0F) - 8) * d;
+                        dst[j + BlockSize / 2] = ((o[2 + j] >> 4) - 8) * d;
+                    }
             }
-        }
     }
 }

@@ -74,15 +74,54 @@ public static class Q8_0
         return Vector256.ConvertToInt32(t + (step & up.AsSingle()));
     }
 
-    /// <summary>The weights a block row stands for (ggml's <c>dequantize_row_q8_0</c>).</summary>
-    public static void Dequantize(ReadOnlySpan<byte> src, Span<float> y)
+    /// <summary>
+    /// The weights a block row stands for (ggml's <c>dequantize_row_q8_0</c>): <c>q·d</c> in float32, one product
+    /// per weight, so the vector form (the GEMM's panel packing of q8_0 weights runs through here) gives the scalar
+    /// form's bits (<paramref name="vector"/> false: the reference the tests compare with).
+    /// </summary>
+    public static unsafe void Dequantize(ReadOnlySpan<byte> src, Span<float> y, bool vector = true)
     {
         int nb = y.Length / BlockSize;
-        for (int i = 0; i < nb; i++)
-        {
-            var o = src.Slice(i * BlockBytes, BlockBytes);
-            float d = Fp16.Read(o);
-            for (int j = 0; j < BlockSize; j++) y[i * BlockSize + j] = (sbyte)o[2 + j] * d;
-        }
+        if (src.Length < (long)nb * BlockBytes) throw new ArgumentException("Q8_0 source too short", nameof(src));
+        fixed (byte* ps = src) fixed (float* py = y)
+            for (int i = 0; i < nb; i++)
+            {
+                byte* o = ps + i * BlockBytes;
+                float* dst = py + i * BlockSize;
+                float d = Fp16.Read(new ReadOnlySpan<byte>(o, 2));
+                if (vector && Vector256.IsHardwareAccelerated) Widen(Vector256.Load((sbyte*)(o + 2)), d, dst);
+                else if (vector && Vector128.IsHardwareAccelerated)
+                {
+                    Widen(Vector128.Load((sbyte*)(o + 2)), d, dst);
+                    Widen(Vector128.Load((sbyte*)(o + 18)), d, dst + 16);
+                }
+                else for (int j = 0; j < BlockSize; j++) dst[j] = (sbyte)o[2 + j] * d;
+            }
+    }
+
+    /// <summary>16 signed bytes to <paramref name="dst"/>[0..16) as <c>q·d</c> (ARM64's form).</summary>
+    internal static unsafe void Widen(Vector128<sbyte> q, float d, float* dst)
+    {
+        var s = Vector128.Create(d);
+        var (lo, hi) = Vector128.Widen(q);
+        var (i0, i1) = Vector128.Widen(lo);
+        var (i2, i3) = Vector128.Widen(hi);
+        (Vector128.ConvertToSingle(i0) * s).Store(dst);
+        (Vector128.ConvertToSingle(i1) * s).Store(dst + 4);
+        (Vector128.ConvertToSingle(i2) * s).Store(dst + 8);
+        (Vector128.ConvertToSingle(i3) * s).Store(dst + 12);
+    }
+
+    /// <summary>32 signed bytes to <paramref name="dst"/>[0..32) as <c>q·d</c> (Q4_0's dequantization shares it).</summary>
+    internal static unsafe void Widen(Vector256<sbyte> q, float d, float* dst)
+    {
+        var s = Vector256.Create(d);
+        var (lo, hi) = Vector256.Widen(q);
+        var (i0, i1) = Vector256.Widen(lo);
+        var (i2, i3) = Vector256.Widen(hi);
+        (Vector256.ConvertToSingle(i0) * s).Store(dst);
+        (Vector256.ConvertToSingle(i1) * s).Store(dst + 8);
+        (Vector256.ConvertToSingle(i2) * s).Store(dst + 16);
+        (Vector256.ConvertToSingle(i3) * s).Store(dst + 24);
     }
 }
