@@ -68,7 +68,12 @@ public static unsafe class InferenceBenchmark
         }
         finally
         {
-            if (keep == null && Directory.Exists(dir)) Directory.Delete(dir, true);
+            if (keep == null)
+            {
+                // the synthesized model and its GGUF exports (5.7 GB beside the folder) were made for this run only
+                if (Directory.Exists(dir)) Directory.Delete(dir, true);
+                InferenceSideBySide.DeleteExports(dir);
+            }
         }
         return 0;
     }

@@ -134,10 +134,22 @@ public static class InferenceSideBySide
         return o;
     }
 
+    private static readonly GgmlType[] ExportTypes = [GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0];
+
+    /// <summary>Where the GGUF export of <paramref name="modelDir"/> to <paramref name="type"/> goes: beside the folder.</summary>
+    private static string ExportPath(string modelDir, GgmlType type) =>
+        Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)) + "." + type.ToString().ToLowerInvariant() + ".gguf";
+
+    /// <summary>Deletes the GGUF exports of a model folder the benchmark made for this run only (no --keep).</summary>
+    public static void DeleteExports(string modelDir)
+    {
+        foreach (var type in ExportTypes) File.Delete(ExportPath(modelDir, type));
+    }
+
     /// <summary>The model exported by our GGUF exporter to <paramref name="type"/>, beside the model folder (kept with it).</summary>
     private static string Exported(string modelDir, GgmlType type, int threads)
     {
-        var path = Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)) + "." + type.ToString().ToLowerInvariant() + ".gguf";
+        var path = ExportPath(modelDir, type);
         if (File.Exists(path)) return path;
         // a GGUF file must carry a vocabulary: the synthesized model gets Mistral's 32000-piece tokenizer.model
         var tok = Path.Combine(modelDir, "tokenizer.model");
