@@ -3,32 +3,78 @@ using Mistral.Merge.Cli.Terminal;
 using Mistral.Merge.Inference.Gguf;
 using Mistral.Merge.IO;
 using Mistral.Merge.IO.Gguf;
+using Mistral.Merge.Numerics;
 
 namespace Mistral.Merge.Cli.Commands;
 
-/// <summary><c>inspect X.gguf</c>: the metadata (arrays summarized), the model as the forward pass reads it, and the tensor table.</summary>
+/// <summary><c>inspect X.gguf [--check]</c>: the metadata (arrays summarized), the model as the forward pass reads it, and the tensor table (with --check: each tensor's NaN/Inf/all-zero counts, <see cref="GgufTensorCheck"/>).</summary>
 internal static class GgufInspect
 {
-    public static void Write(string path, TextWriter o, bool json)
+    /// <summary>Writes the summary (with <paramref name="check"/>: each tensor's NaN/Inf/all-zero counts); returns how many tensors hold NaN or Inf.</summary>
+    public static int Write(string path, TextWriter o, bool json, bool check, int threads)
     {
-        var g = GgufReader.Open(path);
-        var config = GgufModelLoader.ConfigOf(g);
-        if (json) { WriteJson(g, o); return; }
-        o.WriteLine($"model:        {path}");
-        o.WriteLine($"format:       GGUF v{g.Version}, alignment {g.Alignment}");
-        o.WriteLine($"architecture: {g[GgufFormat.KeyArchitecture].Value} (read as {config.ArchitectureName})");
-        o.WriteLine($"parameters:   {N(g.Tensors.Sum(t => t.ElementCount))} ({ByteSize.Format(g.Tensors.Sum(t => t.ByteLength))})");
-        o.WriteLine($"types:        {string.Join(", ", g.Tensors.GroupBy(t => t.Type).Select(x => $"{GgmlTypes.Name(x.Key)} {x.Count()}"))}");
-        o.WriteLine();
-        o.WriteLine("metadata:");
-        foreach (var (key, value) in g.Metadata) o.WriteLine($"  {key} = {Show(value)}");
-        o.WriteLine();
-        var table = new TextTable("tensor", "type", "shape", "bytes");
-        foreach (var t in g.Tensors) table.Add(t.Name, GgmlTypes.Name(t.Type), Shape(t), N(t.ByteLength));
-        table.Write(o);
+        ValueCounts?[]? counts = null;
+        GgufReader g;
+        if (check)
+        {
+            using var file = GgufMappedFile.Open(path, shardOk: true);
+            g = file.Header;
+            counts = GgufTensorCheck.Scan(file, threads);
+        }
+        else g = GgufReader.Open(path);
+        // gguf-split keeps the model's metadata in the first shard; a later one holds only tensors and split.* keys.
+        bool laterShard = g.Get(GgufFormat.KeyArchitecture) == null && g.Get(GgufFormat.KeySplitNo) is { Value: var no } && Convert.ToInt64(no, CultureInfo.InvariantCulture) > 0;
+        string architecture = laterShard
+            ? $"(shard {Convert.ToInt64(g[GgufFormat.KeySplitNo].Value, CultureInfo.InvariantCulture) + 1} of {g.Get(GgufFormat.KeySplitCount)?.Value}: the model's metadata is in the first shard)"
+            : $"{g[GgufFormat.KeyArchitecture].Value} (read as {GgufModelLoader.ConfigOf(g).ArchitectureName})";
+        if (json) WriteJson(g, o, counts);
+        else
+        {
+            o.WriteLine($"model:        {path}");
+            o.WriteLine($"format:       GGUF v{g.Version}, alignment {g.Alignment}");
+            o.WriteLine($"architecture: {architecture}");
+            o.WriteLine($"parameters:   {N(g.Tensors.Sum(t => t.ElementCount))} ({ByteSize.Format(g.Tensors.Sum(t => t.ByteLength))})");
+            o.WriteLine($"types:        {string.Join(", ", g.Tensors.GroupBy(t => t.Type).Select(x => $"{GgmlTypes.Name(x.Key)} {x.Count()}"))}");
+            o.WriteLine();
+            o.WriteLine("metadata:");
+            foreach (var (key, value) in g.Metadata) o.WriteLine($"  {key} = {Show(value)}");
+            o.WriteLine();
+            WriteTable(g, o, counts);
+        }
+        return counts?.Count(c => c is { AnyNonFinite: true }) ?? 0;
     }
 
-    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+    private static void WriteTable(GgufReader g, TextWriter o, ValueCounts?[]? counts)
+    {
+        if (counts == null)
+        {
+            var table = new TextTable("tensor", "type", "shape", "bytes");
+            foreach (var t in g.Tensors) table.Add(t.Name, GgmlTypes.Name(t.Type), Shape(t), N(t.ByteLength));
+            table.Write(o);
+            return;
+        }
+        var checkedTable = new TextTable("tensor", "type", "shape", "bytes", "nan", "+inf", "-inf", "all-zero").AlignRight(4, 5, 6);
+        for (int i = 0; i < g.Tensors.Count; i++)
+        {
+            var t = g.Tensors[i];
+            if (counts[i] is { } k) checkedTable.Add(t.Name, GgmlTypes.Name(t.Type), Shape(t), N(t.ByteLength), N(k.NaN), N(k.PosInf), N(k.NegInf), k.AllZero ? "yes" : "no");
+            else checkedTable.Add(t.Name, GgmlTypes.Name(t.Type), Shape(t), N(t.ByteLength), "-", "-", "-", "not read");
+        }
+        checkedTable.Write(o);
+        o.WriteLine();
+        o.WriteLine($"check:        {Summary(g, counts)}");
+    }
+
+    /// <summary>inspect's summary of the scanned tensors, and which were not read (types this tool does not decode).</summary>
+    private static string Summary(GgufReader g, ValueCounts?[] counts)
+    {
+        var text = InspectCommand.Summary(counts.OfType<ValueCounts>().ToArray());
+        var skipped = g.Tensors.Where((_, i) => counts[i] == null).ToList();
+        return skipped.Count == 0 ? text
+            : $"{text}; {skipped.Count} not read ({string.Join(", ", skipped.GroupBy(t => t.Type).Select(x => $"{x.Count()} {GgmlTypes.Name(x.Key)}"))}: only float, Q8_0 and Q4_0 tensors are decoded)";
+    }
+
+    private static string N(long v) => InspectCommand.N(v);
 
     /// <summary>gguf-dump's order: dims innermost first.</summary>
     private static string Shape(GgufTensorInfo t) => $"[{string.Join(", ", t.Dims)}]";
@@ -42,7 +88,7 @@ internal static class GgufInspect
         var x => x.ToString() ?? "",
     };
 
-    private static void WriteJson(GgufReader g, TextWriter o)
+    private static void WriteJson(GgufReader g, TextWriter o, ValueCounts?[]? counts)
     {
         var doc = new Dictionary<string, object?>
         {
@@ -53,11 +99,31 @@ internal static class GgufInspect
             ["metadata"] = g.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value.Value is Array a
                 ? new Dictionary<string, object?> { ["type"] = kv.Value.ElementType.ToString().ToLowerInvariant(), ["count"] = a.Length }
                 : kv.Value.Value),
-            ["tensors"] = g.Tensors.Select(t => new Dictionary<string, object?>
+            ["tensors"] = g.Tensors.Select((t, i) =>
             {
-                ["name"] = t.Name, ["type"] = GgmlTypes.Name(t.Type), ["dims"] = t.Dims, ["bytes"] = t.ByteLength,
+                var row = new Dictionary<string, object?> { ["name"] = t.Name, ["type"] = GgmlTypes.Name(t.Type), ["dims"] = t.Dims, ["bytes"] = t.ByteLength };
+                if (counts != null)
+                {
+                    var k = counts[i];
+                    row["nan"] = k?.NaN; row["pos_inf"] = k?.PosInf; row["neg_inf"] = k?.NegInf; row["all_zero"] = k?.AllZero;
+                }
+                return row;
             }).ToList(),
         };
+        if (counts != null)
+        {
+            var scanned = counts.OfType<ValueCounts>().ToArray();
+            doc["check"] = new Dictionary<string, object>
+            {
+                ["tensors_with_nonfinite"] = scanned.Count(c => c.AnyNonFinite),
+                ["nan"] = scanned.Sum(c => c.NaN),
+                ["pos_inf"] = scanned.Sum(c => c.PosInf),
+                ["neg_inf"] = scanned.Sum(c => c.NegInf),
+                ["all_zero_tensors"] = scanned.Count(c => c.AllZero),
+                ["not_read"] = counts.Count(c => c == null),
+                ["summary"] = Summary(g, counts),
+            };
+        }
         o.WriteLine(JsonText.Serialize(doc));
     }
 }

@@ -16,7 +16,7 @@ public static class InspectCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text (keys: version, path, architecture, model_type, config dimensions, layers, experts, parameters, total_bytes, dtypes, layout, shards, tensors)" };
         var check = new Option<bool>("--check")
         {
-            Description = "Also scan every value (--threads cores, streaming from the memory map): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
+            Description = "Also scan every value (--threads cores, streaming from the memory map; GGUF: float tensors and Q8_0/Q4_0 blocks dequantized): NaN, +Inf and -Inf counts and an all-zero flag per tensor, "
             + "and a summary line (with --json: keys nan, pos_inf, neg_inf, all_zero per tensor and a check object). Exit code 1 when any NaN or Inf is found"
         };
         var threads = CommonOptions.Threads();
@@ -28,24 +28,28 @@ public static class InspectCommand
         return cmd.WithAction((p, _) =>
         {
             string path = ModelArguments.Resolve(p, model);
+            var o = p.InvocationConfiguration.Output;
             if (Inference.Gguf.GgufModelLoader.IsGgufPath(path))
             {
-                if (p.GetValue(check)) throw new MergeException($"{path}: --check scans safetensors models; a GGUF file is shown without it");
-                GgufInspect.Write(path, p.InvocationConfiguration.Output, p.GetValue(json));
-                return Cli.Ok;
+                var broken = GgufInspect.Write(path, o, p.GetValue(json), p.GetValue(check), p.GetValue(threads));
+                return Verdict(path, broken, p.InvocationConfiguration.Error);
             }
             using var folder = ModelFolder.Open(path);
-            var o = p.InvocationConfiguration.Output;
             var counts = p.GetValue(check) ? TensorCheck.Scan(folder, p.GetValue(threads)) : null;
             if (p.GetValue(json)) WriteJson(folder, o, counts); else WriteText(folder, o, counts);
-            int broken = counts?.Count(c => c.AnyNonFinite) ?? 0;
-            if (broken == 0) return Cli.Ok;
-            p.InvocationConfiguration.Error.WriteLine($"error: {folder.Path}: {broken} tensor{(broken == 1 ? "" : "s")} hold{(broken == 1 ? "s" : "")} NaN or Inf values");
-            return Cli.UserError;
+            return Verdict(folder.Path, counts?.Count(c => c.AnyNonFinite) ?? 0, p.InvocationConfiguration.Error);
         });
     }
 
-    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+    /// <summary>Exit 0, or the one error line and exit 1 when --check found tensors with NaN or Inf.</summary>
+    private static int Verdict(string path, int broken, TextWriter err)
+    {
+        if (broken == 0) return Cli.Ok;
+        err.WriteLine($"error: {path}: {broken} tensor{(broken == 1 ? "" : "s")} hold{(broken == 1 ? "s" : "")} NaN or Inf values");
+        return Cli.UserError;
+    }
+
+    internal static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
     private static IEnumerable<(string Name, TensorInfo Info, string Shard)> Rows(ModelFolder f)
     {
@@ -86,7 +90,7 @@ public static class InspectCommand
         return (layers, experts);
     }
 
-    private static string Summary(ValueCounts[] counts)
+    internal static string Summary(ValueCounts[] counts)
     {
         int broken = counts.Count(c => c.AnyNonFinite), zero = counts.Count(c => c.AllZero);
         var nonFinite = broken == 0 ? "no NaN or Inf"

@@ -24,7 +24,10 @@ public sealed unsafe class GgufMappedFile : IDisposable
         Path = path; Header = header; _handle = handle; _stamp = stamp; _map = map; _view = view; _base = basePtr;
     }
 
-    public static GgufMappedFile Open(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="shardOk">Whether a gguf-split shard may be opened (a scan reads any file; the forward pass needs
+    /// the whole model in one).</param>
+    public static GgufMappedFile Open(string path, bool shardOk = false)
     {
         var (handle, stamp) = InputFile.OpenRead(path);
         MemoryMappedFile? map = null;
@@ -33,7 +36,7 @@ public sealed unsafe class GgufMappedFile : IDisposable
         try
         {
             var header = GgufReader.Open(path);
-            if (header.Get(GgufFormat.KeySplitCount) is { Value: var n } && Convert.ToInt64(n, System.Globalization.CultureInfo.InvariantCulture) > 1)
+            if (!shardOk && header.Get(GgufFormat.KeySplitCount) is { Value: var n } && Convert.ToInt64(n, System.Globalization.CultureInfo.InvariantCulture) > 1)
                 throw new MergeException($"{path}: a gguf-split shard; join the shards into one file (llama-gguf-split --merge) to evaluate it");
             long end = header.Tensors.Count == 0 ? header.DataOffset : header.Tensors.Max(t => header.DataOffset + t.Offset + t.ByteLength);
             if (end > stamp.Length) throw new MergeException($"{path}: truncated GGUF file");

@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Mutation fuzzing of mistral-merge's inputs (not part of `dotnet test`; Python 3 standard library only).
+
+Synthesizes a tiny model (and GGUF exports of it), then runs seeded random mutations of
+  model   — the safetensors header (dtypes, shapes, offsets, names, raw bytes, the length prefix), truncated
+            or non-finite data, config.json values and keys, tokenizer.model bytes:  inspect --check, perplexity, generate
+  gguf    — bytes of the metadata and tensor table, big counts and lengths, bad type ids, truncation, data:
+            inspect --check, perplexity, generate
+  recipe  — values, keys and methods of mergekit recipes (written as JSON, which is YAML):  merge (each of the
+            ten templates — linear, slerp, ties, dare_ties, task_arithmetic, passthrough, della, model_stock, karcher,
+            nearswap — must first merge as written)
+and checks every run the way tests/reliability/inputs.sh does: exit 0, 1 or 2; a failure says why in exactly one
+line starting "error:" (a recipe may list its problems above it); never "internal error", an exception or a stack
+trace; no run longer than the time limit; a failed merge leaves neither OUT nor a partial folder beside it.
+
+Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,recipe] [--keep]
+Prints a table (target | runs | ok | failures | exit codes) and each failure with its reproducer; exits 1 on any failure.
+MM=path/to/mistral-merge overrides the binary (default: the Release build, built first).
+"""
+import argparse, json, os, random, shutil, struct, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT = 60
+WEIRD = [0, -1, 1, 2, 10**30, -(2**63), 2**64, 1e300, -1e300, 0.5, "x", "", None, [], {}, True, [0, 1], [[1]],
+         {"filter": "mlp"}, "0.5", [0.1] * 40, [{"value": 0.3}], "NaN", ".inf"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+class Checker:
+    def __init__(self, mm, log):
+        self.mm, self.log = mm, log
+        self.rows = {}
+        self.exits = {}  # target -> {exit code: count}
+
+    def run(self, target, case, args, out=None, note="", must_pass=False):
+        """Runs one command and records whether it behaved; returns the process (None on a hang)."""
+        runs, ok, bad = self.rows.get(target, (0, 0, 0))
+        problem, p = None, None
+        try:
+            p = sh(self.mm + args, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            problem = f"no exit within {TIMEOUT} s"
+        if p is not None:
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            errors = [l for l in lines if l.startswith("error:")]
+            if must_pass and p.returncode != 0:
+                problem = f"exit {p.returncode}, want 0"
+            elif p.returncode not in (0, 1, 2):
+                problem = f"exit {p.returncode}"
+            elif "internal error" in p.stderr or "Unhandled" in p.stderr or any(l.lstrip().startswith("at ") for l in lines):
+                problem = "internal error / stack trace"
+            elif p.returncode != 0 and len(errors) != 1:
+                problem = f"exit {p.returncode} with {len(errors)} 'error:' lines"
+            elif out is not None:
+                parent, name = os.path.dirname(out), os.path.basename(out)
+                partial = [f for f in os.listdir(parent) if f.startswith("." + name + ".")]
+                if partial:
+                    problem = f"left {partial} beside OUT"
+                elif p.returncode != 0 and os.path.exists(out):
+                    problem = "failed but OUT exists"
+                elif p.returncode == 0 and not os.path.exists(os.path.join(out, "config.json")):
+                    problem = "exit 0 but OUT has no config.json"
+        if p is not None:
+            codes = self.exits.setdefault(target, {})
+            codes[p.returncode] = codes.get(p.returncode, 0) + 1
+        if problem:
+            tail = "\n    ".join((p.stderr if p else "").splitlines()[-6:])
+            self.log.append(f"[{target} case {case}] {problem}: mistral-merge {' '.join(args)} {note}\n    {tail}")
+        self.rows[target] = (runs + 1, ok + (problem is None), bad + (problem is not None))
+        return p
+
+
+def read_st(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(b[8:8 + n]), b[8 + n:]
+
+
+def write_st(path, header, data, raw=None):
+    h = raw if raw is not None else json.dumps(header).encode()
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + data)
+
+
+def mutate_model(rng, d):
+    """One random change to the model folder d; returns its kind."""
+    st = os.path.join(d, "model.safetensors")
+    try:
+        hdr, data = read_st(st)
+        kind = rng.choice(["field", "drop", "truncate", "header-bytes", "length", "nonfinite", "config", "config", "tokenizer"])
+    except Exception:  # an earlier change already broke the header
+        hdr, data, kind = {}, b"", rng.choice(["config", "tokenizer"])
+    names = [k for k in hdr if k != "__metadata__"]
+    if kind == "field":
+        t = hdr[rng.choice(names)]
+        f = rng.choice(["dtype", "shape", "data_offsets"])
+        if f == "dtype":
+            t[f] = rng.choice(["F32", "F16", "BF16", "I8", "U8", "F64", "I64", "BOOL", "F8_E4M3", "Q", "", None, 5])
+        elif f == "shape":
+            s = list(t["shape"])
+            if s and rng.random() < .7:
+                s[rng.randrange(len(s))] = rng.choice(WEIRD + [s[0] * 2, s[0] + 1])
+            else:
+                s = rng.choice([[], [0], [1, 1, 1, 1, 1], None, "x", [2**40, 2**40]])
+            t[f] = s
+        else:
+            o = list(t["data_offsets"])
+            o[rng.randrange(2)] = rng.choice(WEIRD + [o[0] + 2, o[1] - 2])
+            t[f] = o
+        write_st(st, hdr, data)
+    elif kind == "drop":
+        v = hdr.pop(rng.choice(names))
+        if rng.random() < .5:
+            hdr[rng.choice(names) + rng.choice(["x", ".weight", "_"])] = v
+        write_st(st, hdr, data)
+    elif kind == "truncate":
+        write_st(st, hdr, data[:rng.randrange(len(data))])
+    elif kind == "header-bytes":
+        h = bytearray(json.dumps(hdr).encode())
+        for _ in range(rng.randrange(1, 5)):
+            h[rng.randrange(len(h))] = rng.randrange(256)
+        write_st(st, None, data, bytes(h))
+    elif kind == "length":
+        b = open(st, "rb").read()
+        n = struct.unpack("<Q", b[:8])[0]
+        open(st, "wb").write(struct.pack("<Q", rng.choice([0, 1, 7, len(b), 2**63, 2**64 - 1, n + rng.randrange(-20, 20)])) + b[8:])
+    elif kind == "nonfinite":
+        b = bytearray(data)
+        for _ in range(50):
+            b[rng.randrange(len(b))] = 0xFF
+        write_st(st, hdr, bytes(b))
+    elif kind == "config":
+        cp = os.path.join(d, "config.json")
+        c = json.load(open(cp))
+        k = rng.choice(list(c))
+        if rng.random() < .2:
+            c.pop(k)
+        else:
+            c[k] = rng.choice(WEIRD + ([c[k] * 2, c[k] + 1] if isinstance(c[k], int) and not isinstance(c[k], bool) else []))
+        json.dump(c, open(cp, "w"))
+    else:
+        tp = os.path.join(d, "tokenizer.model")
+        b = bytearray(open(tp, "rb").read())
+        if rng.random() < .5:
+            b = b[:rng.randrange(len(b))]
+        else:
+            for _ in range(rng.randrange(1, 10)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        open(tp, "wb").write(bytes(b))
+    return kind
+
+
+def mutate_gguf(rng, b):
+    b = bytearray(b)
+    kind = rng.choice(["head-bytes", "truncate", "u64", "u32", "data"])
+    head = min(len(b), 24000)
+    if kind == "head-bytes":
+        for _ in range(rng.randrange(1, 6)):
+            b[rng.randrange(head)] = rng.randrange(256)
+    elif kind == "truncate":
+        b = b[:rng.randrange(len(b))]
+    elif kind == "u64":
+        o = rng.randrange(8, head - 8)
+        b[o:o + 8] = struct.pack("<Q", rng.choice([2**63, 2**64 - 1, 2**32, 2**31 - 1, 0, 1 << 40]))
+    elif kind == "u32":
+        o = rng.randrange(8, head - 4)
+        b[o:o + 4] = struct.pack("<I", rng.choice([0, 1, 9, 12, 13, 30, 2**31, 2**32 - 1]))
+    else:
+        for _ in range(200):
+            b[rng.randrange(len(b) // 5, len(b))] = 0xFF
+    return kind, bytes(b)
+
+
+def recipes(a, b, c):
+    return [
+        {"merge_method": "linear", "models": [{"model": a, "parameters": {"weight": 0.6}}, {"model": b, "parameters": {"weight": 0.4}}], "dtype": "float32"},
+        {"merge_method": "slerp", "base_model": a, "models": [{"model": a}, {"model": b}],
+         "parameters": {"t": [{"filter": "self_attn", "value": [0, 0.5, 1]}, {"filter": "mlp", "value": [1, 0.5, 0]}, {"value": 0.5}]}, "dtype": "bfloat16"},
+        {"merge_method": "ties", "base_model": a, "models": [{"model": b, "parameters": {"density": 0.5, "weight": 0.5}}, {"model": c, "parameters": {"density": 0.7, "weight": 0.5}}],
+         "parameters": {"normalize": True}, "dtype": "float16"},
+        {"merge_method": "dare_ties", "base_model": a, "models": [{"model": b, "parameters": {"density": 0.6, "weight": 0.5}}, {"model": c, "parameters": {"density": 0.4, "weight": 0.5}}],
+         "parameters": {"int8_mask": True}, "dtype": "float32"},
+        {"merge_method": "task_arithmetic", "base_model": a, "models": [{"model": b, "parameters": {"weight": 0.7}}, {"model": c, "parameters": {"weight": 0.3}}], "dtype": "float32"},
+        {"slices": [{"sources": [{"model": a, "layer_range": [0, 2]}]}, {"sources": [{"model": b, "layer_range": [1, 2]}]}], "merge_method": "passthrough", "dtype": "float32"},
+        {"merge_method": "della", "base_model": a, "models": [{"model": b, "parameters": {"density": 0.5, "weight": 0.5, "epsilon": 0.1}}, {"model": c, "parameters": {"density": 0.5, "weight": 0.5}}],
+         "parameters": {"lambda": 1.0}, "dtype": "float32"},
+        {"merge_method": "model_stock", "base_model": a, "models": [{"model": b}, {"model": c}], "dtype": "float32"},
+        {"merge_method": "karcher", "models": [{"model": a}, {"model": b}, {"model": c}], "parameters": {"max_iter": 10, "tol": 1e-5}, "dtype": "float32"},
+        {"merge_method": "nearswap", "base_model": a, "models": [{"model": a}, {"model": b}], "parameters": {"t": 0.001}, "dtype": "float32"},
+    ]
+
+
+METHODS = ["linear", "slerp", "nuslerp", "task_arithmetic", "ties", "dare_linear", "dare_ties", "breadcrumbs", "breadcrumbs_ties", "della",
+           "della_linear", "model_stock", "passthrough", "sce", "multislerp", "karcher", "nearswap", "arcee_fusion", "ram", "ramplus_tl", "bogus"]
+PARAMS = ["weight", "density", "t", "epsilon", "lambda", "normalize", "gamma", "select_topk", "layer_range", "int8_mask", "unknown_key"]
+
+
+def paths(o, pre=()):
+    yield pre
+    if isinstance(o, dict):
+        for k, v in o.items():
+            yield from paths(v, pre + (k,))
+    elif isinstance(o, list):
+        for i, v in enumerate(o):
+            yield from paths(v, pre + (i,))
+
+
+def mutate_recipe(rng, r):
+    for _ in range(rng.randrange(1, 3)):
+        p = rng.choice([p for p in paths(r) if p])
+        parent = r
+        for k in p[:-1]:
+            parent = parent[k]
+        roll = rng.random()
+        if p[-1] == "merge_method" and roll < .5:
+            parent[p[-1]] = rng.choice(METHODS)
+        elif isinstance(parent, dict) and roll < .15:
+            del parent[p[-1]]
+        elif isinstance(parent, dict) and roll < .3:
+            parent[rng.choice(PARAMS)] = rng.choice(WEIRD)
+        else:
+            parent[p[-1]] = rng.choice(WEIRD)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=40, help="mutated inputs per target (default 40)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--only", default="model,gguf,recipe")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    a = ap.parse_args()
+    if os.environ.get("MM"):
+        mm = [os.environ["MM"]]
+    else:
+        print("building the CLI...", file=sys.stderr)
+        if sh(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "src", "Mistral.Merge.Cli"), "-v", "q", "-nologo"]).returncode:
+            sys.exit("build failed")
+        mm = [os.path.join(ROOT, "src", "Mistral.Merge.Cli", "bin", "Release", "net10.0", "mistral-merge")]
+    work = tempfile.mkdtemp(prefix="mm-fuzz-")
+    rng = random.Random(a.seed)
+    log = []
+    chk = Checker(mm, log)
+    try:
+        shape = ["--arch", "mistral", "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--intermediate", "128",
+                 "--vocab", "448", "--tokenizer", "byte-level", "-q"]
+        models = []
+        for s in range(3):
+            m = os.path.join(work, f"m{s}")
+            p = sh(mm + ["synth", m, "--seed", str(s)] + shape)
+            if p.returncode:
+                sys.exit("synth failed: " + p.stderr)
+            models.append(m)
+        text = os.path.join(work, "t.txt")
+        open(text, "w").write("Once upon a time there was a little girl who liked to play outside in the sun.\n")
+        model_runs = lambda path: (["inspect", path, "--check"], ["perplexity", path, "--text", text, "--ctx", "16"],
+                                   ["generate", path, "--prompt", "Once", "--max-new-tokens", "4", "--temperature", "0"])
+        targets = a.only.split(",")
+        if "model" in targets:
+            for args in model_runs(models[0]):  # every command works on the model as written
+                chk.run("model as written", 0, args, must_pass=True)
+            for i in range(a.cases):
+                d = os.path.join(work, f"model{i}")
+                shutil.copytree(models[0], d)
+                kinds = [mutate_model(rng, d) for _ in range(rng.randrange(1, 3))]
+                for args in model_runs(d):
+                    chk.run("model", i, args, note=f"(mutations: {kinds}; seed {a.seed})")
+                if not a.keep:
+                    shutil.rmtree(d)
+        if "gguf" in targets:
+            for t in ("f16", "q8_0"):
+                g = os.path.join(work, f"m.{t}.gguf")
+                if sh(mm + ["export-gguf", models[0], g, "--type", t, "-q"]).returncode:
+                    sys.exit("export-gguf failed")
+                for args in model_runs(g):
+                    chk.run("gguf as written", 0, args, must_pass=True)
+            for i in range(a.cases):
+                src = os.path.join(work, f"m.{rng.choice(['f16', 'q8_0'])}.gguf")
+                kind, b = mutate_gguf(rng, open(src, "rb").read())
+                g = os.path.join(work, f"g{i}.gguf")
+                open(g, "wb").write(b)
+                for args in model_runs(g):
+                    chk.run("gguf", i, args, note=f"(from {os.path.basename(src)}, {kind}; seed {a.seed})")
+                if not a.keep:
+                    os.remove(g)
+        if "recipe" in targets:
+            templates = recipes(*models)
+            for j, r in enumerate(templates):  # each template merges as written
+                rp, out = os.path.join(work, f"t{j}.yml"), os.path.join(work, f"tout{j}")
+                open(rp, "w").write(json.dumps(r, indent=1))
+                chk.run("recipe as written", j, ["merge", rp, out, "-q"], out=out, note=f"(recipe {rp})", must_pass=True)
+                shutil.rmtree(out, ignore_errors=True)
+            for i in range(a.cases):
+                r = mutate_recipe(rng, json.loads(json.dumps(rng.choice(templates))))
+                rp = os.path.join(work, f"r{i}.yml")
+                try:
+                    open(rp, "w").write(json.dumps(r, indent=1, allow_nan=True))
+                except ValueError:
+                    continue
+                out = os.path.join(work, f"out{i}")
+                p = chk.run("recipe", i, ["merge", rp, out, "-q"], out=out, note=f"(recipe {rp})")
+                if p is not None and p.returncode == 0:
+                    shutil.rmtree(out)
+    finally:
+        if a.keep:
+            print(f"work folder kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print("| target | runs | ok | failures | exit 0 / 1 / 2 |\n|---|---|---|---|---|")
+    for t, (runs, ok, bad) in chk.rows.items():
+        codes = chk.exits.get(t, {})
+        print(f"| {t} | {runs} | {ok} | {bad} | {' / '.join(str(codes.get(c, 0)) for c in (0, 1, 2))} |")
+    for line in log:
+        print(line)
+    sys.exit(1 if log else 0)
+
+
+if __name__ == "__main__":
+    main()
