@@ -75,7 +75,7 @@ internal static partial class JinjaGlobals
         else { start = Num(0); stop = Num(1); }
         if (step == 0) throw new JinjaError("range() step must not be zero");
         double count = Math.Ceiling((stop - start) / step);
-        if (count > 10_000_000) throw new JinjaError($"range() of {count} numbers is too long");
+        if (count > 1_000_000) throw new JinjaError($"range() of {count} numbers is too long"); // a chat template's loops are far shorter (see JinjaInterpreter.MaxWork)
         var result = new List<JinjaValue>();
         if (step > 0) for (double i = start; i < stop; i += step) result.Add(JinjaNumber.Of(i));
         else for (double i = start; i > stop; i += step) result.Add(JinjaNumber.Of(i));

@@ -12,6 +12,15 @@ internal sealed partial class JinjaInterpreter(Func<DateTime> now)
     private const int MaxDepth = 1500;   // deep enough for any template; a runaway recursive macro stops here
     private int _depth;
 
+    /// <summary>
+    /// The most work one render may do: every node evaluated costs 1, plus the characters of each string and the items
+    /// of each array it yields. A chat template over a long conversation needs well under a million; a hostile one
+    /// (a loop of 10⁷ outputs, a string doubled in a loop, a list rebuilt item by item) would otherwise run for minutes
+    /// and take gigabytes — here it stops in a few seconds with one line. @huggingface/jinja has no such bound.
+    /// </summary>
+    public const long MaxWork = 20_000_000;
+    private long _work;
+
     public Func<DateTime> Now { get; } = now;
 
     public JinjaValue Evaluate(Node? node, JinjaEnvironment env)
@@ -20,7 +29,9 @@ internal sealed partial class JinjaInterpreter(Func<DateTime> now)
         if (++_depth > MaxDepth) throw new JinjaError("Maximum call stack size exceeded", node.Offset);
         try
         {
-            return EvaluateCore(node, env);
+            var value = EvaluateCore(node, env);
+            Charge(1 + value switch { JinjaString t => t.Value.Length, JinjaArray a => a.Items.Count, _ => 0 });
+            return value;
         }
         catch (JinjaError e) when (e.Offset < 0)
         {
@@ -31,6 +42,13 @@ internal sealed partial class JinjaInterpreter(Func<DateTime> now)
         {
             _depth--;
         }
+    }
+
+    /// <summary>Adds to the render's work (<see cref="MaxWork"/>) and stops it past the bound.</summary>
+    private void Charge(long units)
+    {
+        _work += units;
+        if (_work > MaxWork) throw new JinjaError($"rendering takes more than {MaxWork.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} steps (nodes evaluated, characters and items built): too much work for a chat template");
     }
 
     private JinjaValue EvaluateCore(Node node, JinjaEnvironment env) => node switch
@@ -362,6 +380,7 @@ internal sealed partial class JinjaInterpreter(Func<DateTime> now)
         bool noIteration = true;
         for (int i = 0; i < items.Count; i++)
         {
+            Charge(10); // the iteration and its 9-entry loop object
             scope.Set("loop", new JinjaObject(
             [
                 new("index", JinjaNumber.Int(i + 1)), new("index0", JinjaNumber.Int(i)),
