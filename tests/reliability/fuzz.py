@@ -6,6 +6,12 @@ Synthesizes a tiny model (and GGUF exports of it), then runs seeded random mutat
             or non-finite data, config.json values and keys, tokenizer.model bytes:  inspect --check, perplexity, generate
   gguf    — bytes of the metadata and tensor table, big counts and lengths, bad type ids, truncation, data:
             inspect --check, perplexity, generate
+  template — the model's chat template (tokenizer_config.json), one of the 19 real templates of the Jinja tests with
+            random spans deleted, repeated or swapped and Jinja fragments inserted (half the cases: only well-formed
+            statements and expressions inserted after a tag, so it still parses and the runtime is exercised):  generate --messages (three plain turns, or
+            a system message and a tool call)
+  tokenizer — a tokenizer.json (the four synthetic ones of the tokenizer tests) with values, keys and types changed,
+            in place of tokenizer.model:  tokenize, perplexity
   recipe  — values, keys and methods of mergekit recipes (written as JSON, which is YAML):  merge (each of the
             ten templates — linear, slerp, ties, dare_ties, task_arithmetic, passthrough, della, model_stock, karcher,
             nearswap — must first merge as written)
@@ -13,7 +19,7 @@ and checks every run the way tests/reliability/inputs.sh does: exit 0, 1 or 2; a
 line starting "error:" (a recipe may list its problems above it); never "internal error", an exception or a stack
 trace; no run longer than the time limit; a failed merge leaves neither OUT nor a partial folder beside it.
 
-Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,recipe] [--keep]
+Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,template,tokenizer,recipe] [--keep]
 Prints a table (target | runs | ok | failures | exit codes) and each failure with its reproducer; exits 1 on any failure.
 MM=path/to/mistral-merge overrides the binary (default: the Release build, built first).
 """
@@ -173,6 +179,44 @@ def mutate_gguf(rng, b):
     return kind, bytes(b)
 
 
+FRAGMENTS = ["{{", "}}", "{%", "%}", "{#", "#}", "(", ")", "[", "]", "|", ".", ",", "'", '"', "~", " + ", " * ", " if ", " else ",
+             "{% for x in messages %}", "{% endfor %}", "{% if true %}", "{% endif %}", "{% set ns = namespace(a=1) %}", "{{ ns.a }}",
+             "{% macro m(a) %}{{ a }}{{ m(a) }}{% endmacro %}", "{{ m(1) }}", "{{ range(10**7) }}", "{{ messages[999] }}",
+             "{{ messages|tojson(indent=2) }}", "{{ raise_exception('x') }}", "{{ 'a'|replace('', 'bb') }}", "{{ x.y.z }}",
+             "{% break %}", "{% continue %}", "{{ loop.index }}", "{% filter upper %}", "{% endfilter %}", "{{ (1,2)[5:1:-1] }}",
+             "{% call m(1) %}x{% endcall %}", "{{ strftime_now('%Y') }}", "{{ 1/0 }}", "{{ -1 % 0 }}", "{{ '%s'|format(1,2,3) }}"]
+
+
+WELL_FORMED = [f for f in FRAGMENTS if f.startswith("{{") and f.endswith("}}") or f.startswith("{% ") and "end" in f]
+WELL_FORMED += ["{% for x in messages %}{{ x.content[::-1] }}{% endfor %}", "{% if messages|length > 1 %}{{ messages[-1].role|upper }}{% endif %}",
+                "{% set ns = namespace(s='') %}{% for m in messages %}{% set ns.s = ns.s ~ m.role %}{% endfor %}{{ ns.s }}",
+                "{{ messages|map(attribute='role')|join(',') }}", "{{ messages|selectattr('role', 'equalto', 'tool')|list|length }}",
+                "{{ (messages|last).content|default('none')|trim }}", "{{ {'a': [1, 2]}|tojson }}", "{{ messages[0]['tool_calls'][0]['function']['arguments']|tojson }}"]
+
+
+def mutate_template(rng, text):
+    if rng.random() < .5:  # runtime paths: well-formed pieces inserted after a tag, so the template still parses
+        ends = [m + 2 for m in range(len(text) - 1) if text[m:m + 2] in ("%}", "}}")] or [len(text)]
+        for _ in range(rng.randrange(1, 3)):
+            k = rng.choice(ends)
+            text = text[:k] + rng.choice(WELL_FORMED) + text[k:]
+        return text
+    for _ in range(rng.randrange(1, 4)):
+        kind = rng.randrange(4)
+        i, j = sorted(rng.randrange(len(text) + 1) for _ in range(2))
+        j = min(j, i + 200)
+        if kind == 0:
+            text = text[:i] + text[j:]
+        elif kind == 1:
+            text = text[:j] + text[i:j] * rng.randrange(1, 4) + text[j:]
+        elif kind == 2:
+            k = rng.randrange(len(text) + 1)
+            text = text[:i] + text[k:k + (j - i)] + text[j:]
+        else:
+            text = text[:i] + rng.choice(FRAGMENTS) + text[i:]
+    return text
+
+
 def recipes(a, b, c):
     return [
         {"merge_method": "linear", "models": [{"model": a, "parameters": {"weight": 0.6}}, {"model": b, "parameters": {"weight": 0.4}}], "dtype": "float32"},
@@ -229,7 +273,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=40, help="mutated inputs per target (default 40)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", default="model,gguf,recipe")
+    ap.add_argument("--only", default="model,gguf,template,tokenizer,recipe")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
     if os.environ.get("MM"):
@@ -285,6 +329,50 @@ def main():
                     chk.run("gguf", i, args, note=f"(from {os.path.basename(src)}, {kind}; seed {a.seed})")
                 if not a.keep:
                     os.remove(g)
+        if "template" in targets:
+            folder = os.path.join(ROOT, "tests", "Mistral.Merge.Tests", "Jinja", "templates")
+            sources = sorted(f for f in os.listdir(folder) if f.endswith(".jinja"))
+            conversations = [os.path.join(work, "plain.json"), os.path.join(work, "tools.json")]
+            json.dump([{"role": "user", "content": "Hi {{ there }}"}, {"role": "assistant", "content": "Hello."},
+                       {"role": "user", "content": "ok"}], open(conversations[0], "w"))
+            json.dump([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                       {"role": "assistant", "content": "", "tool_calls": [{"id": "abcdefghi", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]},
+                       {"role": "tool", "content": "42", "tool_call_id": "abcdefghi"}, {"role": "user", "content": "ok"}], open(conversations[1], "w"))
+            d = os.path.join(work, "tm")
+            shutil.copytree(models[0], d)
+            for i in range(a.cases):
+                src = rng.choice(sources)
+                text = mutate_template(rng, open(os.path.join(folder, src), encoding="utf-8").read())
+                json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": text}, open(os.path.join(d, "tokenizer_config.json"), "w"))
+                kept = os.path.join(work, f"template{i}.json")
+                shutil.copy(os.path.join(d, "tokenizer_config.json"), kept)
+                failures = len(log)
+                chk.run("template", i, ["generate", d, "--messages", rng.choice(conversations), "--max-new-tokens", "2", "--temperature", "0"],
+                        note=f"(a mutation of {src}: {kept})")
+                if not a.keep and len(log) == failures:
+                    os.remove(kept)
+        if "tokenizer" in targets:
+            folder = os.path.join(ROOT, "tests", "Mistral.Merge.Tests", "Inference", "Tokenizers", "synthetic")
+            sources = sorted(f for f in os.listdir(folder) if f.endswith(".tokenizer.json"))
+            d = os.path.join(work, "tk")
+            shutil.copytree(models[0], d)
+            os.remove(os.path.join(d, "tokenizer.model"))
+            for i in range(a.cases):
+                src = rng.choice(sources)
+                tok = mutate_recipe(rng, json.load(open(os.path.join(folder, src), encoding="utf-8")))
+                config = os.path.join(folder, src.replace(".tokenizer.json", ".tokenizer_config.json"))
+                kept = os.path.join(work, f"tokenizer{i}.json")
+                try:
+                    open(kept, "w").write(json.dumps(tok, allow_nan=True))
+                except ValueError:
+                    continue
+                shutil.copy(kept, os.path.join(d, "tokenizer.json"))
+                shutil.copy(config, os.path.join(d, "tokenizer_config.json"))
+                failures = len(log)
+                for args in (["tokenize", d, "Hello world 123 the cat"], ["perplexity", d, "--text", text, "--ctx", "16"]):
+                    chk.run("tokenizer", i, args, note=f"(a mutation of {src}: {kept})")
+                if not a.keep and len(log) == failures:
+                    os.remove(kept)
         if "recipe" in targets:
             templates = recipes(*models)
             for j, r in enumerate(templates):  # each template merges as written
