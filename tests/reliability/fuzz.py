@@ -6,6 +6,8 @@ Synthesizes a tiny model (and GGUF exports of it), then runs seeded random mutat
             or non-finite data, config.json values and keys, tokenizer.model bytes:  inspect --check, perplexity, generate
   gguf    — bytes of the metadata and tensor table, big counts and lengths, bad type ids, truncation, data:
             inspect --check, perplexity, generate
+  sharded — a three-shard copy of the model: model.safetensors.index.json's values, keys and file names changed (also
+            to "../", absolute, missing and duplicate shards), or a shard removed or truncated:  inspect --check, perplexity
   template — the model's chat template (tokenizer_config.json), one of the 19 real templates of the Jinja tests with
             random spans deleted, repeated or swapped and Jinja fragments inserted (half the cases: only well-formed
             statements and expressions inserted after a tag, so it still parses and the runtime is exercised):  generate --messages (three plain turns, or
@@ -19,7 +21,7 @@ and checks every run the way tests/reliability/inputs.sh does: exit 0, 1 or 2; a
 line starting "error:" (a recipe may list its problems above it); never "internal error", an exception or a stack
 trace; no run longer than the time limit; a failed merge leaves neither OUT nor a partial folder beside it.
 
-Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,template,tokenizer,recipe] [--keep]
+Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,sharded,template,tokenizer,recipe] [--keep]
 Prints a table (target | runs | ok | failures | exit codes) and each failure with its reproducer; exits 1 on any failure.
 MM=path/to/mistral-merge overrides the binary (default: the Release build, built first).
 """
@@ -273,7 +275,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=40, help="mutated inputs per target (default 40)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", default="model,gguf,template,tokenizer,recipe")
+    ap.add_argument("--only", default="model,gguf,sharded,template,tokenizer,recipe")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
     if os.environ.get("MM"):
@@ -329,6 +331,37 @@ def main():
                     chk.run("gguf", i, args, note=f"(from {os.path.basename(src)}, {kind}; seed {a.seed})")
                 if not a.keep:
                     os.remove(g)
+        if "sharded" in targets:
+            sharded = os.path.join(work, "sharded")
+            if sh(mm + ["convert", models[0], sharded, "--out-shard-size", "100KB", "-q"]).returncode:
+                sys.exit("convert failed")
+            shards = sorted(f for f in os.listdir(sharded) if f.endswith(".safetensors"))
+            for args in model_runs(sharded)[:2]:
+                chk.run("sharded as written", 0, args, must_pass=True)
+            for i in range(a.cases):
+                d = os.path.join(work, f"sharded{i}")
+                shutil.copytree(sharded, d)
+                index = os.path.join(d, "model.safetensors.index.json")
+                kind = rng.choice(["json", "json", "file", "remove", "truncate"])
+                if kind == "json":
+                    doc = mutate_recipe(rng, json.load(open(index)))
+                    open(index, "w").write(json.dumps(doc, allow_nan=True))
+                elif kind == "file":
+                    doc = json.load(open(index))
+                    name = rng.choice(list(doc["weight_map"]))
+                    doc["weight_map"][name] = rng.choice(["../" + shards[0], "/etc/passwd", os.path.join(d, shards[0]), "missing.safetensors",
+                                                          shards[rng.randrange(len(shards))], "", ".", "config.json", "model.safetensors.index.json"])
+                    json.dump(doc, open(index, "w"))
+                elif kind == "remove":
+                    os.remove(os.path.join(d, rng.choice(shards)))
+                else:
+                    f = os.path.join(d, rng.choice(shards))
+                    b = open(f, "rb").read()
+                    open(f, "wb").write(b[:rng.randrange(len(b))])
+                for args in model_runs(d)[:2]:
+                    chk.run("sharded", i, args, note=f"({kind}; seed {a.seed})")
+                if not a.keep:
+                    shutil.rmtree(d)
         if "template" in targets:
             folder = os.path.join(ROOT, "tests", "Mistral.Merge.Tests", "Jinja", "templates")
             sources = sorted(f for f in os.listdir(folder) if f.endswith(".jinja"))

@@ -110,7 +110,8 @@ public sealed class ModelFolder : IDisposable
         foreach (var (name, value) in wm)
         {
             if (value is not JsonValue v || !v.TryGetValue<string>(out var shard)) throw new MergeException($"{indexPath}: weight_map entry '{name}' is not a file name");
-            if (shard.Length == 0 || System.IO.Path.IsPathRooted(shard) || shard.Split('/', '\\').Contains("..") || shard.Contains('\0'))
+            if (shard.Length == 0) throw new MergeException($"{indexPath}: tensor '{name}' names an empty shard file name");
+            if (System.IO.Path.IsPathRooted(shard) || shard.Split('/', '\\').Contains("..") || shard.Contains('\0'))
                 throw new MergeException($"{indexPath}: tensor '{name}' names shard '{shard}', a path outside the model folder");
             var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, shard));
             if (!resolved.StartsWith(folderFull, StringComparison.Ordinal))

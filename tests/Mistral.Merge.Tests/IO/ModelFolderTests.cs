@@ -65,10 +65,14 @@ public class ModelFolderTests
     [InlineData("/etc/passwd")]
     [InlineData("sub/../../x.safetensors")]
     [InlineData("..\\\\x.safetensors")]
-    [InlineData("")]
     public void IndexPathsLeavingTheFolder(string shard)
         => AssertBadIndex(Index([.. GoodMap[..3], ("lm_head.weight", shard)]),
             t => $"{t[CheckpointWriter.IndexFileName]}: tensor 'lm_head.weight' names shard '{shard.Replace("\\\\", "\\")}', a path outside the model folder");
+
+    [Fact]
+    public void IndexNamingAnEmptyShard()
+        => AssertBadIndex(Index([.. GoodMap[..3], ("lm_head.weight", "")]),
+            t => $"{t[CheckpointWriter.IndexFileName]}: tensor 'lm_head.weight' names an empty shard file name");
 
     [Fact]
     public void TensorListedButAbsentFromItsShard()
