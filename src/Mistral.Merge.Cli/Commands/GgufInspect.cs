@@ -112,17 +112,9 @@ internal static class GgufInspect
         };
         if (counts != null)
         {
-            var scanned = counts.OfType<ValueCounts>().ToArray();
-            doc["check"] = new Dictionary<string, object>
-            {
-                ["tensors_with_nonfinite"] = scanned.Count(c => c.AnyNonFinite),
-                ["nan"] = scanned.Sum(c => c.NaN),
-                ["pos_inf"] = scanned.Sum(c => c.PosInf),
-                ["neg_inf"] = scanned.Sum(c => c.NegInf),
-                ["all_zero_tensors"] = scanned.Count(c => c.AllZero),
-                ["not_read"] = counts.Count(c => c == null),
-                ["summary"] = Summary(g, counts),
-            };
+            var check = InspectCommand.CheckObject(counts.OfType<ValueCounts>().ToArray(), Summary(g, counts));
+            check["not_read"] = counts.Count(c => c == null);
+            doc["check"] = check;
         }
         o.WriteLine(JsonText.Serialize(doc));
     }

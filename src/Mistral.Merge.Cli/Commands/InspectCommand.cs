@@ -90,6 +90,17 @@ public static class InspectCommand
         return (layers, experts);
     }
 
+    /// <summary>--json's "check" object: totals over the scanned tensors and the summary line.</summary>
+    internal static Dictionary<string, object> CheckObject(ValueCounts[] scanned, string summary) => new()
+    {
+        ["tensors_with_nonfinite"] = scanned.Count(c => c.AnyNonFinite),
+        ["nan"] = scanned.Sum(c => c.NaN),
+        ["pos_inf"] = scanned.Sum(c => c.PosInf),
+        ["neg_inf"] = scanned.Sum(c => c.NegInf),
+        ["all_zero_tensors"] = scanned.Count(c => c.AllZero),
+        ["summary"] = summary,
+    };
+
     internal static string Summary(ValueCounts[] counts)
     {
         int broken = counts.Count(c => c.AnyNonFinite), zero = counts.Count(c => c.AllZero);
@@ -172,16 +183,7 @@ public static class InspectCommand
                 return t;
             }).ToArray(),
         };
-        if (counts != null)
-            doc["check"] = new Dictionary<string, object>
-            {
-                ["tensors_with_nonfinite"] = counts.Count(c => c.AnyNonFinite),
-                ["nan"] = counts.Sum(c => c.NaN),
-                ["pos_inf"] = counts.Sum(c => c.PosInf),
-                ["neg_inf"] = counts.Sum(c => c.NegInf),
-                ["all_zero_tensors"] = counts.Count(c => c.AllZero),
-                ["summary"] = Summary(counts),
-            };
+        if (counts != null) doc["check"] = CheckObject(counts, Summary(counts));
         o.WriteLine(JsonText.Serialize(doc));
     }
 }
