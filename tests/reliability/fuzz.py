@@ -14,6 +14,8 @@ Synthesizes a tiny model (and GGUF exports of it), then runs seeded random mutat
             a system message and a tool call)
   tokenizer — a tokenizer.json (the four synthetic ones of the tokenizer tests) with values, keys and types changed,
             in place of tokenizer.model:  tokenize, perplexity
+  lora    — a PEFT adapter of the model (up_proj and o_proj of layer 0, a saved lm_head) with adapter_config.json's
+            values and keys changed, or its safetensors mutated as the model's are:  merge of MODEL+ADAPTER
   recipe  — values, keys and methods of mergekit recipes (written as JSON, which is YAML):  merge (each of the
             ten templates — linear, slerp, ties, dare_ties, task_arithmetic, passthrough, della, model_stock, karcher,
             nearswap — must first merge as written)
@@ -21,16 +23,21 @@ and checks every run the way tests/reliability/inputs.sh does: exit 0, 1 or 2; a
 line starting "error:" (a recipe may list its problems above it); never "internal error", an exception or a stack
 trace; no run longer than the time limit; a failed merge leaves neither OUT nor a partial folder beside it.
 
-Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,sharded,template,tokenizer,recipe] [--keep]
+Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,sharded,template,tokenizer,lora,recipe] [--keep]
 Prints a table (target | runs | ok | failures | exit codes) and each failure with its reproducer; exits 1 on any failure.
 MM=path/to/mistral-merge overrides the binary (default: the Release build, built first).
 """
-import argparse, json, os, random, shutil, struct, subprocess, sys, tempfile
+import argparse, copy, json, os, random, shutil, struct, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 60
 WEIRD = [0, -1, 1, 2, 10**30, -(2**63), 2**64, 1e300, -1e300, 0.5, "x", "", None, [], {}, True, [0, 1], [[1]],
          {"filter": "mlp"}, "0.5", [0.1] * 40, [{"value": 0.3}], "NaN", ".inf"]
+
+
+def weird(rng, more=()):
+    """A copy of a hostile JSON value (a copy, so that no two places share one list and no mutation makes a cycle)."""
+    return copy.deepcopy(rng.choice(WEIRD + list(more)))
 
 
 def sh(cmd, **kw):
@@ -94,12 +101,38 @@ def write_st(path, header, data, raw=None):
 
 def mutate_model(rng, d):
     """One random change to the model folder d; returns its kind."""
-    st = os.path.join(d, "model.safetensors")
     try:
-        hdr, data = read_st(st)
-        kind = rng.choice(["field", "drop", "truncate", "header-bytes", "length", "nonfinite", "config", "config", "tokenizer"])
+        read_st(os.path.join(d, "model.safetensors"))
+        kind = rng.choice(["safetensors"] * 6 + ["config", "config", "tokenizer"])
     except Exception:  # an earlier change already broke the header
-        hdr, data, kind = {}, b"", rng.choice(["config", "tokenizer"])
+        kind = rng.choice(["config", "tokenizer"])
+    if kind == "safetensors":
+        return mutate_safetensors(rng, os.path.join(d, "model.safetensors"))
+    if kind == "config":
+        cp = os.path.join(d, "config.json")
+        c = json.load(open(cp))
+        k = rng.choice(list(c))
+        if rng.random() < .2:
+            c.pop(k)
+        else:
+            c[k] = weird(rng, ([c[k] * 2, c[k] + 1] if isinstance(c[k], int) and not isinstance(c[k], bool) else []))
+        json.dump(c, open(cp, "w"))
+        return kind
+    tp = os.path.join(d, "tokenizer.model")
+    b = bytearray(open(tp, "rb").read())
+    if rng.random() < .5:
+        b = b[:rng.randrange(len(b))]
+    else:
+        for _ in range(rng.randrange(1, 10)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+    open(tp, "wb").write(bytes(b))
+    return kind
+
+
+def mutate_safetensors(rng, st):
+    """One random change to a well-formed safetensors file; returns its kind."""
+    hdr, data = read_st(st)
+    kind = rng.choice(["field", "drop", "truncate", "header-bytes", "length", "nonfinite"])
     names = [k for k in hdr if k != "__metadata__"]
     if kind == "field":
         t = hdr[rng.choice(names)]
@@ -107,15 +140,15 @@ def mutate_model(rng, d):
         if f == "dtype":
             t[f] = rng.choice(["F32", "F16", "BF16", "I8", "U8", "F64", "I64", "BOOL", "F8_E4M3", "Q", "", None, 5])
         elif f == "shape":
-            s = list(t["shape"])
-            if s and rng.random() < .7:
-                s[rng.randrange(len(s))] = rng.choice(WEIRD + [s[0] * 2, s[0] + 1])
+            sh = list(t["shape"])
+            if sh and rng.random() < .7:
+                sh[rng.randrange(len(sh))] = weird(rng, [sh[0] * 2, sh[0] + 1])
             else:
-                s = rng.choice([[], [0], [1, 1, 1, 1, 1], None, "x", [2**40, 2**40]])
-            t[f] = s
+                sh = rng.choice([[], [0], [1, 1, 1, 1, 1], None, "x", [2**40, 2**40]])
+            t[f] = sh
         else:
             o = list(t["data_offsets"])
-            o[rng.randrange(2)] = rng.choice(WEIRD + [o[0] + 2, o[1] - 2])
+            o[rng.randrange(2)] = weird(rng, [o[0] + 2, o[1] - 2])
             t[f] = o
         write_st(st, hdr, data)
     elif kind == "drop":
@@ -134,29 +167,11 @@ def mutate_model(rng, d):
         b = open(st, "rb").read()
         n = struct.unpack("<Q", b[:8])[0]
         open(st, "wb").write(struct.pack("<Q", rng.choice([0, 1, 7, len(b), 2**63, 2**64 - 1, n + rng.randrange(-20, 20)])) + b[8:])
-    elif kind == "nonfinite":
+    else:
         b = bytearray(data)
         for _ in range(50):
             b[rng.randrange(len(b))] = 0xFF
         write_st(st, hdr, bytes(b))
-    elif kind == "config":
-        cp = os.path.join(d, "config.json")
-        c = json.load(open(cp))
-        k = rng.choice(list(c))
-        if rng.random() < .2:
-            c.pop(k)
-        else:
-            c[k] = rng.choice(WEIRD + ([c[k] * 2, c[k] + 1] if isinstance(c[k], int) and not isinstance(c[k], bool) else []))
-        json.dump(c, open(cp, "w"))
-    else:
-        tp = os.path.join(d, "tokenizer.model")
-        b = bytearray(open(tp, "rb").read())
-        if rng.random() < .5:
-            b = b[:rng.randrange(len(b))]
-        else:
-            for _ in range(rng.randrange(1, 10)):
-                b[rng.randrange(len(b))] = rng.randrange(256)
-        open(tp, "wb").write(bytes(b))
     return kind
 
 
@@ -219,6 +234,32 @@ def mutate_template(rng, text):
     return text
 
 
+def write_adapter(d, rng):
+    """A PEFT LoRA adapter for the fuzzer's model (hidden 64, intermediate 128, vocab 448): r = 2."""
+    os.makedirs(d, exist_ok=True)
+    json.dump({"r": 2, "lora_alpha": 4, "target_modules": ["up_proj", "o_proj"], "modules_to_save": ["lm_head"]},
+              open(os.path.join(d, "adapter_config.json"), "w"))
+    p = "base_model.model.model.layers.0."
+    shapes = {p + "mlp.up_proj.lora_A.weight": [2, 64], p + "mlp.up_proj.lora_B.weight": [128, 2],
+              p + "self_attn.o_proj.lora_A.weight": [2, 64], p + "self_attn.o_proj.lora_B.weight": [64, 2],
+              "base_model.model.lm_head.weight": [448, 64]}
+    header, data = {}, b""
+    for name, shape in shapes.items():
+        n = shape[0] * shape[1]
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * n]}
+        data += struct.pack(f"<{n}f", *(rng.uniform(-0.1, 0.1) for _ in range(n)))
+    write_st(os.path.join(d, "adapter_model.safetensors"), header, data)
+
+
+def mutate_adapter(rng, d):
+    if rng.random() < .5:
+        cp = os.path.join(d, "adapter_config.json")
+        config = mutate_recipe(rng, json.load(open(cp)))
+        open(cp, "w").write(json.dumps(config, allow_nan=True))
+        return "adapter_config.json"
+    return "adapter_model.safetensors " + mutate_safetensors(rng, os.path.join(d, "adapter_model.safetensors"))
+
+
 def recipes(a, b, c):
     return [
         {"merge_method": "linear", "models": [{"model": a, "parameters": {"weight": 0.6}}, {"model": b, "parameters": {"weight": 0.4}}], "dtype": "float32"},
@@ -265,9 +306,9 @@ def mutate_recipe(rng, r):
         elif isinstance(parent, dict) and roll < .15:
             del parent[p[-1]]
         elif isinstance(parent, dict) and roll < .3:
-            parent[rng.choice(PARAMS)] = rng.choice(WEIRD)
+            parent[rng.choice(PARAMS)] = weird(rng)
         else:
-            parent[p[-1]] = rng.choice(WEIRD)
+            parent[p[-1]] = weird(rng)
     return r
 
 
@@ -275,7 +316,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=40, help="mutated inputs per target (default 40)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", default="model,gguf,sharded,template,tokenizer,recipe")
+    ap.add_argument("--only", default="model,gguf,sharded,template,tokenizer,lora,recipe")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
     if os.environ.get("MM"):
@@ -406,6 +447,23 @@ def main():
                     chk.run("tokenizer", i, args, note=f"(a mutation of {src}: {kept})")
                 if not a.keep and len(log) == failures:
                     os.remove(kept)
+        if "lora" in targets:
+            base = models[0]
+            good = os.path.join(work, "adapter")
+            write_adapter(good, random.Random(a.seed))
+            recipe = os.path.join(work, "lora.yml")
+            for i in range(-1, a.cases):
+                d = os.path.join(work, f"adapter{i}")
+                shutil.copytree(good, d)
+                kind = mutate_adapter(rng, d) if i >= 0 else "as written"
+                json.dump({"merge_method": "linear", "models": [{"model": f"{base}+{d}", "parameters": {"weight": 1.0}}], "dtype": "float32"},
+                          open(recipe, "w"))
+                out = os.path.join(work, f"lout{i}")
+                failures = len(log)
+                chk.run("lora as written" if i < 0 else "lora", i, ["merge", recipe, out, "-q"], out=out, note=f"({kind}; adapter {d})", must_pass=i < 0)
+                shutil.rmtree(out, ignore_errors=True)
+                if not a.keep and len(log) == failures:
+                    shutil.rmtree(d)
         if "recipe" in targets:
             templates = recipes(*models)
             for j, r in enumerate(templates):  # each template merges as written
@@ -421,7 +479,7 @@ def main():
                 except ValueError:
                     continue
                 out = os.path.join(work, f"out{i}")
-                p = chk.run("recipe", i, ["merge", rp, out, "-q"], out=out, note=f"(recipe {rp})")
+                p = chk.run("recipe", i, ["merge", rp, out, "-q"], out=out, note=f"(recipe {rp}:\n{open(rp).read()})")
                 if p is not None and p.returncode == 0:
                     shutil.rmtree(out)
     finally:

@@ -54,10 +54,11 @@ public sealed class MergePlanner
 
     private MergePlan? Build()
     {
-        var method = _r.Method.Length == 0 ? null : MergeMethods.Find(_r.Method);
-        if (method == null && MergeMethods.FindSurgery(_r.Method) != null)
+        bool named = _r.Method.Trim().Length > 0; // an empty or blank name is the parser's problem
+        var method = named ? MergeMethods.Find(_r.Method) : null;
+        if (method == null && named && MergeMethods.FindSurgery(_r.Method) != null)
             _p.Add(_r.MethodMark, $"merge_method '{_r.Method}' is an MoE surgery, not a merge method: plan it with {nameof(RecipePlanner)}");
-        else if (method == null && _r.Method.Length > 0)
+        else if (method == null && named)
             _p.Add(_r.MethodMark, $"unknown merge_method '{_r.Method}'{Suggest.Hint(_r.Method, MergeMethods.RecipeNames)} (known: {string.Join(", ", MergeMethods.RecipeNames)})");
         if (_r.SourcesMissing)
             _p.Add(_r.RootMark, "missing 'models' or 'slices' (one of them is required)");
@@ -65,6 +66,7 @@ public sealed class MergePlanner
         var inputs = new ModelInputs(_c);
         inputs.ResolveModels();
         var ranges = inputs.CheckRanges();
+        if (method == null && !_p.Any) _p.Add(_r.MethodMark, "merge_method names no merge method"); // never a null plan without a problem
         if (_p.Any || method == null) return null;
         return new TensorPlanner(_c).BuildTasks(ranges);
     }

@@ -79,7 +79,11 @@ public static class RecipeParser
                 switch (key)
                 {
                     case "merge_method":
-                        if (String(v, "merge_method") is { } m) { r.Method = m; r.MethodMark = Mark.From(v.Start); }
+                        if (String(v, "merge_method") is { } m)
+                        {
+                            r.Method = m; r.MethodMark = Mark.From(v.Start);
+                            if (m.Trim().Length == 0) p.Add(r.MethodMark, "merge_method is empty: name a merge method (see 'mistral-merge methods')");
+                        }
                         break;
                     case "base_model": r.BaseModel = ModelRefOf(v, "base_model"); break;
                     case "models": models = v; modelsKey = Mark.From(k.Start); break;

@@ -152,6 +152,23 @@ public sealed class RecipeErrorTests : IDisposable
     public void UnknownMethodWithSuggestion()
         => Has(Problems("merge_method: slerpp\n" + TwoModels), "recipe.yml:1:15: unknown merge_method 'slerpp' (did you mean 'slerp'?)");
 
+    [Theory]
+    [InlineData("\"\"")]
+    [InlineData("'  '")]
+    public void AnEmptyMethodNameIsOneProblemNotACrash(string value)
+    {
+        // merge_method: "" planned no method and no problem, and the merge command died on the null plan (found by
+        // tests/reliability/fuzz.py).
+        var problems = Problems($"merge_method: {value}\n" + TwoModels);
+        Assert.Equal(["recipe.yml:1:15: merge_method is empty: name a merge method (see 'mistral-merge methods')"], problems);
+        var recipe = TinyModels.Recipe(_d.Path, $"merge_method: {value}\n" + TwoModels);
+        var r = CliRunner.Run("merge", recipe, _d["out"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal([$"{recipe}:1:15: merge_method is empty: name a merge method (see 'mistral-merge methods')", $"error: 1 problem in {recipe}; nothing was written"],
+            r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.False(Directory.Exists(_d["out"]));
+    }
+
     [Fact]
     public void SyntaxErrorHasPosition()
         => Has(Problems("merge_method: slerp\nmodels: [a\n"), "recipe.yml:", "YAML syntax error");
