@@ -16,6 +16,9 @@ Synthesizes a tiny model (and GGUF exports of it), then runs seeded random mutat
             in place of tokenizer.model:  tokenize, perplexity
   lora    — a PEFT adapter of the model (up_proj and o_proj of layer 0, a saved lm_head) with adapter_config.json's
             values and keys changed, or its safetensors mutated as the model's are:  merge of MODEL+ADAPTER
+  moe     — a synthesized 4-expert Mixtral: moe_to_dense (five strategies) and moe_prune (drop, group) recipes, and
+            mergekit-moe configs over the dense models (gate modes hidden, cheap_embed, random), values and keys changed:
+            merge, moe-build
   recipe  — values, keys and methods of mergekit recipes (written as JSON, which is YAML):  merge (each of the
             ten templates — linear, slerp, ties, dare_ties, task_arithmetic, passthrough, della, model_stock, karcher,
             nearswap — must first merge as written)
@@ -23,7 +26,7 @@ and checks every run the way tests/reliability/inputs.sh does: exit 0, 1 or 2; a
 line starting "error:" (a recipe may list its problems above it); never "internal error", an exception or a stack
 trace; no run longer than the time limit; a failed merge leaves neither OUT nor a partial folder beside it.
 
-Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,sharded,template,tokenizer,lora,recipe] [--keep]
+Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,sharded,template,tokenizer,lora,moe,recipe] [--keep]
 Prints a table (target | runs | ok | failures | exit codes) and each failure with its reproducer; exits 1 on any failure.
 MM=path/to/mistral-merge overrides the binary (default: the Release build, built first).
 """
@@ -316,7 +319,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=40, help="mutated inputs per target (default 40)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", default="model,gguf,sharded,template,tokenizer,lora,recipe")
+    ap.add_argument("--only", default="model,gguf,sharded,template,tokenizer,lora,moe,recipe")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     a = ap.parse_args()
     if os.environ.get("MM"):
@@ -464,6 +467,37 @@ def main():
                 shutil.rmtree(out, ignore_errors=True)
                 if not a.keep and len(log) == failures:
                     shutil.rmtree(d)
+        if "moe" in targets:
+            moe = os.path.join(work, "moe")
+            if sh(mm + ["synth", moe, "--arch", "mixtral", "--experts", "4", "--experts-per-token", "2"] + shape[2:]).returncode:
+                sys.exit("synth mixtral failed")
+            surgeries = [{"merge_method": "moe_to_dense", "base_model": moe, "parameters": {"strategy": st, "calibration": text, "calibration_tokens": 64}, "dtype": "float32"}
+                         for st in ("expert", "mean", "frequency", "aligned_mean", "concat")]
+            surgeries[0]["parameters"]["expert"] = 1
+            surgeries += [{"merge_method": "moe_prune", "base_model": moe, "parameters": {"num_experts": 2, "group": True, "calibration": text, "calibration_tokens": 64}},
+                          {"merge_method": "moe_prune", "base_model": moe, "parameters": {"num_experts": 3, "criterion": "frequency", "calibration": text, "calibration_tokens": 64}}]
+            builds = [{"base_model": models[0], "gate_mode": mode, "dtype": "float32", "experts_per_token": 2,
+                       "experts": [{"source_model": models[1], "positive_prompts": ["Once upon a time"]},
+                                   {"source_model": models[2], "positive_prompts": ["def f(x):"], "negative_prompts": ["The cat"]}]}
+                      for mode in ("hidden", "cheap_embed", "random")]
+            for j, r in enumerate(surgeries + builds):  # each merges or builds as written
+                rp, out = os.path.join(work, f"moet{j}.yml"), os.path.join(work, f"moetout{j}")
+                open(rp, "w").write(json.dumps(r, indent=1))
+                chk.run("moe as written", j, ["merge" if j < len(surgeries) else "moe-build", rp, out, "-q"], out=out, note=f"(recipe {rp})", must_pass=True)
+                shutil.rmtree(out, ignore_errors=True)
+            for i in range(a.cases):
+                j = rng.randrange(len(surgeries) + len(builds))
+                r = mutate_recipe(rng, copy.deepcopy((surgeries + builds)[j]))
+                rp = os.path.join(work, f"moe{i}.yml")
+                try:
+                    text_ = json.dumps(r, indent=1, allow_nan=True)
+                except ValueError:
+                    continue
+                open(rp, "w").write(text_)
+                out = os.path.join(work, f"moeout{i}")
+                p = chk.run("moe", i, ["merge" if j < len(surgeries) else "moe-build", rp, out, "-q"], out=out, note=f"(recipe {rp}:\n{text_})")
+                if p is not None and p.returncode == 0:
+                    shutil.rmtree(out)
         if "recipe" in targets:
             templates = recipes(*models)
             for j, r in enumerate(templates):  # each template merges as written
