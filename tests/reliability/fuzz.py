@@ -27,7 +27,8 @@ line starting "error:" (a recipe may list its problems above it); never "interna
 trace; no run longer than the time limit; a failed merge leaves neither OUT nor a partial folder beside it.
 
 Usage: tests/reliability/fuzz.py [--cases N] [--seed S] [--only model,gguf,sharded,template,tokenizer,lora,moe,recipe] [--keep]
-Prints a table (target | runs | ok | failures | exit codes) and each failure with its reproducer; exits 1 on any failure.
+Prints a table (target | runs | ok | failures | exit codes) and each failure with its reproducer (the work folder,
+with the failing inputs, is then kept); exits 1 on any failure.
 MM=path/to/mistral-merge overrides the binary (default: the Release build, built first).
 """
 import argparse, copy, json, os, random, shutil, struct, subprocess, sys, tempfile
@@ -355,9 +356,10 @@ def main():
                 d = os.path.join(work, f"model{i}")
                 shutil.copytree(models[0], d)
                 kinds = [mutate_model(rng, d) for _ in range(rng.randrange(1, 3))]
+                failures = len(log)
                 for args in model_runs(d):
                     chk.run("model", i, args, note=f"(mutations: {kinds}; seed {a.seed})")
-                if not a.keep:
+                if not a.keep and len(log) == failures:
                     shutil.rmtree(d)
         if "gguf" in targets:
             for t in ("f16", "q8_0"):
@@ -371,9 +373,10 @@ def main():
                 kind, b = mutate_gguf(rng, open(src, "rb").read())
                 g = os.path.join(work, f"g{i}.gguf")
                 open(g, "wb").write(b)
+                failures = len(log)
                 for args in model_runs(g):
                     chk.run("gguf", i, args, note=f"(from {os.path.basename(src)}, {kind}; seed {a.seed})")
-                if not a.keep:
+                if not a.keep and len(log) == failures:
                     os.remove(g)
         if "sharded" in targets:
             sharded = os.path.join(work, "sharded")
@@ -402,9 +405,10 @@ def main():
                     f = os.path.join(d, rng.choice(shards))
                     b = open(f, "rb").read()
                     open(f, "wb").write(b[:rng.randrange(len(b))])
+                failures = len(log)
                 for args in model_runs(d)[:2]:
                     chk.run("sharded", i, args, note=f"({kind}; seed {a.seed})")
-                if not a.keep:
+                if not a.keep and len(log) == failures:
                     shutil.rmtree(d)
         if "template" in targets:
             folder = os.path.join(ROOT, "tests", "Mistral.Merge.Tests", "Jinja", "templates")
@@ -419,8 +423,8 @@ def main():
             shutil.copytree(models[0], d)
             for i in range(a.cases):
                 src = rng.choice(sources)
-                text = mutate_template(rng, open(os.path.join(folder, src), encoding="utf-8").read())
-                json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": text}, open(os.path.join(d, "tokenizer_config.json"), "w"))
+                template = mutate_template(rng, open(os.path.join(folder, src), encoding="utf-8").read())
+                json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": template}, open(os.path.join(d, "tokenizer_config.json"), "w"))
                 kept = os.path.join(work, f"template{i}.json")
                 shutil.copy(os.path.join(d, "tokenizer_config.json"), kept)
                 failures = len(log)
@@ -517,7 +521,7 @@ def main():
                 if p is not None and p.returncode == 0:
                     shutil.rmtree(out)
     finally:
-        if a.keep:
+        if a.keep or log:  # a failure keeps its inputs for the reproducer
             print(f"work folder kept: {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
