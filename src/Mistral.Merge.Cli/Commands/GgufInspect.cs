@@ -23,9 +23,8 @@ internal static class GgufInspect
         }
         else g = GgufReader.Open(path);
         // gguf-split keeps the model's metadata in the first shard; a later one holds only tensors and split.* keys.
-        bool laterShard = g.Get(GgufFormat.KeyArchitecture) == null && g.Get(GgufFormat.KeySplitNo) is { Value: var no } && Convert.ToInt64(no, CultureInfo.InvariantCulture) > 0;
-        string architecture = laterShard
-            ? $"(shard {Convert.ToInt64(g[GgufFormat.KeySplitNo].Value, CultureInfo.InvariantCulture) + 1} of {g.Get(GgufFormat.KeySplitCount)?.Value}: the model's metadata is in the first shard)"
+        string architecture = g.Get(GgufFormat.KeyArchitecture) == null && g.Integer(GgufFormat.KeySplitNo) is long splitNo and > 0
+            ? $"(shard {splitNo + 1} of {g.Get(GgufFormat.KeySplitCount)?.Value}: the model's metadata is in the first shard)"
             : $"{g[GgufFormat.KeyArchitecture].Value} (read as {GgufModelLoader.ConfigOf(g).ArchitectureName})";
         if (json) WriteJson(g, o, counts);
         else

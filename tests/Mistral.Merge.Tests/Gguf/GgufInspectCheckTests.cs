@@ -148,4 +148,17 @@ public sealed class GgufInspectCheckTests : IDisposable
         }
         Assert.Equal(GgufExport.Run(_d["m"], _d["whole.gguf"], "--type", "f32").Tensors.Count, scanned);
     }
+
+    [Fact]
+    public void SplitKeysThatAreNotIntegersAreOneLineErrors()
+    {
+        // A shard without general.architecture whose split.no / split.count are strings: read with Convert.ToInt64,
+        // they gave "internal error (FormatException)".
+        var header = GgufHeader.Build([("split.no", GgufValue.Str("one")), ("split.count", GgufValue.Str("two"))],
+            [new GgufTensorInfo("t", [32], GgmlType.F32)], 32, out _, out long dataLength);
+        File.WriteAllBytes(_d["bad.gguf"], [.. header, .. new byte[dataLength]]);
+        CliRunner.AssertOneLineError(CliRunner.Run("inspect", _d["bad.gguf"]), $"{_d["bad.gguf"]}: 'split.no' must be an integer, got one");
+        CliRunner.AssertOneLineError(CliRunner.Run("inspect", _d["bad.gguf"], "--check"), $"{_d["bad.gguf"]}: 'split.no' must be an integer, got one");
+        CliRunner.AssertOneLineError(CliRunner.Run("perplexity", _d["bad.gguf"], "--text", _d["bad.gguf"]), $"{_d["bad.gguf"]}: 'split.count' must be an integer, got two");
+    }
 }

@@ -36,7 +36,7 @@ public sealed unsafe class GgufMappedFile : IDisposable
         try
         {
             var header = GgufReader.Open(path);
-            if (!shardOk && header.Get(GgufFormat.KeySplitCount) is { Value: var n } && Convert.ToInt64(n, System.Globalization.CultureInfo.InvariantCulture) > 1)
+            if (!shardOk && header.Integer(GgufFormat.KeySplitCount) > 1)
                 throw new MergeException($"{path}: a gguf-split shard; join the shards into one file (llama-gguf-split --merge) to evaluate it");
             long end = header.Tensors.Count == 0 ? header.DataOffset : header.Tensors.Max(t => header.DataOffset + t.Offset + t.ByteLength);
             if (end > stamp.Length) throw new MergeException($"{path}: truncated GGUF file");

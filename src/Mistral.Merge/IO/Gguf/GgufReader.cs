@@ -24,6 +24,12 @@ public sealed class GgufReader
 
     public GgufValue this[string key] => Get(key) ?? throw new MergeException($"{Path}: no metadata key '{key}'");
 
+    /// <summary>A numeric metadata value as an integer (null when absent); a string, bool or array is a one-line error.</summary>
+    public long? Integer(string key) => Get(key) is not { } v ? null
+        : v.Value is IConvertible c and not string and not bool && v.Type != GgufValueType.Array
+            ? Convert.ToInt64(c, System.Globalization.CultureInfo.InvariantCulture)
+            : throw new MergeException($"{Path}: '{key}' must be an integer, got {v.Value}");
+
     public GgufTensorInfo Tensor(string name) => Tensors.FirstOrDefault(t => t.Name == name)
         ?? throw new MergeException($"{Path}: no tensor '{name}'");
 

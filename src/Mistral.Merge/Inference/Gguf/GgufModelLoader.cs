@@ -47,13 +47,7 @@ public static unsafe class GgufModelLoader
         var path = g.Path;
         var archName = g.Get(GgufFormat.KeyArchitecture)?.Value as string
             ?? throw new MergeException($"{path}: no string '{GgufFormat.KeyArchitecture}'");
-        long? Int(string key)
-        {
-            if (g.Get($"{archName}.{key}") is not { } v) return null;
-            return v.Value is IConvertible c and not string and not bool && v.Type != GgufValueType.Array
-                ? Convert.ToInt64(c, CultureInfo.InvariantCulture)
-                : throw new MergeException($"{path}: '{archName}.{key}' must be an integer, got {v.Value}");
-        }
+        long? Int(string key) => g.Integer($"{archName}.{key}");
         double? Real(string key) => g.Get($"{archName}.{key}") is { } v
             ? v.Value is float or double ? Convert.ToDouble(v.Value, CultureInfo.InvariantCulture)
                 : throw new MergeException($"{path}: '{archName}.{key}' must be a float, got {v.Value}")
