@@ -54,6 +54,14 @@ class Checker:
         self.rows = {}
         self.exits = {}  # target -> {exit code: count}
 
+    def case(self, target, case, commands, inputs, keep, note=""):
+        """Runs the commands of one mutated input; the input is removed afterwards unless a run failed (or keep)."""
+        failures = len(self.log)
+        for args in commands:
+            self.run(target, case, args, note=note)
+        if not keep and len(self.log) == failures:
+            discard(inputs)
+
     def run(self, target, case, args, out=None, note="", must_pass=False):
         """Runs one command and records whether it behaved; returns the process (None on a hang)."""
         runs, ok, bad = self.rows.get(target, (0, 0, 0))
@@ -90,6 +98,13 @@ class Checker:
             self.log.append(f"[{target} case {case}] {problem}: mistral-merge {' '.join(args)} {note}\n    {tail}")
         self.rows[target] = (runs + 1, ok + (problem is None), bad + (problem is not None))
         return p
+
+
+def discard(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)
 
 
 def read_st(path):
@@ -264,6 +279,26 @@ def mutate_adapter(rng, d):
     return "adapter_model.safetensors " + mutate_safetensors(rng, os.path.join(d, "adapter_model.safetensors"))
 
 
+def recipe_cases(chk, rng, work, cases, target, templates, command):
+    """Each template must run as written (command(j): merge or moe-build), then `cases` mutations of them."""
+    def run(name, case, j, recipe, must_pass=False):
+        rp, out = os.path.join(work, f"{name}.yml"), os.path.join(work, f"{name}-out")
+        open(rp, "w").write(recipe)
+        p = chk.run(target + (" as written" if must_pass else ""), case, [command(j), rp, out, "-q"], out=out,
+                    note=f"(recipe {rp}:\n{recipe})", must_pass=must_pass)
+        if p is not None and p.returncode == 0:
+            shutil.rmtree(out)
+    for j, r in enumerate(templates):
+        run(f"{target}-t{j}", j, j, json.dumps(r, indent=1), must_pass=True)
+    for i in range(cases):
+        j = rng.randrange(len(templates))
+        try:
+            recipe = json.dumps(mutate_recipe(rng, copy.deepcopy(templates[j])), indent=1, allow_nan=True)
+        except ValueError:  # a NaN/inf key or similar that JSON cannot write
+            continue
+        run(f"{target}{i}", i, j, recipe)
+
+
 def recipes(a, b, c):
     return [
         {"merge_method": "linear", "models": [{"model": a, "parameters": {"weight": 0.6}}, {"model": b, "parameters": {"weight": 0.4}}], "dtype": "float32"},
@@ -356,11 +391,7 @@ def main():
                 d = os.path.join(work, f"model{i}")
                 shutil.copytree(models[0], d)
                 kinds = [mutate_model(rng, d) for _ in range(rng.randrange(1, 3))]
-                failures = len(log)
-                for args in model_runs(d):
-                    chk.run("model", i, args, note=f"(mutations: {kinds}; seed {a.seed})")
-                if not a.keep and len(log) == failures:
-                    shutil.rmtree(d)
+                chk.case("model", i, model_runs(d), d, a.keep, note=f"(mutations: {kinds}; seed {a.seed})")
         if "gguf" in targets:
             for t in ("f16", "q8_0"):
                 g = os.path.join(work, f"m.{t}.gguf")
@@ -373,11 +404,7 @@ def main():
                 kind, b = mutate_gguf(rng, open(src, "rb").read())
                 g = os.path.join(work, f"g{i}.gguf")
                 open(g, "wb").write(b)
-                failures = len(log)
-                for args in model_runs(g):
-                    chk.run("gguf", i, args, note=f"(from {os.path.basename(src)}, {kind}; seed {a.seed})")
-                if not a.keep and len(log) == failures:
-                    os.remove(g)
+                chk.case("gguf", i, model_runs(g), g, a.keep, note=f"(from {os.path.basename(src)}, {kind}; seed {a.seed})")
         if "sharded" in targets:
             sharded = os.path.join(work, "sharded")
             if sh(mm + ["convert", models[0], sharded, "--out-shard-size", "100KB", "-q"]).returncode:
@@ -405,11 +432,7 @@ def main():
                     f = os.path.join(d, rng.choice(shards))
                     b = open(f, "rb").read()
                     open(f, "wb").write(b[:rng.randrange(len(b))])
-                failures = len(log)
-                for args in model_runs(d)[:2]:
-                    chk.run("sharded", i, args, note=f"({kind}; seed {a.seed})")
-                if not a.keep and len(log) == failures:
-                    shutil.rmtree(d)
+                chk.case("sharded", i, model_runs(d)[:2], d, a.keep, note=f"({kind}; seed {a.seed})")
         if "template" in targets:
             folder = os.path.join(ROOT, "tests", "Mistral.Merge.Tests", "Jinja", "templates")
             sources = sorted(f for f in os.listdir(folder) if f.endswith(".jinja"))
@@ -427,11 +450,8 @@ def main():
                 json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": template}, open(os.path.join(d, "tokenizer_config.json"), "w"))
                 kept = os.path.join(work, f"template{i}.json")
                 shutil.copy(os.path.join(d, "tokenizer_config.json"), kept)
-                failures = len(log)
-                chk.run("template", i, ["generate", d, "--messages", rng.choice(conversations), "--max-new-tokens", "2", "--temperature", "0"],
-                        note=f"(a mutation of {src}: {kept})")
-                if not a.keep and len(log) == failures:
-                    os.remove(kept)
+                chk.case("template", i, [["generate", d, "--messages", rng.choice(conversations), "--max-new-tokens", "2", "--temperature", "0"]],
+                         kept, a.keep, note=f"(a mutation of {src}: {kept})")
         if "tokenizer" in targets:
             folder = os.path.join(ROOT, "tests", "Mistral.Merge.Tests", "Inference", "Tokenizers", "synthetic")
             sources = sorted(f for f in os.listdir(folder) if f.endswith(".tokenizer.json"))
@@ -449,11 +469,8 @@ def main():
                     continue
                 shutil.copy(kept, os.path.join(d, "tokenizer.json"))
                 shutil.copy(config, os.path.join(d, "tokenizer_config.json"))
-                failures = len(log)
-                for args in (["tokenize", d, "Hello world 123 the cat"], ["perplexity", d, "--text", text, "--ctx", "16"]):
-                    chk.run("tokenizer", i, args, note=f"(a mutation of {src}: {kept})")
-                if not a.keep and len(log) == failures:
-                    os.remove(kept)
+                chk.case("tokenizer", i, [["tokenize", d, "Hello world 123 the cat"], ["perplexity", d, "--text", text, "--ctx", "16"]],
+                         kept, a.keep, note=f"(a mutation of {src}: {kept})")
         if "lora" in targets:
             base = models[0]
             good = os.path.join(work, "adapter")
@@ -484,42 +501,9 @@ def main():
                        "experts": [{"source_model": models[1], "positive_prompts": ["Once upon a time"]},
                                    {"source_model": models[2], "positive_prompts": ["def f(x):"], "negative_prompts": ["The cat"]}]}
                       for mode in ("hidden", "cheap_embed", "random")]
-            for j, r in enumerate(surgeries + builds):  # each merges or builds as written
-                rp, out = os.path.join(work, f"moet{j}.yml"), os.path.join(work, f"moetout{j}")
-                open(rp, "w").write(json.dumps(r, indent=1))
-                chk.run("moe as written", j, ["merge" if j < len(surgeries) else "moe-build", rp, out, "-q"], out=out, note=f"(recipe {rp})", must_pass=True)
-                shutil.rmtree(out, ignore_errors=True)
-            for i in range(a.cases):
-                j = rng.randrange(len(surgeries) + len(builds))
-                r = mutate_recipe(rng, copy.deepcopy((surgeries + builds)[j]))
-                rp = os.path.join(work, f"moe{i}.yml")
-                try:
-                    text_ = json.dumps(r, indent=1, allow_nan=True)
-                except ValueError:
-                    continue
-                open(rp, "w").write(text_)
-                out = os.path.join(work, f"moeout{i}")
-                p = chk.run("moe", i, ["merge" if j < len(surgeries) else "moe-build", rp, out, "-q"], out=out, note=f"(recipe {rp}:\n{text_})")
-                if p is not None and p.returncode == 0:
-                    shutil.rmtree(out)
+            recipe_cases(chk, rng, work, a.cases, "moe", surgeries + builds, lambda j: "merge" if j < len(surgeries) else "moe-build")
         if "recipe" in targets:
-            templates = recipes(*models)
-            for j, r in enumerate(templates):  # each template merges as written
-                rp, out = os.path.join(work, f"t{j}.yml"), os.path.join(work, f"tout{j}")
-                open(rp, "w").write(json.dumps(r, indent=1))
-                chk.run("recipe as written", j, ["merge", rp, out, "-q"], out=out, note=f"(recipe {rp})", must_pass=True)
-                shutil.rmtree(out, ignore_errors=True)
-            for i in range(a.cases):
-                r = mutate_recipe(rng, json.loads(json.dumps(rng.choice(templates))))
-                rp = os.path.join(work, f"r{i}.yml")
-                try:
-                    open(rp, "w").write(json.dumps(r, indent=1, allow_nan=True))
-                except ValueError:
-                    continue
-                out = os.path.join(work, f"out{i}")
-                p = chk.run("recipe", i, ["merge", rp, out, "-q"], out=out, note=f"(recipe {rp}:\n{open(rp).read()})")
-                if p is not None and p.returncode == 0:
-                    shutil.rmtree(out)
+            recipe_cases(chk, rng, work, a.cases, "recipe", recipes(*models), lambda j: "merge")
     finally:
         if a.keep or log:  # a failure keeps its inputs for the reproducer
             print(f"work folder kept: {work}", file=sys.stderr)
