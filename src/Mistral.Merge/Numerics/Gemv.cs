@@ -11,8 +11,9 @@ namespace Mistral.Merge.Numerics;
 /// y[N] = W · x for a weight W [N, K] in its stored dtype: the decode projection, bound by how fast the weights
 /// stream from memory. Per call, x is prepared once (bf16: split into even/odd halves per vector chunk, see
 /// <see cref="SplitEvenOdd"/>; Q8_0: quantized to Q8_0 blocks, see <see cref="Q8Dot"/>), then the rows are dealt out
-/// to the pool in jobs of 64 (fewer on many cores: <see cref="RowsPerJobFor"/>; 4 rows share each load of x; bf16
-/// widened in registers by a shift and a mask, f16 through a per-worker row buffer). Float accumulation in float32;
+/// to the pool in jobs of 64 (fewer on many cores: <see cref="RowsPerJobFor"/>). bf16 and q8_0 rows are read one
+/// after another, each as one prefetched stream (<see cref="PrefetchDistance"/>), bf16 widened in registers by a
+/// shift and a mask; f32 rows four side by side sharing each load of x, f16 through a per-worker row buffer. Float accumulation in float32;
 /// nothing is allocated once the buffers have grown to the widest matrix.
 /// </summary>
 public sealed unsafe class Gemv : IParallelWork, IDisposable
@@ -35,14 +36,15 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     private int _groupCount;
 
     /// <summary>
-    /// How far ahead of each row's loads the x86 GEMV kernels (bf16 here, q8_0 in <see cref="Q8Dot.Dot4"/>) prefetch
-    /// the row into L1, in bytes. Why: with four rows read side by side the hardware prefetchers alone left decode
-    /// short of the memory's bandwidth on a Xeon (AVX-512, 2 cores): 768 bytes ahead gave +18 % bf16 and +12 % q8_0
-    /// decode tokens/s (512–1536 within noise of each other; docs/performance.md). A prefetch never faults, so the
-    /// lines past a matrix's last row are harmless. ARM64 (no prefetch intrinsic in .NET) relies on its hardware
-    /// prefetchers.
+    /// How far ahead of its loads the x86 decode dots (bf16 here, q8_0 in <see cref="Q8Dot.Dot"/>) prefetch their row
+    /// into L1, in bytes. Each row is one sequential stream (rows are read one after another, see <see cref="Run"/>);
+    /// the lead that streams fastest differs by vendor: on a 2-core Intel Xeon a single stream read fastest 1536–3072
+    /// bytes ahead (10–15 % above no prefetch), on a 2-core AMD EPYC (Zen 5) 8192 (bf16 69 GB/s against 62–66 at
+    /// 2048–4096; q8_0 57–59 against 40 at 2048 and 29 without). docs/performance.md has the runs. A prefetch never
+    /// faults, so the lines past a matrix's last row are harmless; ARM64 (no prefetch intrinsic in .NET) relies on
+    /// its hardware prefetchers.
     /// </summary>
-    internal const int PrefetchDistance = 768;
+    internal static readonly int PrefetchDistance = CpuVendor.IsAmd ? 8192 : 2048;
 
     /// <summary>The most matrices one <see cref="Multiply(float*, ReadOnlySpan{WeightMatrix}, ReadOnlySpan{nint})"/> takes.</summary>
     public const int MaxGroup = 3;
@@ -166,9 +168,9 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         int n = n0;
         if (w.Quant == BlockQuant.Q8_0)
         {
+            // One row at a time, not four side by side sharing x: four interleaved streams read memory at 32 GB/s on
+            // a Zen 5 EPYC where one stream reads at 57–59 (same bits: each row is its own chain either way).
             int nb = K / Q8_0.BlockSize;
-            long stride = w.RowBytes;
-            for (; n + 4 <= n1; n += 4) Q8Dot.Dot4(w.At(n, 0), stride, _xq, _xd, nb, y + n);
             for (; n < n1; n++) y[n] = Q8Dot.Dot(w.At(n, 0), _xq, _xd, nb);
             return;
         }
@@ -179,9 +181,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         }
         switch (w.Type)
         {
-            case DType.BF16:
-                for (; n + 4 <= n1; n += 4)
-                    Dot4Bf16Split((ushort*)w.At(n, 0), K, _xs, _x, y + n, _width);
+            case DType.BF16: // one row at a time, as q8_0 above (47 → 69 GB/s on that machine)
                 for (; n < n1; n++) y[n] = Dot1Bf16Split((ushort*)w.At(n, 0), K, _xs, _x, _width);
                 break;
             case DType.F32:
@@ -199,18 +199,6 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
                     else for (int r = 0; r < rows; r++) y[n + r] = Dot1F32(buf + r * K, _x, K);
                 }
                 break;
-        }
-    }
-
-    /// <summary>Four bf16 rows · x with the split x built here (tests; the GEMV splits x once per call).</summary>
-    internal static void Dot4Bf16(ushort* w, int K, float* x, float* y, SimdWidth width = 0)
-    {
-        if (width == 0) width = Simd.Widest;
-        var xs = new float[K];
-        fixed (float* pxs = xs)
-        {
-            SplitEvenOdd(x, K, pxs, width);
-            Dot4Bf16Split(w, K, pxs, x, y, width);
         }
     }
 
@@ -236,91 +224,6 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         for (; k < K; k++) xs[k] = x[k];
     }
 
-    /// <summary>
-    /// y[0..4) = four consecutive bf16 rows (stride K) · x: 2 FMA chains per row (even and odd elements), 8 in all,
-    /// sharing each load of the split x (<see cref="SplitEvenOdd"/> at the same width); the tail uses x itself.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Dot4Bf16Split(ushort* w, int K, float* xs, float* x, float* y, SimdWidth width)
-    {
-        ushort* r0 = w, r1 = w + K, r2 = w + 2 * K, r3 = w + 3 * K;
-        int k = 0;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        if (width >= SimdWidth.V512)
-        {
-            var hi = Vector512.Create(0xFFFF0000u);
-            Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
-            for (; k + 32 <= K; k += 32)
-            {
-                var xe = Vector512.Load(xs + k);
-                var xo = Vector512.Load(xs + k + 16);
-                if (Sse.IsSupported) PrefetchRows(r0 + k, r1 + k, r2 + k, r3 + k);
-                var v = Vector512.Load((uint*)(r0 + k));
-                a0 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a0); b0 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b0);
-                v = Vector512.Load((uint*)(r1 + k));
-                a1 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a1); b1 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b1);
-                v = Vector512.Load((uint*)(r2 + k));
-                a2 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a2); b2 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b2);
-                v = Vector512.Load((uint*)(r3 + k));
-                a3 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), xe, a3); b3 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), xo, b3);
-            }
-            s0 = Vector512.Sum(a0 + b0); s1 = Vector512.Sum(a1 + b1); s2 = Vector512.Sum(a2 + b2); s3 = Vector512.Sum(a3 + b3);
-        }
-        else if (width >= SimdWidth.V256)
-        {
-            var hi = Vector256.Create(0xFFFF0000u);
-            Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
-            for (; k + 16 <= K; k += 16)
-            {
-                var xe = Vector256.Load(xs + k);
-                var xo = Vector256.Load(xs + k + 8);
-                if (Sse.IsSupported) PrefetchRows(r0 + k, r1 + k, r2 + k, r3 + k);
-                var v = Vector256.Load((uint*)(r0 + k));
-                a0 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a0); b0 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b0);
-                v = Vector256.Load((uint*)(r1 + k));
-                a1 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a1); b1 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b1);
-                v = Vector256.Load((uint*)(r2 + k));
-                a2 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a2); b2 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b2);
-                v = Vector256.Load((uint*)(r3 + k));
-                a3 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), xe, a3); b3 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), xo, b3);
-            }
-            s0 = Vector256.Sum(a0 + b0); s1 = Vector256.Sum(a1 + b1); s2 = Vector256.Sum(a2 + b2); s3 = Vector256.Sum(a3 + b3);
-        }
-        else if (width >= SimdWidth.V128)
-        {
-            var hi = Vector128.Create(0xFFFF0000u);
-            Vector128<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
-            for (; k + 8 <= K; k += 8)
-            {
-                var xe = Vector128.Load(xs + k);
-                var xo = Vector128.Load(xs + k + 4);
-                var v = Vector128.Load((uint*)(r0 + k));
-                a0 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a0); b0 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b0);
-                v = Vector128.Load((uint*)(r1 + k));
-                a1 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a1); b1 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b1);
-                v = Vector128.Load((uint*)(r2 + k));
-                a2 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a2); b2 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b2);
-                v = Vector128.Load((uint*)(r3 + k));
-                a3 = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), xe, a3); b3 = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), xo, b3);
-            }
-            s0 = Vector128.Sum(a0 + b0); s1 = Vector128.Sum(a1 + b1); s2 = Vector128.Sum(a2 + b2); s3 = Vector128.Sum(a3 + b3);
-        }
-        for (; k < K; k++)
-        {
-            float xv = x[k];
-            s0 += Bf(r0[k]) * xv; s1 += Bf(r1[k]) * xv; s2 += Bf(r2[k]) * xv; s3 += Bf(r3[k]) * xv;
-        }
-        y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
-    }
-
-    /// <summary>One <see cref="PrefetchDistance"/> prefetch into L1 per row (callers check <c>Sse.IsSupported</c>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void PrefetchRows(void* r0, void* r1, void* r2, void* r3)
-    {
-        Sse.Prefetch0((byte*)r0 + PrefetchDistance); Sse.Prefetch0((byte*)r1 + PrefetchDistance);
-        Sse.Prefetch0((byte*)r2 + PrefetchDistance); Sse.Prefetch0((byte*)r3 + PrefetchDistance);
-    }
-
     /// <summary>One bf16 row · x with the split x built here (tests; the GEMV splits x once per call).</summary>
     internal static float Dot1Bf16(ushort* r, float* x, int K, SimdWidth width = 0)
     {
@@ -333,17 +236,24 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         }
     }
 
-    /// <summary>One bf16 row (a job's remainder) in <see cref="Dot4Bf16Split"/>'s order for that row.</summary>
+    /// <summary>
+    /// One bf16 row · x with x split by <see cref="SplitEvenOdd"/> at the same width: 2 FMA chains (even and odd
+    /// elements), prefetching the row <see cref="PrefetchDistance"/> ahead on x86; the tail uses x itself.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Dot1Bf16Split(ushort* r, int K, float* xs, float* x, SimdWidth width)
     {
         int k = 0;
         float s = 0;
+        bool prefetch = Sse.IsSupported;
+        int ahead = PrefetchDistance / sizeof(ushort);
         if (width >= SimdWidth.V512)
         {
             var hi = Vector512.Create(0xFFFF0000u);
             Vector512<float> a = default, b = default;
             for (; k + 32 <= K; k += 32)
             {
+                if (prefetch) Sse.Prefetch0(r + k + ahead);
                 var v = Vector512.Load((uint*)(r + k));
                 a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
                 b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
@@ -356,6 +266,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             Vector256<float> a = default, b = default;
             for (; k + 16 <= K; k += 16)
             {
+                if (prefetch && (k & 16) == 0) Sse.Prefetch0(r + k + ahead); // one per 64-byte line
                 var v = Vector256.Load((uint*)(r + k));
                 a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
                 b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);

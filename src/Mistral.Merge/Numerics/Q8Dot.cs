@@ -127,47 +127,6 @@ public static unsafe class Q8Dot
     public static float TableHalf(ushort h) => HalfTable[h];
 
     /// <summary>
-    /// y[0..4) = four rows (<paramref name="stride"/> bytes apart) · x, each exactly as <see cref="Dot"/> computes it.
-    /// On AVX2 the four rows run in one loop: four independent FMA chains instead of one whose latency would bound it,
-    /// sharing per block the load of x, its absolute value and its scale. Per row and block that leaves one load, one
-    /// sign, maddubs + madd (or one VNNI dpbusd), a convert, the weight scale as one broadcast load from
-    /// <see cref="HalfTable"/>, a multiply by x's scale and the FMA — the memory stream, not the core, is the limit.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Dot4(byte* w, long stride, byte* xq, float* xd, int nb, float* y)
-    {
-        var path = Best;
-        if (path == Path.ArmDot)
-        {
-            Dot4Arm(w, stride, xq, xd, nb, y);
-            return;
-        }
-        if (path is not (Path.Avx2 or Path.AvxVnni))
-        {
-            for (int r = 0; r < 4; r++) y[r] = Dot(w + r * stride, xq, xd, nb, path);
-            return;
-        }
-        bool vnni = path == Path.AvxVnni;
-        float* table = HalfTable;
-        byte* w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride;
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        long end = (long)nb * Q8_0.BlockBytes;
-        for (long o = 0; o < end; o += Q8_0.BlockBytes, xd++)
-        {
-            Gemv.PrefetchRows(w0 + o, w1 + o, w2 + o, w3 + o);
-            var dx = Vector256.Create(*xd);
-            var qx = Avx.LoadVector256((sbyte*)(xq + o + 2));
-            var ax = Avx2.Abs(qx);
-            a0 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w0 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w0 + o + 2)), qx), vnni), a0);
-            a1 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w1 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w1 + o + 2)), qx), vnni), a1);
-            a2 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w2 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w2 + o + 2)), qx), vnni), a2);
-            a3 = Fma.MultiplyAdd(Avx.BroadcastScalarToVector256(table + *(ushort*)(w3 + o)) * dx, Sums(ax, Avx2.Sign(Avx.LoadVector256((sbyte*)(w3 + o + 2)), qx), vnni), a3);
-        }
-        y[0] = Hsum(a0.GetLower(), a0.GetUpper()); y[1] = Hsum(a1.GetLower(), a1.GetUpper());
-        y[2] = Hsum(a2.GetLower(), a2.GetUpper()); y[3] = Hsum(a3.GetLower(), a3.GetUpper());
-    }
-
-    /// <summary>
     /// Four fp16 bit patterns (in the low 16 bits of each lane) → float32, <see cref="Half"/> without its branch: the value bits scaled by 2^112
     /// (exact for zero, subnormals, normals); an all-ones exponent lands on 2^16·1.m, and setting every exponent bit
     /// turns it into inf/NaN with the same mantissa; then the sign.
@@ -250,24 +209,6 @@ public static unsafe class Q8Dot
         return Hsum(lo, hi);
     }
 
-    /// <summary><see cref="Dot4"/> on ARM64 with SDOT: four rows sharing each block's load of x.</summary>
-    private static void Dot4Arm(byte* w, long stride, byte* xq, float* xd, int nb, float* y)
-    {
-        byte* w0 = w, w1 = w + stride, w2 = w + 2 * stride, w3 = w + 3 * stride;
-        Vector128<float> l0 = default, h0 = default, l1 = default, h1 = default, l2 = default, h2 = default, l3 = default, h3 = default;
-        long end = (long)nb * Q8_0.BlockBytes;
-        for (long o = 0; o < end; o += Q8_0.BlockBytes, xd++)
-        {
-            var xlo = Vector128.Load((sbyte*)(xq + o + 2));
-            var xhi = Vector128.Load((sbyte*)(xq + o + 18));
-            AccumulateBlockArm(w0 + o, *xd, xlo, xhi, ref l0, ref h0);
-            AccumulateBlockArm(w1 + o, *xd, xlo, xhi, ref l1, ref h1);
-            AccumulateBlockArm(w2 + o, *xd, xlo, xhi, ref l2, ref h2);
-            AccumulateBlockArm(w3 + o, *xd, xlo, xhi, ref l3, ref h3);
-        }
-        y[0] = Hsum(l0, h0); y[1] = Hsum(l1, h1); y[2] = Hsum(l2, h2); y[3] = Hsum(l3, h3);
-    }
-
     /// <summary>lo/hi += (d_w·d_x) · the lanes of one weight block (at <paramref name="wb"/>: its scale, then 32 bytes) against x's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AccumulateBlockArm(byte* wb, float dx, Vector128<sbyte> xlo, Vector128<sbyte> xhi, ref Vector128<float> lo, ref Vector128<float> hi)
@@ -287,7 +228,7 @@ public static unsafe class Q8Dot
         ((a << 24) >> 24) * ((b << 24) >> 24) + ((a << 16) >> 24) * ((b << 16) >> 24)
         + ((a << 8) >> 24) * ((b << 8) >> 24) + (a >> 24) * (b >> 24);
 
-    /// <summary>One row in <see cref="Dot4"/>'s form (ggml's mul_sum_i8_pairs_float with the sign taken onto w).</summary>
+    /// <summary>One row · x on AVX2 (ggml's mul_sum_i8_pairs_float with the sign taken onto w): one FMA chain over the blocks, prefetching the row <see cref="Gemv.PrefetchDistance"/> ahead.</summary>
     private static float DotAvx2(byte* w, byte* xq, float* xd, int nb) => DotWide(w, xq, xd, nb, vnni: false);
 
     /// <summary>The AVX2 form with the byte dot in one VNNI instruction (ggml's <c>_mm256_dpbusd_epi32</c> variant): the same integers.</summary>
@@ -298,8 +239,10 @@ public static unsafe class Q8Dot
     {
         var acc = Vector256<float>.Zero;
         float* table = HalfTable;
+        int ahead = Gemv.PrefetchDistance;
         for (int b = 0; b < nb; b++, w += Q8_0.BlockBytes, xq += Q8_0.BlockBytes)
         {
+            Sse.Prefetch0(w + ahead); // AVX2 implies SSE; every block, as the decode GEMV reads the row once
             var qx = Avx.LoadVector256((sbyte*)(xq + 2));
             var d = Avx.BroadcastScalarToVector256(table + *(ushort*)w) * Vector256.Create(xd[b]);
             acc = Fma.MultiplyAdd(d, Sums(Avx2.Abs(qx), Avx2.Sign(Avx.LoadVector256((sbyte*)(w + 2)), qx), vnni), acc);

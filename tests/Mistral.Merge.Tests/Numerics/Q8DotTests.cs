@@ -101,7 +101,7 @@ public sealed unsafe class Q8DotTests
     }
 
     [Fact]
-    public void TheFourRowDotGivesEachRowsDotBits()
+    public void TheGemvGivesEachRowTheScalarDotBitsWithANegativeScale()
     {
         const int cols = 32 * 64, rows = 4;
         var wb = new byte[Q8_0.ByteCount(cols * rows)];
@@ -111,10 +111,12 @@ public sealed unsafe class Q8DotTests
         var xq = new byte[Q8_0.ByteCount(cols)];
         var xd = new float[cols / 32];
         var y = new float[rows];
-        fixed (byte* pw = wb) fixed (float* px = x) fixed (byte* pq = xq) fixed (float* pd = xd) fixed (float* py = y)
+        using var pool = new WorkerPool(1);
+        using var gemv = new Gemv(pool);
+        fixed (byte* pw = wb) fixed (float* px = x) fixed (byte* pq = xq) fixed (float* pd = xd)
         {
+            gemv.Multiply(new WeightMatrix(pw, BlockQuant.Q8_0, rows, cols), x, y);
             Q8Dot.QuantizeActivation(px, cols, pq, pd);
-            Q8Dot.Dot4(pw, Q8_0.ByteCount(cols), pq, pd, cols / 32, py);
             for (int r = 0; r < rows; r++)
                 Assert.Equal(BitConverter.SingleToUInt32Bits(Q8Dot.Dot(pw + r * Q8_0.ByteCount(cols), pq, pd, cols / 32, Q8Dot.Path.Scalar)), BitConverter.SingleToUInt32Bits(y[r]));
         }
