@@ -4,7 +4,7 @@ namespace Mistral.Merge.Numerics;
 
 /// <summary>
 /// The x86 CPU's vendor from CPUID leaf 0 ("AuthenticAMD", "GenuineIntel", ...), for the few tuning constants
-/// measured to differ between vendors (the decode GEMV's prefetch lead, <see cref="Gemv.PrefetchDistance"/>).
+/// measured to differ between vendors (the decode GEMV's prefetch leads, <see cref="Gemv.PrefetchDistance"/>).
 /// Empty on other architectures. Only speed depends on it, never a result.
 /// </summary>
 public static class CpuVendor

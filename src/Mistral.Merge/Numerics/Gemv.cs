@@ -36,15 +36,23 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     private int _groupCount;
 
     /// <summary>
-    /// How far ahead of its loads the x86 decode dots (bf16 here, q8_0 in <see cref="Q8Dot.Dot"/>) prefetch their row
-    /// into L1, in bytes. Each row is one sequential stream (rows are read one after another, see <see cref="Run"/>);
-    /// the lead that streams fastest differs by vendor: on a 2-core Intel Xeon a single stream read fastest 1536–3072
-    /// bytes ahead (10–15 % above no prefetch), on a 2-core AMD EPYC (Zen 5) 8192 (bf16 69 GB/s against 62–66 at
-    /// 2048–4096; q8_0 57–59 against 40 at 2048 and 29 without). docs/performance.md has the runs. A prefetch never
-    /// faults, so the lines past a matrix's last row are harmless; ARM64 (no prefetch intrinsic in .NET) relies on
-    /// its hardware prefetchers.
+    /// How far ahead of its loads the x86 decode dot of a bf16 row prefetches the row into L1, in bytes (q8_0:
+    /// <see cref="PrefetchDistanceQ8"/>). Each row is one sequential stream (rows are read one after another, see
+    /// <see cref="Run"/>). The best lead differs by vendor and by how busy the memory is: on a 2-core Intel Xeon a
+    /// single stream read fastest 1536–3072 bytes ahead (10–15 % above no prefetch); on a 2-core AMD EPYC (Zen 5)
+    /// the bf16 row read at 62 / 66–67 / 69 GB/s 2048 / 4096 / 8192 bytes ahead while the memory was quiet and at 48 /
+    /// 46–47 / 43–45 while it was shared, so 4096 there. docs/performance.md has the runs. A prefetch never faults,
+    /// so lines past a matrix's last row are harmless; ARM64 (no prefetch intrinsic in .NET) relies on its hardware
+    /// prefetchers. Speed only: no bit depends on it.
     /// </summary>
-    internal static readonly int PrefetchDistance = CpuVendor.IsAmd ? 8192 : 2048;
+    internal static readonly int PrefetchDistance = CpuVendor.IsAmd ? 4096 : 2048;
+
+    /// <summary>
+    /// <see cref="PrefetchDistance"/> for a q8_0 row (<see cref="Q8Dot.Dot"/>), whose dot spends more cycles per byte:
+    /// on the Zen 5 EPYC 40 / 50 / 58 GB/s at 2048 / 4096 / 8192 bytes ahead (quiet) and 41 / 44 / 44.5 (shared), 29
+    /// without; 2048 elsewhere, as for bf16.
+    /// </summary>
+    internal static readonly int PrefetchDistanceQ8 = CpuVendor.IsAmd ? 8192 : 2048;
 
     /// <summary>The most matrices one <see cref="Multiply(float*, ReadOnlySpan{WeightMatrix}, ReadOnlySpan{nint})"/> takes.</summary>
     public const int MaxGroup = 3;

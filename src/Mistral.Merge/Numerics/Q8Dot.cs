@@ -228,7 +228,7 @@ public static unsafe class Q8Dot
         ((a << 24) >> 24) * ((b << 24) >> 24) + ((a << 16) >> 24) * ((b << 16) >> 24)
         + ((a << 8) >> 24) * ((b << 8) >> 24) + (a >> 24) * (b >> 24);
 
-    /// <summary>One row · x on AVX2 (ggml's mul_sum_i8_pairs_float with the sign taken onto w): one FMA chain over the blocks, prefetching the row <see cref="Gemv.PrefetchDistance"/> ahead.</summary>
+    /// <summary>One row · x on AVX2 (ggml's mul_sum_i8_pairs_float with the sign taken onto w): one FMA chain over the blocks, prefetching the row <see cref="Gemv.PrefetchDistanceQ8"/> ahead.</summary>
     private static float DotAvx2(byte* w, byte* xq, float* xd, int nb) => DotWide(w, xq, xd, nb, vnni: false);
 
     /// <summary>The AVX2 form with the byte dot in one VNNI instruction (ggml's <c>_mm256_dpbusd_epi32</c> variant): the same integers.</summary>
@@ -239,7 +239,7 @@ public static unsafe class Q8Dot
     {
         var acc = Vector256<float>.Zero;
         float* table = HalfTable;
-        int ahead = Gemv.PrefetchDistance;
+        int ahead = Gemv.PrefetchDistanceQ8;
         for (int b = 0; b < nb; b++, w += Q8_0.BlockBytes, xq += Q8_0.BlockBytes)
         {
             Sse.Prefetch0(w + ahead); // AVX2 implies SSE; every block, as the decode GEMV reads the row once
