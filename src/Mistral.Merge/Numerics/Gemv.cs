@@ -13,8 +13,8 @@ namespace Mistral.Merge.Numerics;
 /// <see cref="SplitEvenOdd"/>; Q8_0: quantized to Q8_0 blocks, see <see cref="Q8Dot"/>), then the rows are dealt out
 /// to the pool in jobs of 64 (fewer on many cores: <see cref="RowsPerJobFor"/>). bf16 and q8_0 rows are read one
 /// after another, each as one prefetched stream (<see cref="PrefetchDistance"/>), bf16 widened in registers by a
-/// shift and a mask; f32 rows four side by side sharing each load of x, f16 through a per-worker row buffer. Float accumulation in float32;
-/// nothing is allocated once the buffers have grown to the widest matrix.
+/// shift and a mask; f32 rows four side by side sharing each load of x, f16 through a per-worker row buffer. Float
+/// accumulation in float32; nothing is allocated once the buffers have grown to the widest matrix.
 /// </summary>
 public sealed unsafe class Gemv : IParallelWork, IDisposable
 {

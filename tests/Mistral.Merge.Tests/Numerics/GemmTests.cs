@@ -262,6 +262,10 @@ public unsafe class GemmTests
         using (var pool = new WorkerPool(4)) using (var g = new Gemv(pool)) fixed (byte* pw = bytes) g.Multiply(new WeightMatrix(pw, DType.BF16, 515, 1031), x, y4);
         Assert.Equal(y1, y4);
         for (int j = 0; j < 515; j++) Assert.True(Math.Abs(Naive(w, x, j, 0, 1031) - y1[j]) < 1e-4);
+        // Every row, whatever job it fell in, has the bits of the single-row kernel with its own split of x.
+        fixed (byte* pw = bytes) fixed (float* px = x)
+            for (int j = 0; j < 515; j++)
+                Assert.Equal(BitConverter.SingleToUInt32Bits(Gemv.Dot1Bf16((ushort*)pw + j * 1031, px, 1031)), BitConverter.SingleToUInt32Bits(y1[j]));
     }
 
     [Theory]
