@@ -43,7 +43,7 @@ public static unsafe class InferenceBenchmark
             using (var model = TransformerModel.Load(dir))
             {
                 double stream = StreamBaseline(model, threads);
-                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in 64-row jobs on the pool, {threads} threads, the faster of plain and prefetching): {stream:0.0} GB/s");
+                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in the GEMV's jobs on the pool, {threads} threads, the faster of plain and prefetching): {stream:0.0} GB/s");
                 Measure("7B-shaped bf16, " + layers + " layers", model, threads, decodeOnly ? 0 : prefill, decode, peak, stream);
                 if (!decodeOnly) GemmOnly(threads, peak = RemeasuredPeak(peak, threads));
             }
@@ -53,7 +53,7 @@ public static unsafe class InferenceBenchmark
             {
                 Console.WriteLine($"quantized to q8_0 at load in {swq.Elapsed.TotalSeconds:0.0} s ({model.WeightBytes / 1e9:0.00} GB of projections)");
                 double stream = StreamBaseline(model, threads);
-                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in 64-row jobs on the pool, {threads} threads, the faster of plain and prefetching): {stream:0.0} GB/s");
+                Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in the GEMV's jobs on the pool, {threads} threads, the faster of plain and prefetching): {stream:0.0} GB/s");
                 Measure("7B-shaped q8_0, " + layers + " layers", model, threads, 0, decode, peak, stream);
                 using var bf16 = TransformerModel.Load(dir);
                 GemvOnly(bf16.Layers[0].Gate!.Value, model.Layers[0].Gate!.Value, threads);
@@ -179,7 +179,7 @@ public static unsafe class InferenceBenchmark
         }
     }
 
-    /// <summary>GB/s of a vectorized read of every layer matrix and the head, dealt out on the pool as the GEMV deals its rows (<see cref="WeightRead"/>); best of 3 plain and 3 prefetching reads, alternated.</summary>
+    /// <summary>GB/s of a vectorized read of every layer matrix and the head, dealt out on the pool in the GEMV's jobs (<see cref="WeightRead"/>); best of 3 plain and 3 prefetching reads, alternated.</summary>
     private static double StreamBaseline(TransformerModel model, int threads)
     {
         var mats = new List<WeightMatrix>();

@@ -11,15 +11,13 @@ namespace Mistral.Merge.Numerics;
 /// y[N] = W · x for a weight W [N, K] in its stored dtype: the decode projection, bound by how fast the weights
 /// stream from memory. Per call, x is prepared once (bf16: split into even/odd halves per vector chunk, see
 /// <see cref="SplitEvenOdd"/>; Q8_0: quantized to Q8_0 blocks, see <see cref="Q8Dot"/>), then the rows are dealt out
-/// to the pool in jobs of 64 (fewer on many cores: <see cref="RowsPerJobFor"/>). bf16 and q8_0 rows are read one
+/// to the pool in jobs that shrink as the call proceeds (<see cref="Schedule"/>). bf16 and q8_0 rows are read one
 /// after another, each as one prefetched stream (<see cref="PrefetchDistance"/>), bf16 widened in registers by a
 /// shift and a mask; f32 rows four side by side sharing each load of x, f16 through a per-worker row buffer. Float
 /// accumulation in float32; nothing is allocated once the buffers have grown to the widest matrix.
 /// </summary>
 public sealed unsafe class Gemv : IParallelWork, IDisposable
 {
-    private int _rowsPerJob = 64; // of the current call
-
     private readonly WorkerPool _pool;
     private readonly float*[] _rowBuf;   // per worker: 4 widened f16 rows
     private readonly int[] _rowBufCapacity;
@@ -32,8 +30,11 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     // a group sharing x (Multiply with several matrices): each one's matrix, output and first job
     private readonly WeightMatrix[] _group = new WeightMatrix[MaxGroup];
     private readonly nint[] _groupY = new nint[MaxGroup];
-    private readonly int[] _groupJob = new int[MaxGroup + 1];
+    private readonly int[] _groupRows = new int[MaxGroup];
     private int _groupCount;
+    // the call's jobs (Schedule): each one's matrix in the group and rows [from, to)
+    private int[] _jobMatrix = new int[64], _jobFrom = new int[64], _jobTo = new int[64];
+    private int _jobs;
 
     /// <summary>
     /// How far ahead of its loads the x86 decode dot of a bf16 row prefetches the row into L1, in bytes (q8_0:
@@ -67,9 +68,8 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     /// <summary>y[0..N) = W · x[0..K).</summary>
     public void Multiply(WeightMatrix w, float* x, float* y)
     {
-        _group[0] = w; _groupY[0] = (nint)y; _groupCount = 1;
-        _rowsPerJob = RowsPerJobFor(w.Rows, _pool.Threads);
-        _groupJob[1] = Jobs(w);
+        _group[0] = w; _groupY[0] = (nint)y; _groupRows[0] = w.Rows; _groupCount = 1;
+        _jobs = Schedule(_groupRows.AsSpan(0, 1), _pool.Threads, ref _jobMatrix, ref _jobFrom, ref _jobTo);
         Prepare(w, x);
         Dispatch();
     }
@@ -89,25 +89,49 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
                 return;
             }
         _groupCount = ws.Length;
-        long rows = 0;
-        foreach (var w in ws) rows += w.Rows;
-        _rowsPerJob = RowsPerJobFor(rows, _pool.Threads);
-        for (int i = 0; i < ws.Length; i++)
-        {
-            _group[i] = ws[i]; _groupY[i] = ys[i];
-            _groupJob[i + 1] = _groupJob[i] + Jobs(ws[i]);
-        }
+        for (int i = 0; i < ws.Length; i++) { _group[i] = ws[i]; _groupY[i] = ys[i]; _groupRows[i] = ws[i].Rows; }
+        _jobs = Schedule(_groupRows.AsSpan(0, ws.Length), _pool.Threads, ref _jobMatrix, ref _jobFrom, ref _jobTo);
         Prepare(ws[0], x);
         Dispatch();
     }
 
-    private int Jobs(WeightMatrix w) => (w.Rows + _rowsPerJob - 1) / _rowsPerJob;
+    /// <summary>
+    /// Deals the rows of a call's matrices (<paramref name="rows"/>: each one's row count, in order) into pool jobs
+    /// that shrink as the call proceeds, OpenMP's "guided" schedule: each job takes 1/(2·threads) of the rows still
+    /// left in the whole call, rounded down to a multiple of 16, but not fewer than <see cref="RowsPerJobFor"/> of
+    /// them, and never past its matrix's end. So each thread starts on one long sequential stream (a quarter of
+    /// gate_proj on 2 threads) and the call still ends in small jobs that keep every thread busy to the end. On a
+    /// 2-core Zen 5 long streams read 4–6 % faster than 64-row jobs (docs/performance.md). Every job starts at a
+    /// multiple of 16 rows from its matrix's start, so the f32/f16 four-row kernels see the same rows as before;
+    /// each row is computed alone, so the schedule changes no bit. Writes job j as (matrix[j], from[j], to[j]),
+    /// growing the arrays when needed, and returns the number of jobs.
+    /// </summary>
+    public static int Schedule(ReadOnlySpan<int> rows, int threads, ref int[] matrix, ref int[] from, ref int[] to)
+    {
+        long left = 0;
+        foreach (int r in rows) left += r;
+        int min = RowsPerJobFor(left, threads), jobs = 0;
+        for (int m = 0; m < rows.Length; m++)
+            for (int r = 0; r < rows[m];)
+            {
+                int take = (int)Math.Min(rows[m] - r, Math.Max(min, left / (2 * threads) & ~15L));
+                if (jobs == matrix.Length)
+                {
+                    int size = Math.Max(16, 2 * jobs);
+                    Array.Resize(ref matrix, size); Array.Resize(ref from, size); Array.Resize(ref to, size);
+                }
+                matrix[jobs] = m; from[jobs] = r; to[jobs] = r + take;
+                jobs++;
+                r += take; left -= take;
+            }
+        return jobs;
+    }
 
     /// <summary>
-    /// Rows per pool job for a call over <paramref name="rows"/> rows: 64, halved (down to 16, a multiple of the
-    /// 4-row kernels) while that gives fewer than 8 jobs per thread, so that on many cores a narrow matrix
-    /// (o_proj's 4096 rows are 64 jobs of 64: two per thread on 32 cores) still keeps every thread busy to the
-    /// end. Each row is computed alone, so the size changes no bit.
+    /// The smallest pool job for a call over <paramref name="rows"/> rows (<see cref="Schedule"/>): 64, halved (down
+    /// to 16, a multiple of the 4-row kernels) while that gives fewer than 8 jobs per thread, so that on many cores a
+    /// narrow matrix (o_proj's 4096 rows are 64 jobs of 64: two per thread on 32 cores) still keeps every thread busy
+    /// to the end. Each row is computed alone, so the size changes no bit.
     /// </summary>
     public static int RowsPerJobFor(long rows, int threads)
     {
@@ -146,7 +170,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
 
     private void Dispatch()
     {
-        int jobs = _groupJob[_groupCount];
+        int jobs = _jobs;
         long size = 0;
         for (int i = 0; i < _groupCount; i++) size += (long)_group[i].Rows * _group[i].Cols;
         // Tiny matrices are not worth waking the workers for.
@@ -164,15 +188,14 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
 
     private void Execute(int index, int worker)
     {
-        int g = 0;
-        while (index >= _groupJob[g + 1]) g++;
-        Run(_group[g], (float*)_groupY[g], index - _groupJob[g], worker);
+        int g = _jobMatrix[index];
+        Run(_group[g], (float*)_groupY[g], _jobFrom[index], _jobTo[index], worker);
     }
 
-    /// <summary>Rows [r·job, r·job + r) of y = W · x, r = the call's rows per job.</summary>
-    private void Run(WeightMatrix w, float* y, int job, int worker)
+    /// <summary>Rows [n0, n1) of y = W · x.</summary>
+    private void Run(WeightMatrix w, float* y, int n0, int n1, int worker)
     {
-        int n0 = job * _rowsPerJob, n1 = Math.Min(w.Rows, n0 + _rowsPerJob), K = w.Cols;
+        int K = w.Cols;
         int n = n0;
         if (w.Quant == BlockQuant.Q8_0)
         {

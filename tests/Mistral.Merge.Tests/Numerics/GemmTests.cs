@@ -279,6 +279,50 @@ public unsafe class GemmTests
         Assert.Equal(expected, Gemv.RowsPerJobFor(rows, threads));
 
     [Theory]
+    [InlineData(new[] { 14336 }, 2)]          // gate_proj alone
+    [InlineData(new[] { 4096, 1024, 1024 }, 2)] // q/k/v
+    [InlineData(new[] { 14336, 14336 }, 2)]   // gate/up
+    [InlineData(new[] { 300, 200 }, 16)]
+    [InlineData(new[] { 515 }, 4)]
+    [InlineData(new[] { 3, 40, 17 }, 2)]
+    [InlineData(new[] { 32000 }, 64)]
+    public void GemvScheduleDealsEveryRowOnceInShrinkingJobsThatStartOnMultiplesOfSixteen(int[] rows, int threads)
+    {
+        int[] matrix = new int[1], from = new int[1], to = new int[1];
+        int jobs = Gemv.Schedule(rows, threads, ref matrix, ref from, ref to);
+        int min = Gemv.RowsPerJobFor(rows.Sum(), threads);
+        int m = 0, next = 0, last = int.MaxValue;
+        for (int j = 0; j < jobs; j++)
+        {
+            if (next == rows[m]) { m++; next = 0; }
+            Assert.Equal(m, matrix[j]);
+            Assert.Equal(next, from[j]); // in order, no row twice or left out, never across a matrix's end
+            Assert.Equal(0, from[j] % 16);
+            int size = to[j] - from[j];
+            Assert.True(size > 0 && to[j] <= rows[m]);
+            if (to[j] < rows[m]) // a job cut by its matrix's end may be smaller than the rest
+            {
+                Assert.True(size >= min && size <= last, $"job {j}: {size} rows after {last}, at least {min}");
+                last = size;
+            }
+            next = to[j];
+        }
+        Assert.Equal(rows.Length - 1, m);
+        Assert.Equal(rows[^1], next);
+    }
+
+    [Fact]
+    public void GemvScheduleStartsEachThreadOnAQuarterOfTheRowsOnTwoThreads()
+    {
+        int[] matrix = [], from = [], to = [];
+        int jobs = Gemv.Schedule([14336], 2, ref matrix, ref from, ref to);
+        // 14336 / 4 = 3584; then 10752 / 4 = 2688; 8064 / 4 = 2016; 6048 / 4 = 1512, down to a multiple of 16: 1504;
+        // 4544 / 4 = 1136
+        Assert.Equal([3584, 2688, 2016, 1504, 1136], Enumerable.Range(0, 5).Select(j => to[j] - from[j]));
+        Assert.Equal(64, to[jobs - 2] - from[jobs - 2]); // the tail: the smallest job, 64 rows
+    }
+
+    [Theory]
     [InlineData(DType.BF16)]
     [InlineData(DType.F16)]
     [InlineData(DType.F32)]
