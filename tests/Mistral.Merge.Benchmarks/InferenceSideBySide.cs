@@ -48,11 +48,14 @@ public static class InferenceSideBySide
         var files = llamaBench == null ? [] : new[] { ("F16", Exported(modelDir, GgmlType.F16, threads)), ("BF16", Exported(modelDir, GgmlType.BF16, threads)), ("Q8_0", q8) };
         Ours? bf16 = null, q80 = null;
         Dictionary<string, Dictionary<string, LlamaBenchResult>>? llama = llamaBench == null ? null : [];
+        var perRound = new List<string>(); // the goals' ratios of each round alone
         for (int round = 1; round <= rounds; round++)
         {
             if (rounds > 1) Console.WriteLine($"  round {round} of {rounds}");
-            using (var model = TransformerModel.Load(modelDir)) bf16 = Measure("bf16", model, threads, reps).Max(bf16);
-            using (var model = GgufModelLoader.Load(q8)) q80 = Measure("q8_0", model, threads, reps).Max(q80);
+            Ours b16, q;
+            using (var model = TransformerModel.Load(modelDir)) bf16 = (b16 = Measure("bf16", model, threads, reps)).Max(bf16);
+            using (var model = GgufModelLoader.Load(q8)) q80 = (q = Measure("q8_0", model, threads, reps)).Max(q80);
+            var thisRound = new Dictionary<string, double>();
             foreach (var (name, file) in files)
             {
                 var results = LlamaBench.Run(llamaBench!, file, threads, Prompts, Decode, reps, TimeSpan.FromMinutes(20));
@@ -61,8 +64,11 @@ public static class InferenceSideBySide
                 {
                     Console.WriteLine($"  llama-bench {name} {r.Test}: best {r.BestTokensPerSecond:0.00}, mean {r.AvgTokensPerSecond:0.00} ± {r.StddevTokensPerSecond:0.00} tokens/s");
                     if (!best.TryGetValue(r.Test, out var old) || r.BestTokensPerSecond > old.BestTokensPerSecond) best[r.Test] = r;
+                    thisRound[$"{name} {r.Test}"] = r.BestTokensPerSecond;
                 }
             }
+            if (files.Length > 0)
+                perRound.Add($"round {round}: {b16.Fwd512 / thisRound["F16 pp512"]:0.00}, {b16.Tg32 / thisRound[$"F16 tg{Decode}"]:0.00}, {q.Tg32 / thisRound[$"Q8_0 tg{Decode}"]:0.00}");
         }
         if (llama != null)
         {
@@ -70,6 +76,10 @@ public static class InferenceSideBySide
             Console.WriteLine($"  llama.cpp build {any.BuildNumber} ({any.BuildCommit}), cpu_info '{any.CpuInfo}', {any.Threads} threads");
         }
         PrintTable(bf16!, q80!, llama);
+        // Each figure above is its best over the rounds; each round alone shows how far the machine's noise moves
+        // a ratio (a quiet minute can land on one side only).
+        if (perRound.Count > 1)
+            Console.WriteLine($"  issue 13's goals per round (prefill 512 forward alone / F16 pp512, bf16 decode / F16 tg{Decode}, q8_0 decode / Q8_0 tg{Decode}): {string.Join("; ", perRound)}.");
     }
 
     private static void PrintTable(Ours bf16, Ours q80, Dictionary<string, Dictionary<string, LlamaBenchResult>>? llama)
