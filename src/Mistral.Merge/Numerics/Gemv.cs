@@ -27,7 +27,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     private float* _xd;                  // Q8_0: their scales as float32
     private int _xCapacity;
     private float* _x;
-    // a group sharing x (Multiply with several matrices): each one's matrix, output and first job
+    // a group sharing x (Multiply with several matrices): each one's matrix, output and row count
     private readonly WeightMatrix[] _group = new WeightMatrix[MaxGroup];
     private readonly nint[] _groupY = new nint[MaxGroup];
     private readonly int[] _groupRows = new int[MaxGroup];
@@ -101,7 +101,7 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     /// left in the whole call, rounded down to a multiple of 16, but not fewer than <see cref="RowsPerJobFor"/> of
     /// them, and never past its matrix's end. So each thread starts on one long sequential stream (a quarter of
     /// gate_proj on 2 threads) and the call still ends in small jobs that keep every thread busy to the end. On a
-    /// 2-core Zen 5 long streams read 4–6 % faster than 64-row jobs (docs/performance.md). Every job starts at a
+    /// 2-core Zen 5 long streams read 4–7 % faster than 64-row jobs (docs/performance.md). Every job starts at a
     /// multiple of 16 rows from its matrix's start, so the f32/f16 four-row kernels see the same rows as before;
     /// each row is computed alone, so the schedule changes no bit. Writes job j as (matrix[j], from[j], to[j]),
     /// growing the arrays when needed, and returns the number of jobs.
