@@ -276,84 +276,147 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     /// one core at 256 bits with two chains and 66 with four (512 bits: 70 and 96), while its memory streams up to
     /// 35 GB/s per core; an AVX2 core at a lower clock sits right at that limit.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float Dot1Bf16Split(ushort* r, int K, float* xs, float* x, SimdWidth width)
     {
-        int k = 0;
+        // One method per width: in one method the three widths' locals left the JIT short of registers (the four
+        // accumulators went to the stack).
+        // (the prefetch lead is read here: a static read in a width's method put its accumulators on the stack, kept
+        // there across the class-initialization check's possible call)
+        if (width >= SimdWidth.V512) return Dot512(r, K, xs, x, PrefetchDistance);
+        if (width >= SimdWidth.V256) return Dot256(r, K, xs, x, PrefetchDistance);
+        if (width == SimdWidth.V128) return Dot128(r, K, xs, x);
         float s = 0;
-        bool prefetch = Sse.IsSupported;
-        int ahead = PrefetchDistance / sizeof(ushort);
-        if (width >= SimdWidth.V512)
+        for (int k = 0; k < K; k++) s += Bf(r[k]) * x[k];
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static float Dot512(ushort* r, int K, float* xs, float* x, int lead)
+    {
+        int k;
+        var hi = Vector512.Create(0xFFFF0000u);
+        Vector512<float> a = default, b = default, c = default, d = default;
+        ushort* p = r;
+        float* q = xs;
+        byte* ahead = (byte*)r + lead;
+        // two steps of 64 elements per turn (the chains see the same order as one step per turn)
+        for (ushort* end = r + (K & ~127); p < end; p += 128, q += 128, ahead += 256)
         {
-            var hi = Vector512.Create(0xFFFF0000u);
-            Vector512<float> a = default, b = default, c = default, d = default;
-            for (; k + 64 <= K; k += 64)
-            {
-                if (prefetch) { Sse.Prefetch0(r + k + ahead); Sse.Prefetch0(r + k + ahead + 32); }
-                var v = Vector512.Load((uint*)(r + k));
-                var u = Vector512.Load((uint*)(r + k + 32));
-                a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
-                b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
-                c = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), Vector512.Load(xs + k + 32), c);
-                d = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), Vector512.Load(xs + k + 48), d);
-            }
-            if (k + 32 <= K)
-            {
-                var v = Vector512.Load((uint*)(r + k));
-                a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
-                b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
-                k += 32;
-            }
-            s = Vector512.Sum((a + c) + (b + d));
+            if (Sse.IsSupported) { Sse.Prefetch0(ahead); Sse.Prefetch0(ahead + 64); Sse.Prefetch0(ahead + 128); Sse.Prefetch0(ahead + 192); }
+            var v = Vector512.Load((uint*)p);
+            var u = Vector512.Load((uint*)(p + 32));
+            a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(q), a);
+            b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(q + 16), b);
+            c = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), Vector512.Load(q + 32), c);
+            d = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), Vector512.Load(q + 48), d);
+            var v1 = Vector512.Load((uint*)(p + 64));
+            var u1 = Vector512.Load((uint*)(p + 96));
+            a = Vector512.FusedMultiplyAdd((v1 << 16).AsSingle(), Vector512.Load(q + 64), a);
+            b = Vector512.FusedMultiplyAdd((v1 & hi).AsSingle(), Vector512.Load(q + 80), b);
+            c = Vector512.FusedMultiplyAdd((u1 << 16).AsSingle(), Vector512.Load(q + 96), c);
+            d = Vector512.FusedMultiplyAdd((u1 & hi).AsSingle(), Vector512.Load(q + 112), d);
         }
-        else if (width >= SimdWidth.V256)
+        k = (int)(p - r);
+        if (k + 64 <= K)
         {
-            var hi = Vector256.Create(0xFFFF0000u);
-            Vector256<float> a = default, b = default, c = default, d = default;
-            for (; k + 32 <= K; k += 32)
-            {
-                if (prefetch) Sse.Prefetch0(r + k + ahead); // one 64-byte line per step
-                var v = Vector256.Load((uint*)(r + k));
-                var u = Vector256.Load((uint*)(r + k + 16));
-                a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
-                b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);
-                c = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(xs + k + 16), c);
-                d = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(xs + k + 24), d);
-            }
-            if (k + 16 <= K)
-            {
-                var v = Vector256.Load((uint*)(r + k));
-                a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
-                b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);
-                k += 16;
-            }
-            s = Vector256.Sum((a + c) + (b + d));
+            var v = Vector512.Load((uint*)(r + k));
+            var u = Vector512.Load((uint*)(r + k + 32));
+            a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
+            b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
+            c = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), Vector512.Load(xs + k + 32), c);
+            d = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), Vector512.Load(xs + k + 48), d);
+            k += 64;
         }
-        else if (width == SimdWidth.V128)
+        if (k + 32 <= K)
         {
-            var hi = Vector128.Create(0xFFFF0000u);
-            Vector128<float> a = default, b = default, c = default, d = default;
-            for (; k + 16 <= K; k += 16)
-            {
-                var v = Vector128.Load((uint*)(r + k));
-                var u = Vector128.Load((uint*)(r + k + 8));
-                a = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), Vector128.Load(xs + k), a);
-                b = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), Vector128.Load(xs + k + 4), b);
-                c = Vector128.FusedMultiplyAdd((u << 16).AsSingle(), Vector128.Load(xs + k + 8), c);
-                d = Vector128.FusedMultiplyAdd((u & hi).AsSingle(), Vector128.Load(xs + k + 12), d);
-            }
-            if (k + 8 <= K)
-            {
-                var v = Vector128.Load((uint*)(r + k));
-                a = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), Vector128.Load(xs + k), a);
-                b = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), Vector128.Load(xs + k + 4), b);
-                k += 8;
-            }
-            s = Vector128.Sum((a + c) + (b + d));
+            var v = Vector512.Load((uint*)(r + k));
+            a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
+            b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
+            k += 32;
         }
+        float s = Vector512.Sum((a + c) + (b + d));
         for (; k < K; k++) s += Bf(r[k]) * x[k];
         return s;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static float Dot256(ushort* r, int K, float* xs, float* x, int lead)
+    {
+        int k;
+        var hi = Vector256.Create(0xFFFF0000u);
+        Vector256<float> a = default, b = default, c = default, d = default;
+        ushort* p = r;
+        float* q = xs;
+        byte* ahead = (byte*)r + lead;
+        for (ushort* end = r + (K & ~63); p < end; p += 64, q += 64, ahead += 128)
+        {
+            if (Sse.IsSupported) { Sse.Prefetch0(ahead); Sse.Prefetch0(ahead + 64); }
+            var v = Vector256.Load((uint*)p);
+            var u = Vector256.Load((uint*)(p + 16));
+            a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(q), a);
+            b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(q + 8), b);
+            c = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(q + 16), c);
+            d = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(q + 24), d);
+            var v1 = Vector256.Load((uint*)(p + 32));
+            var u1 = Vector256.Load((uint*)(p + 48));
+            a = Vector256.FusedMultiplyAdd((v1 << 16).AsSingle(), Vector256.Load(q + 32), a);
+            b = Vector256.FusedMultiplyAdd((v1 & hi).AsSingle(), Vector256.Load(q + 40), b);
+            c = Vector256.FusedMultiplyAdd((u1 << 16).AsSingle(), Vector256.Load(q + 48), c);
+            d = Vector256.FusedMultiplyAdd((u1 & hi).AsSingle(), Vector256.Load(q + 56), d);
+        }
+        k = (int)(p - r);
+        if (k + 32 <= K)
+        {
+            var v = Vector256.Load((uint*)(r + k));
+            var u = Vector256.Load((uint*)(r + k + 16));
+            a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
+            b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);
+            c = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(xs + k + 16), c);
+            d = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(xs + k + 24), d);
+            k += 32;
+        }
+        if (k + 16 <= K)
+        {
+            var v = Vector256.Load((uint*)(r + k));
+            a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
+            b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);
+            k += 16;
+        }
+        float s = Vector256.Sum((a + c) + (b + d));
+        for (; k < K; k++) s += Bf(r[k]) * x[k];
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static float Dot128(ushort* r, int K, float* xs, float* x)
+    {
+        int k;
+        var hi = Vector128.Create(0xFFFF0000u);
+        Vector128<float> a = default, b = default, c = default, d = default;
+        ushort* p = r;
+        float* q = xs;
+        for (ushort* end = r + (K & ~15); p < end; p += 16, q += 16)
+        {
+            var v = Vector128.Load((uint*)p);
+            var u = Vector128.Load((uint*)(p + 8));
+            a = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), Vector128.Load(q), a);
+            b = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), Vector128.Load(q + 4), b);
+            c = Vector128.FusedMultiplyAdd((u << 16).AsSingle(), Vector128.Load(q + 8), c);
+            d = Vector128.FusedMultiplyAdd((u & hi).AsSingle(), Vector128.Load(q + 12), d);
+        }
+        k = (int)(p - r);
+        if (k + 8 <= K)
+        {
+            var v = Vector128.Load((uint*)(r + k));
+            a = Vector128.FusedMultiplyAdd((v << 16).AsSingle(), Vector128.Load(xs + k), a);
+            b = Vector128.FusedMultiplyAdd((v & hi).AsSingle(), Vector128.Load(xs + k + 4), b);
+            k += 8;
+        }
+        float s = Vector128.Sum((a + c) + (b + d));
+        for (; k < K; k++) s += Bf(r[k]) * x[k];
+        return s;
+    }
+
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Dot4F32(float* w, int K, float* x, float* y, SimdWidth width = 0)
