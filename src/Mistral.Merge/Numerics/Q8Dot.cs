@@ -88,8 +88,10 @@ public static unsafe class Q8Dot
         if (path == Path.Auto) path = Best;
         return path switch
         {
-            Path.AvxVnni => DotVnni(w, xq, xd, nb),
-            Path.Avx2 => DotAvx2(w, xq, xd, nb),
+            // the statics are read here, not in the loops' methods: a static read there made the JIT keep the
+            // accumulator on the stack, around the class-initialization check's possible call
+            Path.AvxVnni => DotVnni(w, xq, xd, nb, HalfTable, Gemv.PrefetchDistanceQ8),
+            Path.Avx2 => DotAvx2(w, xq, xd, nb, HalfTable, Gemv.PrefetchDistanceQ8),
             Path.ArmDot => DotArm(w, xq, xd, nb),
             Path.V128 => DotV128(w, xq, xd, nb),
             _ => DotScalar(w, xq, xd, nb),
@@ -229,17 +231,17 @@ public static unsafe class Q8Dot
         + ((a << 8) >> 24) * ((b << 8) >> 24) + (a >> 24) * (b >> 24);
 
     /// <summary>One row · x on AVX2 (ggml's mul_sum_i8_pairs_float with the sign taken onto w): one FMA chain over the blocks, prefetching the row <see cref="Gemv.PrefetchDistanceQ8"/> ahead.</summary>
-    private static float DotAvx2(byte* w, byte* xq, float* xd, int nb) => DotWide(w, xq, xd, nb, vnni: false);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static float DotAvx2(byte* w, byte* xq, float* xd, int nb, float* table, int ahead) => DotWide(w, xq, xd, nb, table, ahead, vnni: false);
 
     /// <summary>The AVX2 form with the byte dot in one VNNI instruction (ggml's <c>_mm256_dpbusd_epi32</c> variant): the same integers.</summary>
-    private static float DotVnni(byte* w, byte* xq, float* xd, int nb) => DotWide(w, xq, xd, nb, vnni: true);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static float DotVnni(byte* w, byte* xq, float* xd, int nb, float* table, int ahead) => DotWide(w, xq, xd, nb, table, ahead, vnni: true);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotWide(byte* w, byte* xq, float* xd, int nb, bool vnni)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float DotWide(byte* w, byte* xq, float* xd, int nb, float* table, int ahead, bool vnni)
     {
         var acc = Vector256<float>.Zero;
-        float* table = HalfTable;
-        int ahead = Gemv.PrefetchDistanceQ8;
         for (int b = 0; b < nb; b++, w += Q8_0.BlockBytes, xq += Q8_0.BlockBytes)
         {
             Sse.Prefetch0(w + ahead); // AVX2 implies SSE; every block, as the decode GEMV reads the row once
