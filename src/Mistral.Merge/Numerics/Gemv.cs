@@ -278,10 +278,8 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     /// </summary>
     internal static float Dot1Bf16Split(ushort* r, int K, float* xs, float* x, SimdWidth width)
     {
-        // One method per width: in one method the three widths' locals left the JIT short of registers (the four
-        // accumulators went to the stack).
-        // (the prefetch lead is read here: a static read in a width's method put its accumulators on the stack, kept
-        // there across the class-initialization check's possible call)
+        // One method per width, the prefetch lead read here and passed in: a static read in the loop's method made
+        // the JIT keep the loop's locals on the stack around the class-initialization check's possible call.
         if (width >= SimdWidth.V512) return Dot512(r, K, xs, x, PrefetchDistance);
         if (width >= SimdWidth.V256) return Dot256(r, K, xs, x, PrefetchDistance);
         if (width == SimdWidth.V128) return Dot128(r, K, xs, x);
@@ -299,34 +297,17 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         ushort* p = r;
         float* q = xs;
         byte* ahead = (byte*)r + lead;
-        // two steps of 64 elements per turn (the chains see the same order as one step per turn)
-        for (ushort* end = r + (K & ~127); p < end; p += 128, q += 128, ahead += 256)
+        for (ushort* end = r + (K & ~63); p < end; p += 64, q += 64, ahead += 128)
         {
-            if (Sse.IsSupported) { Sse.Prefetch0(ahead); Sse.Prefetch0(ahead + 64); Sse.Prefetch0(ahead + 128); Sse.Prefetch0(ahead + 192); }
+            if (Sse.IsSupported) { Sse.Prefetch0(ahead); Sse.Prefetch0(ahead + 64); }
             var v = Vector512.Load((uint*)p);
             var u = Vector512.Load((uint*)(p + 32));
             a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(q), a);
             b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(q + 16), b);
             c = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), Vector512.Load(q + 32), c);
             d = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), Vector512.Load(q + 48), d);
-            var v1 = Vector512.Load((uint*)(p + 64));
-            var u1 = Vector512.Load((uint*)(p + 96));
-            a = Vector512.FusedMultiplyAdd((v1 << 16).AsSingle(), Vector512.Load(q + 64), a);
-            b = Vector512.FusedMultiplyAdd((v1 & hi).AsSingle(), Vector512.Load(q + 80), b);
-            c = Vector512.FusedMultiplyAdd((u1 << 16).AsSingle(), Vector512.Load(q + 96), c);
-            d = Vector512.FusedMultiplyAdd((u1 & hi).AsSingle(), Vector512.Load(q + 112), d);
         }
         k = (int)(p - r);
-        if (k + 64 <= K)
-        {
-            var v = Vector512.Load((uint*)(r + k));
-            var u = Vector512.Load((uint*)(r + k + 32));
-            a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
-            b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
-            c = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), Vector512.Load(xs + k + 32), c);
-            d = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), Vector512.Load(xs + k + 48), d);
-            k += 64;
-        }
         if (k + 32 <= K)
         {
             var v = Vector512.Load((uint*)(r + k));
@@ -348,33 +329,17 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         ushort* p = r;
         float* q = xs;
         byte* ahead = (byte*)r + lead;
-        for (ushort* end = r + (K & ~63); p < end; p += 64, q += 64, ahead += 128)
+        for (ushort* end = r + (K & ~31); p < end; p += 32, q += 32, ahead += 64)
         {
-            if (Sse.IsSupported) { Sse.Prefetch0(ahead); Sse.Prefetch0(ahead + 64); }
+            if (Sse.IsSupported) Sse.Prefetch0(ahead); // one 64-byte line per step
             var v = Vector256.Load((uint*)p);
             var u = Vector256.Load((uint*)(p + 16));
             a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(q), a);
             b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(q + 8), b);
             c = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(q + 16), c);
             d = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(q + 24), d);
-            var v1 = Vector256.Load((uint*)(p + 32));
-            var u1 = Vector256.Load((uint*)(p + 48));
-            a = Vector256.FusedMultiplyAdd((v1 << 16).AsSingle(), Vector256.Load(q + 32), a);
-            b = Vector256.FusedMultiplyAdd((v1 & hi).AsSingle(), Vector256.Load(q + 40), b);
-            c = Vector256.FusedMultiplyAdd((u1 << 16).AsSingle(), Vector256.Load(q + 48), c);
-            d = Vector256.FusedMultiplyAdd((u1 & hi).AsSingle(), Vector256.Load(q + 56), d);
         }
         k = (int)(p - r);
-        if (k + 32 <= K)
-        {
-            var v = Vector256.Load((uint*)(r + k));
-            var u = Vector256.Load((uint*)(r + k + 16));
-            a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
-            b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);
-            c = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(xs + k + 16), c);
-            d = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(xs + k + 24), d);
-            k += 32;
-        }
         if (k + 16 <= K)
         {
             var v = Vector256.Load((uint*)(r + k));
@@ -416,7 +381,6 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         for (; k < K; k++) s += Bf(r[k]) * x[k];
         return s;
     }
-
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Dot4F32(float* w, int K, float* x, float* y, SimdWidth width = 0)
