@@ -11,10 +11,11 @@ namespace Mistral.Merge.Numerics;
 /// y[N] = W · x for a weight W [N, K] in its stored dtype: the decode projection, bound by how fast the weights
 /// stream from memory. Per call, x is prepared once (bf16: split into even/odd halves per vector chunk, see
 /// <see cref="SplitEvenOdd"/>; Q8_0: quantized to Q8_0 blocks, see <see cref="Q8Dot"/>), then the rows are dealt out
-/// to the pool in jobs that shrink as the call proceeds (<see cref="Schedule"/>). bf16 and q8_0 rows are read one
-/// after another, each as one prefetched stream (<see cref="PrefetchDistance"/>), bf16 widened in registers by a
-/// shift and a mask; f32 rows four side by side sharing each load of x, f16 through a per-worker row buffer. Float
-/// accumulation in float32; nothing is allocated once the buffers have grown to the widest matrix.
+/// to the pool in jobs that shrink as the call proceeds (<see cref="Schedule"/>). bf16 rows are read two at a time
+/// from the two halves of a job (two prefetched streams sharing x, <see cref="Dot2Bf16Split"/>), widened in
+/// registers by a shift and a mask; q8_0 rows one after another, one prefetched stream
+/// (<see cref="PrefetchDistance"/>); f32 rows four side by side sharing each load of x, f16 through a per-worker
+/// row buffer. Float accumulation in float32; nothing is allocated once the buffers have grown to the widest matrix.
 /// </summary>
 public sealed unsafe class Gemv : IParallelWork, IDisposable
 {
@@ -212,9 +213,18 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         }
         switch (w.Type)
         {
-            case DType.BF16: // one row at a time, as q8_0 above (47 → 69 GB/s on that machine)
-                for (; n < n1; n++) y[n] = Dot1Bf16Split((ushort*)w.At(n, 0), K, _xs, _x, _width);
+            case DType.BF16:
+            {
+                // Two rows at a time, half the job apart, sharing each load of x: two sequential streams (see
+                // Dot2Bf16Split). Not neighbouring rows: two streams that each skip every other row read like a
+                // strided pattern, which the hardware prefetchers over-fetch (a plain read of that shape ran at half
+                // speed on a Zen 5).
+                int half = (n1 - n0) / 2;
+                for (int i = 0; i < half; i++)
+                    Dot2Bf16Split((ushort*)w.At(n0 + i, 0), (ushort*)w.At(n0 + half + i, 0), K, _xs, _x, _width, y + n0 + i, y + n0 + half + i);
+                if ((n1 - n0) % 2 != 0) y[n1 - 1] = Dot1Bf16Split((ushort*)w.At(n1 - 1, 0), K, _xs, _x, _width);
                 break;
+            }
             case DType.F32:
                 for (; n + 4 <= n1; n += 4)
                     Dot4F32((float*)w.At(n, 0), K, _x, y + n);
@@ -288,10 +298,27 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         return s;
     }
 
+    /// <summary>
+    /// Rows <paramref name="r0"/> and <paramref name="r1"/> · x (x split as for <see cref="Dot1Bf16Split"/>), each
+    /// with exactly the chains <see cref="Dot1Bf16Split"/> runs, so each gets the same bits; on x86 the two rows
+    /// share every load of x. Two rows far apart are two sequential streams: a core keeps more of the memory's
+    /// reads in flight with two than with one, and a row of down_proj, whose x (14336 floats, 57 KB) does not fit a
+    /// 48 KB L1, costs half the refills of x. On the Zen 5 EPYC: down_proj's GEMV read 7–9 % faster, the others 0–4 %;
+    /// a whole decode token read at 0.86–0.89 of a plain read of its weights instead of 0.76–0.80 while the memory
+    /// was quiet (8 of 8 alternated pairs), 0.95–0.97 instead of 0.88–0.93 at 256 bits while it was shared
+    /// (docs/performance.md).
+    /// </summary>
+    internal static void Dot2Bf16Split(ushort* r0, ushort* r1, int K, float* xs, float* x, SimdWidth width, float* y0, float* y1)
+    {
+        if (width >= SimdWidth.V512) { Dot2x512(r0, r1, K, xs, x, PrefetchDistance, y0, y1); return; }
+        if (width >= SimdWidth.V256) { Dot2x256(r0, r1, K, xs, x, PrefetchDistance, y0, y1); return; }
+        *y0 = Dot1Bf16Split(r0, K, xs, x, width); // 128 bits, scalar: not measured as two streams; row by row
+        *y1 = Dot1Bf16Split(r1, K, xs, x, width);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static float Dot512(ushort* r, int K, float* xs, float* x, int lead)
     {
-        int k;
         var hi = Vector512.Create(0xFFFF0000u);
         Vector512<float> a = default, b = default, c = default, d = default;
         ushort* p = r;
@@ -307,12 +334,60 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             c = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), Vector512.Load(q + 32), c);
             d = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), Vector512.Load(q + 48), d);
         }
-        k = (int)(p - r);
+        return Finish512(r, (int)(p - r), K, xs, x, a, b, c, d);
+    }
+
+    /// <summary>
+    /// <see cref="Dot512"/> over two rows at once, each with exactly its chains (so each row gets the bits
+    /// <see cref="Dot512"/> gives it), every vector of x loaded once for both.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Dot2x512(ushort* r0, ushort* r1, int K, float* xs, float* x, int lead, float* y0, float* y1)
+    {
+        var hi = Vector512.Create(0xFFFF0000u);
+        Vector512<float> a0 = default, b0 = default, c0 = default, d0 = default;
+        Vector512<float> a1 = default, b1 = default, c1 = default, d1 = default;
+        ushort* p0 = r0, p1 = r1;
+        float* q = xs;
+        byte* ahead0 = (byte*)r0 + lead, ahead1 = (byte*)r1 + lead;
+        for (ushort* end = r0 + (K & ~63); p0 < end; p0 += 64, p1 += 64, q += 64, ahead0 += 128, ahead1 += 128)
+        {
+            if (Sse.IsSupported)
+            {
+                Sse.Prefetch0(ahead0); Sse.Prefetch0(ahead0 + 64);
+                Sse.Prefetch0(ahead1); Sse.Prefetch0(ahead1 + 64);
+            }
+            var x0 = Vector512.Load(q);
+            var x1 = Vector512.Load(q + 16);
+            var x2 = Vector512.Load(q + 32);
+            var x3 = Vector512.Load(q + 48);
+            var v = Vector512.Load((uint*)p0);
+            var u = Vector512.Load((uint*)(p0 + 32));
+            a0 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), x0, a0);
+            b0 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), x1, b0);
+            c0 = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), x2, c0);
+            d0 = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), x3, d0);
+            v = Vector512.Load((uint*)p1);
+            u = Vector512.Load((uint*)(p1 + 32));
+            a1 = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), x0, a1);
+            b1 = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), x1, b1);
+            c1 = Vector512.FusedMultiplyAdd((u << 16).AsSingle(), x2, c1);
+            d1 = Vector512.FusedMultiplyAdd((u & hi).AsSingle(), x3, d1);
+        }
+        int k = (int)(p0 - r0);
+        *y0 = Finish512(r0, k, K, xs, x, a0, b0, c0, d0);
+        *y1 = Finish512(r1, k, K, xs, x, a1, b1, c1, d1);
+    }
+
+    /// <summary>The end of a 512-bit bf16 dot after its 64-element steps: a last 32-element step, the chains' sum, the scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // a call would make the JIT spill the other row's chains inside the loop
+    private static float Finish512(ushort* r, int k, int K, float* xs, float* x, Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
         if (k + 32 <= K)
         {
             var v = Vector512.Load((uint*)(r + k));
             a = Vector512.FusedMultiplyAdd((v << 16).AsSingle(), Vector512.Load(xs + k), a);
-            b = Vector512.FusedMultiplyAdd((v & hi).AsSingle(), Vector512.Load(xs + k + 16), b);
+            b = Vector512.FusedMultiplyAdd((v & Vector512.Create(0xFFFF0000u)).AsSingle(), Vector512.Load(xs + k + 16), b);
             k += 32;
         }
         float s = Vector512.Sum((a + c) + (b + d));
@@ -323,7 +398,6 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static float Dot256(ushort* r, int K, float* xs, float* x, int lead)
     {
-        int k;
         var hi = Vector256.Create(0xFFFF0000u);
         Vector256<float> a = default, b = default, c = default, d = default;
         ushort* p = r;
@@ -339,12 +413,51 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
             c = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(q + 16), c);
             d = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(q + 24), d);
         }
-        k = (int)(p - r);
+        return Finish256(r, (int)(p - r), K, xs, x, a, b, c, d);
+    }
+
+    /// <summary><see cref="Dot2x512"/> at 256 bits: each row exactly <see cref="Dot256"/>'s chains.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void Dot2x256(ushort* r0, ushort* r1, int K, float* xs, float* x, int lead, float* y0, float* y1)
+    {
+        var hi = Vector256.Create(0xFFFF0000u);
+        Vector256<float> a0 = default, b0 = default, c0 = default, d0 = default;
+        Vector256<float> a1 = default, b1 = default, c1 = default, d1 = default;
+        ushort* p0 = r0, p1 = r1;
+        float* q = xs;
+        byte* ahead0 = (byte*)r0 + lead, ahead1 = (byte*)r1 + lead;
+        for (ushort* end = r0 + (K & ~31); p0 < end; p0 += 32, p1 += 32, q += 32, ahead0 += 64, ahead1 += 64)
+        {
+            if (Sse.IsSupported) { Sse.Prefetch0(ahead0); Sse.Prefetch0(ahead1); }
+            // x is loaded inside each FMA (an L1 hit the second time): sixteen registers hold the eight chains,
+            // the mask and the widened weights, not four vectors of x as well
+            var v = Vector256.Load((uint*)p0);
+            var u = Vector256.Load((uint*)(p0 + 16));
+            a0 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(q), a0);
+            b0 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(q + 8), b0);
+            c0 = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(q + 16), c0);
+            d0 = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(q + 24), d0);
+            v = Vector256.Load((uint*)p1);
+            u = Vector256.Load((uint*)(p1 + 16));
+            a1 = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(q), a1);
+            b1 = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(q + 8), b1);
+            c1 = Vector256.FusedMultiplyAdd((u << 16).AsSingle(), Vector256.Load(q + 16), c1);
+            d1 = Vector256.FusedMultiplyAdd((u & hi).AsSingle(), Vector256.Load(q + 24), d1);
+        }
+        int k = (int)(p0 - r0);
+        *y0 = Finish256(r0, k, K, xs, x, a0, b0, c0, d0);
+        *y1 = Finish256(r1, k, K, xs, x, a1, b1, c1, d1);
+    }
+
+    /// <summary>The end of a 256-bit bf16 dot after its 32-element steps (<see cref="Finish512"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // a call would make the JIT spill the other row's chains inside the loop
+    private static float Finish256(ushort* r, int k, int K, float* xs, float* x, Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d)
+    {
         if (k + 16 <= K)
         {
             var v = Vector256.Load((uint*)(r + k));
             a = Vector256.FusedMultiplyAdd((v << 16).AsSingle(), Vector256.Load(xs + k), a);
-            b = Vector256.FusedMultiplyAdd((v & hi).AsSingle(), Vector256.Load(xs + k + 8), b);
+            b = Vector256.FusedMultiplyAdd((v & Vector256.Create(0xFFFF0000u)).AsSingle(), Vector256.Load(xs + k + 8), b);
             k += 16;
         }
         float s = Vector256.Sum((a + c) + (b + d));

@@ -255,6 +255,27 @@ public unsafe class SimdWidthTests
     }
 
     [Fact]
+    public void TwoRowBf16DotGivesEachRowTheBitsOfTheOneRowDotAtEveryWidth()
+    {
+        // The decode GEMV reads two rows at once (two streams sharing x); each row must keep the one-row bits.
+        foreach (int k in new[] { 1, 15, 16, 31, 33, 63, 64, 100, 1027, 14336 })
+        {
+            var x = Values(k, 60 + k).Select(v => float.IsFinite(v) ? v : 0.75f).ToArray();
+            var wb = Values(2 * k, 61 + k).Select(v => BFloat16.RoundToBits(float.IsFinite(v) ? v : -0.5f)).ToArray();
+            var xs = new float[Math.Max(k, 64)];
+            fixed (float* px = x) fixed (float* pxs = xs) fixed (ushort* pb = wb)
+                foreach (var w in Widths)
+                {
+                    Gemv.SplitEvenOdd(px, k, pxs, w);
+                    float y0, y1;
+                    Gemv.Dot2Bf16Split(pb, pb + k, k, pxs, px, w, &y0, &y1);
+                    Assert.Equal(BitConverter.SingleToUInt32Bits(Gemv.Dot1Bf16Split(pb, k, pxs, px, w)), BitConverter.SingleToUInt32Bits(y0));
+                    Assert.Equal(BitConverter.SingleToUInt32Bits(Gemv.Dot1Bf16Split(pb + k, k, pxs, px, w)), BitConverter.SingleToUInt32Bits(y1));
+                }
+        }
+    }
+
+    [Fact]
     public void GemvDotProductsAgreeAtEveryWidthWithinRounding()
     {
         foreach (int k in new[] { 1, 3, 7, 15, 31, 33, 100, 1027 })
