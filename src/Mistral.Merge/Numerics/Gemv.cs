@@ -214,17 +214,17 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
         switch (w.Type)
         {
             case DType.BF16:
-            {
-                // Two rows at a time, half the job apart, sharing each load of x: two sequential streams (see
-                // Dot2Bf16Split). Not neighbouring rows: two streams that each skip every other row read like a
-                // strided pattern, which the hardware prefetchers over-fetch (a plain read of that shape ran at half
-                // speed on a Zen 5).
-                int half = (n1 - n0) / 2;
-                for (int i = 0; i < half; i++)
-                    Dot2Bf16Split((ushort*)w.At(n0 + i, 0), (ushort*)w.At(n0 + half + i, 0), K, _xs, _x, _width, y + n0 + i, y + n0 + half + i);
-                if ((n1 - n0) % 2 != 0) y[n1 - 1] = Dot1Bf16Split((ushort*)w.At(n1 - 1, 0), K, _xs, _x, _width);
-                break;
-            }
+                {
+                    // Two rows at a time, half the job apart, sharing each load of x: two sequential streams (see
+                    // Dot2Bf16Split). Not neighbouring rows: two streams that each skip every other row read like a
+                    // strided pattern, which the hardware prefetchers over-fetch (a plain read of that shape ran at half
+                    // speed on a Zen 5).
+                    int half = (n1 - n0) / 2;
+                    for (int i = 0; i < half; i++)
+                        Dot2Bf16Split((ushort*)w.At(n0 + i, 0), (ushort*)w.At(n0 + half + i, 0), K, _xs, _x, _width, y + n0 + i, y + n0 + half + i);
+                    if ((n1 - n0) % 2 != 0) y[n1 - 1] = Dot1Bf16Split((ushort*)w.At(n1 - 1, 0), K, _xs, _x, _width);
+                    break;
+                }
             case DType.F32:
                 for (; n + 4 <= n1; n += 4)
                     Dot4F32((float*)w.At(n, 0), K, _x, y + n);
