@@ -56,7 +56,8 @@ public static unsafe class InferenceBenchmark
                 Console.WriteLine($"baseline weight read (vectorized sum over the same {model.WeightBytes / 1e9:0.00} GB in the GEMV's jobs on the pool, {threads} threads, the faster of plain and prefetching): {stream:0.0} GB/s");
                 Measure("7B-shaped q8_0, " + layers + " layers", model, threads, 0, decode, peak, stream);
                 using var bf16 = TransformerModel.Load(dir);
-                GemvOnly(bf16.Layers[0].Gate!.Value, model.Layers[0].Gate!.Value, threads);
+                GemvOnly("gate_proj", bf16.Layers[0].Gate!.Value, model.Layers[0].Gate!.Value, threads);
+                GemvOnly("down_proj", bf16.Layers[0].Down!.Value, model.Layers[0].Down!.Value, threads);
             }
             // issue 13's table: bf16 and q8_0 at 128/512 tokens, and llama-bench on our GGUF exports (with --llama-bench,
             // two rounds by default: one round lets a slow minute of a shared machine land on one side only)
@@ -147,11 +148,12 @@ public static unsafe class InferenceBenchmark
     private static void GemmOnly(int threads, double peak) => GemmBenchmark.Report(threads, peak, [128, 512]);
 
     /// <summary>
-    /// The decode projection alone on gate_proj [14336, 4096], bf16 and q8_0, each against a vectorized read of its
-    /// own bytes on the same pool (the faster of the plain and the prefetching read); the six are timed in turn,
-    /// 10 rounds, best of each (robust on a shared machine).
+    /// The decode projection alone on one matrix (gate_proj [14336, 4096]; down_proj [4096, 14336], whose x of 57 KB
+    /// overflows a 48 KB L1), bf16 and q8_0, each against a vectorized read of its own bytes on the same pool (the
+    /// faster of the plain and the prefetching read); the six are timed in turn, 10 rounds, best of each (robust on a
+    /// shared machine).
     /// </summary>
-    private static void GemvOnly(WeightMatrix bf16, WeightMatrix q8, int threads)
+    private static void GemvOnly(string name, WeightMatrix bf16, WeightMatrix q8, int threads)
     {
         using var pool = new WorkerPool(threads);
         using var gemv = new Gemv(pool);
@@ -175,7 +177,7 @@ public static unsafe class InferenceBenchmark
         {
             var w = i == 0 ? bf16 : q8;
             double read = w.ByteLength / Math.Min(best[3 * i + 1], best[3 * i + 2]) / 1e9, mine = w.ByteLength / best[3 * i] / 1e9;
-            Console.WriteLine($"[GEMV only] gate_proj [{w.Rows}, {w.Cols}] {(i == 0 ? "bf16" : "q8_0")}: {best[3 * i] * 1e3:0.00} ms, {mine:0.0} GB/s ({mine / read * 100:0}% of a read of its {w.ByteLength / 1e6:0} MB: {read:0.0} GB/s)");
+            Console.WriteLine($"[GEMV only] {name} [{w.Rows}, {w.Cols}] {(i == 0 ? "bf16" : "q8_0")}: {best[3 * i] * 1e3:0.00} ms, {mine:0.0} GB/s ({mine / read * 100:0}% of a read of its {w.ByteLength / 1e6:0} MB: {read:0.0} GB/s)");
         }
     }
 
