@@ -14,7 +14,7 @@ public static class Program
         ["merge-ties"] = ("peak RssAnon of TIES (chunked exact magnitude selection) vs a linear merge: 7B-shaped and 128256-vocab bf16 models [WORKDIR] [--threads N]", TiesMemoryBenchmark.Run),
         ["gemm"] = ("prefill GEMM alone: GFLOP/s and % of the measured FMA peak on the 7B projection shapes at 128 and 512 tokens [--threads N]", GemmBenchmark.Run),
         ["pool"] = ("WorkerPool: the cost of a run after a short serial step, polling (the default) vs sleeping threads [--threads N]", WorkerPoolBenchmark.Run),
-        ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k; bf16/q8_0 side by side with llama.cpp [--keep DIR] [--threads N] [--reps N] [--llama-bench PATH] [--rounds N, default 2 with --llama-bench]", InferenceBenchmark.Run),
+        ["inference"] = ("CPU forward pass: prefill GFLOP/s and decode GB/s on a 7B-shaped bf16 model and stories260k; bf16/q8_0 side by side with llama.cpp [--keep DIR] [--threads N] [--reps N] [--llama-bench PATH] [--rounds N, default 3 with --llama-bench]", InferenceBenchmark.Run),
         ["perplexity-path"] = ("Perplexity.Evaluate vs the forward pass alone at ctx 512 and 128 on the 7B-shaped bf16 model, with a time breakdown [--model DIR] [--ctx 512,128] [--reps N] [--threads N] [--cold]", PerplexityPathBenchmark.Run),
         ["moe-assignment"] = ("aligned_mean weight matching: LAPJV and the similarity GEMM at Mixtral sizes", Moe.AssignmentBenchmark.Run),
         ["moe-refit"] = ("moe_to_dense refit, one layer at Mixtral-8x7B size: MoE targets, Gram per 1k tokens, Cholesky, w2 solve, RssAnon [tokens] [n] [hidden] [experts] [top-k]", Moe.RefitBenchmark.Run),
