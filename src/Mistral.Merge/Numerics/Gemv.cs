@@ -229,7 +229,28 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
                     Dot4F32((float*)w.At(n, 0), K, _x, y + n);
                 for (; n < n1; n++) y[n] = Dot1F32((float*)w.At(n, 0), _x, K);
                 break;
-            default: // F16: widen 4 rows, then the float32 kernel
+            default: // F16
+                if (_width >= SimdWidth.V512 && Avx512F.IsSupported)
+                {
+                    // widened in registers (F16Dot), two rows half the job apart as for bf16
+                    int half = (n1 - n0) / 2;
+                    for (int i = 0; i < half; i++)
+                    {
+                        int m0 = n0 + i, m1 = n0 + half + i;
+                        int special = F16Dot.Dot2x512((ushort*)w.At(m0, 0), (ushort*)w.At(m1, 0), K, _x, PrefetchDistance, y + m0, y + m1);
+                        if ((special & 1) != 0) y[m0] = F16RowExact(w, m0, worker);
+                        if ((special & 2) != 0) y[m1] = F16RowExact(w, m1, worker);
+                    }
+                    if ((n1 - n0) % 2 != 0) y[n1 - 1] = F16RowExact(w, n1 - 1, worker);
+                    break;
+                }
+                if (_width >= SimdWidth.V256 && Avx2.IsSupported)
+                {
+                    for (; n < n1; n++)
+                        if (!F16Dot.Dot1x256((ushort*)w.At(n, 0), K, _x, PrefetchDistance, y + n)) y[n] = F16RowExact(w, n, worker);
+                    break;
+                }
+                // elsewhere: widen 4 rows, then the float32 kernel
                 float* buf = _rowBuf[worker];
                 for (; n < n1; n += 4)
                 {
@@ -240,6 +261,17 @@ public sealed unsafe class Gemv : IParallelWork, IDisposable
                 }
                 break;
         }
+    }
+
+    /// <summary>
+    /// One f16 row · x the exact slow way (widened by .NET into the worker's row buffer, then the float32 dot): rows
+    /// with an infinity or a NaN, which <see cref="F16Dot"/> leaves to here, and the odd row of a job.
+    /// </summary>
+    private float F16RowExact(WeightMatrix w, int n, int worker)
+    {
+        float* buf = _rowBuf[worker];
+        TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(w.At(n, 0), w.Cols), new Span<float>(buf, w.Cols));
+        return Dot1F32(buf, _x, w.Cols);
     }
 
     /// <summary>Lanes per vector at <paramref name="width"/> (1 for scalar).</summary>
