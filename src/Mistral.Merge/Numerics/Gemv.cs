@@ -14,8 +14,10 @@ namespace Mistral.Merge.Numerics;
 /// to the pool in jobs that shrink as the call proceeds (<see cref="Schedule"/>). bf16 rows are read two at a time
 /// from the two halves of a job (two prefetched streams sharing x, <see cref="Dot2Bf16Split"/>), widened in
 /// registers by a shift and a mask; q8_0 rows one after another, one prefetched stream
-/// (<see cref="PrefetchDistance"/>); f32 rows four side by side sharing each load of x, f16 through a per-worker
-/// row buffer. Float accumulation in float32; nothing is allocated once the buffers have grown to the widest matrix.
+/// (<see cref="PrefetchDistance"/>); f16 rows widened exactly in registers on x86 (<see cref="F16Dot"/>: two rows
+/// half a job apart at 512 bits, one at 256), elsewhere through a per-worker row buffer; f32 rows four side by side
+/// sharing each load of x. Float accumulation in float32; nothing is allocated once the buffers have grown to the
+/// widest matrix.
 /// </summary>
 public sealed unsafe class Gemv : IParallelWork, IDisposable
 {
