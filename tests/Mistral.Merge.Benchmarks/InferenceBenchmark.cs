@@ -163,7 +163,7 @@ public static unsafe class InferenceBenchmark
         var x = new float[bf16.Cols];
         for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble() - 0.5f;
         var y = new float[bf16.Rows];
-        byte* f16Bytes = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(bf16.Rows * bf16.RowBytes), 64);
+        byte* f16Bytes = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)bf16.ByteLength, 64);
         try
         {
             var row = new float[bf16.Cols];

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Mistral.Merge.Numerics.Quantization;
 
 namespace Mistral.Merge.Numerics;
 
@@ -114,7 +115,7 @@ internal static unsafe class F16Dot
     /// <summary>The elements past the last full vector, added one by one to the chains' sum.</summary>
     private static float Tail(ushort* r, int k, int K, float* x, float s)
     {
-        for (; k < K; k++) s += (float)BitConverter.UInt16BitsToHalf(r[k]) * x[k];
+        for (; k < K; k++) s += Fp16.FromBits(r[k]) * x[k];
         return s;
     }
 }

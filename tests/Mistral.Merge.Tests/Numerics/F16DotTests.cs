@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics.X86;
 using Mistral.Merge.Numerics;
+using Mistral.Merge.Numerics.Quantization;
 
 namespace Mistral.Merge.Tests.Numerics;
 
@@ -9,8 +10,6 @@ public unsafe class F16DotTests
     /// <summary>Every finite half bit pattern (±0, subnormals, normals up to ±65504), 63488 of them, 64 to a row.</summary>
     private static ushort[] FiniteHalves() =>
         Enumerable.Range(0, 65536).Where(h => (h & 0x7C00) != 0x7C00).Select(h => (ushort)h).ToArray();
-
-    private static float Half(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
 
     [Avx2Fact]
     public void EveryFiniteHalfWidensExactlyAtEachWidthThisCpuHas()
@@ -33,7 +32,7 @@ public unsafe class F16DotTests
                         float y0, y1;
                         if (wide) Assert.Equal(0, F16Dot.Dot2x512(r, r, 64, px, 4096, &y0, &y1));
                         else Assert.True(F16Dot.Dot1x256(r, 64, px, 4096, &y0));
-                        float expected = Half(r[j]);
+                        float expected = Fp16.FromBits(r[j]);
                         if (expected == 0) Assert.Equal(0f, y0); // -0 comes back +0: it is added to the other chains' +0
                         else Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(y0));
                     }
@@ -50,12 +49,12 @@ public unsafe class F16DotTests
     {
         const int k = 100; // 64 + 32 + a scalar tail of 4: the special value sits in the 16-wide steps
         var rng = new Random(5);
-        var finite = Enumerable.Range(0, k).Select(_ => BitConverter.HalfToUInt16Bits((Half)(rng.NextDouble() * 2 - 1))).ToArray();
+        var finite = Enumerable.Range(0, k).Select(_ => Fp16.ToBits((float)(rng.NextDouble() * 2 - 1))).ToArray();
         var bad = (ushort[])finite.Clone();
         bad[70] = special;
         var x = Enumerable.Range(0, k).Select(i => (float)(rng.NextDouble() + 0.5)).ToArray();
         double exact = 0;
-        for (int i = 0; i < k; i++) exact += (double)Half(finite[i]) * x[i];
+        for (int i = 0; i < k; i++) exact += (double)Fp16.FromBits(finite[i]) * x[i];
         fixed (ushort* pf = finite) fixed (ushort* pb = bad) fixed (float* px = x)
         {
             float y0, y1;
@@ -82,7 +81,7 @@ public unsafe class F16DotTests
         const int n = 67, k = 1031;
         var rng = new Random(9);
         var w = new ushort[n * k];
-        for (int i = 0; i < w.Length; i++) w[i] = BitConverter.HalfToUInt16Bits((Half)(rng.NextDouble() * 2 - 1));
+        for (int i = 0; i < w.Length; i++) w[i] = Fp16.ToBits((float)(rng.NextDouble() * 2 - 1));
         for (int c = 0; c < k; c++)
         {
             w[3 * k + c] = (ushort)(c % 3 == 0 ? 0x8000 : c % 1024);  // -0, +0 and subnormals
@@ -101,7 +100,7 @@ public unsafe class F16DotTests
             if (r == 10) { Assert.Equal(float.PositiveInfinity, y[r]); continue; }
             if (r == 40) { Assert.True(float.IsNaN(y[r])); continue; }
             double exact = 0, magnitude = 0;
-            for (int c = 0; c < k; c++) { exact += (double)Half(w[r * k + c]) * x[c]; magnitude += Math.Abs((double)Half(w[r * k + c]) * x[c]); }
+            for (int c = 0; c < k; c++) { exact += (double)Fp16.FromBits(w[r * k + c]) * x[c]; magnitude += Math.Abs((double)Fp16.FromBits(w[r * k + c]) * x[c]); }
             Assert.True(Math.Abs(y[r] - exact) <= (k + 16) * Math.Pow(2, -24) * magnitude + 1e-30, $"row {r}: {y[r]} vs {exact}");
         }
     }
